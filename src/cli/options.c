@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vmm/vmm.h>
+
+#define MAX_TIMEOUT_S (7u * 24 * 3600)
+
+const char *cli_usage(void)
+{
+	return "usage: vmm --kernel PATH [options]\n"
+	       "Boot a Linux kernel (bzImage or ELF vmlinux) in a KVM virtual machine with a serial console.\n"
+	       "\n"
+	       "  -k, --kernel PATH        kernel to boot (required)\n"
+	       "  -i, --initrd PATH        initial ramdisk\n"
+	       "  -a, --cmdline STRING     kernel command line (default: \"" VMM_DEFAULT_CMDLINE "\")\n"
+	       "  -m, --mem SIZE           guest RAM, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
+	       "  -c, --cpus N             number of vCPUs, 1 to 64 (default 1)\n"
+	       "      --console=MODE       stdio (default): the terminal; file:PATH: guest output to PATH,\n"
+	       "                           input from stdin; none: no console\n"
+	       "  -t, --timeout SECONDS    stop the guest after SECONDS and exit with 124 (default: never)\n"
+	       "  -v, --verbose            print debug messages\n"
+	       "  -h, --help               print this help and exit\n"
+	       "  -V, --version            print the version and exit\n"
+	       "\n"
+	       "On a terminal, press Ctrl-A then x to quit (Ctrl-A Ctrl-A sends a Ctrl-A to the guest).\n"
+	       "\n"
+	       "Exit status: 0 the guest powered off or rebooted (or Ctrl-A x); 1 usage or set-up error;\n"
+	       "2 the guest crashed or a device failed; 124 --timeout reached; 128+N killed by signal N.\n";
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 20;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'B':
+		shift = 0;
+		end++;
+		break;
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (shift && (!strcasecmp(end, "iB") || !strcasecmp(end, "B")))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	if (v == 0 || v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+enum { OPT_CONSOLE = 256 };
+
+static const struct option longopts[] = {
+	{ "kernel", required_argument, NULL, 'k' },
+	{ "initrd", required_argument, NULL, 'i' },
+	{ "cmdline", required_argument, NULL, 'a' },
+	{ "mem", required_argument, NULL, 'm' },
+	{ "cpus", required_argument, NULL, 'c' },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ 0 },
+};
+
+int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t errlen)
+{
+	int c, ret;
+
+	memset(o, 0, sizeof(*o));
+	o->mem_bytes = VMM_DEFAULT_MEM;
+	o->cpus = 1;
+	o->console = CLI_CONSOLE_STDIO;
+	optind = 0; /* a full reset: the parser may run more than once (tests) */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			o->kernel = optarg;
+			break;
+		case 'i':
+			o->initrd = optarg;
+			break;
+		case 'a':
+			o->cmdline = optarg;
+			break;
+		case 'm':
+			ret = cli_parse_size(optarg, &o->mem_bytes);
+			if (ret == -ERANGE) {
+				snprintf(err, errlen, "--mem '%s' is out of range", optarg);
+				return -EINVAL;
+			}
+			if (ret) {
+				snprintf(err, errlen, "--mem '%s' is not a size (use e.g. 512M or 2G)", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'c':
+			if (parse_uint(optarg, VMM_MAX_CPUS, &o->cpus) || o->cpus == 0) {
+				snprintf(err, errlen, "--cpus '%s' must be a number from 1 to %d", optarg, VMM_MAX_CPUS);
+				return -EINVAL;
+			}
+			break;
+		case OPT_CONSOLE:
+			if (!strcmp(optarg, "stdio")) {
+				o->console = CLI_CONSOLE_STDIO;
+			} else if (!strcmp(optarg, "none")) {
+				o->console = CLI_CONSOLE_NONE;
+			} else if (!strncmp(optarg, "file:", 5) && optarg[5]) {
+				o->console = CLI_CONSOLE_FILE;
+				o->console_path = optarg + 5;
+			} else {
+				snprintf(err, errlen, "--console '%s' must be stdio, file:PATH or none", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 't':
+			if (parse_uint(optarg, MAX_TIMEOUT_S, &o->timeout_s)) {
+				snprintf(err, errlen, "--timeout '%s' must be a whole number of seconds up to %u", optarg,
+					 MAX_TIMEOUT_S);
+				return -EINVAL;
+			}
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			o->help = true;
+			return 0;
+		case 'V':
+			o->version = true;
+			return 0;
+		case ':':
+			snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			snprintf(err, errlen, "unknown option '%s' (see vmm --help)", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s' (see vmm --help)", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->kernel) {
+		snprintf(err, errlen, "no kernel given: use --kernel PATH (see vmm --help)");
+		return -EINVAL;
+	}
+	if (o->mem_bytes & 0xfff) {
+		snprintf(err, errlen, "--mem must be a multiple of 4 KiB");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The vmm command line: argv -> struct cli_options. No I/O besides the error message buffer. */
+#ifndef VMM_CLI_OPTIONS_H
+#define VMM_CLI_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cli_console { CLI_CONSOLE_STDIO, CLI_CONSOLE_FILE, CLI_CONSOLE_NONE };
+
+struct cli_options {
+	const char *kernel, *initrd, *cmdline;
+	uint64_t mem_bytes;
+	unsigned cpus;
+	enum cli_console console;
+	const char *console_path; /* CLI_CONSOLE_FILE */
+	unsigned timeout_s;       /* 0: none */
+	bool verbose;
+	bool help, version;
+};
+
+/*
+ * Parse argv. Returns 0, or -EINVAL with one sentence in err (no "vmm: " prefix).
+ * Sizes: a number with an optional K, M, G or T suffix (KiB... accepted too); a bare number means MiB.
+ */
+int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t errlen);
+int cli_parse_size(const char *s, uint64_t *out);
+const char *cli_usage(void);
+
+#endif

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Messages from the library to its user: one sentence per call, through a callback. */
+#ifndef VMM_LOG_H
+#define VMM_LOG_H
+
+#include <vmm/vmm.h>
+
+struct vlog {
+	vmm_log_fn fn;      /* NULL: stderr */
+	void *opaque;
+	enum vmm_log_level level;
+};
+
+/* Format one message and deliver it if level <= log->level. log may be NULL (dropped). */
+void vlog(const struct vlog *log, enum vmm_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define vlog_err(l, ...) vlog((l), VMM_LOG_ERROR, __VA_ARGS__)
+#define vlog_warn(l, ...) vlog((l), VMM_LOG_WARN, __VA_ARGS__)
+#define vlog_info(l, ...) vlog((l), VMM_LOG_INFO, __VA_ARGS__)
+#define vlog_debug(l, ...) vlog((l), VMM_LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "memory.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int gmem_add_region(struct guest_mem *m, uint64_t gpa, uint64_t size, void *hva)
+{
+	uint64_t end;
+
+	if (m->nr >= GMEM_MAX_REGIONS || size == 0 || !hva)
+		return -EINVAL;
+	if (__builtin_add_overflow(gpa, size, &end))
+		return -EINVAL;
+	for (int i = 0; i < m->nr; i++) {
+		if (gpa < m->r[i].gpa + m->r[i].size && m->r[i].gpa < end)
+			return -EEXIST;
+	}
+	m->r[m->nr++] = (struct gmem_region){ .gpa = gpa, .size = size, .hva = hva };
+	m->ram_size += size;
+	return 0;
+}
+
+int gmem_init(struct guest_mem *m, uint64_t ram_size)
+{
+	uint64_t low, high;
+	void *p;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	if (ram_size == 0 || (ram_size & 0xfff))
+		return -EINVAL;
+	low = ram_size < GMEM_HOLE_START ? ram_size : GMEM_HOLE_START;
+	high = ram_size - low;
+
+	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	m->map = p;
+	m->map_size = ram_size;
+	/* Guest RAM is never in a core dump of ours, and never shared with a forked child. */
+	madvise(p, ram_size, MADV_DONTDUMP);
+	madvise(p, ram_size, MADV_DONTFORK);
+
+	ret = gmem_add_region(m, 0, low, p);
+	if (!ret && high)
+		ret = gmem_add_region(m, GMEM_HOLE_END, high, (uint8_t *)p + low);
+	if (ret) {
+		gmem_destroy(m);
+		return ret;
+	}
+	return 0;
+}
+
+void gmem_destroy(struct guest_mem *m)
+{
+	if (m->map)
+		munmap(m->map, m->map_size);
+	memset(m, 0, sizeof(*m));
+}
+
+void *gmem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	uint64_t end;
+
+	if (__builtin_add_overflow(gpa, len, &end))
+		return NULL;
+	for (int i = 0; i < m->nr; i++) {
+		const struct gmem_region *r = &m->r[i];
+
+		if (gpa >= r->gpa && end <= r->gpa + r->size)
+			return r->hva + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int gmem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len)
+{
+	const void *p = gmem_ptr(m, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(dst, p, len);
+	return 0;
+}
+
+int gmem_write(const struct guest_mem *m, uint64_t gpa, const void *src, size_t len)
+{
+	void *p = gmem_ptr(m, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(p, src, len);
+	return 0;
+}
+
+uint64_t gmem_low_end(const struct guest_mem *m)
+{
+	uint64_t end = 0;
+
+	for (int i = 0; i < m->nr; i++) {
+		uint64_t e = m->r[i].gpa + m->r[i].size;
+
+		if (m->r[i].gpa < GMEM_HOLE_START && e > end)
+			end = e;
+	}
+	return end;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Guest RAM: its layout around the 32-bit MMIO hole, and the ONLY way to touch
+ * it. Every accessor checks the whole range [gpa, gpa + len) for overflow and
+ * bounds and fails (NULL / -EFAULT) rather than return a wild pointer.
+ */
+#ifndef VMM_MEMORY_H
+#define VMM_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GMEM_MAX_REGIONS 4
+#define GMEM_HOLE_START 0xC0000000ull /* 3 GiB: start of the 32-bit MMIO hole */
+#define GMEM_HOLE_END 0x100000000ull  /* 4 GiB: RAM continues here */
+
+struct gmem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *hva;
+};
+
+struct guest_mem {
+	struct gmem_region r[GMEM_MAX_REGIONS];
+	int nr;
+	uint64_t ram_size; /* sum of region sizes */
+	void *map;         /* one mmap backing every region (NULL for caller-owned regions) */
+	size_t map_size;
+};
+
+/* Map ram_size bytes of anonymous memory, laid out below 3 GiB and from 4 GiB up. */
+int gmem_init(struct guest_mem *m, uint64_t ram_size);
+/* Use caller-owned memory as one region (unit tests, fake guests). */
+int gmem_add_region(struct guest_mem *m, uint64_t gpa, uint64_t size, void *hva);
+void gmem_destroy(struct guest_mem *m);
+
+/* Host pointer for [gpa, gpa + len) when the whole range lies in one region; else NULL. */
+void *gmem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+int gmem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len);
+int gmem_write(const struct guest_mem *m, uint64_t gpa, const void *src, size_t len);
+/* Highest guest-physical address + 1 covered by RAM below the MMIO hole. */
+uint64_t gmem_low_end(const struct guest_mem *m);
+
+#endif

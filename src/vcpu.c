@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: Apache-2.0
+/* A vCPU thread: KVM_RUN, exit dispatch to the buses, and the stop handshake. */
+#include "vcpu.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vm.h"
+#include "x86/cpu.h"
+
+static int kick_signal(void)
+{
+	return SIGRTMIN + VMM_KICK_SIGNAL_OFFSET;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* its only job is to make KVM_RUN return -EINTR */
+}
+
+static pthread_once_t signal_once = PTHREAD_ONCE_INIT;
+static int signal_ret;
+
+static void install_kick_handler(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigemptyset(&sa.sa_mask);
+	signal_ret = sigaction(kick_signal(), &sa, NULL) < 0 ? -errno : 0;
+}
+
+int vcpu_signal_init(void)
+{
+	pthread_once(&signal_once, install_kick_handler);
+	return signal_ret;
+}
+
+int vcpu_create(struct vmm *vm, unsigned id, struct vcpu **out)
+{
+	struct vcpu *v = calloc(1, sizeof(*v));
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	v->vm = vm;
+	v->id = id;
+	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0) {
+		ret = -errno;
+		vlog_err(&vm->log, "cannot create vCPU %u: %s", id, strerror(errno));
+		free(v);
+		return ret;
+	}
+	v->run = mmap(NULL, (size_t)vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		ret = -errno;
+		vlog_err(&vm->log, "cannot map the kvm_run area of vCPU %u: %s", id, strerror(errno));
+		close(v->fd);
+		free(v);
+		return ret;
+	}
+	ret = x86_vcpu_init(v->fd, vm->cpuid, id, vm->ncpus, id == 0 ? &vm->boot : NULL, &vm->log);
+	if (ret) {
+		vcpu_destroy(v);
+		return ret;
+	}
+	*out = v;
+	return 0;
+}
+
+static void handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint32_t size = run->io.size, count = run->io.count;
+	uint64_t off = run->io.data_offset, end;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+
+	/* KVM fills these, but a bad value must not make us touch memory past the run page. */
+	if ((size != 1 && size != 2 && size != 4) ||
+	    __builtin_add_overflow(off, (uint64_t)size * count, &end) || end > (uint64_t)v->vm->run_size)
+		return;
+	for (uint32_t i = 0; i < count; i++)
+		bus_dispatch(&v->vm->pio, run->io.port, (uint8_t *)run + off + (uint64_t)i * size, size, is_write);
+}
+
+static void handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint32_t len = run->mmio.len;
+
+	if (len == 0 || len > sizeof(run->mmio.data))
+		return;
+	bus_dispatch(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
+}
+
+/* Report why the guest died, with its registers, and stop the VM (exit code 2 in the CLI). */
+static __attribute__((format(printf, 2, 3))) void crash(struct vcpu *v, const char *fmt, ...)
+{
+	struct vmm *vm = v->vm;
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	vlog_err(&vm->log, "guest crashed: vCPU %u: %s", v->id, why);
+	x86_dump_regs(v->fd, &vm->log);
+	vm_exit(vm, VMM_EXIT_CRASH);
+}
+
+static const char *internal_error_str(uint32_t suberror)
+{
+	switch (suberror) {
+	case KVM_INTERNAL_ERROR_EMULATION:
+		return "instruction emulation failed";
+	case KVM_INTERNAL_ERROR_SIMUL_EX:
+		return "exception while delivering an exception";
+	case KVM_INTERNAL_ERROR_DELIVERY_EV:
+		return "exception while delivering an event";
+	default:
+		return "internal error";
+	}
+}
+
+/* Handle one exit; false when the vCPU must stop. */
+static bool handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct vmm *vm = v->vm;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(v);
+		return true;
+	case KVM_EXIT_MMIO:
+		handle_mmio(v);
+		return true;
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_HLT:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		crash(v, "triple fault (KVM_EXIT_SHUTDOWN)");
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && run->internal.ndata >= 1)
+			crash(v, "KVM %s (KVM_EXIT_INTERNAL_ERROR, data 0x%llx)",
+			      internal_error_str(run->internal.suberror), (unsigned long long)run->internal.data[0]);
+		else
+			crash(v, "KVM %s (KVM_EXIT_INTERNAL_ERROR, suberror %u)",
+			      internal_error_str(run->internal.suberror), run->internal.suberror);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		crash(v, "KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, hardware reason 0x%llx)",
+		      (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		switch (run->system_event.type) {
+		case KVM_SYSTEM_EVENT_SHUTDOWN:
+			vm_exit(vm, VMM_EXIT_POWEROFF);
+			break;
+		case KVM_SYSTEM_EVENT_RESET:
+			vm_exit(vm, VMM_EXIT_REBOOT);
+			break;
+		default:
+			crash(v, "KVM system event %u", run->system_event.type);
+		}
+		return false;
+	default:
+		crash(v, "unexpected KVM exit reason %u", run->exit_reason);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vmm *vm = v->vm;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, kick_signal());
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!vm_should_stop(vm)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				/* Kicked: clear the request, then look at the stop flag again. */
+				atomic_store_explicit((_Atomic uint8_t *)&v->run->immediate_exit, 0,
+						      memory_order_relaxed);
+				continue;
+			}
+			vlog_err(&vm->log, "vCPU %u: KVM_RUN failed: %s", v->id, strerror(errno));
+			vm_exit(vm, VMM_EXIT_ERROR);
+			break;
+		}
+		if (!handle_exit(v))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *v)
+{
+	sigset_t all, old;
+	int ret;
+
+	/* The thread starts with every signal blocked and unblocks only the kick signal. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&v->thread, NULL, vcpu_thread, v);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		vlog_err(&v->vm->log, "cannot start the thread of vCPU %u: %s", v->id, strerror(-ret));
+		return ret;
+	}
+	v->thread_started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	/* immediate_exit covers a kick that lands just before the thread enters KVM_RUN. */
+	atomic_store_explicit((_Atomic uint8_t *)&v->run->immediate_exit, 1, memory_order_release);
+	if (v->thread_started)
+		pthread_kill(v->thread, kick_signal());
+}
+
+void vcpu_join(struct vcpu *v)
+{
+	if (v->thread_started) {
+		pthread_join(v->thread, NULL);
+		v->thread_started = false;
+	}
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (!v)
+		return;
+	vcpu_join(v);
+	if (v->run && v->run != MAP_FAILED)
+		munmap(v->run, (size_t)v->vm->run_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	free(v);
+}

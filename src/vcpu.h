@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One vCPU: its fd, its kvm_run page, its thread running KVM_RUN and dispatching exits. */
+#ifndef VMM_VCPU_H
+#define VMM_VCPU_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+struct vmm;
+
+struct vcpu {
+	struct vmm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+};
+
+int vcpu_create(struct vmm *vm, unsigned id, struct vcpu **out);
+int vcpu_start(struct vcpu *v);
+/* Make the vCPU leave KVM_RUN soon (immediate_exit + the kick signal). Any thread. */
+void vcpu_kick(struct vcpu *v);
+void vcpu_join(struct vcpu *v);
+void vcpu_destroy(struct vcpu *v);
+/* Install the no-op handler for the kick signal (once per process). */
+int vcpu_signal_init(void);
+
+#endif

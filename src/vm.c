@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: Apache-2.0
+/* VM lifecycle: open /dev/kvm, create the VM, memory, irqchip, devices, ACPI, kernel, vCPUs; teardown. */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "devices/i8042.h"
+#include "devices/pm.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
+#include "irq.h"
+#include "vcpu.h"
+#include "x86/acpi.h"
+#include "x86/cpu.h"
+#include "x86/layout.h"
+
+#define KVM_API_VERSION_WANTED 12
+#define COM1_PORT 0x3f8
+#define COM1_IRQ 4
+
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "in-kernel irqchip (KVM_CAP_IRQCHIP)" },
+	{ KVM_CAP_USER_MEMORY, "user memory regions (KVM_CAP_USER_MEMORY)" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_PIT2, "in-kernel PIT (KVM_CAP_PIT2)" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ KVM_CAP_IOEVENTFD, "ioeventfd (KVM_CAP_IOEVENTFD)" },
+	{ KVM_CAP_IRQFD, "irqfd (KVM_CAP_IRQFD)" },
+};
+
+static int open_kvm(struct vmm *vm)
+{
+	int v;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		int e = errno;
+
+		if (e == ENOENT)
+			vlog_err(&vm->log, "/dev/kvm does not exist: load the kvm module (kvm_intel or kvm_amd) and enable virtualization in the firmware");
+		else if (e == EACCES || e == EPERM)
+			vlog_err(&vm->log, "no permission to open /dev/kvm: add this user to the 'kvm' group or run as root");
+		else
+			vlog_err(&vm->log, "cannot open /dev/kvm: %s", strerror(e));
+		return -e;
+	}
+	v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION_WANTED) {
+		vlog_err(&vm->log, "/dev/kvm speaks KVM API version %d; vmm needs version %d", v,
+			 KVM_API_VERSION_WANTED);
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			vlog_err(&vm->log, "this host's KVM lacks %s, which vmm needs", required_caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	v = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (v <= 0)
+		v = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (v > 0 && vm->ncpus > (unsigned)v) {
+		vlog_err(&vm->log, "--cpus %u is more than this host's KVM allows (%d)", vm->ncpus, v);
+		return -EINVAL;
+	}
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size < (int)sizeof(struct kvm_run)) {
+		vlog_err(&vm->log, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
+		return -EIO;
+	}
+	return x86_supported_cpuid(vm->kvm_fd, &vm->log, &vm->cpuid);
+}
+
+static void close_kvm(struct vmm *vm)
+{
+	free(vm->cpuid);
+	vm->cpuid = NULL;
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->kvm_fd = -1;
+}
+
+static int create_vm(struct vmm *vm)
+{
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		int e = errno;
+
+		vlog_err(&vm->log, "cannot create a VM (KVM_CREATE_VM): %s", strerror(e));
+		return -e;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
+		int e = errno;
+
+		vlog_err(&vm->log, "KVM_SET_TSS_ADDR failed: %s", strerror(e));
+		return -e;
+	}
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+		uint64_t addr = KVM_IDENTITY_MAP_ADDR;
+
+		if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0)
+			vlog_warn(&vm->log, "KVM_SET_IDENTITY_MAP_ADDR failed: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static void destroy_vm(struct vmm *vm)
+{
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	vm->vm_fd = -1;
+}
+
+static char *human_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 6) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+	return buf;
+}
+
+static int setup_memory(struct vmm *vm)
+{
+	struct sysinfo si;
+	char a[32], b[32];
+	int ret;
+
+	if (sysinfo(&si) == 0) {
+		uint64_t host = (uint64_t)si.totalram * si.mem_unit + (uint64_t)si.totalswap * si.mem_unit;
+
+		if (vm->mem_bytes > host) {
+			vlog_err(&vm->log, "cannot give the guest %s of memory: this host has only %s of RAM and swap",
+				 human_size(vm->mem_bytes, a, sizeof(a)), human_size(host, b, sizeof(b)));
+			return -ENOMEM;
+		}
+	}
+	ret = gmem_init(&vm->mem, vm->mem_bytes);
+	if (ret) {
+		vlog_err(&vm->log, "cannot map %s of guest memory: %s", human_size(vm->mem_bytes, a, sizeof(a)),
+			 strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < vm->mem.nr; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = vm->mem.r[i].gpa,
+			.memory_size = vm->mem.r[i].size,
+			.userspace_addr = (uintptr_t)vm->mem.r[i].hva,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+			ret = -errno;
+			vlog_err(&vm->log, "cannot give %s of memory to KVM: %s", human_size(r.memory_size, a, sizeof(a)),
+				 strerror(errno));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void teardown_memory(struct vmm *vm)
+{
+	gmem_destroy(&vm->mem);
+}
+
+static int setup_irqchip(struct vmm *vm)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		int e = errno;
+
+		vlog_err(&vm->log, "cannot create the in-kernel irqchip: %s", strerror(e));
+		return -e;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		int e = errno;
+
+		vlog_err(&vm->log, "cannot create the in-kernel PIT: %s", strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static void kvm_irq_set(void *opaque, unsigned gsi, int level)
+{
+	struct vmm *vm = opaque;
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		vlog_warn(&vm->log, "KVM_IRQ_LINE %u failed: %s", gsi, strerror(errno));
+}
+
+static void console_out(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct vmm *vm = opaque;
+
+	if (vm->console_out)
+		vm->console_out(vm->console_opaque, buf, len);
+}
+
+static void on_reset(void *opaque)
+{
+	vm_exit(opaque, VMM_EXIT_REBOOT);
+}
+
+static void on_pm_event(void *opaque, enum pm_event ev)
+{
+	vm_exit(opaque, ev == PM_EVENT_POWEROFF ? VMM_EXIT_POWEROFF : VMM_EXIT_REBOOT);
+}
+
+static int setup_devices(struct vmm *vm)
+{
+	const struct irq_line com1 = { .set = kvm_irq_set, .opaque = vm, .gsi = COM1_IRQ };
+	int ret;
+
+	vm->serial = serial_create(&com1, console_out, vm);
+	vm->rtc = rtc_create(NULL, NULL);
+	vm->i8042 = i8042_create(on_reset, vm);
+	vm->pm = pm_create(on_pm_event, vm);
+	if (!vm->serial || !vm->rtc || !vm->i8042 || !vm->pm)
+		return -ENOMEM;
+	ret = bus_register(&vm->pio, COM1_PORT, 8, serial_io, vm->serial, "serial");
+	ret = ret ?: bus_register(&vm->pio, 0x70, 2, rtc_io, vm->rtc, "rtc");
+	ret = ret ?: bus_register(&vm->pio, 0x60, 1, i8042_data_io, vm->i8042, "i8042-data");
+	ret = ret ?: bus_register(&vm->pio, 0x64, 1, i8042_cmd_io, vm->i8042, "i8042-cmd");
+	ret = ret ?: bus_register(&vm->pio, PM_IO_BASE, PM_IO_LEN, pm_io, vm->pm, "acpi-pm");
+	if (ret)
+		vlog_err(&vm->log, "cannot register the legacy devices: %s", strerror(-ret));
+	return ret;
+}
+
+static void teardown_devices(struct vmm *vm)
+{
+	serial_destroy(vm->serial);
+	rtc_destroy(vm->rtc);
+	i8042_destroy(vm->i8042);
+	pm_destroy(vm->pm);
+	vm->serial = NULL;
+	vm->rtc = NULL;
+	vm->i8042 = NULL;
+	vm->pm = NULL;
+}
+
+static int load_guest(struct vmm *vm)
+{
+	const struct acpi_config acpi = {
+		.ncpus = vm->ncpus,
+		.pm_io_base = PM_IO_BASE,
+		.reset_value = PM_RESET_VALUE,
+		.s5_slp_typ = PM_S5_SLP_TYP,
+		.com1_port = COM1_PORT,
+		.com1_irq = COM1_IRQ,
+		.rtc_port = 0x70,
+	};
+	uint64_t rsdp = 0;
+	int ret;
+
+	ret = acpi_build(&vm->mem, &acpi, &rsdp);
+	if (ret) {
+		vlog_err(&vm->log, "cannot build the ACPI tables: %s", strerror(-ret));
+		return ret;
+	}
+	ret = x86_write_boot_tables(&vm->mem);
+	if (ret) {
+		vlog_err(&vm->log, "guest memory is too small for the boot page tables");
+		return ret;
+	}
+	return x86_boot_setup(&vm->mem, &vm->log, vm->kernel, vm->initrd, vm->cmdline, rsdp, &vm->boot);
+}
+
+static int create_vcpus(struct vmm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		int ret = vcpu_create(vm, i, &vm->vcpus[i]);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void destroy_vcpus(struct vmm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		vcpu_destroy(vm->vcpus[i]);
+		vm->vcpus[i] = NULL;
+	}
+}
+
+static void nothing(struct vmm *vm)
+{
+	(void)vm;
+}
+
+/* The order of set-up; teardown runs the finishers of the steps that ran, in reverse. */
+static const struct {
+	int (*init)(struct vmm *vm);
+	void (*fini)(struct vmm *vm);
+} steps[] = {
+	{ open_kvm, close_kvm },
+	{ create_vm, destroy_vm },
+	{ setup_memory, teardown_memory },
+	{ setup_irqchip, nothing },
+	{ setup_devices, teardown_devices },
+	{ load_guest, nothing },
+	{ create_vcpus, destroy_vcpus },
+};
+
+int vm_init(struct vmm *vm, const struct vmm_config *cfg)
+{
+	vm->log = (struct vlog){ .fn = cfg->log, .opaque = cfg->log_opaque, .level = cfg->log_level };
+	vm->kvm_fd = vm->vm_fd = -1;
+	vm->mem_bytes = cfg->mem_bytes ? cfg->mem_bytes : VMM_DEFAULT_MEM;
+	vm->ncpus = cfg->cpus ? cfg->cpus : 1;
+	vm->timeout_ms = cfg->timeout_ms;
+	vm->console_out = cfg->console_out;
+	vm->console_opaque = cfg->console_opaque;
+	bus_init(&vm->pio);
+	bus_init(&vm->mmio);
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+
+	vm->kernel = strdup(cfg->kernel);
+	vm->initrd = cfg->initrd ? strdup(cfg->initrd) : NULL;
+	vm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : VMM_DEFAULT_CMDLINE);
+	if (!vm->kernel || !vm->cmdline || (cfg->initrd && !vm->initrd))
+		return -ENOMEM;
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		int ret = steps[i].init(vm);
+
+		vm->init_done = (int)i + 1;
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void vm_teardown(struct vmm *vm)
+{
+	for (int i = vm->init_done - 1; i >= 0; i--)
+		steps[i].fini(vm);
+	vm->init_done = 0;
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	free(vm->kernel);
+	free(vm->initrd);
+	free(vm->cmdline);
+	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->lock);
+}
+
+void vm_exit(struct vmm *vm, enum vmm_exit_reason reason)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->exit_reason == VMM_EXIT_NONE)
+		vm->exit_reason = reason;
+	vm->stopping = true;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i])
+			vcpu_kick(vm->vcpus[i]);
+}
+
+bool vm_should_stop(struct vmm *vm)
+{
+	bool stop;
+
+	pthread_mutex_lock(&vm->lock);
+	stop = vm->stopping;
+	pthread_mutex_unlock(&vm->lock);
+	return stop;
+}

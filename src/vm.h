@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* struct vmm: everything one VM owns. Internal to the library. */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include <vmm/vmm.h>
+
+#include "bus.h"
+#include "log.h"
+#include "memory.h"
+#include "x86/boot.h"
+
+struct vcpu;
+struct serial;
+struct rtc;
+struct i8042;
+struct pm;
+struct kvm_cpuid2;
+
+struct vmm {
+	struct vlog log;
+	char *kernel, *initrd, *cmdline;
+	uint64_t mem_bytes;
+	unsigned ncpus;
+	unsigned timeout_ms;
+	vmm_console_fn console_out;
+	void *console_opaque;
+
+	int kvm_fd, vm_fd;
+	int run_size; /* KVM_GET_VCPU_MMAP_SIZE */
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct kvm_cpuid2 *cpuid;
+	struct x86_boot boot;
+	struct serial *serial;
+	struct rtc *rtc;
+	struct i8042 *i8042;
+	struct pm *pm;
+	struct vcpu *vcpus[VMM_MAX_CPUS];
+	int init_done; /* how many steps of the init table have run */
+
+	pthread_mutex_t lock; /* guards what follows */
+	pthread_cond_t cond;
+	enum vmm_exit_reason exit_reason;
+	bool started;
+	bool stopping;
+	struct timespec deadline; /* CLOCK_MONOTONIC; valid when timeout_ms */
+};
+
+int vm_init(struct vmm *vm, const struct vmm_config *cfg);
+void vm_teardown(struct vmm *vm);
+/* Record why the VM stops (the first reason wins) and kick every vCPU out of the guest. */
+void vm_exit(struct vmm *vm, enum vmm_exit_reason reason);
+/* Has the VM been told to stop? Cheap; called by vCPU threads between runs. */
+bool vm_should_stop(struct vmm *vm);
+
+#endif

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Linux x86 boot protocol: bzImage, zero page, e820, command line and initrd placement. */
+#include "x86/boot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "x86/elf.h"
+#include "x86/layout.h"
+
+#define HDRS_MAGIC 0x53726448u /* "HdrS" */
+#define SETUP_HDR_OFF 0x1f1
+#define MIN_PROTOCOL 0x020c /* 2.12: xloadflags, so we know the 64-bit entry exists */
+
+_Static_assert(sizeof(struct boot_params) == 4096, "zero page layout");
+_Static_assert(offsetof(struct boot_params, hdr) == SETUP_HDR_OFF, "setup header offset");
+
+static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const char *what, const uint8_t *img,
+			size_t len, struct x86_boot *b)
+{
+	struct setup_header *h = &b->hdr;
+	size_t hdr_len, setup_size, ksize;
+	uint64_t load, need;
+	void *dst;
+
+	memcpy(h, img + SETUP_HDR_OFF, sizeof(*h));
+	if (h->version < MIN_PROTOCOL || !(h->xloadflags & XLF_KERNEL_64)) {
+		vlog_err(log, "%s uses Linux boot protocol %u.%02u without a 64-bit entry point; vmm needs 2.12 or newer",
+			 what, h->version >> 8, h->version & 0xff);
+		return -ENOEXEC;
+	}
+	if (!(h->loadflags & LOADED_HIGH)) {
+		vlog_err(log, "%s is a zImage (loaded low); vmm needs a bzImage", what);
+		return -ENOEXEC;
+	}
+	/* The header's own length: the byte at 0x201 is the jump offset from 0x202. */
+	hdr_len = 0x202 + img[0x201] - SETUP_HDR_OFF;
+	if (hdr_len > sizeof(*h))
+		hdr_len = sizeof(*h);
+	memset(h, 0, sizeof(*h));
+	memcpy(h, img + SETUP_HDR_OFF, hdr_len);
+
+	setup_size = ((size_t)(h->setup_sects ? h->setup_sects : 4) + 1) * 512;
+	if (setup_size >= len) {
+		vlog_err(log, "%s is truncated: its setup code (%zu bytes) covers the whole file", what, setup_size);
+		return -ENOEXEC;
+	}
+	ksize = len - setup_size;
+	load = h->pref_address ? h->pref_address : KERNEL_LOAD_DEFAULT;
+	need = h->init_size > ksize ? h->init_size : ksize;
+	if (load < HIGH_MEMORY || !(dst = gmem_ptr(m, load, need))) {
+		vlog_err(log, "%s needs guest RAM at 0x%llx-0x%llx, which this VM does not have; give it more --mem", what,
+			 (unsigned long long)load, (unsigned long long)(load + need));
+		return -ENOMEM;
+	}
+	memcpy(dst, img + setup_size, ksize);
+
+	b->bzimage = true;
+	b->pvh = false;
+	b->entry = load + 0x200; /* startup_64 sits 512 bytes into the protected-mode kernel */
+	b->kernel_end = load + need;
+	b->initrd_addr_max = h->initrd_addr_max ? h->initrd_addr_max : 0x37ffffff;
+	b->cmdline_size = h->cmdline_size ? h->cmdline_size + 1 : 256;
+	return 0;
+}
+
+int x86_load_kernel(const struct guest_mem *m, const struct vlog *log, const char *what, const uint8_t *img,
+		    size_t len, struct x86_boot *b)
+{
+	memset(b, 0, sizeof(*b));
+	if (len >= 4 && !memcmp(img, "\177ELF", 4))
+		return x86_load_elf(m, log, what, img, len, b);
+	if (len >= SETUP_HDR_OFF + sizeof(struct setup_header)) {
+		uint32_t magic;
+
+		memcpy(&magic, img + offsetof(struct setup_header, header) + SETUP_HDR_OFF, 4);
+		if (magic == HDRS_MAGIC)
+			return load_bzimage(m, log, what, img, len, b);
+	}
+	vlog_err(log, "%s is neither a bzImage (no 'HdrS' boot header) nor an ELF vmlinux", what);
+	return -ENOEXEC;
+}
+
+int x86_place_initrd(const struct guest_mem *m, const struct x86_boot *b, uint64_t size, uint64_t *gpa)
+{
+	uint64_t top = gmem_low_end(m), addr;
+
+	if ((uint64_t)b->initrd_addr_max + 1 < top)
+		top = (uint64_t)b->initrd_addr_max + 1;
+	if (size == 0 || size > top)
+		return -ENOMEM;
+	addr = (top - size) & ~0xfffull;
+	if (addr < b->kernel_end || !gmem_ptr(m, addr, size))
+		return -ENOMEM;
+	*gpa = addr;
+	return 0;
+}
+
+static int add_e820(struct boot_e820_entry *tab, int n, int max, uint64_t addr, uint64_t size, uint32_t type)
+{
+	if (n >= max)
+		return -ENOSPC;
+	tab[n] = (struct boot_e820_entry){ .addr = addr, .size = size, .type = type };
+	return n + 1;
+}
+
+int x86_e820(const struct guest_mem *m, struct boot_e820_entry *tab, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < m->nr && n >= 0; i++) {
+		uint64_t start = m->r[i].gpa, end = start + m->r[i].size;
+
+		if (start == 0) {
+			/* Low RAM stops at the EBDA; the legacy hole up to 1 MiB holds our ACPI tables. */
+			n = add_e820(tab, n, max, 0, end < EBDA_START ? end : EBDA_START, E820_RAM);
+			if (n >= 0 && end > EBDA_START)
+				n = add_e820(tab, n, max, EBDA_START, HIGH_MEMORY - EBDA_START, E820_RESERVED);
+			if (n >= 0 && end > HIGH_MEMORY)
+				n = add_e820(tab, n, max, HIGH_MEMORY, end - HIGH_MEMORY, E820_RAM);
+		} else {
+			n = add_e820(tab, n, max, start, end - start, E820_RAM);
+		}
+	}
+	return n;
+}
+
+static int write_cmdline(const struct guest_mem *m, const struct vlog *log, const struct x86_boot *b,
+			 const char *cmdline)
+{
+	size_t len = strlen(cmdline) + 1;
+	size_t max = b->cmdline_size < BOOT_CMDLINE_MAX ? b->cmdline_size : BOOT_CMDLINE_MAX;
+
+	if (len > max) {
+		vlog_err(log, "kernel command line is %zu bytes; this kernel accepts at most %zu", len - 1, max - 1);
+		return -E2BIG;
+	}
+	return gmem_write(m, BOOT_CMDLINE_ADDR, cmdline, len);
+}
+
+static int write_zero_page(const struct guest_mem *m, struct x86_boot *b, uint64_t initrd_gpa, uint64_t initrd_size,
+			   uint64_t rsdp_gpa)
+{
+	struct boot_params *zp = gmem_ptr(m, BOOT_ZERO_PAGE_ADDR, sizeof(*zp));
+	int n;
+
+	if (!zp)
+		return -EFAULT;
+	memset(zp, 0, sizeof(*zp));
+	if (b->bzimage) {
+		zp->hdr = b->hdr;
+	} else {
+		zp->hdr.boot_flag = 0xaa55;
+		zp->hdr.header = HDRS_MAGIC;
+		zp->hdr.version = MIN_PROTOCOL;
+		zp->hdr.kernel_alignment = 0x1000000;
+	}
+	zp->hdr.type_of_loader = 0xff;
+	zp->hdr.loadflags |= CAN_USE_HEAP;
+	zp->hdr.heap_end_ptr = 0xfe00;
+	zp->hdr.vid_mode = 0xffff;
+	zp->hdr.cmd_line_ptr = (uint32_t)BOOT_CMDLINE_ADDR;
+	zp->hdr.ramdisk_image = (uint32_t)initrd_gpa;
+	zp->hdr.ramdisk_size = (uint32_t)initrd_size;
+	zp->acpi_rsdp_addr = rsdp_gpa;
+	n = x86_e820(m, zp->e820_table, E820_MAX_ENTRIES_ZEROPAGE);
+	if (n < 0)
+		return n;
+	zp->e820_entries = (uint8_t)n;
+	b->boot_info = BOOT_ZERO_PAGE_ADDR;
+	return 0;
+}
+
+int x86_write_boot_info(const struct guest_mem *m, const struct vlog *log, struct x86_boot *b, const char *cmdline,
+			uint64_t initrd_gpa, uint64_t initrd_size, uint64_t rsdp_gpa)
+{
+	int ret = write_cmdline(m, log, b, cmdline);
+
+	if (ret)
+		return ret;
+	if (b->pvh)
+		return x86_write_pvh_info(m, b, BOOT_CMDLINE_ADDR, initrd_gpa, initrd_size, rsdp_gpa);
+	return write_zero_page(m, b, initrd_gpa, initrd_size, rsdp_gpa);
+}
+
+/* Read a whole regular file (at most max bytes) into a new buffer. */
+static int read_file(const struct vlog *log, const char *what, const char *path, size_t max, uint8_t **out,
+		     size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t done = 0;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		vlog_err(log, "cannot open %s '%s': %s", what, path, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		vlog_err(log, "%s '%s' is not a regular file", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (st.st_size == 0 || (uint64_t)st.st_size > max) {
+		vlog_err(log, "%s '%s' is %s (%lld bytes)", what, path, st.st_size ? "too large" : "empty",
+			 (long long)st.st_size);
+		close(fd);
+		return st.st_size ? -EFBIG : -ENOEXEC;
+	}
+	buf = malloc((size_t)st.st_size);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (done < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + done, (size_t)st.st_size - done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ret = r < 0 ? -errno : -EIO;
+			vlog_err(log, "cannot read %s '%s': %s", what, path, r < 0 ? strerror(errno) : "short read");
+			free(buf);
+			close(fd);
+			return ret;
+		}
+		done += (size_t)r;
+	}
+	close(fd);
+	*out = buf;
+	*len = done;
+	return 0;
+}
+
+static int load_initrd(const struct guest_mem *m, const struct vlog *log, const struct x86_boot *b, const char *path,
+		       uint64_t *gpa, uint64_t *size)
+{
+	uint8_t *buf;
+	size_t len;
+	int ret;
+
+	ret = read_file(log, "initrd", path, (size_t)gmem_low_end(m), &buf, &len);
+	if (ret)
+		return ret;
+	ret = x86_place_initrd(m, b, len, gpa);
+	if (ret)
+		vlog_err(log, "initrd '%s' (%zu bytes) does not fit in guest RAM between the kernel and 0x%llx; give it more --mem",
+			 path, len, (unsigned long long)b->initrd_addr_max);
+	else
+		ret = gmem_write(m, *gpa, buf, len);
+	*size = len;
+	free(buf);
+	return ret;
+}
+
+int x86_boot_setup(const struct guest_mem *m, const struct vlog *log, const char *kernel_path, const char *initrd_path,
+		   const char *cmdline, uint64_t rsdp_gpa, struct x86_boot *b)
+{
+	char what[PATH_MAX + 16];
+	uint64_t initrd_gpa = 0, initrd_size = 0;
+	uint8_t *img;
+	size_t len;
+	int ret;
+
+	ret = read_file(log, "kernel", kernel_path, 1ull << 30, &img, &len);
+	if (ret)
+		return ret;
+	snprintf(what, sizeof(what), "kernel '%s'", kernel_path);
+	ret = x86_load_kernel(m, log, what, img, len, b);
+	free(img);
+	if (ret)
+		return ret;
+	if (initrd_path) {
+		ret = load_initrd(m, log, b, initrd_path, &initrd_gpa, &initrd_size);
+		if (ret)
+			return ret;
+	}
+	return x86_write_boot_info(m, log, b, cmdline, initrd_gpa, initrd_size, rsdp_gpa);
+}

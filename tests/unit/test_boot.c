@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Kernel loading: bzImage header validation, zero page, e820, initrd placement, ELF and PVH. */
+#include <check.h>
+#include <elf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "x86/boot.h"
+#include "x86/elf.h"
+#include "x86/layout.h"
+
+#define MIB (1ull << 20)
+
+static struct guest_mem mem;
+static uint8_t *ram;
+static void drop(void *opaque, enum vmm_log_level level, const char *msg)
+{
+	(void)opaque, (void)level, (void)msg;
+}
+
+static const struct vlog quiet = { .fn = drop, .opaque = NULL, .level = VMM_LOG_DEBUG };
+
+static void with_ram(uint64_t size)
+{
+	memset(&mem, 0, sizeof(mem));
+	ram = calloc(1, size);
+	ck_assert_ptr_nonnull(ram);
+	ck_assert_int_eq(gmem_add_region(&mem, 0, size, ram), 0);
+}
+
+static void teardown(void)
+{
+	free(ram);
+	ram = NULL;
+}
+
+/* A synthetic bzImage: 4 setup sectors + 1 boot sector, then 8 KiB of "kernel". */
+static uint8_t *make_bzimage(size_t *len, uint16_t version)
+{
+	struct setup_header h = { 0 };
+	size_t n = 5 * 512 + 8192;
+	uint8_t *img = calloc(1, n);
+
+	h.setup_sects = 4;
+	h.boot_flag = 0xaa55;
+	h.header = 0x53726448;
+	h.version = version;
+	h.loadflags = 1;
+	h.xloadflags = 1;
+	h.pref_address = 0x1000000;
+	h.init_size = 0x400000;
+	h.cmdline_size = 255;
+	h.initrd_addr_max = 0x7fffffff;
+	h.kernel_alignment = 0x200000;
+	memcpy(img + 0x1f1, &h, sizeof(h));
+	img[0x201] = (uint8_t)(0x1f1 + sizeof(h) - 0x202); /* the jump that ends the header */
+	for (size_t i = 5 * 512; i < n; i++)
+		img[i] = (uint8_t)i;
+	*len = n;
+	return img;
+}
+
+START_TEST(bzimage_loads)
+{
+	struct x86_boot b;
+	size_t len;
+	uint8_t *img = make_bzimage(&len, 0x020f);
+
+	with_ram(64 * MIB);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	ck_assert(b.bzimage && !b.pvh);
+	ck_assert_uint_eq(b.entry, 0x1000200);
+	ck_assert_uint_eq(b.kernel_end, 0x1400000);
+	ck_assert_mem_eq(ram + 0x1000000, img + 5 * 512, 8192);
+	free(img);
+}
+END_TEST
+
+START_TEST(bzimage_rejects_old_and_garbage)
+{
+	struct x86_boot b;
+	size_t len;
+	uint8_t *img = make_bzimage(&len, 0x0209);
+
+	with_ram(64 * MIB);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	memset(img, 0x41, len); /* no HdrS, no ELF magic */
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, 100, &b), -ENOEXEC);
+	free(img);
+}
+END_TEST
+
+START_TEST(bzimage_truncated_and_too_big)
+{
+	struct x86_boot b;
+	size_t len;
+	uint8_t *img = make_bzimage(&len, 0x020f);
+
+	with_ram(64 * MIB);
+	img[0x1f1] = 200; /* setup_sects past the end of the file */
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	free(img);
+	teardown();
+	img = make_bzimage(&len, 0x020f);
+	with_ram(18 * MIB); /* the kernel wants 16..20 MiB */
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOMEM);
+	free(img);
+}
+END_TEST
+
+START_TEST(zero_page_and_e820)
+{
+	struct x86_boot b;
+	struct boot_params zp;
+	size_t len;
+	uint8_t *img = make_bzimage(&len, 0x020f);
+	uint64_t initrd;
+
+	with_ram(64 * MIB);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	ck_assert_int_eq(x86_place_initrd(&mem, &b, 5000, &initrd), 0);
+	ck_assert_uint_eq(initrd & 0xfff, 0);
+	ck_assert_uint_ge(initrd, b.kernel_end);
+	ck_assert_uint_le(initrd + 5000, 64 * MIB);
+	ck_assert_int_eq(x86_write_boot_info(&mem, &quiet, &b, "console=ttyS0", initrd, 5000, 0xe0000), 0);
+	memcpy(&zp, ram + BOOT_ZERO_PAGE_ADDR, sizeof(zp));
+	ck_assert_uint_eq(zp.hdr.header, 0x53726448);
+	ck_assert_uint_eq(zp.hdr.type_of_loader, 0xff);
+	ck_assert_uint_eq(zp.hdr.cmd_line_ptr, BOOT_CMDLINE_ADDR);
+	ck_assert_str_eq((char *)ram + BOOT_CMDLINE_ADDR, "console=ttyS0");
+	ck_assert_uint_eq(zp.hdr.ramdisk_image, initrd);
+	ck_assert_uint_eq(zp.hdr.ramdisk_size, 5000);
+	ck_assert_uint_eq(zp.acpi_rsdp_addr, 0xe0000);
+	ck_assert_uint_eq(zp.e820_entries, 3);
+	ck_assert_uint_eq(zp.e820_table[0].addr, 0);
+	ck_assert_uint_eq(zp.e820_table[0].size, EBDA_START);
+	ck_assert_uint_eq(zp.e820_table[0].type, E820_RAM);
+	ck_assert_uint_eq(zp.e820_table[1].type, E820_RESERVED);
+	ck_assert_uint_eq(zp.e820_table[1].addr + zp.e820_table[1].size, HIGH_MEMORY);
+	ck_assert_uint_eq(zp.e820_table[2].addr, HIGH_MEMORY);
+	ck_assert_uint_eq(zp.e820_table[2].addr + zp.e820_table[2].size, 64 * MIB);
+	free(img);
+}
+END_TEST
+
+START_TEST(initrd_and_cmdline_limits)
+{
+	struct x86_boot b;
+	size_t len;
+	uint8_t *img = make_bzimage(&len, 0x020f);
+	uint64_t initrd;
+	char longline[400];
+
+	with_ram(64 * MIB);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	ck_assert_int_eq(x86_place_initrd(&mem, &b, 61 * MIB, &initrd), -ENOMEM); /* would overlap the kernel */
+	ck_assert_int_eq(x86_place_initrd(&mem, &b, 0, &initrd), -ENOMEM);
+	memset(longline, 'x', sizeof(longline) - 1);
+	longline[sizeof(longline) - 1] = 0;
+	ck_assert_int_eq(x86_write_boot_info(&mem, &quiet, &b, longline, 0, 0, 0), -E2BIG);
+	free(img);
+}
+END_TEST
+
+START_TEST(e820_above_4g)
+{
+	struct guest_mem m = { 0 };
+	struct boot_e820_entry t[8];
+	static uint8_t fake; /* never dereferenced: only the layout matters */
+
+	ck_assert_int_eq(gmem_add_region(&m, 0, GMEM_HOLE_START, &fake), 0);
+	ck_assert_int_eq(gmem_add_region(&m, GMEM_HOLE_END, 1ull << 30, &fake), 0);
+	ck_assert_int_eq(x86_e820(&m, t, 8), 4);
+	ck_assert_uint_eq(t[2].addr + t[2].size, GMEM_HOLE_START);
+	ck_assert_uint_eq(t[3].addr, GMEM_HOLE_END);
+	ck_assert_uint_eq(t[3].size, 1ull << 30);
+	ck_assert_int_eq(x86_e820(&m, t, 2), -ENOSPC);
+}
+END_TEST
+
+/* A minimal ELF64 with one PT_LOAD at 2 MiB, optionally a PT_NOTE with the PVH entry. */
+static uint8_t *make_elf(size_t *len, bool pvh, uint64_t paddr)
+{
+	size_t n = 4096;
+	uint8_t *img = calloc(1, n);
+	Elf64_Ehdr eh = { 0 };
+	Elf64_Phdr ph[2] = { 0 };
+	Elf64_Nhdr nh = { .n_namesz = 4, .n_descsz = 4, .n_type = 18 };
+	uint32_t entry32 = 0x200040;
+
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_machine = EM_X86_64;
+	eh.e_entry = 0x200000;
+	eh.e_phoff = sizeof(eh);
+	eh.e_phentsize = sizeof(Elf64_Phdr);
+	eh.e_phnum = pvh ? 2 : 1;
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x800, .p_paddr = paddr, .p_filesz = 0x100,
+			      .p_memsz = 0x2000 };
+	ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 0x400, .p_filesz = sizeof(nh) + 8 };
+	memcpy(img, &eh, sizeof(eh));
+	memcpy(img + sizeof(eh), ph, sizeof(ph));
+	memcpy(img + 0x400, &nh, sizeof(nh));
+	memcpy(img + 0x400 + sizeof(nh), "Xen", 4);
+	memcpy(img + 0x400 + sizeof(nh) + 4, &entry32, 4);
+	memset(img + 0x800, 0xcc, 0x100);
+	*len = n;
+	return img;
+}
+
+START_TEST(elf_loads_and_pvh)
+{
+	struct x86_boot b;
+	size_t len;
+	uint8_t *img = make_elf(&len, false, 0x200000);
+	uint32_t magic;
+
+	with_ram(8 * MIB);
+	memset(ram + 0x200100, 0x77, 0x100); /* bss must be zeroed */
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	ck_assert(!b.pvh && !b.bzimage);
+	ck_assert_uint_eq(b.entry, 0x200000);
+	ck_assert_uint_eq(ram[0x2000ff], 0xcc);
+	ck_assert_uint_eq(ram[0x200100], 0);
+	free(img);
+
+	img = make_elf(&len, true, 0x200000);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	ck_assert(b.pvh);
+	ck_assert_uint_eq(b.entry, 0x200040);
+	ck_assert_int_eq(x86_write_boot_info(&mem, &quiet, &b, "x", 0, 0, 0xe0000), 0);
+	ck_assert_uint_eq(b.boot_info, BOOT_PVH_INFO_ADDR);
+	memcpy(&magic, ram + BOOT_PVH_INFO_ADDR, 4);
+	ck_assert_uint_eq(magic, 0x336ec578);
+	free(img);
+}
+END_TEST
+
+START_TEST(elf_hostile)
+{
+	struct x86_boot b;
+	size_t len;
+	uint8_t *img = make_elf(&len, false, 0x7fffff00); /* segment outside RAM */
+	Elf64_Ehdr eh;
+
+	with_ram(8 * MIB);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOMEM);
+	free(img);
+	img = make_elf(&len, false, UINT64_MAX - 0x100); /* wraps around */
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOMEM);
+	free(img);
+	img = make_elf(&len, false, 0x200000);
+	memcpy(&eh, img, sizeof(eh));
+	eh.e_phoff = len - 8; /* program headers past the end of the file */
+	memcpy(img, &eh, sizeof(eh));
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	eh.e_phoff = sizeof(eh);
+	eh.e_phnum = 0xffff;
+	memcpy(img, &eh, sizeof(eh));
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, 20, &b), -ENOEXEC);
+	free(img);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("boot");
+	TCase *tc = tcase_create("boot");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, bzimage_loads);
+	tcase_add_test(tc, bzimage_rejects_old_and_garbage);
+	tcase_add_test(tc, bzimage_truncated_and_too_big);
+	tcase_add_test(tc, zero_page_and_e820);
+	tcase_add_test(tc, initrd_and_cmdline_limits);
+	tcase_add_test(tc, e820_above_4g);
+	tcase_add_test(tc, elf_loads_and_pvh);
+	tcase_add_test(tc, elf_hostile);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The CLI's option parser: sizes, counts, console modes, and the messages for bad input. */
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+
+#include "cli/options.h"
+
+static char err[512];
+
+static int parse(struct cli_options *o, const char *const *args)
+{
+	char *argv[32];
+	int argc = 0;
+
+	argv[argc++] = (char *)"vmm";
+	while (*args)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	err[0] = 0;
+	return cli_parse(argc, argv, o, err, sizeof(err));
+}
+
+START_TEST(sizes)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(cli_parse_size("512M", &v), 0);
+	ck_assert_uint_eq(v, 512ull << 20);
+	ck_assert_int_eq(cli_parse_size("2G", &v), 0);
+	ck_assert_uint_eq(v, 2ull << 30);
+	ck_assert_int_eq(cli_parse_size("2GiB", &v), 0);
+	ck_assert_uint_eq(v, 2ull << 30);
+	ck_assert_int_eq(cli_parse_size("1024", &v), 0); /* bare number: MiB */
+	ck_assert_uint_eq(v, 1ull << 30);
+	ck_assert_int_eq(cli_parse_size("65536k", &v), 0);
+	ck_assert_uint_eq(v, 64ull << 20);
+	ck_assert_int_eq(cli_parse_size("0", &v), -ERANGE);
+	ck_assert_int_eq(cli_parse_size("10Q", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("-1G", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("1.5G", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("G", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("99999999999999999999", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("99999999999T", &v), -ERANGE);
+	ck_assert_int_eq(cli_parse_size("2Gx", &v), -EINVAL);
+}
+END_TEST
+
+START_TEST(full_command_line)
+{
+	struct cli_options o;
+	const char *args[] = { "--kernel", "bz", "--initrd=ird", "--cmdline", "console=ttyS0 quiet", "--mem", "2G",
+			       "--cpus", "4", "--console=file:/tmp/log", "--timeout", "30", NULL };
+
+	ck_assert_int_eq(parse(&o, args), 0);
+	ck_assert_str_eq(o.kernel, "bz");
+	ck_assert_str_eq(o.initrd, "ird");
+	ck_assert_str_eq(o.cmdline, "console=ttyS0 quiet");
+	ck_assert_uint_eq(o.mem_bytes, 2ull << 30);
+	ck_assert_uint_eq(o.cpus, 4);
+	ck_assert_int_eq(o.console, CLI_CONSOLE_FILE);
+	ck_assert_str_eq(o.console_path, "/tmp/log");
+	ck_assert_uint_eq(o.timeout_s, 30);
+}
+END_TEST
+
+START_TEST(defaults)
+{
+	struct cli_options o;
+	const char *args[] = { "-k", "bz", NULL };
+
+	ck_assert_int_eq(parse(&o, args), 0);
+	ck_assert_uint_eq(o.mem_bytes, 512ull << 20);
+	ck_assert_uint_eq(o.cpus, 1);
+	ck_assert_int_eq(o.console, CLI_CONSOLE_STDIO);
+	ck_assert_ptr_null(o.cmdline);
+	ck_assert_uint_eq(o.timeout_s, 0);
+}
+END_TEST
+
+START_TEST(bad_input_messages)
+{
+	struct cli_options o;
+	const char *no_kernel[] = { "--mem", "1G", NULL };
+	const char *bad_mem[] = { "-k", "bz", "--mem", "10Q", NULL };
+	const char *zero_mem[] = { "-k", "bz", "--mem", "0", NULL };
+	const char *odd_mem[] = { "-k", "bz", "--mem", "5000B", NULL };
+	const char *cpus0[] = { "-k", "bz", "--cpus", "0", NULL };
+	const char *cpus65[] = { "-k", "bz", "--cpus", "65", NULL };
+	const char *console[] = { "-k", "bz", "--console=tty", NULL };
+	const char *unknown[] = { "-k", "bz", "--frobnicate", NULL };
+	const char *missing[] = { "-k", NULL };
+	const char *extra[] = { "-k", "bz", "stray", NULL };
+	const char *timeout[] = { "-k", "bz", "--timeout", "soon", NULL };
+
+	ck_assert_int_eq(parse(&o, no_kernel), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "--kernel"));
+	ck_assert_int_eq(parse(&o, bad_mem), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "'10Q' is not a size"));
+	ck_assert_int_eq(parse(&o, zero_mem), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "out of range"));
+	ck_assert_int_eq(parse(&o, odd_mem), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "4 KiB"));
+	ck_assert_int_eq(parse(&o, cpus0), -EINVAL);
+	ck_assert_int_eq(parse(&o, cpus65), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "1 to 64"));
+	ck_assert_int_eq(parse(&o, console), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "stdio, file:PATH or none"));
+	ck_assert_int_eq(parse(&o, unknown), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "--frobnicate"));
+	ck_assert_int_eq(parse(&o, missing), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "needs a value"));
+	ck_assert_int_eq(parse(&o, extra), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "stray"));
+	ck_assert_int_eq(parse(&o, timeout), -EINVAL);
+	/* Messages are one line. */
+	ck_assert_ptr_null(strchr(err, '\n'));
+}
+END_TEST
+
+START_TEST(help_and_version)
+{
+	struct cli_options o;
+	const char *help[] = { "--help", NULL };
+	const char *version[] = { "-V", NULL };
+
+	ck_assert_int_eq(parse(&o, help), 0);
+	ck_assert(o.help);
+	ck_assert_int_eq(parse(&o, version), 0);
+	ck_assert(o.version);
+	ck_assert_ptr_nonnull(strstr(cli_usage(), "--timeout"));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("options");
+	TCase *tc = tcase_create("options");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, sizes);
+	tcase_add_test(tc, full_command_line);
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, bad_input_messages);
+	tcase_add_test(tc, help_and_version);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
