@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The MC146818 CMOS real-time clock at ports 0x70 (index) / 0x71 (data): the
+ * host's UTC time in BCD or binary, 24- or 12-hour as register B asks, the
+ * century at 0x32, and 114 bytes of CMOS RAM. A guest that sets the clock
+ * moves an offset, never the host's clock.
+ */
+#ifndef VMM_DEVICES_RTC_H
+#define VMM_DEVICES_RTC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct rtc;
+
+/* Seconds since the Unix epoch (UTC). */
+typedef int64_t (*rtc_clock_fn)(void *opaque);
+
+/* now NULL: the host's CLOCK_REALTIME. NULL on allocation failure. */
+struct rtc *rtc_create(rtc_clock_fn now, void *opaque);
+void rtc_destroy(struct rtc *r);
+/* Bus handler for the 2 ports (offset 0: index, offset 1: data). */
+void rtc_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write);
+
+#endif

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: Apache-2.0
+/* A 16550A UART: register decode, interrupt identification, a host-side receive buffer and loopback. */
+#include "devices/serial.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Register offsets; DLAB (LCR bit 7) turns 0 and 1 into the divisor latch. */
+enum {
+	REG_RBR_THR_DLL = 0,
+	REG_IER_DLM = 1,
+	REG_IIR_FCR = 2,
+	REG_LCR = 3,
+	REG_MCR = 4,
+	REG_LSR = 5,
+	REG_MSR = 6,
+	REG_SCR = 7,
+	NR_REGS = 8,
+};
+
+#define IER_ERBFI 0x01 /* received data available */
+#define IER_ETBEI 0x02 /* transmitter holding register empty */
+#define IER_ELSI 0x04 /* receiver line status */
+#define IER_EDSSI 0x08 /* modem status */
+#define IER_MASK 0x0f
+
+/* Interrupt identification, highest priority first. */
+#define IIR_NONE 0x01
+#define IIR_RLS 0x06
+#define IIR_RDA 0x04
+#define IIR_THRE 0x02
+#define IIR_MSI 0x00
+#define IIR_FIFO 0xc0
+
+#define FCR_ENABLE 0x01
+#define FCR_CLEAR_RX 0x02
+#define FCR_CLEAR_TX 0x04
+
+#define LCR_DLAB 0x80
+
+#define MCR_DTR 0x01
+#define MCR_RTS 0x02
+#define MCR_OUT1 0x04
+#define MCR_OUT2 0x08
+#define MCR_LOOP 0x10
+#define MCR_MASK 0x1f
+
+#define LSR_DR 0x01
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+
+#define MSR_DCTS 0x01
+#define MSR_DDSR 0x02
+#define MSR_TERI 0x04
+#define MSR_DDCD 0x08
+#define MSR_CTS 0x10
+#define MSR_DSR 0x20
+#define MSR_RI 0x40
+#define MSR_DCD 0x80
+/* What the guest sees outside loopback: a terminal is attached and ready. */
+#define MSR_CONNECTED (MSR_CTS | MSR_DSR | MSR_DCD)
+
+/* Host input waiting for the guest; serial_receive() returns short when it is full. */
+#define RX_SIZE 4096
+
+struct serial {
+	/*
+	 * Guards every field below. The irq callback is called with it held so that two threads
+	 * cannot deliver their level changes in the opposite order to the one they computed them in
+	 * (KVM_IRQ_LINE is quick and never calls back into the UART). The output callback is not.
+	 */
+	pthread_mutex_t lock;
+	struct irq_line irq;
+	serial_out_fn out;
+	void *opaque;
+
+	uint8_t ier, lcr, mcr, scr, dll, dlm;
+	uint8_t msr; /* modem status bits 7:4 as last seen, delta bits 3:0 until MSR is read */
+	bool fifo;
+	bool thre_pending; /* the THR-empty interrupt has not been acknowledged */
+	int level; /* the level last given to irq */
+
+	uint8_t rx[RX_SIZE];
+	size_t rx_head, rx_count;
+};
+
+static bool rx_push(struct serial *s, uint8_t b)
+{
+	if (s->rx_count == RX_SIZE)
+		return false;
+	s->rx[(s->rx_head + s->rx_count) % RX_SIZE] = b;
+	s->rx_count++;
+	return true;
+}
+
+static uint8_t rx_pop(struct serial *s)
+{
+	uint8_t b;
+
+	if (!s->rx_count)
+		return 0;
+	b = s->rx[s->rx_head];
+	s->rx_head = (s->rx_head + 1) % RX_SIZE;
+	s->rx_count--;
+	return b;
+}
+
+/* The highest-priority enabled interrupt, as IIR bits 3:0. */
+static uint8_t pending(const struct serial *s)
+{
+	/* IIR_RLS never occurs: no overrun (serial_receive returns short instead), parity, framing or break. */
+	if ((s->ier & IER_ERBFI) && s->rx_count)
+		return IIR_RDA;
+	if ((s->ier & IER_ETBEI) && s->thre_pending)
+		return IIR_THRE;
+	if ((s->ier & IER_EDSSI) && (s->msr & (MSR_DCTS | MSR_DDSR | MSR_TERI | MSR_DDCD)))
+		return IIR_MSI;
+	return IIR_NONE;
+}
+
+/*
+ * Drive the line with "any enabled interrupt pending", touching it only on a change. The guest's
+ * IOAPIC pin is edge-triggered: dropping the line when the condition clears is what lets the next
+ * one make a new rising edge. Call with the lock held.
+ */
+static void update_irq(struct serial *s)
+{
+	int level = pending(s) != IIR_NONE;
+
+	if (level != s->level) {
+		s->level = level;
+		irq_line_set(&s->irq, level);
+	}
+}
+
+/* Modem status inputs: wired to MCR in loopback, a connected terminal otherwise. */
+static uint8_t modem_inputs(const struct serial *s)
+{
+	uint8_t m = 0;
+
+	if (!(s->mcr & MCR_LOOP))
+		return MSR_CONNECTED;
+	if (s->mcr & MCR_RTS)
+		m |= MSR_CTS;
+	if (s->mcr & MCR_DTR)
+		m |= MSR_DSR;
+	if (s->mcr & MCR_OUT1)
+		m |= MSR_RI;
+	if (s->mcr & MCR_OUT2)
+		m |= MSR_DCD;
+	return m;
+}
+
+/* Latch new modem inputs, setting the delta bits for what changed (RI only on its trailing edge). */
+static void update_msr(struct serial *s)
+{
+	uint8_t now = modem_inputs(s), old = s->msr & 0xf0, delta = s->msr & 0x0f;
+
+	if ((now ^ old) & MSR_CTS)
+		delta |= MSR_DCTS;
+	if ((now ^ old) & MSR_DSR)
+		delta |= MSR_DDSR;
+	if ((old & MSR_RI) && !(now & MSR_RI))
+		delta |= MSR_TERI;
+	if ((now ^ old) & MSR_DCD)
+		delta |= MSR_DDCD;
+	s->msr = now | delta;
+}
+
+static uint8_t reg_read(struct serial *s, unsigned off)
+{
+	uint8_t v, id;
+
+	switch (off) {
+	case REG_RBR_THR_DLL:
+		return (s->lcr & LCR_DLAB) ? s->dll : rx_pop(s);
+	case REG_IER_DLM:
+		return (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
+	case REG_IIR_FCR:
+		id = pending(s);
+		/* Reading IIR acknowledges a THR-empty interrupt, but only when that is what it reports. */
+		if (id == IIR_THRE)
+			s->thre_pending = false;
+		return id | (s->fifo ? IIR_FIFO : 0);
+	case REG_LCR:
+		return s->lcr;
+	case REG_MCR:
+		return s->mcr;
+	case REG_LSR:
+		/* Transmission is instantaneous: the holding and shift registers are always empty. */
+		return LSR_THRE | LSR_TEMT | (s->rx_count ? LSR_DR : 0);
+	case REG_MSR:
+		v = s->msr;
+		s->msr &= 0xf0;
+		return v;
+	case REG_SCR:
+		return s->scr;
+	default:
+		return 0xff;
+	}
+}
+
+/* Returns true when v went out on the wire and must be handed to the output callback. */
+static bool reg_write(struct serial *s, unsigned off, uint8_t v)
+{
+	uint8_t old;
+
+	switch (off) {
+	case REG_RBR_THR_DLL:
+		if (s->lcr & LCR_DLAB) {
+			s->dll = v;
+			return false;
+		}
+		/* The write acknowledges THR-empty, and the byte leaves at once: THR is empty again. */
+		s->thre_pending = true;
+		if (!(s->mcr & MCR_LOOP))
+			return true;
+		/* Loopback with a full buffer: the byte is lost (we do not model overrun). */
+		rx_push(s, v);
+		return false;
+	case REG_IER_DLM:
+		if (s->lcr & LCR_DLAB) {
+			s->dlm = v;
+			return false;
+		}
+		old = s->ier;
+		s->ier = v & IER_MASK;
+		/* Switching ETBEI on with THR empty raises THR-empty: Linux's 8250 starts transmitting this way. */
+		if (!(old & IER_ETBEI) && (s->ier & IER_ETBEI))
+			s->thre_pending = true;
+		return false;
+	case REG_IIR_FCR:
+		s->fifo = v & FCR_ENABLE;
+		if (v & FCR_CLEAR_RX)
+			s->rx_head = s->rx_count = 0;
+		/* FCR_CLEAR_TX: the transmitter is always empty already. Trigger levels are ignored. */
+		return false;
+	case REG_LCR:
+		s->lcr = v;
+		return false;
+	case REG_MCR:
+		s->mcr = v & MCR_MASK;
+		update_msr(s);
+		return false;
+	case REG_SCR:
+		s->scr = v;
+		return false;
+	default: /* LSR and MSR are read-only; nothing lives past offset 7 */
+		return false;
+	}
+}
+
+struct serial *serial_create(const struct irq_line *irq, serial_out_fn out, void *opaque)
+{
+	struct serial *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	if (pthread_mutex_init(&s->lock, NULL)) {
+		free(s);
+		return NULL;
+	}
+	if (irq)
+		s->irq = *irq;
+	s->out = out;
+	s->opaque = opaque;
+	s->dll = 0x0c; /* 9600 baud from the 1.8432 MHz clock */
+	s->msr = MSR_CONNECTED;
+	return s;
+}
+
+void serial_destroy(struct serial *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/*
+ * Output ordering: the byte is handed to the callback after the lock is dropped, with no second
+ * lock. This keeps the guest's order: an OUT to THR does not complete in the guest until KVM_RUN
+ * is re-entered, i.e. after serial_io (and the callback) returned, so any two THR writes the guest
+ * orders (one vCPU, or several under the guest's port lock) reach the callback in that order. Only
+ * writes racing on two vCPUs with no guest-side ordering can come out either way, and for those
+ * there is no right order.
+ */
+void serial_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	struct serial *s = opaque;
+	uint8_t *p = data;
+	bool send = false;
+	uint8_t b = 0;
+
+	if (!len)
+		return;
+	/* Wider accesses act on the low byte; the upper bytes of a read are 0. */
+	if (off >= NR_REGS) {
+		if (!is_write)
+			memset(p, 0xff, len);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (is_write) {
+		b = p[0];
+		send = reg_write(s, (unsigned)off, b);
+	} else {
+		p[0] = reg_read(s, (unsigned)off);
+		memset(p + 1, 0, len - 1);
+	}
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	if (send && s->out)
+		s->out(s->opaque, &b, 1);
+}
+
+size_t serial_receive(struct serial *s, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t n;
+
+	if (!len)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	n = RX_SIZE - s->rx_count;
+	if (n > len)
+		n = len;
+	for (size_t i = 0; i < n; i++)
+		rx_push(s, p[i]);
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}

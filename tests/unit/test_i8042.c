@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The i8042 with nothing attached: status bits, controller commands, and the reset line. */
+#include <check.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "devices/i8042.h"
+
+#define STS_OBF 0x01
+#define STS_IBF 0x02
+#define STS_SYS 0x04
+#define STS_CMD 0x08
+
+static void on_reset(void *opaque)
+{
+	(*(int *)opaque)++;
+}
+
+static void cmd(struct i8042 *k, uint8_t v)
+{
+	i8042_cmd_io(k, 0, &v, 1, true);
+}
+
+static void data_wr(struct i8042 *k, uint8_t v)
+{
+	i8042_data_io(k, 0, &v, 1, true);
+}
+
+static uint8_t status(struct i8042 *k)
+{
+	uint8_t v = 0xa5;
+
+	i8042_cmd_io(k, 0, &v, 1, false);
+	return v;
+}
+
+static uint8_t data_rd(struct i8042 *k)
+{
+	uint8_t v = 0xa5;
+
+	i8042_data_io(k, 0, &v, 1, false);
+	return v;
+}
+
+START_TEST(status_after_create)
+{
+	int resets = 0;
+	struct i8042 *k = i8042_create(on_reset, &resets);
+
+	ck_assert_ptr_nonnull(k);
+	ck_assert_uint_eq(status(k), STS_SYS);
+	ck_assert_uint_eq(data_rd(k), 0);
+	ck_assert_int_eq(resets, 0);
+	i8042_destroy(k);
+	i8042_destroy(NULL);
+}
+END_TEST
+
+START_TEST(self_test)
+{
+	int resets = 0;
+	struct i8042 *k = i8042_create(on_reset, &resets);
+
+	cmd(k, 0xaa);
+	ck_assert_uint_eq(status(k), STS_OBF | STS_SYS | STS_CMD);
+	ck_assert_uint_eq(data_rd(k), 0x55);
+	ck_assert_uint_eq(status(k) & STS_OBF, 0);
+	cmd(k, 0xab);
+	ck_assert_uint_eq(data_rd(k), 0x00);
+	cmd(k, 0xa9);
+	ck_assert_uint_eq(status(k) & STS_OBF, STS_OBF);
+	ck_assert_uint_eq(data_rd(k), 0x00);
+	ck_assert_int_eq(resets, 0);
+	i8042_destroy(k);
+}
+END_TEST
+
+START_TEST(command_byte)
+{
+	int resets = 0;
+	struct i8042 *k = i8042_create(on_reset, &resets);
+	uint8_t cb;
+
+	cmd(k, 0x20);
+	ck_assert_uint_eq(status(k) & STS_OBF, STS_OBF);
+	cb = data_rd(k);
+	ck_assert_uint_eq(cb & STS_SYS, STS_SYS);
+	cmd(k, 0x60);
+	ck_assert_uint_eq(status(k) & STS_CMD, STS_CMD);
+	data_wr(k, 0x61);
+	ck_assert_uint_eq(status(k) & STS_CMD, 0); /* the last write went to the data port */
+	ck_assert_uint_eq(status(k) & STS_SYS, 0); /* the system flag follows the command byte */
+	cmd(k, 0x20);
+	ck_assert_uint_eq(data_rd(k), 0x61);
+	/* Disable / enable keyboard and aux show in the command byte. */
+	cmd(k, 0xad);
+	cmd(k, 0xa7);
+	cmd(k, 0x20);
+	ck_assert_uint_eq(data_rd(k), 0x61 | 0x10 | 0x20);
+	cmd(k, 0xae);
+	cmd(k, 0xa8);
+	cmd(k, 0x20);
+	ck_assert_uint_eq(data_rd(k), 0x41);
+	/* Self-test sets the system flag again. */
+	cmd(k, 0xaa);
+	ck_assert_uint_eq(data_rd(k), 0x55);
+	ck_assert_uint_eq(status(k) & STS_SYS, STS_SYS);
+	ck_assert_int_eq(resets, 0);
+	i8042_destroy(k);
+}
+END_TEST
+
+START_TEST(pulse_reset)
+{
+	int resets = 0;
+	struct i8042 *k = i8042_create(on_reset, &resets);
+
+	/* What Linux's reboot=k does: wait for IBF clear, then pulse. */
+	ck_assert_uint_eq(status(k) & STS_IBF, 0);
+	cmd(k, 0xfe);
+	ck_assert_int_eq(resets, 1);
+	/* Pulses that leave line 0 alone do not reset. */
+	cmd(k, 0xff);
+	cmd(k, 0xf1);
+	ck_assert_int_eq(resets, 1);
+	cmd(k, 0xf0);
+	ck_assert_int_eq(resets, 2);
+	i8042_destroy(k);
+}
+END_TEST
+
+START_TEST(output_port)
+{
+	int resets = 0;
+	struct i8042 *k = i8042_create(on_reset, &resets);
+
+	cmd(k, 0xd0);
+	ck_assert_uint_eq(data_rd(k) & 0x03, 0x03);
+	cmd(k, 0xd1);
+	data_wr(k, 0x03);
+	ck_assert_int_eq(resets, 0);
+	cmd(k, 0xd1);
+	data_wr(k, 0x02);
+	ck_assert_int_eq(resets, 1);
+	/* The write was consumed: the next data byte goes to the (absent) keyboard. */
+	data_wr(k, 0x00);
+	ck_assert_int_eq(resets, 1);
+	cmd(k, 0xd0);
+	ck_assert_uint_eq(data_rd(k) & 0x01, 0x01);
+	i8042_destroy(k);
+}
+END_TEST
+
+START_TEST(output_buffer_writes)
+{
+	int resets = 0;
+	struct i8042 *k = i8042_create(on_reset, &resets);
+
+	cmd(k, 0xd2);
+	data_wr(k, 0x9c);
+	ck_assert_uint_eq(status(k) & STS_OBF, STS_OBF);
+	ck_assert_uint_eq(data_rd(k), 0x9c);
+	cmd(k, 0xd3);
+	data_wr(k, 0x42);
+	ck_assert_uint_eq(data_rd(k), 0x42);
+	/* Bytes for the mouse and the keyboard vanish. */
+	cmd(k, 0xd4);
+	data_wr(k, 0xff);
+	ck_assert_uint_eq(status(k) & STS_OBF, 0);
+	data_wr(k, 0xff);
+	data_wr(k, 0xed);
+	ck_assert_uint_eq(status(k) & STS_OBF, 0);
+	ck_assert_uint_eq(data_rd(k), 0);
+	/* Unknown commands are ignored. */
+	cmd(k, 0x00);
+	cmd(k, 0xc0);
+	cmd(k, 0xe0);
+	ck_assert_uint_eq(status(k) & STS_OBF, 0);
+	ck_assert_int_eq(resets, 0);
+	i8042_destroy(k);
+}
+END_TEST
+
+START_TEST(empty_read)
+{
+	struct i8042 *k = i8042_create(NULL, NULL);
+
+	ck_assert_uint_eq(data_rd(k), 0);
+	ck_assert_uint_eq(status(k) & STS_OBF, 0);
+	/* A byte is read once. */
+	cmd(k, 0xaa);
+	ck_assert_uint_eq(data_rd(k), 0x55);
+	ck_assert_uint_eq(data_rd(k), 0);
+	/* No reset callback: a pulse does nothing. */
+	cmd(k, 0xfe);
+	i8042_destroy(k);
+}
+END_TEST
+
+START_TEST(odd_accesses)
+{
+	int resets = 0;
+	struct i8042 *k = i8042_create(on_reset, &resets);
+	uint8_t buf[8];
+
+	cmd(k, 0xaa);
+	memset(buf, 0xa5, sizeof(buf));
+	i8042_data_io(k, 0, buf, 4, false);
+	ck_assert_uint_eq(buf[0], 0x55);
+	ck_assert_uint_eq(buf[1] | buf[2] | buf[3], 0);
+	ck_assert_uint_eq(buf[4], 0xa5);
+	memset(buf, 0xa5, sizeof(buf));
+	i8042_cmd_io(k, 3, buf, 8, false);
+	ck_assert_uint_eq(buf[0] | buf[7], 0);
+	buf[0] = 0xfe;
+	i8042_cmd_io(k, 1, buf, 1, true);
+	i8042_cmd_io(k, 0, buf, 0, true);
+	ck_assert_int_eq(resets, 0);
+	buf[1] = 0x00;
+	i8042_cmd_io(k, 0, buf, 2, true); /* low byte 0xfe */
+	ck_assert_int_eq(resets, 1);
+	i8042_destroy(k);
+}
+END_TEST
+
+START_TEST(two_controllers_independent)
+{
+	int ra = 0, rb = 0;
+	struct i8042 *a = i8042_create(on_reset, &ra);
+	struct i8042 *b = i8042_create(on_reset, &rb);
+
+	cmd(a, 0xaa);
+	ck_assert_uint_eq(status(b) & STS_OBF, 0);
+	cmd(b, 0xd1);
+	data_wr(a, 0x00);
+	ck_assert_int_eq(ra + rb, 0);
+	data_wr(b, 0x00);
+	ck_assert_int_eq(ra, 0);
+	ck_assert_int_eq(rb, 1);
+	ck_assert_uint_eq(data_rd(a), 0x55);
+	i8042_destroy(a);
+	i8042_destroy(b);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("i8042");
+	TCase *tc = tcase_create("i8042");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, status_after_create);
+	tcase_add_test(tc, self_test);
+	tcase_add_test(tc, command_byte);
+	tcase_add_test(tc, pulse_reset);
+	tcase_add_test(tc, output_port);
+	tcase_add_test(tc, output_buffer_writes);
+	tcase_add_test(tc, empty_read);
+	tcase_add_test(tc, odd_accesses);
+	tcase_add_test(tc, two_controllers_independent);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

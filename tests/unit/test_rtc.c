@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The CMOS clock on a fake host clock: formats, guest writes moving an offset, SET, RAM, hostile accesses. */
+#include <check.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "devices/rtc.h"
+
+#define EPOCH 1795614307 /* 2026-11-25 13:45:07 UTC, a Wednesday */
+
+struct fake_clock {
+	int64_t t;
+	int calls;
+};
+
+static int64_t fake_now(void *opaque)
+{
+	struct fake_clock *c = opaque;
+
+	c->calls++;
+	return c->t;
+}
+
+static void wr(struct rtc *r, uint8_t reg, uint8_t v)
+{
+	rtc_io(r, 0, &reg, 1, true);
+	rtc_io(r, 1, &v, 1, true);
+}
+
+static uint8_t rd(struct rtc *r, uint8_t reg)
+{
+	uint8_t v = 0xa5;
+
+	rtc_io(r, 0, &reg, 1, true);
+	rtc_io(r, 1, &v, 1, false);
+	return v;
+}
+
+START_TEST(bcd_defaults)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(rd(r, 0x00), 0x07);
+	ck_assert_uint_eq(rd(r, 0x02), 0x45);
+	ck_assert_uint_eq(rd(r, 0x04), 0x13);
+	ck_assert_uint_eq(rd(r, 0x06), 4);
+	ck_assert_uint_eq(rd(r, 0x07), 0x25);
+	ck_assert_uint_eq(rd(r, 0x08), 0x11);
+	ck_assert_uint_eq(rd(r, 0x09), 0x26);
+	ck_assert_uint_eq(rd(r, 0x32), 0x20);
+	ck_assert_int_gt(c.calls, 0);
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(status_registers)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+
+	ck_assert_uint_eq(rd(r, 0x0a), 0x26);
+	ck_assert_uint_eq(rd(r, 0x0b), 0x02);
+	ck_assert_uint_eq(rd(r, 0x0c), 0x00);
+	ck_assert_uint_eq(rd(r, 0x0d), 0x80);
+	/* UIP is never reported; the divider bits read back. */
+	wr(r, 0x0a, 0xa5);
+	ck_assert_uint_eq(rd(r, 0x0a), 0x25);
+	/* C and D are read-only. */
+	wr(r, 0x0c, 0xff);
+	wr(r, 0x0d, 0x00);
+	ck_assert_uint_eq(rd(r, 0x0c), 0x00);
+	ck_assert_uint_eq(rd(r, 0x0d), 0x80);
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(binary_mode)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+
+	wr(r, 0x0b, 0x06);
+	ck_assert_uint_eq(rd(r, 0x0b), 0x06);
+	ck_assert_uint_eq(rd(r, 0x00), 7);
+	ck_assert_uint_eq(rd(r, 0x02), 45);
+	ck_assert_uint_eq(rd(r, 0x04), 13);
+	ck_assert_uint_eq(rd(r, 0x06), 4);
+	ck_assert_uint_eq(rd(r, 0x07), 25);
+	ck_assert_uint_eq(rd(r, 0x08), 11);
+	ck_assert_uint_eq(rd(r, 0x09), 26);
+	ck_assert_uint_eq(rd(r, 0x32), 20);
+	/* A binary write is read as binary. */
+	wr(r, 0x02, 59);
+	ck_assert_uint_eq(rd(r, 0x02), 59);
+	wr(r, 0x0b, 0x02);
+	ck_assert_uint_eq(rd(r, 0x02), 0x59);
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(twelve_hour)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+
+	wr(r, 0x0b, 0x00); /* BCD, 12-hour */
+	ck_assert_uint_eq(rd(r, 0x04), 0x81); /* 1 PM */
+	wr(r, 0x0b, 0x04); /* binary, 12-hour */
+	ck_assert_uint_eq(rd(r, 0x04), 0x81);
+	c.t = EPOCH - 13 * 3600; /* 00:45: 12 AM */
+	ck_assert_uint_eq(rd(r, 0x04), 12);
+	c.t = EPOCH - 3600; /* 12:45: 12 PM */
+	wr(r, 0x0b, 0x00);
+	ck_assert_uint_eq(rd(r, 0x04), 0x92);
+	/* Writing 11 PM in 12-hour mode reads back as 23 in 24-hour mode. */
+	wr(r, 0x04, 0x80 | 0x11);
+	ck_assert_uint_eq(rd(r, 0x04), 0x91);
+	wr(r, 0x0b, 0x02);
+	ck_assert_uint_eq(rd(r, 0x04), 0x23);
+	ck_assert_uint_eq(rd(r, 0x07), 0x25); /* same day */
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(nmi_bit_masked)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+
+	ck_assert_uint_eq(rd(r, 0x80 | 0x00), 0x07);
+	ck_assert_uint_eq(rd(r, 0x80 | 0x0d), 0x80);
+	wr(r, 0x80 | 0x40, 0x5a);
+	ck_assert_uint_eq(rd(r, 0x40), 0x5a);
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(cmos_ram)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+	const uint8_t alarms[] = { 0x01, 0x03, 0x05 };
+	unsigned int i;
+
+	for (i = 0x0e; i < 0x80; i++) {
+		if (i != 0x32)
+			wr(r, (uint8_t)i, (uint8_t)(i ^ 0xa5));
+	}
+	for (i = 0; i < sizeof(alarms); i++)
+		wr(r, alarms[i], (uint8_t)(0x10 + i));
+	for (i = 0x0e; i < 0x80; i++) {
+		if (i != 0x32)
+			ck_assert_uint_eq(rd(r, (uint8_t)i), i ^ 0xa5);
+	}
+	for (i = 0; i < sizeof(alarms); i++)
+		ck_assert_uint_eq(rd(r, alarms[i]), 0x10 + i);
+	/* The time did not move. */
+	ck_assert_uint_eq(rd(r, 0x00), 0x07);
+	ck_assert_uint_eq(rd(r, 0x32), 0x20);
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(guest_write_moves_offset)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+
+	wr(r, 0x09, 0x30);
+	ck_assert_int_eq(c.t, EPOCH); /* the host clock is never set */
+	ck_assert_uint_eq(rd(r, 0x09), 0x30);
+	ck_assert_uint_eq(rd(r, 0x32), 0x20);
+	ck_assert_uint_eq(rd(r, 0x00), 0x07);
+	ck_assert_uint_eq(rd(r, 0x08), 0x11);
+	ck_assert_uint_eq(rd(r, 0x07), 0x25);
+	c.t += 10;
+	ck_assert_uint_eq(rd(r, 0x00), 0x17);
+	ck_assert_uint_eq(rd(r, 0x09), 0x30);
+	/* Other fields move the same offset. */
+	wr(r, 0x32, 0x21);
+	ck_assert_uint_eq(rd(r, 0x32), 0x21);
+	ck_assert_uint_eq(rd(r, 0x09), 0x30);
+	wr(r, 0x00, 0x58);
+	c.t += 3;
+	ck_assert_uint_eq(rd(r, 0x00), 0x01);
+	ck_assert_uint_eq(rd(r, 0x02), 0x46);
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(day_of_week_write)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+
+	wr(r, 0x06, 1); /* the guest says it is Sunday */
+	ck_assert_uint_eq(rd(r, 0x06), 1);
+	ck_assert_uint_eq(rd(r, 0x07), 0x25);
+	c.t += 86400;
+	ck_assert_uint_eq(rd(r, 0x06), 2);
+	ck_assert_uint_eq(rd(r, 0x07), 0x26);
+	c.t += 6 * 86400;
+	ck_assert_uint_eq(rd(r, 0x06), 1);
+	/* Moving the date a day on moves the weekday with it: the guest's shift is kept. */
+	wr(r, 0x07, 0x03);
+	ck_assert_uint_eq(rd(r, 0x06), 2);
+	c.t += 86400;
+	ck_assert_uint_eq(rd(r, 0x06), 3);
+	/* A weekday written under SET applies when SET clears. */
+	wr(r, 0x0b, 0x82);
+	wr(r, 0x06, 7);
+	ck_assert_uint_eq(rd(r, 0x06), 7);
+	wr(r, 0x0b, 0x02);
+	ck_assert_uint_eq(rd(r, 0x06), 7);
+	c.t += 86400;
+	ck_assert_uint_eq(rd(r, 0x06), 1);
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(set_freezes_then_applies)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+
+	wr(r, 0x0b, 0x82);
+	c.t += 5;
+	ck_assert_uint_eq(rd(r, 0x00), 0x07); /* frozen */
+	wr(r, 0x00, 0x30);
+	wr(r, 0x02, 0x00);
+	wr(r, 0x04, 0x08);
+	wr(r, 0x07, 0x01);
+	wr(r, 0x08, 0x01);
+	wr(r, 0x09, 0x27);
+	c.t += 100;
+	/* Accumulated writes read back as written, still frozen. */
+	ck_assert_uint_eq(rd(r, 0x00), 0x30);
+	ck_assert_uint_eq(rd(r, 0x02), 0x00);
+	ck_assert_uint_eq(rd(r, 0x04), 0x08);
+	ck_assert_uint_eq(rd(r, 0x07), 0x01);
+	ck_assert_uint_eq(rd(r, 0x08), 0x01);
+	ck_assert_uint_eq(rd(r, 0x09), 0x27);
+	wr(r, 0x0b, 0x02);
+	ck_assert_uint_eq(rd(r, 0x00), 0x30);
+	ck_assert_uint_eq(rd(r, 0x06), 6); /* 2027-01-01 is a Friday */
+	c.t += 31;
+	ck_assert_uint_eq(rd(r, 0x00), 0x01);
+	ck_assert_uint_eq(rd(r, 0x02), 0x01);
+	ck_assert_uint_eq(rd(r, 0x04), 0x08);
+	ck_assert_uint_eq(rd(r, 0x09), 0x27);
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(set_without_writes_keeps_time)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+
+	wr(r, 0x0b, 0x82);
+	c.t += 5;
+	ck_assert_uint_eq(rd(r, 0x00), 0x07);
+	wr(r, 0x0b, 0x02);
+	ck_assert_uint_eq(rd(r, 0x00), 0x12);
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(odd_accesses)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+	uint8_t buf[8];
+	unsigned int reg, v, mode;
+
+	/* Wider reads fill every byte: the register in the low byte, zeros above. */
+	memset(buf, 0xa5, sizeof(buf));
+	buf[0] = 0x00;
+	rtc_io(r, 0, buf, 4, true);
+	memset(buf, 0xa5, sizeof(buf));
+	rtc_io(r, 1, buf, 4, false);
+	ck_assert_uint_eq(buf[0], 0x07);
+	ck_assert_uint_eq(buf[1] | buf[2] | buf[3], 0);
+	ck_assert_uint_eq(buf[4], 0xa5);
+	/* A 16-bit write to the index port is a write of its low byte only. */
+	buf[0] = 0x0d;
+	buf[1] = 0x55;
+	rtc_io(r, 0, buf, 2, true);
+	memset(buf, 0xa5, sizeof(buf));
+	rtc_io(r, 1, buf, 1, false);
+	ck_assert_uint_eq(buf[0], 0x80);
+	/* The index port is write-only; offsets past the data port do nothing. */
+	memset(buf, 0xa5, sizeof(buf));
+	rtc_io(r, 0, buf, 2, false);
+	ck_assert_uint_eq(buf[0], 0xff);
+	ck_assert_uint_eq(buf[1], 0);
+	memset(buf, 0xa5, sizeof(buf));
+	rtc_io(r, 2, buf, 8, false);
+	ck_assert_uint_eq(buf[0] | buf[7], 0);
+	rtc_io(r, UINT64_MAX, buf, 8, true);
+	rtc_io(r, 1, buf, 0, false);
+	rtc_io(r, 1, buf, 0, true);
+	ck_assert_uint_eq(rd(r, 0x00), 0x07);
+	/* Every value into every register, in every mode: no crash, no undefined behaviour. */
+	for (mode = 0; mode < 8; mode++) {
+		for (reg = 0; reg < 0x80; reg++) {
+			for (v = 0; v < 0x100; v += 0x11) {
+				wr(r, 0x0b, (uint8_t)(mode << 1 | (mode & 4 ? 0x80 : 0)));
+				wr(r, (uint8_t)reg, (uint8_t)v);
+				(void)rd(r, (uint8_t)reg);
+				(void)rd(r, 0x00);
+			}
+		}
+	}
+	wr(r, 0x0b, 0x02);
+	for (reg = 0; reg < 0x80; reg++)
+		(void)rd(r, (uint8_t)reg);
+	rtc_destroy(r);
+}
+END_TEST
+
+START_TEST(two_rtcs_independent)
+{
+	struct fake_clock c1 = { .t = EPOCH }, c2 = { .t = EPOCH };
+	struct rtc *a = rtc_create(fake_now, &c1);
+	struct rtc *b = rtc_create(fake_now, &c2);
+	uint8_t idx = 0x00, v;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	wr(a, 0x09, 0x99);
+	wr(a, 0x0b, 0x06);
+	wr(a, 0x50, 0x42);
+	wr(b, 0x50, 0x24);
+	ck_assert_uint_eq(rd(b, 0x09), 0x26);
+	ck_assert_uint_eq(rd(b, 0x0b), 0x02);
+	ck_assert_uint_eq(rd(a, 0x09), 99);
+	ck_assert_uint_eq(rd(a, 0x50), 0x42);
+	ck_assert_uint_eq(rd(b, 0x50), 0x24);
+	/* Each has its own index. */
+	rtc_io(a, 0, &idx, 1, true);
+	idx = 0x0d;
+	rtc_io(b, 0, &idx, 1, true);
+	rtc_io(a, 1, &v, 1, false);
+	ck_assert_uint_eq(v, 7);
+	/* Each reads its own clock. */
+	c2.t += 20;
+	ck_assert_uint_eq(rd(a, 0x00), 7);
+	ck_assert_uint_eq(rd(b, 0x00), 0x27);
+	rtc_destroy(a);
+	rtc_destroy(b);
+}
+END_TEST
+
+START_TEST(host_clock_default)
+{
+	struct rtc *r = rtc_create(NULL, NULL);
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(rd(r, 0x32), 0x20);
+	ck_assert_uint_ge(rd(r, 0x09), 0x25);
+	rtc_destroy(r);
+	rtc_destroy(NULL);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("rtc");
+	TCase *tc = tcase_create("rtc");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, bcd_defaults);
+	tcase_add_test(tc, status_registers);
+	tcase_add_test(tc, binary_mode);
+	tcase_add_test(tc, twelve_hour);
+	tcase_add_test(tc, nmi_bit_masked);
+	tcase_add_test(tc, cmos_ram);
+	tcase_add_test(tc, guest_write_moves_offset);
+	tcase_add_test(tc, day_of_week_write);
+	tcase_add_test(tc, set_freezes_then_applies);
+	tcase_add_test(tc, set_without_writes_keeps_time);
+	tcase_add_test(tc, odd_accesses);
+	tcase_add_test(tc, two_rtcs_independent);
+	tcase_add_test(tc, host_clock_default);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
