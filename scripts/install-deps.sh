@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Install what building and testing vmm needs on Debian 12 (only what is missing).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config liburing-dev check busybox-static cpio gzip kmod acpica-tools)
+# The nested test host (QEMU's software SVM) is needed where /dev/kvm cannot run a stock kernel.
+if [ "$(bash "$(dirname "$0")/kvm-mode.sh")" != direct ]; then
+	pkgs+=(qemu-system-x86)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}" >&2
+	SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

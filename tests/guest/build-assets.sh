@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Build the Linux guest assets into OUTDIR:
+#   vmlinuz        Debian's cloud kernel (the image package linux-image-cloud-amd64 depends on)
+#   modules/       the guest's virtio modules, plus irqbypass/kvm/kvm-amd/kvm-intel for the test host
+#   initramfs.gz   newc cpio (gzip): static busybox + applet links, /init = tests/guest/init,
+#                  the virtio modules in /lib/modules (load order in /lib/modules/virtio.order)
+# usage: build-assets.sh OUTDIR
+# env:   VMM_CACHE_DIR     where downloaded .debs are kept (default: $XDG_CACHE_HOME/vmm if set,
+#                          else OUTDIR/../../.cache, i.e. build/.cache for OUTDIR=build/<variant>/guest)
+#        VMM_GUEST_KERNEL_DEB  use this kernel .deb instead of downloading one (offline use)
+# Cached: does nothing when the stamp of its inputs (this script, init, package versions) is unchanged.
+set -euo pipefail
+
+# The one list of guest modules, in load order (dependencies first). Tests insmod them in this order.
+VIRTIO_MODULES=(virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
+	failover net_failover virtio_net)
+# Modules the nested test host loads to get a /dev/kvm (kvm-intel is kept for completeness).
+KVM_MODULES=(irqbypass kvm kvm-amd kvm-intel)
+KERNEL_META=linux-image-cloud-amd64
+
+say() { echo "build-assets: $*" >&2; }
+die() { echo "build-assets: ERROR: $*" >&2; exit 1; }
+
+[ $# -eq 1 ] || die "usage: $0 OUTDIR"
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mkdir -p "$1"
+OUT=$(cd "$1" && pwd)
+if [ -n "${VMM_CACHE_DIR:-}" ]; then CACHE=$VMM_CACHE_DIR
+elif [ -n "${XDG_CACHE_HOME:-}" ]; then CACHE=$XDG_CACHE_HOME/vmm
+else CACHE=$OUT/../../.cache
+fi
+mkdir -p "$CACHE/debs"
+CACHE=$(cd "$CACHE" && pwd)
+
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+APT_UPDATED=0
+apt_update_once() {
+	[ $APT_UPDATED = 1 ] && return 0
+	APT_UPDATED=1
+	say "running apt-get update"
+	$SUDO apt-get update -q >&2 || say "apt-get update failed"
+}
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# need_pkgs PKG...: apt-get install the packages that are not installed yet.
+need_pkgs() {
+	local missing=() p
+	for p in "$@"; do installed "$p" || missing+=("$p"); done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	say "installing ${missing[*]}"
+	local inst=($SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends)
+	"${inst[@]}" "${missing[@]}" >&2 && return 0
+	apt_update_once
+	"${inst[@]}" "${missing[@]}" >&2 || die "could not install ${missing[*]}"
+}
+need_pkgs busybox-static cpio gzip
+BUSYBOX=/bin/busybox
+[ -x "$BUSYBOX" ] || die "$BUSYBOX missing although busybox-static is installed"
+BUSYBOX_VERSION=$(dpkg-query -W -f='${Version}' busybox-static)
+
+# Which kernel package, which version.
+kernel_pkg() { apt-cache depends "$KERNEL_META" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^ ]*\).*/\1/p' | head -1; }
+pkg_version() { apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p' | head -1; }
+if [ -n "${VMM_GUEST_KERNEL_DEB:-}" ]; then
+	[ -f "$VMM_GUEST_KERNEL_DEB" ] || die "VMM_GUEST_KERNEL_DEB=$VMM_GUEST_KERNEL_DEB does not exist"
+	KPKG=$(dpkg-deb -f "$VMM_GUEST_KERNEL_DEB" Package)
+	KVER=$(dpkg-deb -f "$VMM_GUEST_KERNEL_DEB" Version)
+else
+	KPKG=$(kernel_pkg)
+	if [ -z "$KPKG" ]; then
+		apt_update_once
+		KPKG=$(kernel_pkg)
+	fi
+	KVER=
+	[ -n "$KPKG" ] && KVER=$(pkg_version "$KPKG")
+	if [ -z "$KPKG" ] || [ -z "$KVER" ]; then
+		# No package lists (offline?): fall back to the newest kernel .deb already in the cache.
+		cached=$(find "$CACHE/debs" -name 'linux-image-*-cloud-amd64_*.deb' 2>/dev/null | sort -V | tail -1)
+		[ -n "$cached" ] || die "cannot resolve $KERNEL_META with apt-cache and no kernel .deb is cached in $CACHE/debs"
+		say "apt-cache cannot resolve $KERNEL_META; using cached $(basename "$cached")"
+		KPKG=$(dpkg-deb -f "$cached" Package)
+		KVER=$(dpkg-deb -f "$cached" Version)
+		VMM_GUEST_KERNEL_DEB=$cached
+	fi
+fi
+
+STAMP=$( {
+	sha256sum "$HERE/build-assets.sh" "$HERE/init" | cut -d' ' -f1
+	echo "kernel $KPKG $KVER"
+	echo "busybox-static $BUSYBOX_VERSION $(sha256sum "$BUSYBOX" | cut -d' ' -f1)"
+} | sha256sum | cut -d' ' -f1)
+if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$STAMP" ] &&
+   [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.gz" ] && [ -d "$OUT/modules" ]; then
+	say "up to date in $OUT ($KPKG $KVER, busybox $BUSYBOX_VERSION)"
+	exit 0
+fi
+say "building into $OUT ($KPKG $KVER, busybox $BUSYBOX_VERSION)"
+
+# Fetch the kernel .deb (cached; the cache is shared by the plain and sanitized builds).
+exec 9>"$CACHE/debs/.lock"
+flock 9 || true
+if [ -n "${VMM_GUEST_KERNEL_DEB:-}" ]; then
+	DEB=$VMM_GUEST_KERNEL_DEB
+else
+	DEB=$(find "$CACHE/debs" -maxdepth 1 -name "${KPKG}_${KVER//:/%3a}_*.deb" | head -1)
+	if [ -z "$DEB" ]; then
+		say "downloading $KPKG $KVER into $CACHE/debs"
+		tmpd=$(mktemp -d "$CACHE/debs/.dl.XXXXXX")
+		download() {
+			local opts=(-q)
+			[ "$(id -u)" = 0 ] && opts+=(-o APT::Sandbox::User=root)
+			(cd "$tmpd" && apt-get "${opts[@]}" download "$KPKG=$KVER" >&2)
+		}
+		if ! download; then
+			apt_update_once
+			download || { rm -rf "$tmpd"; die "apt-get download $KPKG=$KVER failed"; }
+		fi
+		for f in "$tmpd"/*.deb; do mv "$f" "$CACHE/debs/"; DEB=$CACHE/debs/$(basename "$f"); done
+		rmdir "$tmpd"
+		[ -n "$DEB" ] && [ -f "$DEB" ] || die "apt-get download produced no .deb"
+	else
+		say "using cached $(basename "$DEB")"
+	fi
+fi
+flock -u 9
+
+WORKDIR=$(mktemp -d "$OUT/.work.XXXXXX")
+trap 'rm -rf "$WORKDIR"' EXIT
+say "extracting $(basename "$DEB")"
+dpkg-deb -x "$DEB" "$WORKDIR/kpkg"
+vmlinuz=$(find "$WORKDIR/kpkg/boot" -name 'vmlinuz-*' | head -1)
+[ -n "$vmlinuz" ] || die "no /boot/vmlinuz-* in $DEB"
+moddir=$(find "$WORKDIR/kpkg/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -1)
+[ -n "$moddir" ] || die "no /lib/modules/* in $DEB"
+
+rm -rf "$OUT/modules.new"
+mkdir -p "$OUT/modules.new"
+for m in "${VIRTIO_MODULES[@]}" "${KVM_MODULES[@]}"; do
+	f=$(find "$moddir/kernel" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -1)
+	[ -n "$f" ] || die "module $m not found in $KPKG"
+	case $f in
+	*.ko) cp "$f" "$OUT/modules.new/" ;;
+	*.ko.xz) xz -dc "$f" >"$OUT/modules.new/$m.ko" ;;
+	*.ko.zst) zstd -qdc "$f" >"$OUT/modules.new/$m.ko" ;;
+	esac
+done
+
+say "assembling the guest initramfs"
+R=$WORKDIR/root
+mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,lib/modules}
+cp "$BUSYBOX" "$R/bin/busybox"
+"$BUSYBOX" --list-full | while read -r app; do
+	[ "$app" = bin/busybox ] || [ -e "$R/$app" ] || ln -s /bin/busybox "$R/$app"
+done
+install -m 0755 "$HERE/init" "$R/init"
+for m in "${VIRTIO_MODULES[@]}"; do
+	cp "$OUT/modules.new/$m.ko" "$R/lib/modules/"
+	echo "$m" >>"$R/lib/modules/virtio.order"
+done
+echo "$KPKG $KVER" >"$R/etc/vmmtest-kernel"
+echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
+echo "root:x:0:" >"$R/etc/group"
+# /init mounts devtmpfs and reopens the console itself; the node helps the kernel's first open.
+if [ "$(id -u)" = 0 ]; then mknod -m 600 "$R/dev/console" c 5 1; fi
+(cd "$R" && find . -mindepth 1 | LC_ALL=C sort |
+	cpio -o -H newc --owner=0:0 --reproducible --quiet) | gzip -9n >"$WORKDIR/initramfs.gz"
+
+cp "$vmlinuz" "$OUT/vmlinuz.new"
+mv "$OUT/vmlinuz.new" "$OUT/vmlinuz"
+mv "$WORKDIR/initramfs.gz" "$OUT/initramfs.gz"
+rm -rf "$OUT/modules"
+mv "$OUT/modules.new" "$OUT/modules"
+echo "$KPKG $KVER" >"$OUT/kernel-version"
+echo "$STAMP" >"$OUT/.stamp"
+say "done: $OUT/vmlinuz ($(stat -c %s "$OUT/vmlinuz") bytes), $OUT/initramfs.gz ($(stat -c %s "$OUT/initramfs.gz") bytes), $(find "$OUT/modules" -name '*.ko' | wc -l) modules"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Build the nested test host's initramfs (an uncompressed newc cpio):
+#   /init                 tests/host/init
+#   /bin/busybox          static busybox and its applet links
+#   /lib/modules/*.ko     irqbypass, kvm, kvm-amd, kvm-intel (from the guest assets)
+#   /vmm/vmm              our vmm, with every shared library ldd names at its own path
+#   /guest/               the guest kernel and initramfs
+#   /tests/               the case script (tests/integration/cases/linux.sh) and the batch list
+#   /extra/               for benchmarks: the folder VMM_HOST_EXTRA names, if set
+# Programs named in VMM_HOST_BINS (space-separated absolute paths) go in at their own paths with
+# their libraries, like vmm.
+# usage: build-host.sh OUT.cpio VMM GUEST_DIR [CASE...]
+set -euo pipefail
+[ $# -ge 3 ] || { echo "usage: $0 OUT.cpio VMM GUEST_DIR [CASE...]" >&2; exit 2; }
+OUTFILE=$1 VMM=$2 G=$3
+shift 3
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+for f in "$VMM" "$G/vmlinuz" "$G/initramfs.gz"; do
+	[ -s "$f" ] || { echo "build-host: missing $f" >&2; exit 1; }
+done
+
+R=$(mktemp -d)
+trap 'rm -rf "$R"' EXIT
+mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,lib/modules,vmm,guest,tests}
+cp /bin/busybox "$R/bin/busybox"
+/bin/busybox --list-full | while read -r app; do
+	[ "$app" = bin/busybox ] || [ -e "$R/$app" ] || ln -s /bin/busybox "$R/$app"
+done
+install -m 0755 "$HERE/init" "$R/init"
+for m in irqbypass kvm kvm-amd kvm-intel; do cp "$G/modules/$m.ko" "$R/lib/modules/"; done
+# with_libs BINARY: the dynamic loader and every library BINARY needs, at the paths it looks for them.
+with_libs() {
+	ldd "$1" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
+		[ -e "$R$lib" ] && continue
+		mkdir -p "$R$(dirname "$lib")"
+		cp -L "$lib" "$R$lib"
+	done
+}
+cp "$VMM" "$R/vmm/vmm"
+with_libs "$VMM"
+for b in ${VMM_HOST_BINS:-}; do
+	mkdir -p "$R$(dirname "$b")"
+	cp -L "$b" "$R$b"
+	with_libs "$b"
+done
+if [ -n "${VMM_HOST_EXTRA:-}" ]; then mkdir -p "$R/extra" && cp -a "$VMM_HOST_EXTRA"/. "$R/extra/"; fi
+cp "$G/vmlinuz" "$G/initramfs.gz" "$R/guest/"
+install -m 0755 "$SRC/tests/integration/cases/linux.sh" "$R/tests/linux.sh"
+printf '%s\n' "$@" >"$R/tests/batch.list"
+echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
+echo "root:x:0:" >"$R/etc/group"
+if [ "$(id -u)" = 0 ]; then mknod -m 600 "$R/dev/console" c 5 1; fi
+(cd "$R" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet) >"$OUTFILE.tmp"
+mv "$OUTFILE.tmp" "$OUTFILE"

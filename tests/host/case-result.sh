@@ -1,0 +1,17 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Report one Linux-guest case from a batch (run-batch.sh) to CTest: print its log, exit 0 on PASS.
+# usage: case-result.sh RESULTS CASE
+R=$1/$2
+if [ ! -f "$R/result" ]; then
+	echo "FAIL: $2: no result in $1 (did linux.batch run?)"
+	exit 1
+fi
+res=$(cat "$R/result")
+echo "$2: $res"
+case $res in
+PASS) exit 0 ;;
+esac
+echo "--- log of $2 (kept in $R/log)"
+cat "$R/log" 2>/dev/null
+exit 1

@@ -1,0 +1,12 @@
+# Tests that run vmm directly on this machine's /dev/kvm with the freestanding payload
+# (they work on PVM hosts as well as VMX/SVM ones), plus the error cases.
+set(DIRECT_RUN ${CMAKE_CURRENT_SOURCE_DIR}/direct/run.sh)
+set(PAYLOAD_ELF ${PROJECT_BINARY_DIR}/firmware/payload.elf)
+foreach(case hello smp reboot reset-reg triple-fault timeout console-input rtc cpuid unclaimed-port errors help)
+  add_test(NAME direct.${case} COMMAND ${DIRECT_RUN} $<TARGET_FILE:vmm> ${PAYLOAD_ELF} ${case})
+  set_tests_properties(direct.${case} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180 LABELS direct)
+endforeach()
+add_test(NAME direct.stock-kernel-pvm
+         COMMAND ${DIRECT_RUN} $<TARGET_FILE:vmm> ${PAYLOAD_ELF} stock-kernel-pvm ${CMAKE_BINARY_DIR}/guest)
+set_tests_properties(direct.stock-kernel-pvm PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS direct
+                     FIXTURES_REQUIRED linux_guest)

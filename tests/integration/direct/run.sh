@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Tests that run our vmm directly on this machine's /dev/kvm (any kind, PVM included):
+# the freestanding payload exercises real KVM exits; error cases check the one-line messages.
+# usage: run.sh VMM PAYLOAD CASE [GUEST_ASSET_DIR]     exit 0 pass, 1 fail, 77 skip
+set -u
+VMM=$1 PAYLOAD=$2 CASE=$3 ASSETS=${4:-}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+LOG=$WORK/console.log ERR=$WORK/stderr.log
+
+fail() { echo "FAIL: $CASE: $*"; echo "--- console"; cat "$LOG" 2>/dev/null; echo "--- stderr"; cat "$ERR" 2>/dev/null; exit 1; }
+# shellcheck disable=SC2015
+need_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] || { echo "SKIP: $CASE: /dev/kvm is absent or not accessible"; exit 77; }; }
+# run EXPECTED_RC [vmm args...]: run vmm with a console log and a timeout, check its exit code.
+run() {
+	local want=$1; shift
+	timeout 120 "$VMM" --console="file:$LOG" "$@" </dev/null 2>"$ERR"
+	rc=$?
+	[ "$rc" = "$want" ] || fail "exit code $rc, expected $want"
+}
+expect_log() { grep -q -- "$1" "$LOG" || fail "console lacks '$1'"; }
+expect_err() { grep -q -- "$1" "$ERR" || fail "stderr lacks '$1'"; }
+# one_line_error ARGS...: vmm must exit 1 with exactly one line, starting with "vmm: ", on stderr.
+one_line_error() {
+	"$VMM" "$@" </dev/null >"$LOG" 2>"$ERR"
+	rc=$?
+	[ "$rc" = 1 ] || fail "exit code $rc for '$*', expected 1"
+	[ "$(wc -l <"$ERR")" = 1 ] || fail "expected one line on stderr for '$*'"
+	grep -q '^vmm: ' "$ERR" || fail "stderr line does not start with 'vmm: '"
+	echo "ok: vmm $* -> $(cat "$ERR")"
+}
+
+case $CASE in
+hello)
+	need_kvm
+	run 0 --kernel "$PAYLOAD" --cmdline "payload=hello" --timeout 60
+	expect_log "payload: hello from the guest" ;;
+smp)
+	need_kvm
+	run 0 --kernel "$PAYLOAD" --cmdline "payload=hello" --cpus 4 --timeout 60
+	expect_log "payload: hello from the guest" ;;
+reboot)
+	need_kvm
+	run 0 --kernel "$PAYLOAD" --cmdline "payload=reboot" --timeout 60
+	expect_log "payload: started" ;;
+reset-reg)
+	need_kvm
+	run 0 --kernel "$PAYLOAD" --cmdline "payload=reset-reg" --timeout 60
+	expect_log "payload: started" ;;
+triple-fault)
+	need_kvm
+	run 2 --kernel "$PAYLOAD" --cmdline "payload=triple" --timeout 60
+	expect_err "guest crashed: vCPU 0: triple fault"
+	expect_err "rip=" ;;
+timeout)
+	need_kvm
+	start=$(date +%s)
+	run 124 --kernel "$PAYLOAD" --cmdline "payload=hang" --timeout 2
+	took=$(( $(date +%s) - start ))
+	[ "$took" -le 10 ] || fail "--timeout 2 took $took s"
+	expect_log "spinning forever"
+	expect_err "timeout of 2 s reached" ;;
+console-input)
+	need_kvm
+	mkfifo "$WORK/in"
+	timeout 120 "$VMM" --console="file:$LOG" --kernel "$PAYLOAD" --cmdline "payload=echo" --timeout 60 \
+		<"$WORK/in" 2>"$ERR" &
+	pid=$!
+	exec 3>"$WORK/in"
+	for _ in $(seq 100); do grep -q "ready for input" "$LOG" 2>/dev/null && break; sleep 0.1; done
+	printf 'hello from the host\n' >&3
+	wait "$pid"; rc=$?
+	exec 3>&-
+	[ "$rc" = 0 ] || fail "exit code $rc"
+	expect_log "HELLO FROM THE HOST" ;;
+rtc)
+	need_kvm
+	run 0 --kernel "$PAYLOAD" --cmdline "payload=rtc" --timeout 60
+	today=$(date -u +%Y-%m-%d)
+	expect_log "payload: rtc $today" ;;
+cpuid)
+	need_kvm
+	run 0 --kernel "$PAYLOAD" --cmdline "payload=cpuid" --cpus 2 --timeout 60
+	expect_log "payload: hypervisor KVMKVMKVM" ;;
+unclaimed-port)
+	need_kvm
+	run 0 --kernel "$PAYLOAD" --cmdline "payload=unclaimed" --timeout 60
+	expect_log "reads 0xff" ;;
+errors)
+	printf 'this is not a kernel\n%.0s' $(seq 100) >"$WORK/garbage"
+	: >"$WORK/empty"
+	one_line_error --kernel "$WORK/does-not-exist"
+	one_line_error --mem 0 --kernel "$PAYLOAD"
+	one_line_error --mem 10Q --kernel "$PAYLOAD"
+	one_line_error --mem 100T --kernel "$PAYLOAD"
+	one_line_error --cpus 65 --kernel "$PAYLOAD"
+	one_line_error --bogus-option
+	one_line_error
+	one_line_error --kernel "$PAYLOAD" --console=file:/nonexistent-dir/log
+	if [ -c /dev/kvm ]; then
+		one_line_error --kernel "$WORK/garbage"
+		one_line_error --kernel "$WORK/empty"
+		one_line_error --kernel "$PAYLOAD" --initrd "$WORK/does-not-exist"
+		one_line_error --kernel "$PAYLOAD" --mem 20T
+		# More than this host has, but within the 1 TiB limit.
+		host_kib=$(awk '/MemTotal|SwapTotal/ {s += $2} END {print s}' /proc/meminfo)
+		one_line_error --kernel "$PAYLOAD" --mem "$(( host_kib / 1024 / 1024 + 8 ))G"
+	fi ;;
+help)
+	"$VMM" --help >"$LOG" 2>"$ERR" || fail "--help exit code $?"
+	for opt in --kernel --initrd --cmdline --mem --cpus --console --timeout "Ctrl-A"; do
+		grep -q -- "$opt" "$LOG" || fail "--help does not mention $opt"
+	done ;;
+stock-kernel-pvm)
+	# On a PVM host a stock kernel starts in KVM's emulator, prints its first lines and dies
+	# at an instruction the emulator lacks; vmm must say so and exit 2.
+	need_kvm
+	if [ ! -d /sys/module/kvm_pvm ]; then echo "SKIP: $CASE: /dev/kvm is not PVM here (the Linux guest tests cover this host)"; exit 77; fi
+	[ -f "$ASSETS/vmlinuz" ] || fail "no guest kernel in '$ASSETS'"
+	run 2 --kernel "$ASSETS/vmlinuz" --cmdline "console=ttyS0 earlyprintk=serial,ttyS0" --mem 512M --timeout 100
+	expect_log "Linux version"
+	expect_err "guest crashed: vCPU 0: KVM instruction emulation failed" ;;
+*)
+	echo "unknown case $CASE"; exit 1 ;;
+esac
+echo "PASS: $CASE"
