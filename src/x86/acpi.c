@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Hardware-reduced ACPI tables (RSDP, XSDT, FADT, DSDT, MADT) written into low guest memory. */
+/* Hardware-reduced ACPI tables (RSDP, XSDT, FADT, DSDT, MADT, MCFG) written into low guest memory. */
 #include "x86/acpi.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/pci.h"
 #include "x86/aml.h"
 
 #define OEM_ID "VMM   "
@@ -175,6 +176,19 @@ _Static_assert(sizeof(struct madt_lapic_nmi) == 6, "MADT local APIC NMI layout")
 #define MADT_TYPE_LAPIC_NMI 4
 #define MADT_ALL_PROCESSORS 0xff
 
+struct acpi_mcfg {
+	struct acpi_header h;
+	uint64_t reserved;
+	/* One configuration space base address allocation. */
+	uint64_t base;
+	uint16_t segment;
+	uint8_t start_bus;
+	uint8_t end_bus;
+	uint32_t reserved1;
+} __attribute__((packed));
+_Static_assert(sizeof(struct acpi_mcfg) == 60, "MCFG layout");
+#define MCFG_REVISION 1
+
 /* Where the next table goes, and the tables the XSDT will list. */
 struct builder {
 	const struct guest_mem *m;
@@ -246,6 +260,68 @@ static int add_table(struct builder *b, void *table, size_t len)
 	return 0;
 }
 
+/*
+ * \_SB.PCI0: the host bridge of segment 0, bus 0 with its windows, and the _PRT in GSI form (no link
+ * devices): INTx pin p of slot s is GSI pci_intx_gsi(s, p). Then a motherboard resource (PNP0C02)
+ * holding the ECAM, which Linux wants to see reserved before it uses MCFG.
+ */
+static void build_pci_aml(struct aml *a, const struct acpi_config *cfg)
+{
+	const uint64_t base64 = cfg->pci_mmio64_base;
+	struct aml rt;
+	size_t dev, prt, entry;
+
+	dev = aml_device(a, "PCI0");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0A08");
+	aml_name(a, "_CID");
+	aml_eisaid(a, "PNP0A03");
+	aml_name(a, "_SEG");
+	aml_int(a, 0);
+	aml_name(a, "_BBN");
+	aml_int(a, 0);
+	aml_name(a, "_UID");
+	aml_int(a, 0);
+	aml_name(a, "_CRS");
+	aml_init(&rt);
+	aml_res_word(&rt, AML_SPACE_BUS, true, 0, 0, 0);
+	aml_res_io(&rt, PCI_CONFIG_PORT, PCI_CONFIG_PORT, 0x01, PCI_CONFIG_PORT_LEN);
+	aml_res_word(&rt, AML_SPACE_IO, true, AML_IO_ENTIRE_RANGE, 0x0000, PCI_CONFIG_PORT - 1);
+	aml_res_word(&rt, AML_SPACE_IO, true, AML_IO_ENTIRE_RANGE, 0x0d00, 0xffff); /* 0xcf8..0xcff and a gap: as PCs */
+	aml_res_dword(&rt, AML_SPACE_MEMORY, true, AML_MEM_NONCACHEABLE | AML_MEM_RW, (uint32_t)PCI_MMIO32_BASE,
+		      (uint32_t)(PCI_MMIO32_BASE + PCI_MMIO32_SIZE - 1));
+	aml_res_qword(&rt, AML_SPACE_MEMORY, true, AML_MEM_NONCACHEABLE | AML_MEM_RW, base64,
+		      base64 + PCI_MMIO64_SIZE - 1);
+	aml_resource_template(a, &rt);
+	aml_free(&rt);
+	aml_name(a, "_PRT");
+	prt = aml_package(a, (PCI_SLOTS - 1) * 4);
+	for (unsigned slot = 1; slot < PCI_SLOTS; slot++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			entry = aml_package(a, 4);
+			aml_int(a, (uint64_t)slot << 16 | 0xffff); /* any function of the slot */
+			aml_int(a, pin);
+			aml_int(a, 0); /* Source: none, so the next element is a GSI */
+			aml_int(a, pci_intx_gsi(slot, pin));
+			aml_end(a, entry);
+		}
+	}
+	aml_end(a, prt);
+	aml_end(a, dev);
+
+	dev = aml_device(a, "PCIR");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0C02");
+	aml_name(a, "_UID");
+	aml_int(a, 0);
+	aml_name(a, "_CRS");
+	aml_init(&rt);
+	aml_res_memory32_fixed(&rt, true, (uint32_t)PCI_ECAM_BASE, (uint32_t)PCI_ECAM_SIZE);
+	aml_resource_template(a, &rt);
+	aml_free(&rt);
+	aml_end(a, dev);
+}
+
 static void build_dsdt_aml(struct aml *a, const struct acpi_config *cfg)
 {
 	struct aml rt;
@@ -285,6 +361,8 @@ static void build_dsdt_aml(struct aml *a, const struct acpi_config *cfg)
 	aml_free(&rt);
 	aml_end(a, dev);
 
+	if (cfg->pci)
+		build_pci_aml(a, cfg);
 	aml_end(a, sb);
 }
 
@@ -388,6 +466,19 @@ static int build_madt(struct builder *b, const struct acpi_config *cfg)
 	return ret;
 }
 
+static int build_mcfg(struct builder *b)
+{
+	struct acpi_mcfg t = {
+		.base = PCI_ECAM_BASE,
+		.segment = 0,
+		.start_bus = 0,
+		.end_bus = 0, /* PCI_ECAM_SIZE covers bus 0 only */
+	};
+
+	header_init(&t.h, "MCFG", sizeof(t), MCFG_REVISION);
+	return add_table(b, &t, sizeof(t));
+}
+
 static int build_xsdt(struct builder *b, uint64_t *gpa)
 {
 	struct {
@@ -424,6 +515,8 @@ int acpi_build(const struct guest_mem *m, const struct acpi_config *cfg, uint64_
 
 	if (cfg->ncpus == 0 || cfg->ncpus > MAX_APIC_ID || cfg->com1_irq > 15)
 		return -EINVAL;
+	if (cfg->pci && (cfg->pci_mmio64_base < (1ull << 32) || cfg->pci_mmio64_base > UINT64_MAX - PCI_MMIO64_SIZE))
+		return -EINVAL;
 	if (!gmem_ptr(m, ACPI_TABLES_START, ACPI_TABLES_END - ACPI_TABLES_START))
 		return -EFAULT; /* guest RAM does not reach 1 MiB */
 
@@ -432,6 +525,8 @@ int acpi_build(const struct guest_mem *m, const struct acpi_config *cfg, uint64_
 	ret = ret ?: build_dsdt(&b, cfg, &dsdt);
 	ret = ret ?: build_fadt(&b, cfg, dsdt);
 	ret = ret ?: build_madt(&b, cfg);
+	if (cfg->pci)
+		ret = ret ?: build_mcfg(&b);
 	ret = ret ?: build_xsdt(&b, &xsdt);
 	ret = ret ?: build_rsdp(&b, rsdp, xsdt);
 	if (ret)

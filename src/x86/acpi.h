@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Hardware-reduced ACPI tables for the guest: RSDP, XSDT, FADT (sleep control,
- * sleep status and reset registers), DSDT (\_S5, COM1, RTC) and MADT (one local
- * APIC per vCPU, the IOAPIC, LINT1 = NMI). They live in the reserved legacy
- * region ACPI_TABLES_START..ACPI_TABLES_END of low guest memory.
+ * sleep status and reset registers), DSDT (\_S5, COM1, RTC and, with PCI, the
+ * host bridge PCI0 with its windows and _PRT, and a PNP0C02 device reserving the
+ * ECAM), MADT (one local APIC per vCPU, the IOAPIC, LINT1 = NMI) and, with PCI,
+ * MCFG (the ECAM of bus 0). They live in the reserved legacy region
+ * ACPI_TABLES_START..ACPI_TABLES_END of low guest memory.
  */
 #ifndef VMM_X86_ACPI_H
 #define VMM_X86_ACPI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "memory.h"
@@ -25,6 +28,8 @@ struct acpi_config {
 	uint16_t com1_port;
 	uint8_t com1_irq;
 	uint16_t rtc_port;
+	bool pci;                 /* false: no PCI0, no MCFG (the zero default) */
+	uint64_t pci_mmio64_base; /* with pci: pci_bus_init()'s mmio64_base (>= 4 GiB) */
 };
 
 /* Write every table into guest memory; *rsdp_gpa receives the RSDP's address. 0 or -errno. */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The AML builder against iasl-compiled bytes, and the ACPI tables in a fake guest memory: placement, checksums,
- * FADT registers, DSDT \_S5, MADT entries. With a directory argument, writes the tables (2 vCPUs) there as .dat
- * files for `iasl -d` (the unit.acpi-iasl test) instead of running the suite.
+ * FADT registers, DSDT \_S5, MADT entries, MCFG and the PCI host bridge (windows, _PRT). With a directory
+ * argument, writes the tables (2 vCPUs, PCI) there as .dat files for `iasl -d` (the unit.acpi-iasl test) instead
+ * of running the suite.
  */
 #define _GNU_SOURCE /* memmem */
 #include <check.h>
@@ -11,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/pci.h"
 #include "devices/pm.h"
 #include "memory.h"
 #include "x86/acpi.h"
 #include "x86/aml.h"
 
 #define FAKE_RAM (2u << 20)
+#define MMIO64_BASE (1ull << 36)
 
 struct fake {
 	struct guest_mem m;
@@ -46,6 +49,8 @@ static struct acpi_config config(unsigned ncpus)
 		.com1_port = 0x3f8,
 		.com1_irq = 4,
 		.rtc_port = 0x70,
+		.pci = true,
+		.pci_mmio64_base = MMIO64_BASE,
 	};
 }
 
@@ -313,6 +318,128 @@ START_TEST(names_and_integers)
 }
 END_TEST
 
+/* An AML integer at p (Zero, One, Byte/Word/DWord/QWordConst): its value; *p moves past it. */
+static uint64_t aml_get_int(const uint8_t **p)
+{
+	const uint8_t *b = *p;
+	unsigned n;
+	uint64_t v = 0;
+
+	switch (b[0]) {
+	case 0x00:
+	case 0x01:
+		*p = b + 1;
+		return b[0];
+	case 0x0a:
+		n = 1;
+		break;
+	case 0x0b:
+		n = 2;
+		break;
+	case 0x0c:
+		n = 4;
+		break;
+	case 0x0e:
+		n = 8;
+		break;
+	default:
+		ck_abort_msg("not an AML integer: opcode 0x%02x", b[0]);
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)b[1 + i] << (8 * i);
+	*p = b + 1 + n;
+	return v;
+}
+
+/* A PkgLength at p: the number of bytes it counts (itself and the body); *p moves past it. */
+static size_t aml_get_pkglength(const uint8_t **p)
+{
+	const uint8_t *b = *p;
+	unsigned follow = b[0] >> 6;
+	size_t v = follow ? b[0] & 0x0f : b[0] & 0x3f;
+
+	for (unsigned i = 0; i < follow; i++)
+		v |= (size_t)b[1 + i] << (4 + 8 * i);
+	*p = b + 1 + follow;
+	return v;
+}
+
+static const uint8_t *find_bytes(const struct fake *f, uint64_t table, const void *what, size_t len)
+{
+	uint32_t tlen = (uint32_t)rd(f, table + 4, 4);
+
+	return memmem(f->ram + table + 36, tlen - 36, what, len);
+}
+
+/* MCFG for bus 0 at PCI_ECAM_BASE; PCI0 with its _HID/_CID, windows and the _PRT; the ECAM reserved. */
+static void check_pci(const struct fake *f, uint64_t rsdp, uint64_t dsdt)
+{
+	static const uint8_t pnp0a08[] = { 0x0c, 0x41, 0xd0, 0x0a, 0x08 }, pnp0a03[] = { 0x0c, 0x41, 0xd0, 0x0a, 0x03 },
+			     pnp0c02[] = { 0x0c, 0x41, 0xd0, 0x0c, 0x02 };
+	/* WordIO (producer, MinFixed, MaxFixed, EntireRange) 0x0d00-0xffff */
+	static const uint8_t wordio[] = { 0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0x00, 0x00, 0x00, 0x0d,
+					  0xff, 0xff, 0x00, 0x00, 0x00, 0xf3 };
+	/* DWordMemory (producer, non-cacheable, read-write) 0xc0000000-0xdfffffff, length 0x20000000 */
+	static const uint8_t dwordmem[] = { 0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0, 0, 0, 0, 0x00, 0x00, 0x00,
+					    0xc0, 0xff, 0xff, 0xff, 0xdf, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0x20 };
+	/* Memory32Fixed (ReadWrite, PCI_ECAM_BASE, PCI_ECAM_SIZE) */
+	static const uint8_t ecam[] = { 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe0, 0x00, 0x00, 0x10, 0x00 };
+	uint64_t mcfg = find_table(f, rsdp, "MCFG"), qword[2] = { MMIO64_BASE, MMIO64_BASE + PCI_MMIO64_SIZE - 1 };
+	const uint8_t *p, *end;
+	size_t len;
+
+	ck_assert_uint_ne(mcfg, 0);
+	ck_assert_uint_eq(rd(f, mcfg + 4, 4), 60);
+	ck_assert_uint_eq(rd(f, mcfg + 8, 1), 1);
+	ck_assert_uint_eq(rd(f, mcfg + 36, 8), 0);           /* reserved */
+	ck_assert_uint_eq(rd(f, mcfg + 44, 8), PCI_ECAM_BASE); /* base address */
+	ck_assert_uint_eq(rd(f, mcfg + 52, 2), 0);           /* segment */
+	ck_assert_uint_eq(rd(f, mcfg + 54, 1), 0);           /* start bus */
+	ck_assert_uint_eq(rd(f, mcfg + 55, 1), 0);           /* end bus */
+
+	ck_assert_ptr_nonnull(find_bytes(f, dsdt, "PCI0", 4));
+	ck_assert_ptr_nonnull(find_bytes(f, dsdt, pnp0a08, sizeof(pnp0a08)));
+	ck_assert_ptr_nonnull(find_bytes(f, dsdt, pnp0a03, sizeof(pnp0a03)));
+	ck_assert_ptr_nonnull(find_bytes(f, dsdt, wordio, sizeof(wordio)));
+	ck_assert_ptr_nonnull(find_bytes(f, dsdt, dwordmem, sizeof(dwordmem)));
+	ck_assert_ptr_nonnull(find_bytes(f, dsdt, qword, sizeof(qword))); /* QWordMemory min, max */
+	ck_assert_ptr_nonnull(find_bytes(f, dsdt, pnp0c02, sizeof(pnp0c02)));
+	ck_assert_ptr_nonnull(find_bytes(f, dsdt, ecam, sizeof(ecam)));
+
+	/* Name (_PRT, Package (124) { Package (4) { 0xSSFFFF, pin, Zero, GSI } ... }) */
+	p = find_bytes(f, dsdt, "_PRT", 4);
+	ck_assert_ptr_nonnull(p);
+	p += 4;
+	ck_assert_uint_eq(*p++, 0x12);
+	end = p;
+	len = aml_get_pkglength(&p);
+	end += len;
+	ck_assert_uint_le((uint64_t)(end - (f->ram + dsdt)), rd(f, dsdt + 4, 4));
+	ck_assert_uint_eq(*p++, 31 * 4);
+	for (unsigned slot = 1; slot < 32; slot++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			const uint8_t *e;
+
+			ck_assert_uint_eq(*p++, 0x12);
+			e = p;
+			e += aml_get_pkglength(&p);
+			ck_assert_uint_eq(*p++, 4);
+			ck_assert_uint_eq(aml_get_int(&p), (uint64_t)slot << 16 | 0xffff);
+			ck_assert_uint_eq(aml_get_int(&p), pin);
+			ck_assert_uint_eq(aml_get_int(&p), 0);
+			ck_assert_uint_eq(aml_get_int(&p), pci_intx_gsi(slot, pin));
+			ck_assert_ptr_eq(p, e);
+		}
+	}
+	ck_assert_ptr_eq(p, end);
+	/* Slots 1 and 9 share INTA's GSI; pins rotate within 16..23. */
+	ck_assert_uint_eq(pci_intx_gsi(1, 0), 17);
+	ck_assert_uint_eq(pci_intx_gsi(9, 0), 17);
+	ck_assert_uint_eq(pci_intx_gsi(7, 1), 16);
+	ck_assert_uint_eq(pci_intx_gsi(31, 3), 18);
+}
+
 static void check_tables(unsigned ncpus)
 {
 	const struct acpi_config cfg = config(ncpus);
@@ -377,6 +504,8 @@ static void check_tables(unsigned ncpus)
 	ck_assert_uint_eq(aml[8], PM_S5_SLP_TYP); /* SLP_TYPa */
 	ck_assert_ptr_nonnull(memmem(f.ram + dsdt + 36, len - 36, "COM1", 4));
 	ck_assert_ptr_nonnull(memmem(f.ram + dsdt + 36, len - 36, "RTC_", 4));
+
+	check_pci(&f, rsdp, dsdt);
 
 	/* MADT: one enabled local APIC per vCPU, the IOAPIC with id ncpus, LINT1 NMI for all. */
 	len = (uint32_t)rd(&f, madt + 4, 4);
@@ -470,6 +599,32 @@ START_TEST(bad_config_and_small_memory)
 }
 END_TEST
 
+START_TEST(tables_without_pci)
+{
+	struct acpi_config cfg = config(1);
+	struct fake f;
+	uint64_t rsdp = 0, fadt, dsdt;
+
+	cfg.pci = false;
+	cfg.pci_mmio64_base = 0;
+	fake_init(&f, FAKE_RAM);
+	ck_assert_int_eq(acpi_build(&f.m, &cfg, &rsdp), 0);
+	ck_assert_uint_eq(find_table(&f, rsdp, "MCFG"), 0);
+	fadt = find_table(&f, rsdp, "FACP");
+	dsdt = rd(&f, fadt + 140, 8);
+	ck_assert_ptr_null(find_bytes(&f, dsdt, "PCI0", 4));
+	ck_assert_ptr_null(find_bytes(&f, dsdt, "_PRT", 4));
+	ck_assert_ptr_nonnull(find_bytes(&f, dsdt, "COM1", 4));
+
+	cfg.pci = true; /* the 64-bit window must be above 4 GiB and must not wrap */
+	cfg.pci_mmio64_base = 0x80000000ull;
+	ck_assert_int_eq(acpi_build(&f.m, &cfg, &rsdp), -EINVAL);
+	cfg.pci_mmio64_base = UINT64_MAX - PCI_MMIO64_SIZE + 2;
+	ck_assert_int_eq(acpi_build(&f.m, &cfg, &rsdp), -EINVAL);
+	fake_destroy(&f);
+}
+END_TEST
+
 static int write_file(const char *dir, const char *name, const void *data, size_t len)
 {
 	char path[4096];
@@ -559,6 +714,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tables, tables_2cpus);
 	tcase_add_test(tables, tables_64cpus);
 	tcase_add_test(tables, bad_config_and_small_memory);
+	tcase_add_test(tables, tables_without_pci);
 	suite_add_tcase(s, tables);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The VM's KVM GSI routing table and MSI delivery through irqfds.
+ *
+ * KVM_SET_GSI_ROUTING replaces the whole table, so every commit carries KVM's default irqchip routes
+ * (GSI 0-15 -> the PIC master/slave pin and the IOAPIC pin of the same number, GSI 16-23 -> IOAPIC
+ * pins; exactly what KVM_CREATE_IRQCHIP installs, so KVM_IRQ_LINE users see no change) plus one MSI
+ * route per programmed vector, on GSIs allocated from IRQ_ROUTES_MSI_BASE up. Each vector of a device
+ * owns a GSI and an eventfd bound to it with KVM_IRQFD; firing the vector writes 1 to the eventfd, so
+ * the message reaches the guest without a trip through KVM_SIGNAL_MSI.
+ *
+ * Route updates are rare (a driver programs or unmasks vectors) and commit the whole table under the
+ * lock each time; firing takes no lock.
+ */
+#ifndef VMM_IRQ_ROUTES_H
+#define VMM_IRQ_ROUTES_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devices/msix.h"
+#include "log.h"
+
+#define IRQ_ROUTES_DEFAULT_NR 40 /* 16 GSIs x (IOAPIC + PIC) + 8 GSIs x IOAPIC */
+#define IRQ_ROUTES_MSI_BASE 24   /* the first GSI after the IOAPIC's 24 pins */
+#define IRQ_ROUTES_MAX_MSI 1024  /* MSI GSIs 24..1047; KVM allows 4096 routes on x86 */
+
+struct kvm_irq_routing;
+struct kvm_irq_routing_entry;
+
+struct irq_msi_route {
+	uint8_t state; /* free, allocated (irqfd bound, no route yet) or routed */
+	uint64_t addr;
+	uint32_t data;
+};
+
+struct irq_routes {
+	int vm_fd;
+	const struct vlog *log;
+	pthread_mutex_t lock;            /* the MSI routes and table */
+	struct kvm_irq_routing *table;   /* scratch for commits: IRQ_ROUTES_DEFAULT_NR + IRQ_ROUTES_MAX_MSI entries */
+	struct irq_msi_route msi[IRQ_ROUTES_MAX_MSI]; /* GSI IRQ_ROUTES_MSI_BASE + i */
+};
+
+/* The MSI vectors of one device: a GSI and an irqfd each. Opaque for irq_routes_msi_ops. */
+struct irq_msix;
+
+/*
+ * After KVM_CREATE_IRQCHIP: commits the default table once (so a kernel without GSI routing fails
+ * here, with a message). 0 or -errno.
+ */
+int irq_routes_init(struct irq_routes *r, int vm_fd, const struct vlog *log);
+/* After every irq_routes_msix_destroy(). */
+void irq_routes_destroy(struct irq_routes *r);
+
+/* Write KVM's default irqchip routes (IRQ_ROUTES_DEFAULT_NR entries) to e; returns how many. Pure. */
+size_t irq_routes_default(struct kvm_irq_routing_entry *e);
+
+/*
+ * nvec GSIs, eventfds and irqfds for one device. Pass &irq_routes_msi_ops and *out to msix_init().
+ * 0, -EINVAL (nvec 0 or > MSIX_MAX_VECTORS), -ENOSPC (GSIs exhausted), -ENOMEM or the ioctl's -errno.
+ */
+int irq_routes_msix_create(struct irq_routes *r, unsigned nvec, struct irq_msix **out);
+/* Unbind the irqfds, close the eventfds, free the GSIs (their routes leave the table at the next commit). */
+void irq_routes_msix_destroy(struct irq_msix *x);
+/* The eventfd that fires vector vec (e.g. for a backend that signals completions itself); -1 if out of range. */
+int irq_routes_msix_fd(const struct irq_msix *x, unsigned vec);
+/* update: route the vector's GSI to (addr, data) and commit; fire: write its eventfd. */
+extern const struct msi_ops irq_routes_msi_ops;
+
+#endif

@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * MSI-X on a device on a fake PCI bus, with a fake msi_ops: the capability, table reads and writes, vectors masked
+ * at start, updates when vectors go live, delivery only when enabled and unmasked, pending bits, the function mask,
+ * the read-only PBA, bad widths and vectors. Then the KVM routing table: the default routes (pure), and with a usable
+ * /dev/kvm the real KVM_SET_GSI_ROUTING/KVM_IRQFD path (skipped without one).
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <linux/kvm.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "devices/msix.h"
+#include "devices/pci.h"
+#include "irq_routes.h"
+
+#define MMIO64 (1ull << 36)
+#define NVEC 4
+#define TABLE_OFF 0x1000
+#define PBA_OFF 0x1800
+
+struct fake {
+	struct bus pio, mmio;
+	struct pci_bus pci;
+	struct pci_dev dev;
+	struct msix m;
+	uint64_t bar;
+	/* What the transport saw. */
+	int updates, fires[NVEC];
+	unsigned last_vec;
+	uint64_t last_addr;
+	uint32_t last_data;
+	int other_calls; /* BAR accesses outside the table and PBA */
+};
+
+static int fake_update(void *opaque, unsigned vec, uint64_t addr, uint32_t data)
+{
+	struct fake *f = opaque;
+
+	f->updates++;
+	f->last_vec = vec;
+	f->last_addr = addr;
+	f->last_data = data;
+	return 0;
+}
+
+static void fake_fire(void *opaque, unsigned vec)
+{
+	struct fake *f = opaque;
+
+	ck_assert_uint_lt(vec, NVEC);
+	f->fires[vec]++;
+}
+
+static const struct msi_ops fake_ops = { .update = fake_update, .fire = fake_fire };
+
+static void bar_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	struct fake *f = opaque;
+
+	if (msix_bar_claims(&f->m, off)) {
+		msix_bar_io(&f->m, off, data, len, is_write);
+		return;
+	}
+	f->other_calls++;
+	if (!is_write)
+		memset(data, 0, len);
+}
+
+static void cfg_hook(struct pci_dev *d, uint32_t off, uint32_t len)
+{
+	struct fake *f = d->opaque;
+
+	(void)off;
+	(void)len;
+	msix_cfg_write(&f->m);
+}
+
+static const struct pci_dev_ops dev_ops = { .cfg_write = cfg_hook };
+
+static void irq_none(void *opaque, unsigned gsi, int level)
+{
+	(void)opaque;
+	(void)gsi;
+	(void)level;
+}
+
+static uint64_t get(const uint8_t *b, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)b[i] << (8 * i);
+	return v;
+}
+
+static void put(uint8_t *b, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t cfg_read(struct fake *f, unsigned reg, unsigned len)
+{
+	uint8_t b[4];
+
+	ck_assert(bus_dispatch(&f->mmio, PCI_ECAM_BASE + (1u << 15) + reg, b, len, false));
+	return (uint32_t)get(b, len);
+}
+
+static void cfg_write(struct fake *f, unsigned reg, unsigned len, uint32_t v)
+{
+	uint8_t b[4];
+
+	put(b, v, len);
+	ck_assert(bus_dispatch(&f->mmio, PCI_ECAM_BASE + (1u << 15) + reg, b, len, true));
+}
+
+static uint64_t bar_read(struct fake *f, uint64_t off, unsigned len)
+{
+	uint8_t b[8];
+
+	ck_assert(bus_dispatch(&f->mmio, f->bar + off, b, len, false));
+	return get(b, len);
+}
+
+static void bar_write(struct fake *f, uint64_t off, unsigned len, uint64_t v)
+{
+	uint8_t b[8];
+
+	put(b, v, len);
+	ck_assert(bus_dispatch(&f->mmio, f->bar + off, b, len, true));
+}
+
+static uint64_t entry(unsigned vec, unsigned field)
+{
+	return TABLE_OFF + (uint64_t)PCI_MSIX_ENTRY_SIZE * vec + field;
+}
+
+/* The message control word, through configuration space. */
+static void control(struct fake *f, uint16_t v)
+{
+	cfg_write(f, (unsigned)f->m.cap + PCI_MSIX_FLAGS, 2, v);
+}
+
+/* A device in slot 1 with a 16 KiB 64-bit BAR 0 holding the table and the PBA; memory decoding on. */
+static void fake_init(struct fake *f)
+{
+	memset(f, 0, sizeof(*f));
+	bus_init(&f->pio);
+	bus_init(&f->mmio);
+	ck_assert_int_eq(pci_bus_init(&f->pci, &f->pio, &f->mmio, MMIO64, irq_none, NULL, NULL), 0);
+	pci_dev_init(&f->dev, 0x1af4, 0x1042, 0x010000, 1, 0x1af4, 2);
+	f->dev.ops = &dev_ops;
+	f->dev.opaque = f;
+	ck_assert_int_eq(pci_dev_set_bar(&f->dev, 0, 0x4000, true, bar_io, f), 0);
+	ck_assert_int_eq(msix_init(&f->m, &f->dev, NVEC, 0, TABLE_OFF, PBA_OFF, &fake_ops, f), 0);
+	ck_assert_int_eq(pci_bus_add(&f->pci, &f->dev), 0);
+	f->bar = f->dev.bar[0].addr;
+	cfg_write(f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+}
+
+static void fake_destroy(struct fake *f)
+{
+	msix_destroy(&f->m);
+	pci_bus_destroy(&f->pci);
+	bus_destroy(&f->pio);
+	bus_destroy(&f->mmio);
+}
+
+/* Program vector vec with (addr, data), leaving its mask bit alone. */
+static void program(struct fake *f, unsigned vec, uint64_t addr, uint32_t data)
+{
+	bar_write(f, entry(vec, PCI_MSIX_ENTRY_LOWER_ADDR), 4, (uint32_t)addr);
+	bar_write(f, entry(vec, PCI_MSIX_ENTRY_UPPER_ADDR), 4, (uint32_t)(addr >> 32));
+	bar_write(f, entry(vec, PCI_MSIX_ENTRY_DATA), 4, data);
+}
+
+static void unmask(struct fake *f, unsigned vec, bool masked)
+{
+	bar_write(f, entry(vec, PCI_MSIX_ENTRY_VECTOR_CTRL), 4, masked ? PCI_MSIX_ENTRY_CTRL_MASKBIT : 0);
+}
+
+START_TEST(capability)
+{
+	struct fake f;
+	unsigned cap;
+
+	fake_init(&f);
+	cap = (unsigned)f.m.cap;
+	ck_assert_uint_eq(cfg_read(&f, PCI_CAPABILITY_LIST, 1), cap);
+	ck_assert_uint_eq(cfg_read(&f, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST, PCI_STATUS_CAP_LIST);
+	ck_assert_uint_eq(cfg_read(&f, cap, 1), PCI_CAP_ID_MSIX);
+	ck_assert_uint_eq(cfg_read(&f, cap + PCI_MSIX_FLAGS, 2), NVEC - 1);
+	ck_assert_uint_eq(cfg_read(&f, cap + PCI_MSIX_TABLE, 4), TABLE_OFF | 0);
+	ck_assert_uint_eq(cfg_read(&f, cap + PCI_MSIX_PBA, 4), PBA_OFF | 0);
+	/* Only enable and function mask are writable. */
+	control(&f, 0xffff);
+	ck_assert_uint_eq(cfg_read(&f, cap + PCI_MSIX_FLAGS, 2),
+			  PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL | (NVEC - 1));
+	ck_assert(msix_enabled(&f.m));
+	cfg_write(&f, cap + PCI_MSIX_TABLE, 4, 0x12345678);
+	ck_assert_uint_eq(cfg_read(&f, cap + PCI_MSIX_TABLE, 4), TABLE_OFF);
+	control(&f, 0);
+	ck_assert(!msix_enabled(&f.m));
+	ck_assert(msix_bar_claims(&f.m, TABLE_OFF));
+	ck_assert(msix_bar_claims(&f.m, TABLE_OFF + NVEC * 16 - 1));
+	ck_assert(!msix_bar_claims(&f.m, TABLE_OFF + NVEC * 16));
+	ck_assert(msix_bar_claims(&f.m, PBA_OFF + 7));
+	ck_assert(!msix_bar_claims(&f.m, PBA_OFF + 8));
+	ck_assert(!msix_bar_claims(&f.m, 0));
+	fake_destroy(&f);
+}
+END_TEST
+
+START_TEST(table_read_write)
+{
+	struct fake f;
+
+	fake_init(&f);
+	for (unsigned v = 0; v < NVEC; v++) { /* masked at start, everything else 0 */
+		ck_assert_uint_eq(bar_read(&f, entry(v, PCI_MSIX_ENTRY_VECTOR_CTRL), 4), PCI_MSIX_ENTRY_CTRL_MASKBIT);
+		ck_assert_uint_eq(bar_read(&f, entry(v, PCI_MSIX_ENTRY_LOWER_ADDR), 8), 0);
+		ck_assert_uint_eq(bar_read(&f, entry(v, PCI_MSIX_ENTRY_DATA), 4), 0);
+	}
+	program(&f, 2, 0x12fee01003ull, 0x4041); /* low address bits are not kept */
+	ck_assert_uint_eq(bar_read(&f, entry(2, PCI_MSIX_ENTRY_LOWER_ADDR), 4), 0xfee01000u);
+	ck_assert_uint_eq(bar_read(&f, entry(2, PCI_MSIX_ENTRY_UPPER_ADDR), 4), 0x12);
+	ck_assert_uint_eq(bar_read(&f, entry(2, PCI_MSIX_ENTRY_LOWER_ADDR), 8), 0x12fee01000ull);
+	ck_assert_uint_eq(bar_read(&f, entry(2, PCI_MSIX_ENTRY_DATA), 4), 0x4041);
+	ck_assert_uint_eq(bar_read(&f, entry(2, PCI_MSIX_ENTRY_DATA), 8), 0x100004041ull); /* data + control */
+	bar_write(&f, entry(1, PCI_MSIX_ENTRY_LOWER_ADDR), 8, 0xfee02000ull);
+	ck_assert_uint_eq(bar_read(&f, entry(1, PCI_MSIX_ENTRY_LOWER_ADDR), 8), 0xfee02000ull);
+	bar_write(&f, entry(3, PCI_MSIX_ENTRY_VECTOR_CTRL), 4, 0xfffffffe); /* reserved bits dropped */
+	ck_assert_uint_eq(bar_read(&f, entry(3, PCI_MSIX_ENTRY_VECTOR_CTRL), 4), 0);
+	ck_assert_int_eq(f.updates, 0); /* MSI-X is disabled */
+	ck_assert_int_eq(f.other_calls, 0);
+	fake_destroy(&f);
+}
+END_TEST
+
+START_TEST(enable_unmask_update)
+{
+	struct fake f;
+
+	fake_init(&f);
+	program(&f, 1, 0xfee00000, 0x31);
+	control(&f, PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_int_eq(f.updates, 0); /* every vector still masked */
+	unmask(&f, 1, false);
+	ck_assert_int_eq(f.updates, 1);
+	ck_assert_uint_eq(f.last_vec, 1);
+	ck_assert_uint_eq(f.last_addr, 0xfee00000);
+	ck_assert_uint_eq(f.last_data, 0x31);
+	/* A live vector's message changes: the transport follows. */
+	bar_write(&f, entry(1, PCI_MSIX_ENTRY_DATA), 4, 0x32);
+	ck_assert_int_eq(f.updates, 2);
+	ck_assert_uint_eq(f.last_data, 0x32);
+	bar_write(&f, entry(1, PCI_MSIX_ENTRY_LOWER_ADDR), 8, 0x1fee01000ull); /* one update for a qword */
+	ck_assert_int_eq(f.updates, 3);
+	ck_assert_uint_eq(f.last_addr, 0x1fee01000ull);
+	/* Rewriting the mask bit of a live vector with 0 again is no change. */
+	unmask(&f, 1, false);
+	ck_assert_int_eq(f.updates, 3);
+	/* Enable with a vector already unmasked: update at enable time. */
+	control(&f, 0);
+	unmask(&f, 2, false);
+	program(&f, 2, 0xfee00000, 0x40);
+	ck_assert_int_eq(f.updates, 3);
+	control(&f, PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_int_eq(f.updates, 5); /* vectors 1 and 2 */
+	ck_assert_uint_eq(f.last_vec, 2);
+	ck_assert_uint_eq(f.last_data, 0x40);
+	fake_destroy(&f);
+}
+END_TEST
+
+START_TEST(notify_and_pending)
+{
+	struct fake f;
+
+	fake_init(&f);
+	program(&f, 0, 0xfee00000, 0x30);
+	unmask(&f, 0, false);
+	msix_notify(&f.m, 0); /* disabled: nothing, not even a pending bit */
+	ck_assert_int_eq(f.fires[0], 0);
+	ck_assert_uint_eq(bar_read(&f, PBA_OFF, 8), 0);
+
+	control(&f, PCI_MSIX_FLAGS_ENABLE);
+	msix_notify(&f.m, 0);
+	ck_assert_int_eq(f.fires[0], 1);
+	msix_notify(&f.m, 3); /* masked vector: pending */
+	ck_assert_int_eq(f.fires[3], 0);
+	ck_assert_uint_eq(bar_read(&f, PBA_OFF, 4), 1u << 3);
+	ck_assert_uint_eq(bar_read(&f, PBA_OFF, 8), 1u << 3);
+	ck_assert_uint_eq(bar_read(&f, PBA_OFF + 4, 4), 0);
+	program(&f, 3, 0xfee00000, 0x33);
+	f.updates = 0;
+	unmask(&f, 3, false); /* update, then the held-back message */
+	ck_assert_int_eq(f.updates, 1);
+	ck_assert_int_eq(f.fires[3], 1);
+	ck_assert_uint_eq(bar_read(&f, PBA_OFF, 8), 0);
+	/* Masking again holds messages back again. */
+	unmask(&f, 3, true);
+	msix_notify(&f.m, 3);
+	msix_notify(&f.m, 3);
+	ck_assert_int_eq(f.fires[3], 1);
+	unmask(&f, 3, false);
+	ck_assert_int_eq(f.fires[3], 2); /* one pending bit, one message */
+	fake_destroy(&f);
+}
+END_TEST
+
+START_TEST(function_mask)
+{
+	struct fake f;
+
+	fake_init(&f);
+	program(&f, 2, 0xfee00000, 0x32);
+	unmask(&f, 2, false);
+	control(&f, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+	ck_assert_int_eq(f.updates, 0);
+	msix_notify(&f.m, 2);
+	ck_assert_int_eq(f.fires[2], 0);
+	ck_assert_uint_eq(bar_read(&f, PBA_OFF, 4), 1u << 2);
+	control(&f, PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_int_eq(f.updates, 1);
+	ck_assert_int_eq(f.fires[2], 1);
+	ck_assert_uint_eq(bar_read(&f, PBA_OFF, 4), 0);
+	msix_notify(&f.m, 2);
+	ck_assert_int_eq(f.fires[2], 2);
+	fake_destroy(&f);
+}
+END_TEST
+
+START_TEST(pba_read_only_and_bad_accesses)
+{
+	struct fake f;
+
+	fake_init(&f);
+	control(&f, PCI_MSIX_FLAGS_ENABLE);
+	msix_notify(&f.m, 1);
+	bar_write(&f, PBA_OFF, 4, 0);
+	bar_write(&f, PBA_OFF, 8, 0xff);
+	ck_assert_uint_eq(bar_read(&f, PBA_OFF, 4), 1u << 1);
+
+	/* Bytes, words and misaligned dwords: read 0, writes ignored. */
+	bar_write(&f, entry(0, PCI_MSIX_ENTRY_DATA), 2, 0xffff);
+	bar_write(&f, entry(0, PCI_MSIX_ENTRY_DATA), 1, 0xff);
+	bar_write(&f, entry(0, PCI_MSIX_ENTRY_DATA) + 2, 4, 0xffffffff);
+	bar_write(&f, entry(0, PCI_MSIX_ENTRY_DATA) + 4, 8, 0); /* qword not 8-aligned: would unmask */
+	ck_assert_uint_eq(bar_read(&f, entry(0, PCI_MSIX_ENTRY_DATA), 4), 0);
+	ck_assert_uint_eq(bar_read(&f, entry(0, PCI_MSIX_ENTRY_VECTOR_CTRL), 4), 1);
+	ck_assert_uint_eq(bar_read(&f, entry(0, PCI_MSIX_ENTRY_VECTOR_CTRL), 2), 0);
+	ck_assert_uint_eq(bar_read(&f, entry(0, PCI_MSIX_ENTRY_VECTOR_CTRL), 1), 0);
+	ck_assert_uint_eq(bar_read(&f, entry(0, 2), 4), 0);
+	ck_assert_int_eq(f.updates, 0);
+
+	/* Vectors past the table, and no vector at all. */
+	msix_notify(&f.m, NVEC);
+	msix_notify(&f.m, MSIX_MAX_VECTORS + 5);
+	msix_notify(&f.m, MSIX_NO_VECTOR);
+	ck_assert_uint_eq(bar_read(&f, PBA_OFF, 8), 1u << 1);
+	for (unsigned v = 0; v < NVEC; v++)
+		ck_assert_int_eq(f.fires[v], 0);
+	ck_assert_int_eq(f.other_calls, 0);
+	fake_destroy(&f);
+}
+END_TEST
+
+static void *notifier(void *arg)
+{
+	struct fake *f = arg;
+
+	for (int i = 0; i < 20000; i++)
+		msix_notify(&f->m, (uint16_t)(i % NVEC));
+	return NULL;
+}
+
+/* The I/O thread notifies while a vCPU masks and unmasks: no message is lost or left pending. */
+START_TEST(concurrent_notify_and_mask)
+{
+	struct fake f;
+	pthread_t t;
+	int fired = 0;
+
+	fake_init(&f);
+	for (unsigned v = 0; v < NVEC; v++)
+		program(&f, v, 0xfee00000, 0x30 + v);
+	control(&f, PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_int_eq(pthread_create(&t, NULL, notifier, &f), 0);
+	for (int i = 0; i < 20000; i++) {
+		unmask(&f, (unsigned)i % NVEC, i & 4);
+		if (i % 1000 == 0)
+			control(&f, PCI_MSIX_FLAGS_ENABLE | (i & 1000 ? PCI_MSIX_FLAGS_MASKALL : 0));
+	}
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	control(&f, PCI_MSIX_FLAGS_ENABLE);
+	for (unsigned v = 0; v < NVEC; v++) {
+		unmask(&f, v, false);
+		fired += f.fires[v];
+	}
+	ck_assert_uint_eq(bar_read(&f, PBA_OFF, 8), 0);
+	ck_assert_int_gt(fired, 0);
+	ck_assert_int_le(fired, 20000);
+	fake_destroy(&f);
+}
+END_TEST
+
+START_TEST(init_errors)
+{
+	struct pci_dev d;
+	struct msix m;
+	struct fake f; /* only as ops_opaque */
+
+	pci_dev_init(&d, 1, 2, 0, 0, 0, 0);
+	ck_assert_int_eq(pci_dev_set_bar(&d, 2, 0x2000, false, bar_io, &f), 0);
+	ck_assert_int_eq(msix_init(&m, &d, 0, 2, 0, 0x1000, &fake_ops, &f), -EINVAL);
+	ck_assert_int_eq(msix_init(&m, &d, MSIX_MAX_VECTORS + 1, 2, 0, 0x1800, &fake_ops, &f), -EINVAL);
+	ck_assert_int_eq(msix_init(&m, &d, 4, 6, 0, 0x1000, &fake_ops, &f), -EINVAL);
+	ck_assert_int_eq(msix_init(&m, &d, 4, 2, 4, 0x1000, &fake_ops, &f), -EINVAL);    /* BIR bits */
+	ck_assert_int_eq(msix_init(&m, &d, 4, 2, 0, 0x1004, &fake_ops, &f), -EINVAL);
+	ck_assert_int_eq(msix_init(&m, &d, 4, 2, 0, 0x38, &fake_ops, &f), -EINVAL);      /* overlap */
+	ck_assert_int_eq(msix_init(&m, &d, 4, 2, 0x1ff8, 0, &fake_ops, &f), -EINVAL);    /* past the BAR */
+	ck_assert_int_eq(msix_init(&m, &d, 4, 2, 0, 0x2000, &fake_ops, &f), -EINVAL);
+	ck_assert_int_eq(msix_init(&m, &d, 4, 2, 0, 0x1000, NULL, &f), -EINVAL);
+	ck_assert_uint_eq(d.cfg[PCI_CAPABILITY_LIST], 0); /* nothing added on failure */
+	ck_assert_int_eq(msix_init(&m, &d, 64, 2, 0, 0x1000, &fake_ops, &f), 0);
+	ck_assert_uint_eq(d.cfg[m.cap + PCI_MSIX_FLAGS], 63);
+	msix_destroy(&m);
+}
+END_TEST
+
+START_TEST(default_routes)
+{
+	struct kvm_irq_routing_entry e[IRQ_ROUTES_DEFAULT_NR + 1];
+	unsigned ioapic[24] = { 0 }, pic[16] = { 0 };
+
+	memset(e, 0, sizeof(e));
+	ck_assert_uint_eq(irq_routes_default(e), IRQ_ROUTES_DEFAULT_NR);
+	for (unsigned i = 0; i < IRQ_ROUTES_DEFAULT_NR; i++) {
+		ck_assert_uint_eq(e[i].type, KVM_IRQ_ROUTING_IRQCHIP);
+		ck_assert_uint_eq(e[i].flags, 0);
+		ck_assert_uint_lt(e[i].gsi, 24);
+		if (e[i].u.irqchip.irqchip == KVM_IRQCHIP_IOAPIC) {
+			ck_assert_uint_eq(e[i].u.irqchip.pin, e[i].gsi); /* GSI 0 is pin 0, as in KVM's table */
+			ioapic[e[i].gsi]++;
+		} else {
+			ck_assert_uint_lt(e[i].gsi, 16);
+			ck_assert_uint_eq(e[i].u.irqchip.irqchip,
+					  e[i].gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE);
+			ck_assert_uint_eq(e[i].u.irqchip.pin, e[i].gsi % 8);
+			pic[e[i].gsi]++;
+		}
+	}
+	for (unsigned g = 0; g < 24; g++)
+		ck_assert_uint_eq(ioapic[g], 1);
+	for (unsigned g = 0; g < 16; g++)
+		ck_assert_uint_eq(pic[g], 1);
+	ck_assert_uint_eq(e[IRQ_ROUTES_DEFAULT_NR].gsi, 0); /* nothing written past the end */
+}
+END_TEST
+
+/* A VM with an in-kernel irqchip, or -1 where /dev/kvm is missing or unusable (the test is skipped). */
+static int kvm_vm(int *kvm_fd, bool irqchip)
+{
+	int vm;
+
+	*kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (*kvm_fd < 0)
+		return -1;
+	vm = ioctl(*kvm_fd, KVM_CREATE_VM, 0);
+	if (vm >= 0 && irqchip && ioctl(vm, KVM_CREATE_IRQCHIP, 0) < 0) {
+		close(vm);
+		vm = -1;
+	}
+	if (vm < 0)
+		close(*kvm_fd);
+	return vm;
+}
+
+START_TEST(kvm_routes)
+{
+	struct irq_routes r;
+	struct irq_msix *a, *b;
+	int kvm, vm = kvm_vm(&kvm, true);
+
+	if (vm < 0) {
+		printf("kvm_routes: skipped, no usable /dev/kvm\n");
+		return;
+	}
+	ck_assert_int_eq(irq_routes_init(&r, vm, NULL), 0);
+	ck_assert_int_eq(irq_routes_msix_create(&r, 0, &a), -EINVAL);
+	ck_assert_int_eq(irq_routes_msix_create(&r, 3, &a), 0);
+	ck_assert_int_eq(irq_routes_msix_create(&r, 2, &b), 0);
+	ck_assert_int_ge(irq_routes_msix_fd(a, 2), 0);
+	ck_assert_int_eq(irq_routes_msix_fd(a, 3), -1);
+	ck_assert_uint_eq(r.msi[0].state, 1); /* allocated: GSIs 24..28 */
+	ck_assert_uint_eq(r.msi[4].state, 1);
+	ck_assert_uint_eq(r.msi[5].state, 0);
+	ck_assert_int_eq(irq_routes_msi_ops.update(a, 0, 0xfee00000, 0x4030), 0);
+	ck_assert_int_eq(irq_routes_msi_ops.update(b, 1, 0xfee00000, 0x4031), 0);
+	ck_assert_int_eq(irq_routes_msi_ops.update(b, 1, 0xfee00000, 0x4031), 0); /* unchanged: no commit */
+	ck_assert_int_eq(irq_routes_msi_ops.update(a, 3, 0xfee00000, 0x4031), -EINVAL);
+	irq_routes_msi_ops.fire(a, 0); /* into the in-kernel LAPIC; no vCPU runs to take it */
+	irq_routes_msi_ops.fire(a, 1); /* no route yet: dropped by KVM */
+	irq_routes_msi_ops.fire(a, 7); /* out of range: ignored */
+	irq_routes_msix_destroy(a);
+	ck_assert_uint_eq(r.msi[0].state, 0);
+	/* Freed GSIs are reused. */
+	ck_assert_int_eq(irq_routes_msix_create(&r, 4, &a), 0);
+	ck_assert_uint_eq(r.msi[5].state, 1);
+	irq_routes_msix_destroy(a);
+	irq_routes_msix_destroy(b);
+	irq_routes_destroy(&r);
+	close(vm);
+	close(kvm);
+
+	/* Without an irqchip KVM refuses irqchip routes: init fails cleanly. */
+	vm = kvm_vm(&kvm, false);
+	ck_assert_int_ge(vm, 0);
+	ck_assert_int_lt(irq_routes_init(&r, vm, NULL), 0);
+	close(vm);
+	close(kvm);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("msix");
+	TCase *tc = tcase_create("msix"), *routes = tcase_create("irq_routes");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, capability);
+	tcase_add_test(tc, table_read_write);
+	tcase_add_test(tc, enable_unmask_update);
+	tcase_add_test(tc, notify_and_pending);
+	tcase_add_test(tc, function_mask);
+	tcase_add_test(tc, pba_read_only_and_bad_accesses);
+	tcase_add_test(tc, concurrent_notify_and_mask);
+	tcase_add_test(tc, init_errors);
+	suite_add_tcase(s, tc);
+	tcase_add_test(routes, default_routes);
+	tcase_add_test(routes, kvm_routes);
+	suite_add_tcase(s, routes);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
