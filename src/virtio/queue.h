@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The split virtqueue (virtio 1.2 section 2.7), shared by every virtio device. The guest is
+ * hostile: the rings are validated once when the driver enables the queue (size, alignment,
+ * every ring wholly inside guest RAM), each descriptor is copied once before use, chains are
+ * bounded by the queue size (a loop ends there), indirect tables by their length and never
+ * nested, and every buffer address goes through gmem_ptr(). A queue that cannot be trusted any
+ * more (a head index out of range, an avail index that jumps by more than the queue size) is
+ * "broken": the device then sets DEVICE_NEEDS_RESET; the VMM keeps running.
+ *
+ * Not thread-safe: one queue is driven by one thread (the I/O thread) at a time.
+ */
+#ifndef VMM_VIRTIO_QUEUE_H
+#define VMM_VIRTIO_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <linux/virtio_ring.h>
+
+#include "memory.h"
+
+#define VIRTQ_MAX_SIZE 1024 /* the largest queue size a device may offer */
+
+struct virtq {
+	const struct guest_mem *mem;
+	uint16_t size;                /* power of two, 1..VIRTQ_MAX_SIZE */
+	bool event_idx;               /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	struct vring_desc *desc;      /* host pointers, validated by virtq_init() */
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t last_avail;          /* next avail ring entry to consume */
+	uint16_t used_idx;            /* our copy of used->idx */
+	uint16_t signalled_used;      /* used_idx when we last interrupted the guest (EVENT_IDX) */
+	bool signalled_valid;
+	bool broken;
+};
+
+/* One popped request: device-readable buffers iov[0..nout), then device-writable iov[nout..niov). */
+struct virtq_chain {
+	uint16_t head;
+	unsigned niov, nout;
+	uint64_t out_len, in_len; /* bytes readable / writable in total */
+	/*
+	 * Set when the chain was malformed (a buffer outside RAM or across two RAM regions, a
+	 * writable descriptor before a readable one, too many buffers for the caller's iov array, a
+	 * bad indirect table, a next index out of range, a loop, more than 2^32 - 1 bytes in total):
+	 * the head is valid, so the device completes it (with an error status where it can) via
+	 * virtq_push(); iov is not to be used then (niov, nout, out_len, in_len are 0).
+	 * Zero-length buffers are accepted and skipped: they take no iov entry.
+	 * An indirect table (up to VIRTQ_MAX_SIZE entries) is allowed only as the head descriptor.
+	 */
+	bool bad;
+};
+
+/*
+ * Set up a queue the driver enabled: size a power of two <= VIRTQ_MAX_SIZE, desc 16-byte, avail
+ * 2-byte, used 4-byte aligned, every ring (including the event-idx words) inside guest RAM.
+ * Returns 0 or -EINVAL (the caller reports it and refuses the queue); on -EINVAL q is left broken,
+ * so virtq_pop() returns -EIO and nothing touches guest memory.
+ */
+int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa,
+	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx);
+
+/*
+ * Take the next available chain into c, with at most max_iov buffers in iov (host pointers into
+ * guest RAM). Returns 1 when a chain was taken (check c->bad), 0 when the ring is empty, -EIO when
+ * the queue is broken (q->broken is set; every later call also returns -EIO).
+ */
+int virtq_pop(struct virtq *q, struct virtq_chain *c, struct iovec *iov, unsigned max_iov);
+
+/* Put a finished chain on the used ring with the number of bytes written into its buffers. */
+void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
+
+/* After one or more virtq_push(): must the guest be interrupted (EVENT_IDX / NO_INTERRUPT)? */
+bool virtq_should_interrupt(struct virtq *q);
+
+/*
+ * Ask the guest to notify (enable) or not to notify (disable) us when it adds buffers. After
+ * enabling, returns true when buffers arrived meanwhile (the caller then keeps polling); disabling
+ * and a broken queue return false. Without this re-check a kick can be missed, so a device runs:
+ *	do { virtq_set_notify(q, false); while (virtq_pop(...) == 1) ...; } while (virtq_set_notify(q, true));
+ * With EVENT_IDX, disabling is only a hint (the guest may still kick).
+ */
+bool virtq_set_notify(struct virtq *q, bool enable);
+
+/* Are there available chains we have not popped? (false once the queue is broken) */
+bool virtq_has_work(const struct virtq *q);
+
+#endif
