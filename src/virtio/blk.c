@@ -1,0 +1,748 @@
+// SPDX-License-Identifier: Apache-2.0
+/* virtio-blk: requests parsed and checked whole, then served by io_uring straight into guest RAM. */
+#define _GNU_SOURCE /* FALLOC_FL_* */
+#include "virtio/blk.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Lifetimes. A "session" is one activation: the context, the queues and their request slots.
+ * reset() runs on the I/O thread and must not block it, so it detaches the session (dev->s = NULL)
+ * and marks it resetting; requests whose SQEs are still in the ring complete into nothing (no
+ * status byte, no used ring: the rings belong to the next activation now) and the last one frees
+ * the session. A new activate() builds a fresh session at once, so re-activation after reset works
+ * while the old one drains. The reads of a draining session may still land in guest buffers the
+ * driver reclaimed by its reset, like any DMA in flight on real hardware at reset.
+ *
+ * FLUSH is ordered after every write popped earlier from the same queue: it waits (w/o an SQE)
+ * until those writes have completed, then issues IORING_OP_FSYNC(DATASYNC). IOSQE_IO_DRAIN is not
+ * used: it would also wait for the loop's armed multishot polls, which never complete.
+ *
+ * O_DIRECT (disk->direct): a request whose offset, buffers and lengths are all aligned to
+ * disk->dio_align goes to the O_DIRECT fd; any other goes to disk->fd_buffered (same file, page
+ * cache). No bounce buffers either way; the kernel keeps the two coherent (direct I/O writes back
+ * and invalidates the cached range).
+ *
+ * Backpressure: every popped chain has a slot (a queue has as many slots as entries, so the driver
+ * cannot outrun them). When the loop has no SQE the request waits on the queue's stalled list
+ * and the queue stops popping; both resume from the device's deferred work after a completion.
+ */
+
+#define SECTOR_SHIFT 9
+#define IOV_PER_REQ VIRTIO_BLK_QUEUE_SIZE /* seg_max + header + status */
+#define MAX_SEGS 16                        /* discard / write-zeroes segments per request */
+#define SIZE_MAX_BYTES (1u << 20)
+#define MAX_DISCARD_SECTORS (1u << 22)     /* per segment: 2 GiB */
+#define MAX_WARNINGS 16
+#define CONFIG_SIZE offsetof(struct virtio_blk_config, max_secure_erase_sectors)
+
+_Static_assert(sizeof(struct virtio_blk_outhdr) == 16, "virtio_blk_outhdr layout");
+_Static_assert(sizeof(struct virtio_blk_discard_write_zeroes) == 16, "discard segment layout");
+_Static_assert(CONFIG_SIZE == 60, "virtio_blk_config layout");
+
+struct blk_queue;
+
+struct blk_req {
+	struct ev_req ev; /* the event loop hands back &ev */
+	struct blk_queue *q;
+	struct blk_req *next; /* free list, stalled list or flush waiters */
+	uint32_t type;
+	uint16_t head;
+	uint8_t *status;  /* the status byte in guest RAM; NULL: the chain has none */
+	uint32_t written; /* used-ring length on completion */
+	uint64_t off;     /* byte offset of the next read/write */
+	uint64_t wseq;    /* writes: issue number; flushes: writes issued before it */
+	unsigned waiting; /* flush: earlier writes still in flight */
+	int fd;
+	unsigned iov_idx, niov; /* data still to move: iov[iov_idx..niov) */
+	unsigned seg, nseg;
+	struct virtio_blk_discard_write_zeroes segs[MAX_SEGS];
+	struct iovec iov[]; /* IOV_PER_REQ */
+};
+
+struct blk_queue {
+	struct blk_session *s;
+	struct virtq *vq;
+	unsigned idx;
+	bool stopped;  /* broken queue: waits for a reset */
+	bool need_irq; /* pushed since the last interrupt check */
+	bool blocked;  /* stopped popping for want of a slot or an SQE */
+	bool resume;   /* a slot or SQE freed: retry stalled requests and popping */
+	unsigned writes_inflight;
+	uint64_t wseq;
+	struct blk_req *free, *stalled, *flushes;
+	void *slab;
+};
+
+struct blk_session {
+	struct virtio_blk *dev;
+	struct virtio_ctx ctx;
+	bool resetting;
+	unsigned inflight; /* requests with an SQE in the ring */
+	unsigned nq;
+	struct blk_queue q[];
+};
+
+struct virtio_blk {
+	struct disk *disk;
+	const struct vlog *log;
+	unsigned num_queues;
+	uint64_t capacity; /* sectors */
+	uint64_t features;
+	struct virtio_blk_config cfg; /* little-endian, as the guest reads it */
+	char serial[VIRTIO_BLK_ID_BYTES];
+	struct blk_session *s; /* the active session, or NULL */
+	struct ev_defer defer;
+	bool dying; /* destroy() came while defer was queued: the defer frees */
+	unsigned warnings;
+};
+
+static bool submit(struct blk_req *r);
+
+static void guest_warn(struct virtio_blk *dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void guest_warn(struct virtio_blk *dev, const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	/* Guest-triggerable: a hostile driver must not flood the log. */
+	if (dev->warnings >= MAX_WARNINGS)
+		return;
+	dev->warnings++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vlog_warn(dev->log, "virtio-blk '%s': %s%s", dev->disk->path, msg,
+		  dev->warnings == MAX_WARNINGS ? " (further warnings suppressed)" : "");
+}
+
+static bool has(const struct blk_session *s, unsigned bit)
+{
+	return s->ctx.features & (1ull << bit);
+}
+
+static bool is_write(uint32_t type)
+{
+	return type == VIRTIO_BLK_T_OUT || type == VIRTIO_BLK_T_DISCARD || type == VIRTIO_BLK_T_WRITE_ZEROES;
+}
+
+/* Copy len bytes out of (or zeros / src into) iov[*idx..n), consuming them from the front. */
+static void iov_take(struct iovec *iov, unsigned *idx, unsigned n, void *dst, const void *src, size_t len)
+{
+	while (len && *idx < n) {
+		struct iovec *v = &iov[*idx];
+		size_t k = v->iov_len < len ? v->iov_len : len;
+
+		if (dst) {
+			memcpy(dst, v->iov_base, k);
+			dst = (uint8_t *)dst + k;
+		} else if (src) {
+			memcpy(v->iov_base, src, k);
+			src = (const uint8_t *)src + k;
+		} else {
+			memset(v->iov_base, 0, k);
+		}
+		v->iov_base = (uint8_t *)v->iov_base + k;
+		v->iov_len -= k;
+		len -= k;
+		if (v->iov_len == 0)
+			(*idx)++;
+	}
+}
+
+/* Is [sector, sector + bytes / 512) inside the disk? bytes is a multiple of 512. */
+static bool in_range(const struct virtio_blk *dev, uint64_t sector, uint64_t bytes)
+{
+	return sector <= dev->capacity && (bytes >> SECTOR_SHIFT) <= dev->capacity - sector;
+}
+
+static bool dio_ok(const struct disk *d, const struct blk_req *r)
+{
+	uint64_t m = d->dio_align - 1;
+
+	if (r->off & m)
+		return false;
+	for (unsigned i = r->iov_idx; i < r->niov; i++) {
+		if (((uintptr_t)r->iov[i].iov_base & m) || (r->iov[i].iov_len & m))
+			return false;
+	}
+	return true;
+}
+
+static int parse_segments(struct blk_req *r, struct virtio_blk *dev, uint64_t len, unsigned *ri, unsigned nout)
+{
+	bool wz = r->type == VIRTIO_BLK_T_WRITE_ZEROES;
+
+	if (!has(r->q->s, wz ? VIRTIO_BLK_F_WRITE_ZEROES : VIRTIO_BLK_F_DISCARD))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (dev->disk->readonly)
+		return VIRTIO_BLK_S_IOERR;
+	if (len == 0 || len % sizeof(r->segs[0]) || len / sizeof(r->segs[0]) > MAX_SEGS)
+		return VIRTIO_BLK_S_IOERR;
+	r->nseg = (unsigned)(len / sizeof(r->segs[0]));
+	r->seg = 0;
+	iov_take(r->iov, ri, nout, r->segs, NULL, len);
+	for (unsigned i = 0; i < r->nseg; i++) {
+		uint64_t sector = le64toh(r->segs[i].sector);
+		uint32_t num = le32toh(r->segs[i].num_sectors);
+		uint32_t flags = le32toh(r->segs[i].flags);
+
+		/* 5.2.6.2: unknown flags, or unmap on a discard, are UNSUPP. */
+		if (flags & ~(wz ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0u))
+			return VIRTIO_BLK_S_UNSUPP;
+		if (num > MAX_DISCARD_SECTORS || !in_range(dev, sector, (uint64_t)num << SECTOR_SHIFT))
+			return VIRTIO_BLK_S_IOERR;
+		/* Host order from here on: the copy is ours. */
+		r->segs[i].sector = sector;
+		r->segs[i].num_sectors = num;
+		r->segs[i].flags = flags;
+	}
+	return -1;
+}
+
+/*
+ * Check the whole request before any I/O. Returns a status to complete with now, or -1 when the
+ * request is to be started. Sets r->status (NULL: no status byte: complete with 0 bytes written).
+ */
+static int parse(struct blk_req *r, const struct virtq_chain *c)
+{
+	struct virtio_blk *dev = r->q->s->dev;
+	struct virtio_blk_outhdr hdr;
+	unsigned nout = c->nout, niov = c->niov, ri = 0;
+	uint64_t out_len = c->out_len, in_len = c->in_len, sector;
+	struct iovec *last;
+
+	r->status = NULL;
+	r->written = 0;
+	r->type = UINT32_MAX;
+	if (c->bad) {
+		guest_warn(dev, "malformed descriptor chain");
+		return VIRTIO_BLK_S_IOERR;
+	}
+	/* The status is the last byte of the last writable buffer (zero-length ones add no iov). */
+	if (niov == nout) {
+		guest_warn(dev, "request without a status byte");
+		return VIRTIO_BLK_S_IOERR;
+	}
+	last = &r->iov[niov - 1];
+	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
+	if (--last->iov_len == 0)
+		niov--;
+	in_len--;
+	r->written = 1;
+	if (out_len < sizeof(hdr)) {
+		guest_warn(dev, "request header too short");
+		return VIRTIO_BLK_S_IOERR;
+	}
+	iov_take(r->iov, &ri, nout, &hdr, NULL, sizeof(hdr)); /* copied once */
+	out_len -= sizeof(hdr);
+	r->type = le32toh(hdr.type);
+	sector = le64toh(hdr.sector);
+
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		bool in = r->type == VIRTIO_BLK_T_IN;
+		uint64_t len = in ? in_len : out_len;
+
+		if (!in && dev->disk->readonly)
+			return VIRTIO_BLK_S_IOERR;
+		/* IN carries nothing readable but the header, OUT nothing writable but the status. */
+		if ((in ? out_len : in_len) != 0 || len % 512 || !in_range(dev, sector, len)) {
+			guest_warn(dev, "bad read/write request (layout, length or sector)");
+			return VIRTIO_BLK_S_IOERR;
+		}
+		if (len == 0)
+			return VIRTIO_BLK_S_OK;
+		r->iov_idx = in ? nout : ri;
+		r->niov = in ? niov : nout;
+		r->off = sector << SECTOR_SHIFT;
+		r->written = in ? (uint32_t)len + 1 : 1; /* the chain is at most 4 GiB - 1 (queue.c) */
+		r->fd = dev->disk->direct && !dio_ok(dev->disk, r) ? dev->disk->fd_buffered : dev->disk->fd;
+		return -1;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		return has(r->q->s, VIRTIO_BLK_F_FLUSH) ? -1 : VIRTIO_BLK_S_UNSUPP;
+	case VIRTIO_BLK_T_GET_ID: {
+		unsigned wi = nout;
+		size_t n = in_len < VIRTIO_BLK_ID_BYTES ? (size_t)in_len : VIRTIO_BLK_ID_BYTES;
+
+		if (out_len != 0)
+			return VIRTIO_BLK_S_IOERR;
+		iov_take(r->iov, &wi, niov, NULL, dev->serial, n);
+		r->written = (uint32_t)n + 1;
+		return VIRTIO_BLK_S_OK;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		if (in_len != 0)
+			return VIRTIO_BLK_S_IOERR;
+		return parse_segments(r, dev, out_len, &ri, nout);
+	default:
+		return VIRTIO_BLK_S_UNSUPP;
+	}
+}
+
+static void free_session(struct blk_session *s)
+{
+	for (unsigned i = 0; i < s->nq; i++)
+		free(s->q[i].slab);
+	free(s);
+}
+
+/* Start a parsed request: FLUSH may first wait for earlier writes; the rest go to submit(). */
+static void start(struct blk_req *r)
+{
+	struct blk_queue *q = r->q;
+
+	if (is_write(r->type)) {
+		r->wseq = q->wseq++;
+		q->writes_inflight++;
+	} else if (r->type == VIRTIO_BLK_T_FLUSH) {
+		r->wseq = q->wseq;
+		r->waiting = q->writes_inflight;
+		if (r->waiting) {
+			r->next = q->flushes;
+			q->flushes = r;
+			return;
+		}
+	}
+	if (!submit(r)) {
+		/* No SQE: wait at the tail of the stalled list (FIFO keeps the queue's order). */
+		struct blk_req **p = &q->stalled;
+
+		while (*p)
+			p = &(*p)->next;
+		r->next = NULL;
+		*p = r;
+	}
+}
+
+/* A write of wseq finished: flushes issued after it wait for one write less. */
+static void release_flushes(struct blk_queue *q, uint64_t wseq)
+{
+	struct blk_req **p = &q->flushes;
+
+	while (*p) {
+		struct blk_req *f = *p;
+
+		if (wseq < f->wseq && --f->waiting == 0) {
+			*p = f->next;
+			f->waiting = 0;
+			f->wseq = 0;
+			if (!submit(f)) {
+				f->next = q->stalled;
+				q->stalled = f;
+			}
+			continue;
+		}
+		p = &f->next;
+	}
+}
+
+static bool submit(struct blk_req *r)
+{
+	struct blk_session *s = r->q->s;
+	struct disk *d = s->dev->disk;
+	struct io_uring_sqe *sqe = event_loop_sqe(s->ctx.loop, &r->ev);
+	const struct virtio_blk_discard_write_zeroes *g;
+	int mode;
+
+	if (!sqe)
+		return false;
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+		io_uring_prep_readv(sqe, r->fd, &r->iov[r->iov_idx], r->niov - r->iov_idx, r->off);
+		break;
+	case VIRTIO_BLK_T_OUT:
+		io_uring_prep_writev(sqe, r->fd, &r->iov[r->iov_idx], r->niov - r->iov_idx, r->off);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
+		break;
+	default: /* DISCARD, WRITE_ZEROES: one fallocate per segment, in turn */
+		g = &r->segs[r->seg];
+		if (r->type == VIRTIO_BLK_T_DISCARD ||
+		    ((g->flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) && d->can_discard))
+			mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; /* reads back as zeros too */
+		else
+			mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+		io_uring_prep_fallocate(sqe, d->fd, mode, (off_t)(g->sector << SECTOR_SHIFT),
+					(off_t)((uint64_t)g->num_sectors << SECTOR_SHIFT));
+		break;
+	}
+	s->inflight++;
+	return true;
+}
+
+static void kick_deferred(struct blk_queue *q)
+{
+	if (q->blocked || q->stalled)
+		q->resume = true;
+	event_loop_defer(q->s->ctx.loop, &q->s->dev->defer);
+}
+
+static void complete(struct blk_req *r, uint8_t st)
+{
+	struct blk_queue *q = r->q;
+
+	if (st != VIRTIO_BLK_S_OK && r->type == VIRTIO_BLK_T_IN)
+		r->written = 1; /* only the status is known to be valid */
+	if (r->status)
+		*r->status = st; /* a byte of guest RAM; virtq_push() publishes it with release order */
+	virtq_push(q->vq, r->head, r->status ? r->written : 0);
+	q->need_irq = true;
+	if (is_write(r->type)) {
+		q->writes_inflight--;
+		release_flushes(q, r->wseq);
+	}
+	r->next = q->free;
+	q->free = r;
+	kick_deferred(q);
+}
+
+/* Advance the data iovs past n bytes the kernel moved. */
+static void iov_advance(struct blk_req *r, size_t n)
+{
+	while (n && r->iov_idx < r->niov) {
+		struct iovec *v = &r->iov[r->iov_idx];
+		size_t k = v->iov_len < n ? v->iov_len : n;
+
+		v->iov_base = (uint8_t *)v->iov_base + k;
+		v->iov_len -= k;
+		n -= k;
+		if (v->iov_len == 0)
+			r->iov_idx++;
+	}
+}
+
+/* One step of a request finished; returns the status to complete with, or -1 when it continues. */
+static int progress(struct blk_req *r, int res)
+{
+	struct virtio_blk *dev = r->q->s->dev;
+
+	if (res == -EAGAIN || res == -EINTR)
+		return -1; /* the same SQE again */
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		if (res < 0 || (res == 0 && r->type == VIRTIO_BLK_T_OUT))
+			break;
+		if (res == 0) { /* end of file (a shrunk image): the rest reads as zeros */
+			iov_take(r->iov, &r->iov_idx, r->niov, NULL, NULL, SIZE_MAX);
+			return VIRTIO_BLK_S_OK;
+		}
+		r->off += (unsigned)res;
+		iov_advance(r, (unsigned)res);
+		return r->iov_idx < r->niov ? -1 : VIRTIO_BLK_S_OK; /* short: resubmit the rest */
+	case VIRTIO_BLK_T_FLUSH:
+		if (res < 0)
+			break;
+		return VIRTIO_BLK_S_OK;
+	default:
+		/* Discard is a hint: a file system or device without it still completes it. */
+		if (res < 0 && !(res == -EOPNOTSUPP && r->type == VIRTIO_BLK_T_DISCARD))
+			break;
+		return ++r->seg < r->nseg ? -1 : VIRTIO_BLK_S_OK;
+	}
+	guest_warn(dev, "I/O error: %s", res < 0 ? strerror(-res) : "a write made no progress");
+	return VIRTIO_BLK_S_IOERR;
+}
+
+static void req_done(struct ev_req *ev, int res)
+{
+	struct blk_req *r = (struct blk_req *)ev;
+	struct blk_queue *q = r->q;
+	struct blk_session *s = q->s;
+	int st;
+
+	s->inflight--;
+	if (s->resetting) {
+		/* The rings belong to the next activation: complete nothing. The last one out frees. */
+		if (s->inflight == 0)
+			free_session(s);
+		return;
+	}
+	st = progress(r, res);
+	if (st >= 0) {
+		complete(r, (uint8_t)st);
+		return;
+	}
+	if (!submit(r)) {
+		r->next = q->stalled;
+		q->stalled = r;
+	}
+	kick_deferred(q);
+}
+
+/* Take one chain: 1 taken (started or completed), 0 ring empty, -1 stop popping for now. */
+static int pop_one(struct blk_queue *q)
+{
+	struct blk_session *s = q->s;
+	struct virtq_chain c;
+	struct blk_req *r = q->free;
+	int ret, st;
+
+	if (!r || q->stalled) {
+		q->blocked = true; /* resumed from a completion */
+		return -1;
+	}
+	ret = virtq_pop(q->vq, &c, r->iov, IOV_PER_REQ);
+	if (ret == 0)
+		return 0;
+	if (ret < 0) {
+		vlog_err(s->dev->log, "virtio-blk '%s': queue %u is broken; the device needs a reset",
+			 s->dev->disk->path, q->idx);
+		q->stopped = true;
+		s->ctx.needs_reset(s->ctx.irq_opaque);
+		return -1;
+	}
+	q->free = r->next;
+	r->head = c.head;
+	st = parse(r, &c);
+	if (st >= 0)
+		complete(r, (uint8_t)st);
+	else
+		start(r);
+	return 1;
+}
+
+static void run_queue(struct blk_queue *q)
+{
+	int ret;
+
+	if (q->stopped || !q->vq->size)
+		return;
+	q->resume = false;
+	q->blocked = false;
+	while (q->stalled) {
+		struct blk_req *r = q->stalled;
+
+		if (!submit(r))
+			return;
+		q->stalled = r->next;
+	}
+	for (;;) {
+		virtq_set_notify(q->vq, false);
+		do
+			ret = pop_one(q);
+		while (ret == 1);
+		/* Re-enabled either way; true: chains arrived while disabled, go again. */
+		if (!virtq_set_notify(q->vq, true) || ret < 0)
+			break;
+	}
+}
+
+/* After each batch of completions: resume queues, then interrupt the guest once per queue. */
+static void deferred(struct ev_defer *d)
+{
+	struct virtio_blk *dev = (struct virtio_blk *)((uint8_t *)d - offsetof(struct virtio_blk, defer));
+	struct blk_session *s = dev->s;
+
+	if (dev->dying) {
+		free(dev);
+		return;
+	}
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->nq; i++) {
+		struct blk_queue *q = &s->q[i];
+
+		if (q->resume)
+			run_queue(q);
+		if (q->need_irq) {
+			q->need_irq = false;
+			if (virtq_should_interrupt(q->vq))
+				s->ctx.interrupt(s->ctx.irq_opaque, i);
+		}
+	}
+}
+
+static void blk_notify(void *opaque, unsigned qi)
+{
+	struct virtio_blk *dev = opaque;
+	struct blk_session *s = dev->s;
+
+	if (!s || qi >= s->nq)
+		return;
+	run_queue(&s->q[qi]);
+	event_loop_defer(s->ctx.loop, &dev->defer); /* immediate completions want their interrupt */
+}
+
+static int blk_activate(void *opaque, const struct virtio_ctx *ctx)
+{
+	struct virtio_blk *dev = opaque;
+	size_t req_size = sizeof(struct blk_req) + IOV_PER_REQ * sizeof(struct iovec);
+	struct blk_session *s;
+	unsigned nq;
+
+	if (dev->s)
+		return -EBUSY;
+	nq = ctx->nvq < dev->num_queues ? ctx->nvq : dev->num_queues;
+	s = calloc(1, sizeof(*s) + nq * sizeof(s->q[0]));
+	if (!s)
+		return -ENOMEM;
+	s->dev = dev;
+	s->ctx = *ctx;
+	s->nq = nq;
+	for (unsigned i = 0; i < nq; i++) {
+		struct blk_queue *q = &s->q[i];
+
+		q->s = s;
+		q->vq = &ctx->vq[i];
+		q->idx = i;
+		if (!q->vq->size)
+			continue; /* not enabled by the driver */
+		q->slab = calloc(q->vq->size, req_size);
+		if (!q->slab) {
+			free_session(s);
+			return -ENOMEM;
+		}
+		for (unsigned j = q->vq->size; j-- > 0;) {
+			struct blk_req *r = (struct blk_req *)((uint8_t *)q->slab + j * req_size);
+
+			r->ev.done = req_done;
+			r->q = q;
+			r->next = q->free;
+			q->free = r;
+		}
+	}
+	dev->s = s;
+	return 0;
+}
+
+static void blk_reset(void *opaque)
+{
+	struct virtio_blk *dev = opaque;
+	struct blk_session *s = dev->s;
+
+	if (!s)
+		return;
+	dev->s = NULL;
+	s->resetting = true;
+	if (s->inflight == 0)
+		free_session(s); /* stalled requests and waiting flushes had no SQE: dropped with it */
+}
+
+static void blk_destroy(void *opaque)
+{
+	struct virtio_blk *dev = opaque;
+
+	if (!dev)
+		return;
+	blk_reset(dev);
+	if (dev->defer.queued) {
+		dev->dying = true; /* the loop still holds &dev->defer: deferred() frees */
+		return;
+	}
+	free(dev);
+}
+
+static uint64_t blk_features(void *opaque)
+{
+	return ((struct virtio_blk *)opaque)->features;
+}
+
+static unsigned blk_num_queues(void *opaque)
+{
+	return ((struct virtio_blk *)opaque)->num_queues;
+}
+
+static void blk_config_read(void *opaque, uint32_t off, void *data, uint32_t len)
+{
+	memcpy(data, (const uint8_t *)&((struct virtio_blk *)opaque)->cfg + off, len);
+}
+
+static void blk_config_write(void *opaque, uint32_t off, const void *data, uint32_t len)
+{
+	/* Nothing is writable: CONFIG_WCE is not offered. */
+	(void)opaque, (void)off, (void)data, (void)len;
+}
+
+static unsigned log2u(unsigned v)
+{
+	return v > 1 ? (unsigned)__builtin_ctz(v) : 0;
+}
+
+int virtio_blk_create(struct disk *d, const struct virtio_blk_config_opts *o, const struct vlog *log,
+		      void **dev_out)
+{
+	const char *serial = o && o->serial ? o->serial : "";
+	unsigned nq = o && o->num_queues ? o->num_queues : 1;
+	struct virtio_blk *dev;
+	struct virtio_blk_config *c;
+
+	if (strlen(serial) > VIRTIO_BLK_ID_BYTES) {
+		vlog_err(log, "disk '%s': serial '%s' is longer than %d bytes", d->path, serial, VIRTIO_BLK_ID_BYTES);
+		return -EINVAL;
+	}
+	if (nq > VIRTIO_BLK_MAX_QUEUES) {
+		vlog_err(log, "disk '%s': %u queues requested, at most %d", d->path, nq, VIRTIO_BLK_MAX_QUEUES);
+		return -EINVAL;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	dev->disk = d;
+	dev->log = log;
+	dev->num_queues = nq;
+	dev->capacity = d->size >> SECTOR_SHIFT;
+	dev->defer.fn = deferred;
+	memcpy(dev->serial, serial, strlen(serial)); /* NUL padded, not terminated at 20 */
+
+	dev->features = (1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
+			(1ull << VIRTIO_BLK_F_TOPOLOGY) | (1ull << VIRTIO_BLK_F_FLUSH);
+	if (d->readonly)
+		dev->features |= 1ull << VIRTIO_BLK_F_RO;
+	if (d->can_discard && !d->readonly)
+		dev->features |= 1ull << VIRTIO_BLK_F_DISCARD;
+	if (d->can_write_zeroes && !d->readonly)
+		dev->features |= 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
+	if (nq > 1)
+		dev->features |= 1ull << VIRTIO_BLK_F_MQ;
+
+	c = &dev->cfg;
+	c->capacity = htole64(dev->capacity);
+	c->size_max = htole32(SIZE_MAX_BYTES);
+	c->seg_max = htole32(VIRTIO_BLK_QUEUE_SIZE - 2);
+	c->blk_size = htole32(d->lbs);
+	c->physical_block_exp = (uint8_t)log2u(d->pbs / d->lbs);
+	c->alignment_offset = 0;
+	c->min_io_size = htole16(1);
+	c->opt_io_size = htole32(0);
+	c->num_queues = htole16((uint16_t)nq);
+	c->max_discard_sectors = htole32(MAX_DISCARD_SECTORS);
+	c->max_discard_seg = htole32(MAX_SEGS);
+	c->discard_sector_alignment = htole32(d->pbs >> SECTOR_SHIFT);
+	c->max_write_zeroes_sectors = htole32(MAX_DISCARD_SECTORS);
+	c->max_write_zeroes_seg = htole32(MAX_SEGS);
+	c->write_zeroes_may_unmap = d->can_discard ? 1 : 0;
+	*dev_out = dev;
+	return 0;
+}
+
+const struct virtio_device_ops virtio_blk_ops = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.pci_class = 0x010000, /* mass storage, SCSI (as other VMMs report virtio-blk) */
+	.features = blk_features,
+	.num_queues = blk_num_queues,
+	.queue_max_size = VIRTIO_BLK_QUEUE_SIZE,
+	.config_size = CONFIG_SIZE,
+	.config_read = blk_config_read,
+	.config_write = blk_config_write,
+	.activate = blk_activate,
+	.reset = blk_reset,
+	.notify = blk_notify,
+	.destroy = blk_destroy,
+};

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What a virtio device implements (blk.c, net.c, ...) on top of the shared transport
+ * (virtio/pci.c) and queue code (virtio/queue.c). A device never parses registers or rings of
+ * the transport: it gets its negotiated features, its queues and a way to interrupt the guest.
+ */
+#ifndef VMM_VIRTIO_DEVICE_H
+#define VMM_VIRTIO_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event_loop.h"
+#include "memory.h"
+#include "virtio/queue.h"
+
+/*
+ * Given to the device when the driver sets DRIVER_OK. Valid until the device's reset(). The device
+ * reaches the transport only through the three callbacks (never a transport type): a unit test
+ * passes its own. Each callback may be called from any thread; irq_opaque is their first argument.
+ */
+struct virtio_ctx {
+	const struct guest_mem *mem;
+	struct event_loop *loop;
+	uint64_t features;          /* negotiated */
+	struct virtq *vq;           /* vq[0..nvq): initialised by the transport (disabled queues: size 0) */
+	unsigned nvq;
+	/* Interrupt the guest for queue q (its MSI-X vector, or INTx + ISR bit 0). */
+	void (*interrupt)(void *irq_opaque, unsigned q);
+	/* The device found its queue or request stream untrustworthy: DEVICE_NEEDS_RESET + config interrupt. */
+	void (*needs_reset)(void *irq_opaque);
+	/* The device configuration changed: bump config_generation and send a configuration interrupt. */
+	void (*config_changed)(void *irq_opaque);
+	void *irq_opaque;           /* the transport's state */
+};
+
+struct virtio_device_ops {
+	const char *name;           /* "virtio-blk" (messages) */
+	uint16_t device_id;         /* VIRTIO_ID_* */
+	uint32_t pci_class;         /* PCI class code for the function */
+	/* Feature bits the device offers (the transport adds VERSION_1, EVENT_IDX, INDIRECT_DESC). */
+	uint64_t (*features)(void *dev);
+	unsigned (*num_queues)(void *dev);
+	uint16_t queue_max_size;
+	size_t config_size;
+	/* Device configuration space access; off + len <= config_size is checked by the transport. vCPU threads. */
+	void (*config_read)(void *dev, uint32_t off, void *data, uint32_t len);
+	void (*config_write)(void *dev, uint32_t off, const void *data, uint32_t len);
+	/* DRIVER_OK: start serving the queues. On the I/O thread. -errno: the transport sets NEEDS_RESET. */
+	int (*activate)(void *dev, const struct virtio_ctx *ctx);
+	/* The driver reset the device: stop, wait for in-flight I/O, forget the queues. On the I/O thread. */
+	void (*reset)(void *dev);
+	/* The driver notified queue q (ioeventfd). On the I/O thread, only while active. */
+	void (*notify)(void *dev, unsigned q);
+	/* Free everything (after reset). */
+	void (*destroy)(void *dev);
+};
+
+#endif

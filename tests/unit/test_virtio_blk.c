@@ -1,0 +1,661 @@
+// SPDX-License-Identifier: Apache-2.0
+/* virtio-blk end to end without KVM: a fake guest RAM and driver, a temp-file disk, a real I/O thread. */
+#define _GNU_SOURCE /* mkostemp */
+#include <check.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disk.h"
+#include "event_loop.h"
+#include "memory.h"
+#include "virtio/blk.h"
+
+#define RAM_SIZE (8u << 20)
+#define QSIZE 256
+#define DATA_BASE 0x100000u
+#define DISK_SIZE (4u << 20)
+#define SERIAL "vmm-serial-0001"
+
+static const struct vlog quiet = { .level = VMM_LOG_ERROR };
+
+struct drv {
+	struct guest_mem mem;
+	uint8_t *ram;
+	struct virtq vq[2];
+	unsigned nq;
+	uint16_t next_desc[2], avail_idx[2];
+	uint64_t heap;
+	struct event_loop *l;
+	struct disk *disk;
+	void *dev;
+	char path[64];
+	struct virtio_ctx ctx;
+	atomic_int irqs[2];
+	atomic_int resets;
+};
+
+struct buf {
+	uint64_t gpa;
+	uint32_t len;
+	bool write;
+};
+
+static void fake_irq(void *opaque, unsigned q)
+{
+	atomic_fetch_add(&((struct drv *)opaque)->irqs[q], 1);
+}
+
+static void fake_needs_reset(void *opaque)
+{
+	atomic_fetch_add(&((struct drv *)opaque)->resets, 1);
+}
+
+static void fake_config_changed(void *opaque)
+{
+	(void)opaque;
+}
+
+static uint64_t ring_gpa(unsigned q)
+{
+	return 0x10000u * (q + 1);
+}
+
+static struct vring_desc *desc(struct drv *d, unsigned q)
+{
+	return (struct vring_desc *)(d->ram + ring_gpa(q));
+}
+
+static struct vring_avail *avail(struct drv *d, unsigned q)
+{
+	return (struct vring_avail *)(d->ram + ring_gpa(q) + 0x1000);
+}
+
+static struct vring_used *used(struct drv *d, unsigned q)
+{
+	return (struct vring_used *)(d->ram + ring_gpa(q) + 0x2000);
+}
+
+static uint64_t galloc(struct drv *d, uint32_t len)
+{
+	uint64_t g = d->heap;
+
+	d->heap = (d->heap + len + 4095) & ~4095ull;
+	ck_assert_uint_le(d->heap, RAM_SIZE);
+	return g;
+}
+
+static void init_queues(struct drv *d)
+{
+	for (unsigned q = 0; q < d->nq; q++) {
+		memset(d->ram + ring_gpa(q), 0, 0x3000);
+		d->next_desc[q] = d->avail_idx[q] = 0;
+		ck_assert_int_eq(virtq_init(&d->vq[q], &d->mem, QSIZE, ring_gpa(q), ring_gpa(q) + 0x1000,
+					    ring_gpa(q) + 0x2000, false),
+				 0);
+	}
+}
+
+static void activate_fn(void *arg)
+{
+	struct drv *d = arg;
+
+	ck_assert_int_eq(virtio_blk_ops.activate(d->dev, &d->ctx), 0);
+}
+
+static void reset_fn(void *arg)
+{
+	struct drv *d = arg;
+
+	virtio_blk_ops.reset(d->dev);
+}
+
+static void setup(struct drv *d, bool ro, bool direct, unsigned nq)
+{
+	struct virtio_blk_config_opts o = { .serial = SERIAL, .num_queues = nq };
+	int fd;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->path, sizeof(d->path), "/tmp/vmm-test-blk-XXXXXX");
+	fd = mkostemp(d->path, O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0);
+	close(fd);
+	ck_assert_int_eq(disk_open(d->path, ro, direct, &quiet, &d->disk), 0);
+	d->ram = aligned_alloc(4096, RAM_SIZE);
+	ck_assert_ptr_nonnull(d->ram);
+	memset(d->ram, 0, RAM_SIZE);
+	ck_assert_int_eq(gmem_add_region(&d->mem, 0, RAM_SIZE, d->ram), 0);
+	d->heap = DATA_BASE;
+	d->nq = nq;
+	ck_assert_int_eq(event_loop_create(256, &quiet, &d->l), 0);
+	ck_assert_int_eq(event_loop_start(d->l), 0);
+	ck_assert_int_eq(virtio_blk_create(d->disk, &o, &quiet, &d->dev), 0);
+	ck_assert_uint_eq(virtio_blk_ops.num_queues(d->dev), nq);
+	init_queues(d);
+	d->ctx = (struct virtio_ctx){
+		.mem = &d->mem,
+		.loop = d->l,
+		.features = virtio_blk_ops.features(d->dev),
+		.vq = d->vq,
+		.nvq = nq,
+		.interrupt = fake_irq,
+		.needs_reset = fake_needs_reset,
+		.config_changed = fake_config_changed,
+		.irq_opaque = d,
+	};
+	ck_assert_int_eq(event_loop_call(d->l, activate_fn, d), 0);
+}
+
+static void teardown(struct drv *d)
+{
+	event_loop_call(d->l, reset_fn, d);
+	event_loop_stop(d->l);
+	virtio_blk_ops.destroy(d->dev);
+	event_loop_destroy(d->l);
+	disk_close(d->disk);
+	unlink(d->path);
+	free(d->ram);
+}
+
+/* Put a chain on the avail ring (not yet notified); returns its head. */
+static uint16_t add_chain(struct drv *d, unsigned q, const struct buf *b, unsigned n)
+{
+	struct vring_desc *t = desc(d, q);
+	struct vring_avail *a = avail(d, q);
+	uint16_t head = d->next_desc[q];
+
+	if (head + n > QSIZE)
+		head = 0;
+	for (unsigned k = 0; k < n; k++) {
+		uint16_t i = (uint16_t)(head + k);
+
+		t[i].addr = htole64(b[k].gpa);
+		t[i].len = htole32(b[k].len);
+		t[i].flags = htole16((b[k].write ? VRING_DESC_F_WRITE : 0) | (k + 1 < n ? VRING_DESC_F_NEXT : 0));
+		t[i].next = htole16((uint16_t)(i + 1));
+	}
+	d->next_desc[q] = (uint16_t)((head + n) % QSIZE);
+	a->ring[d->avail_idx[q] % QSIZE] = htole16(head);
+	d->avail_idx[q]++;
+	__atomic_store_n(&a->idx, htole16(d->avail_idx[q]), __ATOMIC_RELEASE);
+	return head;
+}
+
+struct kick_arg {
+	struct drv *d;
+	unsigned q;
+};
+
+static void notify_fn(void *arg)
+{
+	struct kick_arg *k = arg;
+
+	virtio_blk_ops.notify(k->d->dev, k->q);
+}
+
+static void kick(struct drv *d, unsigned q)
+{
+	struct kick_arg k = { d, q };
+
+	ck_assert_int_eq(event_loop_call(d->l, notify_fn, &k), 0);
+}
+
+/* Wait until the used ring holds n entries; the guest must never wait forever. */
+static void wait_used(struct drv *d, unsigned q, uint16_t n)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (le16toh(__atomic_load_n(&used(d, q)->idx, __ATOMIC_ACQUIRE)) == n)
+			return;
+		usleep(1000);
+	}
+	ck_abort_msg("queue %u: used idx %u, want %u", q, le16toh(used(d, q)->idx), n);
+}
+
+static uint64_t header(struct drv *d, uint32_t type, uint64_t sector)
+{
+	uint64_t g = galloc(d, 16);
+	struct virtio_blk_outhdr h = { .type = htole32(type), .sector = htole64(sector) };
+
+	memcpy(d->ram + g, &h, sizeof(h));
+	return g;
+}
+
+/* Submit one chain on q and wait for it; returns the status byte (0xee if untouched). */
+static uint8_t run_chain(struct drv *d, unsigned q, struct buf *b, unsigned n, uint64_t status_gpa, uint32_t *len)
+{
+	uint16_t head, idx;
+
+	if (status_gpa)
+		d->ram[status_gpa] = 0xee;
+	head = add_chain(d, q, b, n);
+	kick(d, q);
+	wait_used(d, q, d->avail_idx[q]);
+	idx = (uint16_t)(d->avail_idx[q] - 1) % QSIZE;
+	ck_assert_uint_eq(le32toh(used(d, q)->ring[idx].id), head);
+	if (len)
+		*len = le32toh(used(d, q)->ring[idx].len);
+	return status_gpa ? d->ram[status_gpa] : 0xee;
+}
+
+/* A plain request: header, one data buffer (or none), status. */
+static uint8_t req(struct drv *d, unsigned q, uint32_t type, uint64_t sector, uint64_t data, uint32_t dlen,
+		   bool dwrite, uint32_t *len)
+{
+	struct buf b[3];
+	uint64_t st = galloc(d, 1);
+	unsigned n = 0;
+
+	b[n++] = (struct buf){ header(d, type, sector), 16, false };
+	if (dlen)
+		b[n++] = (struct buf){ data, dlen, dwrite };
+	b[n++] = (struct buf){ st, 1, true };
+	return run_chain(d, q, b, n, st, len);
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
+}
+
+START_TEST(write_then_read_back)
+{
+	struct drv d;
+	uint64_t src, dst, st;
+	uint8_t file[4096];
+	uint32_t len;
+	struct buf b[5];
+
+	setup(&d, false, false, 1);
+	src = galloc(&d, 4096);
+	dst = galloc(&d, 4096);
+	fill(d.ram + src, 4096, 1);
+	/* Data split into uneven buffers: only the total must be a multiple of 512. */
+	st = galloc(&d, 1);
+	b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_OUT, 10), 16, false };
+	b[1] = (struct buf){ src, 100, false };
+	b[2] = (struct buf){ src + 100, 3000, false };
+	b[3] = (struct buf){ src + 3100, 996, false };
+	b[4] = (struct buf){ st, 1, true };
+	ck_assert_uint_eq(run_chain(&d, 0, b, 5, st, &len), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(len, 1);
+	/* The bytes are really in the file. */
+	ck_assert_int_eq(pread(d.disk->fd, file, sizeof(file), 10 * 512), 4096);
+	ck_assert_mem_eq(file, d.ram + src, 4096);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 10, dst, 4096, true, &len), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(len, 4097);
+	ck_assert_mem_eq(d.ram + dst, d.ram + src, 4096);
+	ck_assert_int_ge(atomic_load(&d.irqs[0]), 1);
+	/* The last sector of the disk is reachable; one past it is not. */
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, DISK_SIZE / 512 - 1, dst, 512, true, NULL), VIRTIO_BLK_S_OK);
+	teardown(&d);
+}
+END_TEST
+
+START_TEST(get_id_and_flush)
+{
+	struct drv d;
+	uint64_t id;
+	uint32_t len;
+	char want[VIRTIO_BLK_ID_BYTES] = SERIAL;
+
+	setup(&d, false, false, 1);
+	id = galloc(&d, 64);
+	memset(d.ram + id, 0xaa, 64);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_GET_ID, 0, id, VIRTIO_BLK_ID_BYTES, true, &len), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(len, VIRTIO_BLK_ID_BYTES + 1);
+	ck_assert_mem_eq(d.ram + id, want, VIRTIO_BLK_ID_BYTES); /* NUL padded */
+	ck_assert_uint_eq(d.ram[id + VIRTIO_BLK_ID_BYTES], 0xaa);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(len, 1);
+	teardown(&d);
+}
+END_TEST
+
+static uint8_t seg_req(struct drv *d, uint32_t type, uint64_t sector, uint32_t num, uint32_t flags)
+{
+	uint64_t g = galloc(d, 16);
+	struct virtio_blk_discard_write_zeroes s = {
+		.sector = htole64(sector), .num_sectors = htole32(num), .flags = htole32(flags)
+	};
+
+	memcpy(d->ram + g, &s, sizeof(s));
+	return req(d, 0, type, 0, g, 16, false, NULL);
+}
+
+START_TEST(discard_and_write_zeroes)
+{
+	struct drv d;
+	uint8_t pat[65536];
+	struct stat st1, st2;
+	uint64_t dst;
+
+	setup(&d, false, false, 1);
+	ck_assert(virtio_blk_ops.features(d.dev) & (1ull << VIRTIO_BLK_F_DISCARD));
+	ck_assert(virtio_blk_ops.features(d.dev) & (1ull << VIRTIO_BLK_F_WRITE_ZEROES));
+	fill(pat, sizeof(pat), 3);
+	ck_assert_int_eq(pwrite(d.disk->fd, pat, sizeof(pat), 131072), (ssize_t)sizeof(pat));
+	ck_assert_int_eq(fsync(d.disk->fd), 0);
+	ck_assert_int_eq(fstat(d.disk->fd, &st1), 0);
+	ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_DISCARD, 256, 128, 0), VIRTIO_BLK_S_OK);
+	ck_assert_int_eq(fstat(d.disk->fd, &st2), 0);
+	ck_assert_int_lt(st2.st_blocks, st1.st_blocks); /* blocks freed */
+	/* Unmap is not allowed on discard; unknown flags never. */
+	ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_DISCARD, 256, 8, 1), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_WRITE_ZEROES, 256, 8, 2), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_DISCARD, DISK_SIZE / 512 - 4, 8, 0), VIRTIO_BLK_S_IOERR);
+
+	/* Write zeroes, with and without unmap, reads back zeros. */
+	for (uint32_t flags = 0; flags <= 1; flags++) {
+		ck_assert_int_eq(pwrite(d.disk->fd, pat, 8192, 1 << 20), 8192);
+		ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_WRITE_ZEROES, (1 << 20) / 512, 16, flags),
+				  VIRTIO_BLK_S_OK);
+		dst = galloc(&d, 8192);
+		memset(d.ram + dst, 0x55, 8192);
+		ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, (1 << 20) / 512, dst, 8192, true, NULL),
+				  VIRTIO_BLK_S_OK);
+		for (unsigned i = 0; i < 8192; i++)
+			ck_assert_uint_eq(d.ram[dst + i], 0);
+	}
+	teardown(&d);
+}
+END_TEST
+
+START_TEST(read_only_disk)
+{
+	struct drv d;
+	uint64_t buf;
+
+	setup(&d, true, false, 1);
+	ck_assert(virtio_blk_ops.features(d.dev) & (1ull << VIRTIO_BLK_F_RO));
+	ck_assert(!(virtio_blk_ops.features(d.dev) & (1ull << VIRTIO_BLK_F_DISCARD)));
+	buf = galloc(&d, 512);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, 0, buf, 512, false, NULL), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 512, true, NULL), VIRTIO_BLK_S_OK);
+	teardown(&d);
+}
+END_TEST
+
+START_TEST(out_of_range)
+{
+	struct drv d;
+	uint64_t buf;
+
+	setup(&d, false, false, 1);
+	buf = galloc(&d, 1024);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, DISK_SIZE / 512 - 1, buf, 1024, true, NULL), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, DISK_SIZE / 512, buf, 512, false, NULL), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, UINT64_MAX, buf, 512, true, NULL), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, UINT64_MAX >> 9, buf, 512, true, NULL), VIRTIO_BLK_S_IOERR);
+	teardown(&d);
+}
+END_TEST
+
+START_TEST(malformed_requests_complete)
+{
+	struct drv d;
+	uint64_t buf, st, hdr;
+	uint32_t len;
+	struct buf b[3];
+
+	setup(&d, false, false, 1);
+	buf = galloc(&d, 4096);
+	st = galloc(&d, 1);
+
+	/* Header too short. */
+	b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_IN, 0), 8, false };
+	b[1] = (struct buf){ st, 1, true };
+	ck_assert_uint_eq(run_chain(&d, 0, b, 2, st, &len), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(len, 1);
+	/* No status byte (nothing writable): completed with 0 bytes, nothing touched. */
+	b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_OUT, 0), 16, false };
+	b[1] = (struct buf){ buf, 512, false };
+	ck_assert_uint_eq(run_chain(&d, 0, b, 2, 0, &len), 0xee);
+	ck_assert_uint_eq(len, 0);
+	/* A writable header: the header is not readable -> IOERR in the status byte. */
+	b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_IN, 0), 16, true };
+	b[1] = (struct buf){ st, 1, true };
+	ck_assert_uint_eq(run_chain(&d, 0, b, 2, st, NULL), VIRTIO_BLK_S_IOERR);
+	/* Data not a multiple of 512. */
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 500, true, NULL), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, 0, buf, 513, false, NULL), VIRTIO_BLK_S_IOERR);
+	/* IN with readable data, OUT with writable data. */
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 512, false, NULL), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, 0, buf, 512, true, NULL), VIRTIO_BLK_S_IOERR);
+	/* Unknown type. */
+	ck_assert_uint_eq(req(&d, 0, 99, 0, 0, 0, false, NULL), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_SCSI_CMD, 0, buf, 512, true, NULL), VIRTIO_BLK_S_UNSUPP);
+	/* A buffer outside guest RAM: the chain is bad but its head is completed (0 bytes). */
+	hdr = header(&d, VIRTIO_BLK_T_IN, 0);
+	b[0] = (struct buf){ hdr, 16, false };
+	b[1] = (struct buf){ RAM_SIZE - 256, 512, true };
+	b[2] = (struct buf){ st, 1, true };
+	ck_assert_uint_eq(run_chain(&d, 0, b, 3, st, &len), 0xee);
+	ck_assert_uint_eq(len, 0);
+	/* The queue still works. */
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 512, true, NULL), VIRTIO_BLK_S_OK);
+	ck_assert_int_eq(atomic_load(&d.resets), 0);
+	teardown(&d);
+}
+END_TEST
+
+START_TEST(many_in_flight_and_two_queues)
+{
+	struct drv d;
+	uint64_t data[64], st[64], fst;
+	uint8_t file[4096];
+	struct buf b[3];
+
+	setup(&d, false, false, 2);
+	ck_assert(virtio_blk_ops.features(d.dev) & (1ull << VIRTIO_BLK_F_MQ));
+	/* 64 writes over both queues, all queued before one notify each. */
+	for (unsigned i = 0; i < 64; i++) {
+		data[i] = galloc(&d, 4096);
+		st[i] = galloc(&d, 1);
+		d.ram[st[i]] = 0xee;
+		fill(d.ram + data[i], 4096, 100 + i);
+		b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_OUT, i * 8), 16, false };
+		b[1] = (struct buf){ data[i], 4096, false };
+		b[2] = (struct buf){ st[i], 1, true };
+		add_chain(&d, i & 1, b, 3);
+	}
+	/* A flush behind the writes of queue 0: it waits for them (they are all in flight). */
+	fst = galloc(&d, 1);
+	d.ram[fst] = 0xee;
+	b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_FLUSH, 0), 16, false };
+	b[1] = (struct buf){ fst, 1, true };
+	add_chain(&d, 0, b, 2);
+	kick(&d, 1);
+	kick(&d, 0);
+	wait_used(&d, 0, 33);
+	ck_assert_uint_eq(d.ram[fst], VIRTIO_BLK_S_OK);
+	wait_used(&d, 1, 32);
+	for (unsigned i = 0; i < 64; i++) {
+		ck_assert_uint_eq(d.ram[st[i]], VIRTIO_BLK_S_OK);
+		ck_assert_int_eq(pread(d.disk->fd, file, 4096, i * 4096), 4096);
+		ck_assert_mem_eq(file, d.ram + data[i], 4096);
+	}
+	ck_assert_int_ge(atomic_load(&d.irqs[0]), 1);
+	ck_assert_int_ge(atomic_load(&d.irqs[1]), 1);
+	/* A flush after them all. */
+	ck_assert_uint_eq(req(&d, 1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	teardown(&d);
+}
+END_TEST
+
+static void notify_then_reset(void *arg)
+{
+	struct drv *d = arg;
+
+	virtio_blk_ops.notify(d->dev, 0);
+	virtio_blk_ops.reset(d->dev);
+}
+
+START_TEST(reset_and_reactivate)
+{
+	struct drv d;
+	uint64_t buf;
+
+	setup(&d, false, false, 1);
+	buf = galloc(&d, 4096);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 4096, true, NULL), VIRTIO_BLK_S_OK);
+	/* Reset with a request in flight, then the driver sets the queue up again. */
+	add_chain(&d, 0, (struct buf[]){ { header(&d, VIRTIO_BLK_T_IN, 8), 16, false }, { buf, 4096, true },
+					 { galloc(&d, 1), 1, true } },
+		  3);
+	/* Notify and reset in one go on the I/O thread: the read's SQE is surely still in flight. */
+	ck_assert_int_eq(event_loop_call(d.l, notify_then_reset, &d), 0);
+	init_queues(&d);
+	ck_assert_int_eq(event_loop_call(d.l, activate_fn, &d), 0);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 4096, true, NULL), VIRTIO_BLK_S_OK);
+	teardown(&d);
+}
+END_TEST
+
+START_TEST(broken_queue_needs_reset)
+{
+	struct drv d;
+
+	setup(&d, false, false, 1);
+	/* An avail index more than the queue size ahead: the queue cannot be trusted. */
+	__atomic_store_n(&avail(&d, 0)->idx, htole16(QSIZE + 5), __ATOMIC_RELEASE);
+	kick(&d, 0);
+	ck_assert_int_eq(atomic_load(&d.resets), 1);
+	kick(&d, 0); /* stopped: no second report */
+	ck_assert_int_eq(atomic_load(&d.resets), 1);
+	teardown(&d);
+}
+END_TEST
+
+START_TEST(direct_unaligned_buffers)
+{
+	struct drv d;
+	uint64_t src, dst;
+	uint8_t file[1024];
+
+	setup(&d, false, true, 1);
+	/* Guest buffers at odd addresses: served through the buffered fd, still zero-copy. */
+	src = galloc(&d, 2048) + 3;
+	dst = galloc(&d, 2048) + 5;
+	fill(d.ram + src, 1024, 9);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, 3, src, 1024, false, NULL), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 3, dst, 1024, true, NULL), VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(d.ram + dst, d.ram + src, 1024);
+	ck_assert_int_eq(pread(d.disk->fd_buffered, file, 1024, 3 * 512), 1024);
+	ck_assert_mem_eq(file, d.ram + src, 1024);
+	/* Aligned ones take the O_DIRECT fd. */
+	src = galloc(&d, 4096);
+	fill(d.ram + src, 4096, 10);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, 8, src, 4096, false, NULL), VIRTIO_BLK_S_OK);
+	dst = galloc(&d, 4096);
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 8, dst, 4096, true, NULL), VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(d.ram + dst, d.ram + src, 4096);
+	teardown(&d);
+}
+END_TEST
+
+static char last_msg[512];
+
+static void capture(void *opaque, enum vmm_log_level level, const char *msg)
+{
+	(void)opaque, (void)level;
+	snprintf(last_msg, sizeof(last_msg), "%s", msg);
+}
+
+START_TEST(disk_in_use)
+{
+	const struct vlog log = { .fn = capture, .level = VMM_LOG_ERROR };
+	char path[] = "/tmp/vmm-test-disk-XXXXXX";
+	struct disk *a, *b, *c;
+	int fd = mkostemp(path, O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	ck_assert_int_eq(disk_open(path, false, false, &log, &a), 0);
+	ck_assert_uint_eq(a->size, 1 << 20);
+	ck_assert_uint_eq(a->lbs, 512);
+	last_msg[0] = 0;
+	ck_assert_int_eq(disk_open(path, false, false, &log, &b), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(last_msg, "is in use by another process"));
+	ck_assert_ptr_nonnull(strstr(last_msg, path));
+	ck_assert_int_eq(disk_open(path, true, false, &log, &b), -EBUSY);
+	disk_close(a);
+	/* Two readers share it; a writer is refused while they hold it. */
+	ck_assert_int_eq(disk_open(path, true, false, &log, &a), 0);
+	ck_assert_int_eq(disk_open(path, true, false, &log, &b), 0);
+	ck_assert_int_eq(disk_open(path, false, false, &log, &c), -EBUSY);
+	disk_close(a);
+	disk_close(b);
+	/* Not a regular file or block device. */
+	ck_assert_int_eq(disk_open("/dev/null", true, false, &log, &c), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(last_msg, "not a regular file or a block device"));
+	ck_assert_int_lt(disk_open("/nonexistent/x.img", true, false, &log, &c), 0);
+	ck_assert_ptr_nonnull(strstr(last_msg, "cannot open disk '/nonexistent/x.img'"));
+	unlink(path);
+}
+END_TEST
+
+START_TEST(config_space)
+{
+	struct drv d;
+	struct virtio_blk_config c;
+
+	setup(&d, false, false, 2);
+	ck_assert_uint_eq(virtio_blk_ops.config_size, 60);
+	memset(&c, 0xff, sizeof(c));
+	for (uint32_t off = 0; off < virtio_blk_ops.config_size; off += 4)
+		virtio_blk_ops.config_read(d.dev, off, (uint8_t *)&c + off, 4);
+	ck_assert_uint_eq(le64toh(c.capacity), DISK_SIZE / 512);
+	ck_assert_uint_eq(le32toh(c.seg_max), QSIZE - 2);
+	ck_assert_uint_eq(le32toh(c.blk_size), 512);
+	ck_assert_uint_eq(le16toh(c.num_queues), 2);
+	ck_assert_uint_eq(le32toh(c.max_discard_seg), 16);
+	ck_assert_uint_eq(virtio_blk_ops.queue_max_size, QSIZE);
+	teardown(&d);
+}
+END_TEST
+
+int main(void)
+{
+	struct io_uring probe;
+	Suite *s = suite_create("virtio_blk");
+	TCase *tc = tcase_create("virtio_blk");
+	SRunner *sr;
+	int failed, ret;
+
+	ret = io_uring_queue_init(4, &probe, 0);
+	if (ret == -ENOSYS || ret == -EPERM) {
+		printf("SKIP: io_uring unavailable\n");
+		return 77;
+	}
+	if (ret == 0)
+		io_uring_queue_exit(&probe);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, write_then_read_back);
+	tcase_add_test(tc, get_id_and_flush);
+	tcase_add_test(tc, discard_and_write_zeroes);
+	tcase_add_test(tc, read_only_disk);
+	tcase_add_test(tc, out_of_range);
+	tcase_add_test(tc, malformed_requests_complete);
+	tcase_add_test(tc, many_in_flight_and_two_queues);
+	tcase_add_test(tc, reset_and_reactivate);
+	tcase_add_test(tc, broken_queue_needs_reset);
+	tcase_add_test(tc, direct_unaligned_buffers);
+	tcase_add_test(tc, disk_in_use);
+	tcase_add_test(tc, config_space);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
