@@ -8,6 +8,7 @@
 #include <vmm/vmm.h>
 
 #include "devices/serial.h"
+#include "event_loop.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -37,6 +38,20 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log)
 	if (cfg->mem_bytes && (cfg->mem_bytes < VMM_MIN_MEM || cfg->mem_bytes > VMM_MAX_MEM)) {
 		vlog_err(log, "guest memory must be between 2 MiB and 1 TiB");
 		return -EINVAL;
+	}
+	if (cfg->ndisks > VMM_MAX_DISKS || (cfg->ndisks && !cfg->disks)) {
+		vlog_err(log, "%u disks asked; vmm supports up to %d", cfg->ndisks, VMM_MAX_DISKS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		if (!cfg->disks[i].path || !*cfg->disks[i].path) {
+			vlog_err(log, "disk %u has no path", i);
+			return -EINVAL;
+		}
+		if (cfg->disks[i].serial && strlen(cfg->disks[i].serial) > 20) {
+			vlog_err(log, "the serial of disk '%s' is longer than 20 bytes", cfg->disks[i].path);
+			return -EINVAL;
+		}
 	}
 	if (cfg->mem_bytes & 0xfff) {
 		vlog_err(log, "guest memory must be a multiple of 4 KiB");
@@ -103,6 +118,12 @@ VMM_API int vmm_start(struct vmm *vm)
 		deadline_after(&vm->deadline, vm->timeout_ms);
 	pthread_mutex_unlock(&vm->lock);
 
+	ret = event_loop_start(vm->loop);
+	if (ret) {
+		vlog_err(&vm->log, "cannot start the I/O thread: %s", strerror(-ret));
+		vm_exit(vm, VMM_EXIT_ERROR);
+		return ret;
+	}
 	ret = vcpu_signal_init();
 	if (ret) {
 		vlog_err(&vm->log, "cannot install the vCPU kick signal handler: %s", strerror(-ret));

@@ -255,6 +255,8 @@ int main(int argc, char **argv)
 	cfg.mem_bytes = c.opt.mem_bytes;
 	cfg.cpus = c.opt.cpus;
 	cfg.timeout_ms = c.opt.timeout_s * 1000u;
+	cfg.disks = c.opt.disks;
+	cfg.ndisks = c.opt.ndisks;
 	cfg.console_out = console_cb;
 	cfg.console_opaque = &c;
 	cfg.log = log_cb;

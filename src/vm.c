@@ -13,6 +13,10 @@
 #include <unistd.h>
 
 #include "devices/i8042.h"
+#include "disk.h"
+#include "event_loop.h"
+#include "virtio/blk.h"
+#include "virtio/pci.h"
 #include "devices/pm.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
@@ -200,6 +204,16 @@ static int setup_irqchip(struct vmm *vm)
 	return 0;
 }
 
+static int setup_irq_routes(struct vmm *vm)
+{
+	return irq_routes_init(&vm->routes, vm->vm_fd, &vm->log);
+}
+
+static void teardown_irq_routes(struct vmm *vm)
+{
+	irq_routes_destroy(&vm->routes);
+}
+
 static void kvm_irq_set(void *opaque, unsigned gsi, int level)
 {
 	struct vmm *vm = opaque;
@@ -260,6 +274,110 @@ static void teardown_devices(struct vmm *vm)
 	vm->pm = NULL;
 }
 
+static int setup_pci(struct vmm *vm)
+{
+	uint64_t top = 0;
+	int ret;
+
+	/* 64-bit BARs go above RAM (and above 4 GiB), 1 GiB aligned. */
+	for (int i = 0; i < vm->mem.nr; i++)
+		if (vm->mem.r[i].gpa + vm->mem.r[i].size > top)
+			top = vm->mem.r[i].gpa + vm->mem.r[i].size;
+	if (top < GMEM_HOLE_END)
+		top = GMEM_HOLE_END;
+	vm->pci_mmio64_base = (top + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+	ret = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, vm->pci_mmio64_base, kvm_irq_set, vm, &vm->log);
+	if (ret)
+		vlog_err(&vm->log, "cannot set up the PCI bus: %s", strerror(-ret));
+	return ret;
+}
+
+static void teardown_pci(struct vmm *vm)
+{
+	pci_bus_destroy(&vm->pci);
+}
+
+static int setup_event_loop(struct vmm *vm)
+{
+	return event_loop_create(1024, &vm->log, &vm->loop);
+}
+
+static void teardown_event_loop(struct vmm *vm)
+{
+	if (vm->loop) {
+		event_loop_stop(vm->loop);
+		event_loop_destroy(vm->loop);
+	}
+	vm->loop = NULL;
+}
+
+static int add_disk(struct vmm *vm, unsigned i)
+{
+	const struct vmm_disk *c = &vm->disk_cfg[i];
+	struct virtio_blk_config_opts bo = { .serial = c->serial, .num_queues = vm->ncpus };
+	struct disk *d;
+	void *blk;
+	int ret;
+
+	ret = disk_open(c->path, c->readonly, c->direct, &vm->log, &d);
+	if (ret)
+		return ret;
+	ret = virtio_blk_create(d, &bo, &vm->log, &blk);
+	if (ret) {
+		vlog_err(&vm->log, "cannot create the virtio-blk device for '%s': %s", c->path, strerror(-ret));
+		disk_close(d);
+		return ret;
+	}
+	ret = irq_routes_msix_create(&vm->routes, virtio_blk_ops.num_queues(blk) + 1, &vm->vblk_msix[i]);
+	if (!ret) {
+		struct virtio_pci_opts o = {
+			.ops = &virtio_blk_ops,
+			.dev = blk,
+			.mem = &vm->mem,
+			.loop = vm->loop,
+			.bus = &vm->pci,
+			.vm_fd = vm->vm_fd,
+			.msi_ops = &irq_routes_msi_ops,
+			.msi_opaque = vm->vblk_msix[i],
+			.log = &vm->log,
+		};
+
+		ret = virtio_pci_create(&o, &vm->vblk[i]);
+	}
+	if (ret) {
+		vlog_err(&vm->log, "cannot attach disk '%s' to the PCI bus: %s", c->path, strerror(-ret));
+		virtio_blk_ops.destroy(blk); /* the device owns the disk */
+		return ret;
+	}
+	return 0;
+}
+
+static int setup_disks(struct vmm *vm)
+{
+	for (unsigned i = 0; i < vm->ndisks; i++) {
+		int ret = add_disk(vm, i);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void teardown_disks(struct vmm *vm)
+{
+	/* The I/O thread is stopped first: in-flight requests finish before the devices go. */
+	if (vm->loop)
+		event_loop_stop(vm->loop);
+	for (unsigned i = 0; i < vm->ndisks; i++) {
+		if (vm->vblk[i])
+			virtio_pci_destroy(vm->vblk[i]);
+		if (vm->vblk_msix[i])
+			irq_routes_msix_destroy(vm->vblk_msix[i]);
+		vm->vblk[i] = NULL;
+		vm->vblk_msix[i] = NULL;
+	}
+}
+
 static int load_guest(struct vmm *vm)
 {
 	const struct acpi_config acpi = {
@@ -270,6 +388,8 @@ static int load_guest(struct vmm *vm)
 		.com1_port = COM1_PORT,
 		.com1_irq = COM1_IRQ,
 		.rtc_port = 0x70,
+		.pci = true,
+		.pci_mmio64_base = vm->pci_mmio64_base,
 	};
 	uint64_t rsdp = 0;
 	int ret;
@@ -320,7 +440,11 @@ static const struct {
 	{ create_vm, destroy_vm },
 	{ setup_memory, teardown_memory },
 	{ setup_irqchip, nothing },
+	{ setup_irq_routes, teardown_irq_routes },
 	{ setup_devices, teardown_devices },
+	{ setup_pci, teardown_pci },
+	{ setup_event_loop, teardown_event_loop },
+	{ setup_disks, teardown_disks },
 	{ load_guest, nothing },
 	{ create_vcpus, destroy_vcpus },
 };
@@ -344,6 +468,14 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 	vm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : VMM_DEFAULT_CMDLINE);
 	if (!vm->kernel || !vm->cmdline || (cfg->initrd && !vm->initrd))
 		return -ENOMEM;
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		vm->disk_cfg[i] = cfg->disks[i];
+		vm->disk_cfg[i].path = strdup(cfg->disks[i].path);
+		vm->disk_cfg[i].serial = cfg->disks[i].serial ? strdup(cfg->disks[i].serial) : NULL;
+		vm->ndisks = i + 1;
+		if (!vm->disk_cfg[i].path || (cfg->disks[i].serial && !vm->disk_cfg[i].serial))
+			return -ENOMEM;
+	}
 
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		int ret = steps[i].init(vm);
@@ -365,6 +497,10 @@ void vm_teardown(struct vmm *vm)
 	free(vm->kernel);
 	free(vm->initrd);
 	free(vm->cmdline);
+	for (unsigned i = 0; i < vm->ndisks; i++) {
+		free((char *)vm->disk_cfg[i].path);
+		free((char *)vm->disk_cfg[i].serial);
+	}
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 }

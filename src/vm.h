@@ -10,6 +10,8 @@
 #include <vmm/vmm.h>
 
 #include "bus.h"
+#include "devices/pci.h"
+#include "irq_routes.h"
 #include "log.h"
 #include "memory.h"
 #include "x86/boot.h"
@@ -20,6 +22,8 @@ struct rtc;
 struct i8042;
 struct pm;
 struct kvm_cpuid2;
+struct event_loop;
+struct virtio_pci;
 
 struct vmm {
 	struct vlog log;
@@ -40,6 +44,14 @@ struct vmm {
 	struct rtc *rtc;
 	struct i8042 *i8042;
 	struct pm *pm;
+	struct irq_routes routes;   /* GSI routing: irqchip pins + MSI routes (irqfd) */
+	struct pci_bus pci;
+	uint64_t pci_mmio64_base;
+	struct event_loop *loop;    /* the I/O thread */
+	struct vmm_disk disk_cfg[VMM_MAX_DISKS]; /* copies: path and serial are ours */
+	unsigned ndisks;
+	struct virtio_pci *vblk[VMM_MAX_DISKS];
+	struct irq_msix *vblk_msix[VMM_MAX_DISKS];
 	struct vcpu *vcpus[VMM_MAX_CPUS];
 	int init_done; /* how many steps of the init table have run */
 

@@ -51,6 +51,16 @@ typedef void (*vmm_log_fn)(void *opaque, enum vmm_log_level level, const char *m
 /* Bytes the guest wrote to its serial console. Called from vCPU threads. */
 typedef void (*vmm_console_fn)(void *opaque, const uint8_t *buf, size_t len);
 
+#define VMM_MAX_DISKS 16
+
+/* A virtio-blk disk: a raw image (regular file or block device). */
+struct vmm_disk {
+	const char *path;
+	int readonly;        /* non-zero: the guest sees a read-only disk */
+	const char *serial;  /* GET_ID string, at most 20 bytes; NULL: none */
+	int direct;          /* non-zero: O_DIRECT (bypass the host page cache) */
+};
+
 struct vmm_config {
 	const char *kernel;      /* bzImage or vmlinux ELF; required */
 	const char *initrd;      /* optional */
@@ -58,6 +68,8 @@ struct vmm_config {
 	uint64_t mem_bytes;      /* guest RAM; 0: 512 MiB */
 	unsigned cpus;           /* 1..VMM_MAX_CPUS; 0: 1 */
 	unsigned timeout_ms;     /* 0: none; else the VM stops with VMM_EXIT_TIMEOUT */
+	const struct vmm_disk *disks; /* ndisks entries, each a virtio-blk device (PCI) */
+	unsigned ndisks;              /* 0..VMM_MAX_DISKS */
 
 	vmm_console_fn console_out; /* NULL: console output is discarded */
 	void *console_opaque;

@@ -24,6 +24,9 @@ const char *cli_usage(void)
 	       "  -c, --cpus N             number of vCPUs, 1 to 64 (default 1)\n"
 	       "      --console=MODE       stdio (default): the terminal; file:PATH: guest output to PATH,\n"
 	       "                           input from stdin; none: no console\n"
+	       "  -d, --disk PATH[,ro][,serial=ID][,direct=on|off]\n"
+	       "                           a virtio-blk disk on a raw image or block device; repeat for more\n"
+	       "                           (up to 16); ro: read-only; serial: up to 20 bytes; direct: O_DIRECT\n"
 	       "  -t, --timeout SECONDS    stop the guest after SECONDS and exit with 124 (default: never)\n"
 	       "  -v, --verbose            print debug messages\n"
 	       "  -h, --help               print this help and exit\n"
@@ -98,6 +101,40 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 	return 0;
 }
 
+int cli_parse_disk(char *s, struct vmm_disk *d, char *err, size_t errlen)
+{
+	char *save = NULL, *opt;
+	char *path = strtok_r(s, ",", &save);
+
+	memset(d, 0, sizeof(*d));
+	if (!path || !*path || s[0] == ',') {
+		snprintf(err, errlen, "--disk needs a path: --disk PATH[,ro][,serial=ID][,direct=on|off]");
+		return -EINVAL;
+	}
+	d->path = path;
+	while ((opt = strtok_r(NULL, ",", &save))) {
+		if (!strcmp(opt, "ro") || !strcmp(opt, "readonly")) {
+			d->readonly = 1;
+		} else if (!strcmp(opt, "rw")) {
+			d->readonly = 0;
+		} else if (!strncmp(opt, "serial=", 7)) {
+			if (strlen(opt + 7) > 20) {
+				snprintf(err, errlen, "--disk serial '%s' is longer than 20 bytes", opt + 7);
+				return -EINVAL;
+			}
+			d->serial = opt + 7;
+		} else if (!strcmp(opt, "direct=on")) {
+			d->direct = 1;
+		} else if (!strcmp(opt, "direct=off")) {
+			d->direct = 0;
+		} else {
+			snprintf(err, errlen, "--disk option '%s' is not one of ro, serial=ID, direct=on|off", opt);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 enum { OPT_CONSOLE = 256 };
 
 static const struct option longopts[] = {
@@ -108,6 +145,7 @@ static const struct option longopts[] = {
 	{ "cpus", required_argument, NULL, 'c' },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "timeout", required_argument, NULL, 't' },
+	{ "disk", required_argument, NULL, 'd' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -124,7 +162,7 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 	o->console = CLI_CONSOLE_STDIO;
 	optind = 0; /* a full reset: the parser may run more than once (tests) */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:d:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			o->kernel = optarg;
@@ -171,6 +209,15 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 					 MAX_TIMEOUT_S);
 				return -EINVAL;
 			}
+			break;
+		case 'd':
+			if (o->ndisks >= VMM_MAX_DISKS) {
+				snprintf(err, errlen, "at most %d disks", VMM_MAX_DISKS);
+				return -EINVAL;
+			}
+			if (cli_parse_disk(optarg, &o->disks[o->ndisks], err, errlen))
+				return -EINVAL;
+			o->ndisks++;
 			break;
 		case 'v':
 			o->verbose = true;

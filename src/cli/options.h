@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <vmm/vmm.h>
+
 enum cli_console { CLI_CONSOLE_STDIO, CLI_CONSOLE_FILE, CLI_CONSOLE_NONE };
 
 struct cli_options {
@@ -16,6 +18,8 @@ struct cli_options {
 	enum cli_console console;
 	const char *console_path; /* CLI_CONSOLE_FILE */
 	unsigned timeout_s;       /* 0: none */
+	struct vmm_disk disks[VMM_MAX_DISKS];
+	unsigned ndisks;
 	bool verbose;
 	bool help, version;
 };
@@ -26,6 +30,8 @@ struct cli_options {
  */
 int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t errlen);
 int cli_parse_size(const char *s, uint64_t *out);
+/* One --disk value: PATH[,ro][,serial=ID][,direct=on|off]. Modifies s (splits it at commas). */
+int cli_parse_disk(char *s, struct vmm_disk *d, char *err, size_t errlen);
 const char *cli_usage(void);
 
 #endif

@@ -13,7 +13,7 @@
 set -euo pipefail
 
 # The one list of guest modules, in load order (dependencies first). Tests insmod them in this order.
-VIRTIO_MODULES=(virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
+VIRTIO_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
 	failover net_failover virtio_net)
 # Modules the nested test host loads to get a /dev/kvm (kvm-intel is kept for completeness).
 KVM_MODULES=(irqbypass kvm kvm-amd kvm-intel)
@@ -54,7 +54,10 @@ need_pkgs() {
 	apt_update_once
 	"${inst[@]}" "${missing[@]}" >&2 || die "could not install ${missing[*]}"
 }
-need_pkgs busybox-static cpio gzip
+need_pkgs busybox-static cpio gzip e2fsprogs
+# Programs from the host's Debian packages that the guest tests use, copied with their libraries
+# (fio is not here: it drags in 30 MB of libraries; bench/blk appends it as a second archive).
+GUEST_PROGRAMS=(/sbin/mke2fs)
 BUSYBOX=/bin/busybox
 [ -x "$BUSYBOX" ] || die "$BUSYBOX missing although busybox-static is installed"
 BUSYBOX_VERSION=$(dpkg-query -W -f='${Version}' busybox-static)
@@ -89,6 +92,7 @@ STAMP=$( {
 	sha256sum "$HERE/build-assets.sh" "$HERE/init" | cut -d' ' -f1
 	echo "kernel $KPKG $KVER"
 	echo "busybox-static $BUSYBOX_VERSION $(sha256sum "$BUSYBOX" | cut -d' ' -f1)"
+	for p in "${GUEST_PROGRAMS[@]}"; do echo "$p $(sha256sum "$(readlink -f "$p")" | cut -d' ' -f1)"; done
 } | sha256sum | cut -d' ' -f1)
 if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$STAMP" ] &&
    [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.gz" ] && [ -d "$OUT/modules" ]; then
@@ -151,9 +155,21 @@ R=$WORKDIR/root
 mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,lib/modules}
 cp "$BUSYBOX" "$R/bin/busybox"
 "$BUSYBOX" --list-full | while read -r app; do
-	[ "$app" = bin/busybox ] || [ -e "$R/$app" ] || ln -s /bin/busybox "$R/$app"
+	[ "$app" = bin/busybox ] || [ -e "$R/$app" ] || ln -s "$(realpath -m --relative-to="$(dirname "/$app")" /bin/busybox)" "$R/$app"
 done
 install -m 0755 "$HERE/init" "$R/init"
+for p in "${GUEST_PROGRAMS[@]}"; do
+	mkdir -p "$R$(dirname "$p")"
+	rm -f "$R$p"
+	cp -L "$p" "$R$p"
+	ldd "$p" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
+		[ -e "$R$lib" ] && continue
+		mkdir -p "$R$(dirname "$lib")"
+		cp -L "$lib" "$R$lib"
+	done
+done
+for l in mkfs.ext4 mkfs.ext2; do rm -f "$R/sbin/$l"; ln -s mke2fs "$R/sbin/$l"; done
+[ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$R/etc/"
 for m in "${VIRTIO_MODULES[@]}"; do
 	cp "$OUT/modules.new/$m.ko" "$R/lib/modules/"
 	echo "$m" >>"$R/lib/modules/virtio.order"

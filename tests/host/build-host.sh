@@ -26,7 +26,7 @@ trap 'rm -rf "$R"' EXIT
 mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,lib/modules,vmm,guest,tests}
 cp /bin/busybox "$R/bin/busybox"
 /bin/busybox --list-full | while read -r app; do
-	[ "$app" = bin/busybox ] || [ -e "$R/$app" ] || ln -s /bin/busybox "$R/$app"
+	[ "$app" = bin/busybox ] || [ -e "$R/$app" ] || ln -s "$(realpath -m --relative-to="$(dirname "/$app")" /bin/busybox)" "$R/$app"
 done
 install -m 0755 "$HERE/init" "$R/init"
 for m in irqbypass kvm kvm-amd kvm-intel; do cp "$G/modules/$m.ko" "$R/lib/modules/"; done
@@ -40,8 +40,10 @@ with_libs() {
 }
 cp "$VMM" "$R/vmm/vmm"
 with_libs "$VMM"
-for b in ${VMM_HOST_BINS:-}; do
+# The cases prepare and inspect disk images from outside the guest with e2fsprogs.
+for b in /sbin/mke2fs /sbin/debugfs ${VMM_HOST_BINS:-}; do
 	mkdir -p "$R$(dirname "$b")"
+	rm -f "$R$b" # it may be a busybox applet link: never copy through it onto the host's busybox
 	cp -L "$b" "$R$b"
 	with_libs "$b"
 done
@@ -49,6 +51,8 @@ if [ -n "${VMM_HOST_EXTRA:-}" ]; then mkdir -p "$R/extra" && cp -a "$VMM_HOST_EX
 cp "$G/vmlinuz" "$G/initramfs.gz" "$R/guest/"
 install -m 0755 "$SRC/tests/integration/cases/linux.sh" "$R/tests/linux.sh"
 printf '%s\n' "$@" >"$R/tests/batch.list"
+ln -sf mke2fs "$R/sbin/mkfs.ext4"
+[ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$R/etc/"
 echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
 echo "root:x:0:" >"$R/etc/group"
 if [ "$(id -u)" = 0 ]; then mknod -m 600 "$R/dev/console" c 5 1; fi

@@ -2,20 +2,27 @@
 /* The CLI's option parser: sizes, counts, console modes, and the messages for bad input. */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli/options.h"
 
 static char err[512];
 
+/* Writable copies of the arguments: the parser may split values in place (--disk), as it may in argv. */
+static char argbuf[64][256];
+
 static int parse(struct cli_options *o, const char *const *args)
 {
-	char *argv[32];
+	char *argv[64];
 	int argc = 0;
 
 	argv[argc++] = (char *)"vmm";
-	while (*args)
-		argv[argc++] = (char *)*args++;
+	while (*args) {
+		snprintf(argbuf[argc], sizeof(argbuf[argc]), "%s", *args++);
+		argv[argc] = argbuf[argc];
+		argc++;
+	}
 	argv[argc] = NULL;
 	err[0] = 0;
 	return cli_parse(argc, argv, o, err, sizeof(err));
@@ -133,6 +140,40 @@ START_TEST(help_and_version)
 }
 END_TEST
 
+START_TEST(disks)
+{
+	struct cli_options o;
+	const char *two[] = { "-k", "K", "--disk", "root.img", "--disk", "data.img,ro,serial=DATA-1,direct=on", NULL };
+	const char *bad_opt[] = { "-k", "K", "--disk", "x.img,fast", NULL };
+	const char *no_path[] = { "-k", "K", "--disk", ",ro", NULL };
+	const char *long_serial[] = { "-k", "K", "--disk", "x.img,serial=123456789012345678901", NULL };
+	const char *too_many[48] = { "-k", "K" };
+	int n = 2;
+
+	ck_assert_int_eq(parse(&o, two), 0);
+	ck_assert_uint_eq(o.ndisks, 2);
+	ck_assert_str_eq(o.disks[0].path, "root.img");
+	ck_assert(!o.disks[0].readonly && !o.disks[0].direct && !o.disks[0].serial);
+	ck_assert_str_eq(o.disks[1].path, "data.img");
+	ck_assert(o.disks[1].readonly && o.disks[1].direct);
+	ck_assert_str_eq(o.disks[1].serial, "DATA-1");
+	ck_assert_int_eq(parse(&o, bad_opt), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "fast"));
+	ck_assert_int_eq(parse(&o, no_path), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "path"));
+	ck_assert_int_eq(parse(&o, long_serial), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "20 bytes"));
+	for (int i = 0; i < 17; i++) {
+		too_many[n++] = "--disk";
+		too_many[n++] = "d.img";
+	}
+	too_many[n] = NULL;
+	ck_assert_int_eq(parse(&o, too_many), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "at most 16"));
+	ck_assert_ptr_nonnull(strstr(cli_usage(), "--disk"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("options");
@@ -145,6 +186,7 @@ int main(void)
 	tcase_add_test(tc, defaults);
 	tcase_add_test(tc, bad_input_messages);
 	tcase_add_test(tc, help_and_version);
+	tcase_add_test(tc, disks);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -36,6 +36,10 @@ guest_passed() {
 	fail "guest result: ${line:-none (no VMMTEST-RESULT line on the console)}"
 }
 
+sha() { sha256sum "$@" | cut -d' ' -f1; }
+# printed WORD: the value the guest printed after "WORD " on its console.
+printed() { sed -n "s/.*$1 \([0-9a-f]*\).*/\1/p" "$LOG" | head -1; }
+
 case $CASE in
 boot-1cpu)
 	boot 0 --mem 512M --cpus 1 --cmdline "$BASE vmmtest=cpus vmmtest.cpus=1"
@@ -85,6 +89,104 @@ console-input)
 	[ "$rc" = 0 ] || fail "vmm exited with $rc, expected 0"
 	grep -q "GOT-INPUT:echo-from-host 42" "$LOG" || fail "the guest did not receive the line sent through its serial port"
 	guest_passed console-input
+	pass ;;
+blk-raw)
+	img=$OUT/disk.img
+	truncate -s 64M "$img"
+	boot 0 --mem 256M --disk "$img" --cmdline "$BASE vmmtest=blk-raw vmmtest.virtio=1"
+	guest_passed blk-raw
+	want=$(printed BLK-PATTERN-SHA)
+	got=$(dd if="$img" bs=1M skip=1 count=4 2>/dev/null | sha)
+	[ -n "$want" ] && [ "$want" = "$got" ] || fail "the image holds $got at 1 MiB, the guest wrote $want"
+	pass ;;
+blk-ext4)
+	img=$OUT/disk.img
+	truncate -s 128M "$img"
+	boot 0 --mem 256M --disk "$img" --cmdline "$BASE vmmtest=blk-ext4 vmmtest.virtio=1"
+	guest_passed blk-ext4
+	want=$(printed EXT4-SHA)
+	debugfs -R "dump /data $OUT/data" "$img" >/dev/null 2>&1 || fail "debugfs cannot read /data from the image"
+	got=$(sha "$OUT/data")
+	rm -f "$OUT/data"
+	[ -n "$want" ] && [ "$want" = "$got" ] || fail "/data in the image is $got, the guest wrote $want"
+	pass ;;
+blk-sync-kill)
+	img=$OUT/disk.img
+	truncate -s 64M "$img"
+	echo "+ vmm --disk $img (killed with SIGKILL after the guest's sync)"
+	"$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 256M \
+		--disk "$img" --cmdline "$BASE vmmtest=blk-sync vmmtest.virtio=1" </dev/null 2>"$ERR" &
+	pid=$!
+	i=0
+	while ! grep -q "SYNCED" "$LOG" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -le $((TMO * 5)) ] && kill -0 $pid 2>/dev/null || break
+		sleep 0.2
+	done
+	kill -9 $pid 2>/dev/null
+	wait $pid
+	want=$(printed SYNCED)
+	[ -n "$want" ] || fail "the guest never reported its sync"
+	got=$(dd if="$img" bs=1M skip=2 count=8 2>/dev/null | sha)
+	[ "$want" = "$got" ] || fail "after kill -9 the image holds $got, the guest synced $want"
+	pass ;;
+blk-ro)
+	img=$OUT/disk.img
+	mkdir -p "$OUT/rofs"
+	echo "hello from the host" >"$OUT/rofs/hello"
+	/sbin/mke2fs -q -F -t ext4 -d "$OUT/rofs" "$img" 32M || fail "mke2fs failed"
+	before=$(sha "$img")
+	boot 0 --mem 256M --disk "$img,ro" --cmdline "$BASE vmmtest=blk-ro vmmtest.virtio=1"
+	guest_passed blk-ro
+	[ "$(sha "$img")" = "$before" ] || fail "the read-only image changed"
+	pass ;;
+blk-discard)
+	img=$OUT/disk.img
+	truncate -s 256M "$img"
+	boot 0 --mem 256M --disk "$img" --cmdline "$BASE vmmtest=blk-discard vmmtest.virtio=1"
+	guest_passed blk-discard
+	kib=$(du -k "$img" | cut -f1)
+	echo "allocated after writing 64 MiB and discarding 48 MiB: $kib KiB"
+	[ "$kib" -ge 12288 ] && [ "$kib" -le 24576 ] || fail "the sparse image has $kib KiB allocated, expected about 16384"
+	pass ;;
+blk-two)
+	truncate -s 32M "$OUT/a.img"
+	truncate -s 32M "$OUT/b.img"
+	boot 0 --mem 256M --disk "$OUT/a.img,serial=SERIAL-A" --disk "$OUT/b.img,serial=SERIAL-B" \
+		--cmdline "$BASE vmmtest=blk-two vmmtest.virtio=1"
+	guest_passed blk-two
+	for d in a b; do
+		dev=vd$d
+		line=$(grep "DISK $dev " "$LOG" | tr -d '\r')
+		want=${line##*sha=}
+		got=$(dd if="$OUT/$d.img" bs=1M count=2 2>/dev/null | sha)
+		case $line in *"serial=SERIAL-$(echo $d | tr ab AB) "*) ;; *) fail "$dev: wrong serial in '$line'" ;; esac
+		[ "$want" = "$got" ] || fail "$d.img holds $got, the guest wrote $want to $dev"
+	done
+	pass ;;
+blk-mq)
+	img=$OUT/disk.img
+	truncate -s 64M "$img"
+	boot 0 --mem 256M --cpus 2 --disk "$img" --cmdline "$BASE vmmtest=blk-mq vmmtest.virtio=1"
+	guest_passed blk-mq
+	pass ;;
+ext4-root)
+	img=$OUT/root.img
+	r=$OUT/rootfs
+	mkdir -p "$r/bin" "$r/sbin" "$r/etc" "$r/proc" "$r/dev"
+	cp /bin/busybox "$r/bin/busybox"
+	echo "marker-42" >"$r/etc/vmm-root"
+	cat >"$r/sbin/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+echo "VMMTEST-RESULT root PASS $(/bin/busybox cat /etc/vmm-root) on $(/bin/busybox awk '$2 == "/" {print $1, $3}' /proc/mounts | /bin/busybox tail -1)"
+/bin/busybox sync
+/bin/busybox poweroff -f
+INIT
+	chmod +x "$r/sbin/init"
+	/sbin/mke2fs -q -F -t ext4 -d "$r" "$img" 64M || fail "mke2fs failed"
+	boot 0 --mem 256M --disk "$img" --cmdline "$BASE vmmtest=root"
+	grep -q "VMMTEST-RESULT root PASS marker-42 on /dev/vda ext4" "$LOG" || fail "no ext4 root: $(grep VMMTEST-RESULT "$LOG" | tr -d '\r')"
 	pass ;;
 *)
 	fail "unknown case '$CASE'" ;;

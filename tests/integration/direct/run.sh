@@ -15,7 +15,7 @@ need_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] || { echo "SKIP: $CASE: /dev/kvm
 # run EXPECTED_RC [vmm args...]: run vmm with a console log and a timeout, check its exit code.
 run() {
 	local want=$1; shift
-	timeout 120 "$VMM" --console="file:$LOG" "$@" </dev/null 2>"$ERR"
+	timeout 280 "$VMM" --console="file:$LOG" "$@" </dev/null 2>"$ERR"
 	rc=$?
 	[ "$rc" = "$want" ] || fail "exit code $rc, expected $want"
 }
@@ -106,6 +106,16 @@ errors)
 		# More than this host has, but within the 1 TiB limit.
 		host_kib=$(awk '/MemTotal|SwapTotal/ {s += $2} END {print s}' /proc/meminfo)
 		one_line_error --kernel "$PAYLOAD" --mem "$(( host_kib / 1024 / 1024 + 8 ))G"
+		# Disks: missing, not a file or block device, in use read-write by another process.
+		one_line_error --kernel "$PAYLOAD" --disk "$WORK/does-not-exist.img"
+		one_line_error --kernel "$PAYLOAD" --disk /dev/null
+		truncate -s 1M "$WORK/busy.img"
+		flock -x "$WORK/busy.img" sleep 30 &
+		holder=$!
+		sleep 0.3
+		one_line_error --kernel "$PAYLOAD" --disk "$WORK/busy.img"
+		grep -q "in use" "$ERR" || fail "a locked disk is not reported as in use"
+		kill $holder 2>/dev/null
 	fi ;;
 help)
 	"$VMM" --help >"$LOG" 2>"$ERR" || fail "--help exit code $?"
@@ -118,7 +128,8 @@ stock-kernel-pvm)
 	need_kvm
 	if [ ! -d /sys/module/kvm_pvm ]; then echo "SKIP: $CASE: /dev/kvm is not PVM here (the Linux guest tests cover this host)"; exit 77; fi
 	[ -f "$ASSETS/vmlinuz" ] || fail "no guest kernel in '$ASSETS'"
-	run 2 --kernel "$ASSETS/vmlinuz" --cmdline "console=ttyS0 earlyprintk=serial,ttyS0" --mem 512M --timeout 100
+	# 128 MiB: less memory to initialise in the emulator (about 5 million instructions a second).
+	run 2 --kernel "$ASSETS/vmlinuz" --cmdline "console=ttyS0 earlyprintk=serial,ttyS0" --mem 128M --timeout 200
 	expect_log "Linux version"
 	expect_err "guest crashed: vCPU 0: KVM instruction emulation failed" ;;
 *)
