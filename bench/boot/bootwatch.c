@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: Apache-2.0
+// bootwatch: time one run of a VMM from process start to a console marker and to exit.
+//
+//   bootwatch [-t SECONDS] [-o FILE] PATTERN -- CMD [ARGS...]
+//
+// Forks and execs CMD with stdin on /dev/null and stdout+stderr on one pipe, reads the pipe until
+// EOF (copying it to FILE with -o), notes (CLOCK_MONOTONIC) when PATTERN, a plain substring, first
+// appears (also when a read splits it), and reaps CMD with wait4. Prints one line:
+//
+//   result_ms=%.1f exit_ms=%.1f rss_kib=%ld status=%d user_ms=%.0f sys_ms=%.0f
+//
+// result_ms is -1 when PATTERN never appeared; rss_kib is the child's peak RSS (ru_maxrss), user_ms
+// and sys_ms the CPU time it used (all from wait4's rusage);
+// status is CMD's exit code, 128+N when signal N killed it, or "timeout" when it ran longer than
+// -t SECONDS (default 120), in which case it is killed with SIGKILL. Exit status: 0 when a line was
+// printed, 2 on usage or set-up errors. A bench tool, not part of libvmm.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_CHUNK 4096
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double tv_ms(struct timeval tv)
+{
+	return (double)tv.tv_sec * 1e3 + (double)tv.tv_usec / 1e3;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bootwatch [-t SECONDS] [-o FILE] PATTERN -- CMD [ARGS...]\n");
+	exit(2);
+}
+
+// A pidfd becomes readable when the child exits, so poll() sees the exit even if a grandchild
+// keeps the pipe open. -1 on kernels without pidfd_open (then EOF on the pipe stands for the exit).
+static int open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+// Substring search across reads: the last (patlen - 1) bytes seen are kept in front of new data.
+struct matcher {
+	const char *pat;
+	size_t patlen;
+	char *buf; // carry + one read
+	size_t carry;
+	bool found;
+};
+
+static bool matcher_feed(struct matcher *m, const char *data, size_t len)
+{
+	if (m->found || m->patlen == 0)
+		return m->found = true;
+	memcpy(m->buf + m->carry, data, len);
+	size_t n = m->carry + len;
+	if (memmem(m->buf, n, m->pat, m->patlen) != NULL)
+		return m->found = true;
+	size_t keep = m->patlen - 1 < n ? m->patlen - 1 : n;
+	memmove(m->buf, m->buf + n - keep, keep);
+	m->carry = keep;
+	return false;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	double timeout_s = 120;
+	const char *outpath = NULL;
+	int opt;
+	while ((opt = getopt(argc, argv, "+t:o:h")) != -1) {
+		switch (opt) {
+		case 't': {
+			char *end;
+			timeout_s = strtod(optarg, &end);
+			if (*end != '\0' || !(timeout_s > 0))
+				usage();
+			break;
+		}
+		case 'o':
+			outpath = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (argc - optind < 3 || strcmp(argv[optind + 1], "--") != 0)
+		usage();
+	const char *pattern = argv[optind];
+	char **cmd = &argv[optind + 2];
+
+	struct matcher m = { .pat = pattern, .patlen = strlen(pattern) };
+	m.buf = malloc(m.patlen + READ_CHUNK);
+	if (m.buf == NULL) {
+		perror("bootwatch: malloc");
+		return 2;
+	}
+	int outfd = -1;
+	if (outpath != NULL) {
+		outfd = open(outpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (outfd < 0) {
+			fprintf(stderr, "bootwatch: %s: %s\n", outpath, strerror(errno));
+			return 2;
+		}
+	}
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		perror("bootwatch: pipe2");
+		return 2;
+	}
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull < 0) {
+		perror("bootwatch: /dev/null");
+		return 2;
+	}
+
+	double t0 = now_ms();
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("bootwatch: fork");
+		return 2;
+	}
+	if (pid == 0) {
+		if (dup2(devnull, STDIN_FILENO) < 0 || dup2(pfd[1], STDOUT_FILENO) < 0 ||
+		    dup2(pfd[1], STDERR_FILENO) < 0)
+			_exit(127);
+		execvp(cmd[0], cmd);
+		dprintf(STDERR_FILENO, "bootwatch: exec %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	close(devnull);
+	int pidfd = open_pidfd(pid);
+
+	double result_ms = -1, exit_ms = -1;
+	bool eof = false, exited = false, timed_out = false;
+	int wstatus = 0;
+	struct rusage ru = { 0 };
+	char chunk[READ_CHUNK];
+	while (!eof || !exited) {
+		double left = timeout_s * 1e3 - (now_ms() - t0);
+		if (left <= 0) {
+			timed_out = true;
+			break;
+		}
+		struct pollfd fds[2];
+		nfds_t nfds = 0;
+		int pipe_idx = -1, pid_idx = -1;
+		if (!eof) {
+			pipe_idx = (int)nfds;
+			fds[nfds++] = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+		}
+		if (!exited && pidfd >= 0) {
+			pid_idx = (int)nfds;
+			fds[nfds++] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+		}
+		if (nfds == 0) {
+			// EOF and no pidfd: poll for the exit every millisecond, still under the timeout.
+			if (wait4(pid, &wstatus, WNOHANG, &ru) == pid) {
+				exit_ms = now_ms() - t0;
+				exited = true;
+			} else {
+				nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+			}
+			continue;
+		}
+		int n = poll(fds, nfds, left > 1000 ? 1000 : (int)left + 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("bootwatch: poll");
+			break;
+		}
+		if (pipe_idx >= 0 && fds[pipe_idx].revents != 0) {
+			ssize_t r = read(pfd[0], chunk, sizeof(chunk));
+			if (r > 0) {
+				double t = now_ms() - t0;
+				if (!m.found && matcher_feed(&m, chunk, (size_t)r))
+					result_ms = t;
+				if (outfd >= 0)
+					(void)write_all(outfd, chunk, (size_t)r);
+			} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+				eof = true;
+			}
+		}
+		if (pid_idx >= 0 && fds[pid_idx].revents != 0) {
+			if (wait4(pid, &wstatus, WNOHANG, &ru) == pid) {
+				exit_ms = now_ms() - t0;
+				exited = true;
+				// Whatever is still in the pipe was written before the exit; drain it, but do not
+				// wait for grandchildren that may hold the pipe open.
+				fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+			}
+		}
+		if (exited && !eof) {
+			ssize_t r;
+			while ((r = read(pfd[0], chunk, sizeof(chunk))) > 0) {
+				if (!m.found && matcher_feed(&m, chunk, (size_t)r))
+					result_ms = now_ms() - t0;
+				if (outfd >= 0)
+					(void)write_all(outfd, chunk, (size_t)r);
+			}
+			eof = true;
+		}
+	}
+	if (timed_out) {
+		kill(pid, SIGKILL);
+		while (wait4(pid, &wstatus, 0, &ru) < 0 && errno == EINTR)
+			;
+	}
+	if (outfd >= 0)
+		close(outfd);
+
+	char status[32];
+	if (timed_out)
+		snprintf(status, sizeof(status), "timeout");
+	else if (WIFEXITED(wstatus))
+		snprintf(status, sizeof(status), "%d", WEXITSTATUS(wstatus));
+	else if (WIFSIGNALED(wstatus))
+		snprintf(status, sizeof(status), "%d", 128 + WTERMSIG(wstatus));
+	else
+		snprintf(status, sizeof(status), "unknown");
+	printf("result_ms=%.1f exit_ms=%.1f rss_kib=%ld status=%s user_ms=%.0f sys_ms=%.0f\n", result_ms, exit_ms,
+	       ru.ru_maxrss, status, tv_ms(ru.ru_utime), tv_ms(ru.ru_stime));
+	free(m.buf);
+	return 0;
+}
