@@ -99,6 +99,17 @@ blk-raw)
 	got=$(dd if="$img" bs=1M skip=1 count=4 2>/dev/null | sha)
 	[ -n "$want" ] && [ "$want" = "$got" ] || fail "the image holds $got at 1 MiB, the guest wrote $want"
 	pass ;;
+blk-intx | blk-direct)
+	# The same raw-bytes check with legacy INTx instead of MSI-X (guest pci=nomsi), or with O_DIRECT.
+	img=$OUT/disk.img
+	truncate -s 64M "$img"
+	if [ "$CASE" = blk-intx ]; then extra=pci=nomsi disk=$img; else extra= disk=$img,direct=on; fi
+	boot 0 --mem 256M --disk "$disk" --cmdline "$BASE $extra vmmtest=blk-raw vmmtest.virtio=1"
+	guest_passed blk-raw
+	want=$(printed BLK-PATTERN-SHA)
+	got=$(dd if="$img" bs=1M skip=1 count=4 2>/dev/null | sha)
+	[ -n "$want" ] && [ "$want" = "$got" ] || fail "the image holds $got at 1 MiB, the guest wrote $want"
+	pass ;;
 blk-ext4)
 	img=$OUT/disk.img
 	truncate -s 128M "$img"
