@@ -129,7 +129,7 @@ stock-kernel-pvm)
 	if [ ! -d /sys/module/kvm_pvm ]; then echo "SKIP: $CASE: /dev/kvm is not PVM here (the Linux guest tests cover this host)"; exit 77; fi
 	[ -f "$ASSETS/vmlinuz" ] || fail "no guest kernel in '$ASSETS'"
 	# 128 MiB: less memory to initialise in the emulator (about 5 million instructions a second).
-	run 2 --kernel "$ASSETS/vmlinuz" --cmdline "console=ttyS0 earlyprintk=serial,ttyS0" --mem 128M --timeout 200
+	run 2 --kernel "$ASSETS/vmlinuz" --cmdline "console=ttyS0 earlyprintk=serial,ttyS0" --mem 128M --timeout 250
 	expect_log "Linux version"
 	expect_err "guest crashed: vCPU 0: KVM instruction emulation failed" ;;
 *)
