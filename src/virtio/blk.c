@@ -2,6 +2,7 @@
 /* virtio-blk: requests parsed and checked whole, then served by io_uring straight into guest RAM. */
 #define _GNU_SOURCE /* FALLOC_FL_* */
 #include "virtio/blk.h"
+#include "virtio/blk_req.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -38,260 +39,7 @@
  * and the queue stops popping; both resume from the device's deferred work after a completion.
  */
 
-#define SECTOR_SHIFT 9
-#define IOV_PER_REQ VIRTIO_BLK_QUEUE_SIZE /* seg_max + header + status */
-#define MAX_SEGS 16                        /* discard / write-zeroes segments per request */
-#define SIZE_MAX_BYTES (1u << 20)
-#define MAX_DISCARD_SECTORS (1u << 22)     /* per segment: 2 GiB */
-#define MAX_WARNINGS 16
-#define CONFIG_SIZE offsetof(struct virtio_blk_config, max_secure_erase_sectors)
-
-_Static_assert(sizeof(struct virtio_blk_outhdr) == 16, "virtio_blk_outhdr layout");
-_Static_assert(sizeof(struct virtio_blk_discard_write_zeroes) == 16, "discard segment layout");
-_Static_assert(CONFIG_SIZE == 60, "virtio_blk_config layout");
-
-struct blk_queue;
-
-struct blk_req {
-	struct ev_req ev; /* the event loop hands back &ev */
-	struct blk_queue *q;
-	struct blk_req *next; /* free list, stalled list or flush waiters */
-	uint32_t type;
-	uint16_t head;
-	uint8_t *status;  /* the status byte in guest RAM; NULL: the chain has none */
-	uint32_t written; /* used-ring length on completion */
-	uint64_t off;     /* byte offset of the next read/write */
-	uint64_t wseq;    /* writes: issue number; flushes: writes issued before it */
-	unsigned waiting; /* flush: earlier writes still in flight */
-	int fd;
-	unsigned iov_idx, niov; /* data still to move: iov[iov_idx..niov) */
-	unsigned seg, nseg;
-	struct virtio_blk_discard_write_zeroes segs[MAX_SEGS];
-	struct iovec iov[]; /* IOV_PER_REQ */
-};
-
-struct blk_queue {
-	struct blk_session *s;
-	struct virtq *vq;
-	unsigned idx;
-	bool stopped;  /* broken queue: waits for a reset */
-	bool need_irq; /* pushed since the last interrupt check */
-	bool blocked;  /* stopped popping for want of a slot or an SQE */
-	bool resume;   /* a slot or SQE freed: retry stalled requests and popping */
-	unsigned writes_inflight;
-	uint64_t wseq;
-	struct blk_req *free, *stalled, *flushes;
-	void *slab;
-};
-
-struct blk_session {
-	struct virtio_blk *dev;
-	struct virtio_ctx ctx;
-	bool resetting;
-	unsigned inflight; /* requests with an SQE in the ring */
-	unsigned nq;
-	struct blk_queue q[];
-};
-
-struct virtio_blk {
-	struct disk *disk;
-	const struct vlog *log;
-	unsigned num_queues;
-	uint64_t capacity; /* sectors */
-	uint64_t features;
-	struct virtio_blk_config cfg; /* little-endian, as the guest reads it */
-	char serial[VIRTIO_BLK_ID_BYTES];
-	struct blk_session *s; /* the active session, or NULL */
-	struct ev_defer defer;
-	bool dying; /* destroy() came while defer was queued: the defer frees */
-	unsigned warnings;
-};
-
 static bool submit(struct blk_req *r);
-
-static void guest_warn(struct virtio_blk *dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void guest_warn(struct virtio_blk *dev, const char *fmt, ...)
-{
-	char msg[160];
-	va_list ap;
-
-	/* Guest-triggerable: a hostile driver must not flood the log. */
-	if (dev->warnings >= MAX_WARNINGS)
-		return;
-	dev->warnings++;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	vlog_warn(dev->log, "virtio-blk '%s': %s%s", dev->disk->path, msg,
-		  dev->warnings == MAX_WARNINGS ? " (further warnings suppressed)" : "");
-}
-
-static bool has(const struct blk_session *s, unsigned bit)
-{
-	return s->ctx.features & (1ull << bit);
-}
-
-static bool is_write(uint32_t type)
-{
-	return type == VIRTIO_BLK_T_OUT || type == VIRTIO_BLK_T_DISCARD || type == VIRTIO_BLK_T_WRITE_ZEROES;
-}
-
-/* Copy len bytes out of (or zeros / src into) iov[*idx..n), consuming them from the front. */
-static void iov_take(struct iovec *iov, unsigned *idx, unsigned n, void *dst, const void *src, size_t len)
-{
-	while (len && *idx < n) {
-		struct iovec *v = &iov[*idx];
-		size_t k = v->iov_len < len ? v->iov_len : len;
-
-		if (dst) {
-			memcpy(dst, v->iov_base, k);
-			dst = (uint8_t *)dst + k;
-		} else if (src) {
-			memcpy(v->iov_base, src, k);
-			src = (const uint8_t *)src + k;
-		} else {
-			memset(v->iov_base, 0, k);
-		}
-		v->iov_base = (uint8_t *)v->iov_base + k;
-		v->iov_len -= k;
-		len -= k;
-		if (v->iov_len == 0)
-			(*idx)++;
-	}
-}
-
-/* Is [sector, sector + bytes / 512) inside the disk? bytes is a multiple of 512. */
-static bool in_range(const struct virtio_blk *dev, uint64_t sector, uint64_t bytes)
-{
-	return sector <= dev->capacity && (bytes >> SECTOR_SHIFT) <= dev->capacity - sector;
-}
-
-static bool dio_ok(const struct disk *d, const struct blk_req *r)
-{
-	uint64_t m = d->dio_align - 1;
-
-	if (r->off & m)
-		return false;
-	for (unsigned i = r->iov_idx; i < r->niov; i++) {
-		if (((uintptr_t)r->iov[i].iov_base & m) || (r->iov[i].iov_len & m))
-			return false;
-	}
-	return true;
-}
-
-static int parse_segments(struct blk_req *r, struct virtio_blk *dev, uint64_t len, unsigned *ri, unsigned nout)
-{
-	bool wz = r->type == VIRTIO_BLK_T_WRITE_ZEROES;
-
-	if (!has(r->q->s, wz ? VIRTIO_BLK_F_WRITE_ZEROES : VIRTIO_BLK_F_DISCARD))
-		return VIRTIO_BLK_S_UNSUPP;
-	if (dev->disk->readonly)
-		return VIRTIO_BLK_S_IOERR;
-	if (len == 0 || len % sizeof(r->segs[0]) || len / sizeof(r->segs[0]) > MAX_SEGS)
-		return VIRTIO_BLK_S_IOERR;
-	r->nseg = (unsigned)(len / sizeof(r->segs[0]));
-	r->seg = 0;
-	iov_take(r->iov, ri, nout, r->segs, NULL, len);
-	for (unsigned i = 0; i < r->nseg; i++) {
-		uint64_t sector = le64toh(r->segs[i].sector);
-		uint32_t num = le32toh(r->segs[i].num_sectors);
-		uint32_t flags = le32toh(r->segs[i].flags);
-
-		/* 5.2.6.2: unknown flags, or unmap on a discard, are UNSUPP. */
-		if (flags & ~(wz ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0u))
-			return VIRTIO_BLK_S_UNSUPP;
-		if (num > MAX_DISCARD_SECTORS || !in_range(dev, sector, (uint64_t)num << SECTOR_SHIFT))
-			return VIRTIO_BLK_S_IOERR;
-		/* Host order from here on: the copy is ours. */
-		r->segs[i].sector = sector;
-		r->segs[i].num_sectors = num;
-		r->segs[i].flags = flags;
-	}
-	return -1;
-}
-
-/*
- * Check the whole request before any I/O. Returns a status to complete with now, or -1 when the
- * request is to be started. Sets r->status (NULL: no status byte: complete with 0 bytes written).
- */
-static int parse(struct blk_req *r, const struct virtq_chain *c)
-{
-	struct virtio_blk *dev = r->q->s->dev;
-	struct virtio_blk_outhdr hdr;
-	unsigned nout = c->nout, niov = c->niov, ri = 0;
-	uint64_t out_len = c->out_len, in_len = c->in_len, sector;
-	struct iovec *last;
-
-	r->status = NULL;
-	r->written = 0;
-	r->type = UINT32_MAX;
-	if (c->bad) {
-		guest_warn(dev, "malformed descriptor chain");
-		return VIRTIO_BLK_S_IOERR;
-	}
-	/* The status is the last byte of the last writable buffer (zero-length ones add no iov). */
-	if (niov == nout) {
-		guest_warn(dev, "request without a status byte");
-		return VIRTIO_BLK_S_IOERR;
-	}
-	last = &r->iov[niov - 1];
-	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
-	if (--last->iov_len == 0)
-		niov--;
-	in_len--;
-	r->written = 1;
-	if (out_len < sizeof(hdr)) {
-		guest_warn(dev, "request header too short");
-		return VIRTIO_BLK_S_IOERR;
-	}
-	iov_take(r->iov, &ri, nout, &hdr, NULL, sizeof(hdr)); /* copied once */
-	out_len -= sizeof(hdr);
-	r->type = le32toh(hdr.type);
-	sector = le64toh(hdr.sector);
-
-	switch (r->type) {
-	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_OUT: {
-		bool in = r->type == VIRTIO_BLK_T_IN;
-		uint64_t len = in ? in_len : out_len;
-
-		if (!in && dev->disk->readonly)
-			return VIRTIO_BLK_S_IOERR;
-		/* IN carries nothing readable but the header, OUT nothing writable but the status. */
-		if ((in ? out_len : in_len) != 0 || len % 512 || !in_range(dev, sector, len)) {
-			guest_warn(dev, "bad read/write request (layout, length or sector)");
-			return VIRTIO_BLK_S_IOERR;
-		}
-		if (len == 0)
-			return VIRTIO_BLK_S_OK;
-		r->iov_idx = in ? nout : ri;
-		r->niov = in ? niov : nout;
-		r->off = sector << SECTOR_SHIFT;
-		r->written = in ? (uint32_t)len + 1 : 1; /* the chain is at most 4 GiB - 1 (queue.c) */
-		r->fd = dev->disk->direct && !dio_ok(dev->disk, r) ? dev->disk->fd_buffered : dev->disk->fd;
-		return -1;
-	}
-	case VIRTIO_BLK_T_FLUSH:
-		return has(r->q->s, VIRTIO_BLK_F_FLUSH) ? -1 : VIRTIO_BLK_S_UNSUPP;
-	case VIRTIO_BLK_T_GET_ID: {
-		unsigned wi = nout;
-		size_t n = in_len < VIRTIO_BLK_ID_BYTES ? (size_t)in_len : VIRTIO_BLK_ID_BYTES;
-
-		if (out_len != 0)
-			return VIRTIO_BLK_S_IOERR;
-		iov_take(r->iov, &wi, niov, NULL, dev->serial, n);
-		r->written = (uint32_t)n + 1;
-		return VIRTIO_BLK_S_OK;
-	}
-	case VIRTIO_BLK_T_DISCARD:
-	case VIRTIO_BLK_T_WRITE_ZEROES:
-		if (in_len != 0)
-			return VIRTIO_BLK_S_IOERR;
-		return parse_segments(r, dev, out_len, &ri, nout);
-	default:
-		return VIRTIO_BLK_S_UNSUPP;
-	}
-}
 
 static void free_session(struct blk_session *s)
 {
@@ -305,7 +53,7 @@ static void start(struct blk_req *r)
 {
 	struct blk_queue *q = r->q;
 
-	if (is_write(r->type)) {
+	if (blk_is_write(r->type)) {
 		r->wseq = q->wseq++;
 		q->writes_inflight++;
 	} else if (r->type == VIRTIO_BLK_T_FLUSH) {
@@ -402,7 +150,7 @@ static void complete(struct blk_req *r, uint8_t st)
 		*r->status = st; /* a byte of guest RAM; virtq_push() publishes it with release order */
 	virtq_push(q->vq, r->head, r->status ? r->written : 0);
 	q->need_irq = true;
-	if (is_write(r->type)) {
+	if (blk_is_write(r->type)) {
 		q->writes_inflight--;
 		release_flushes(q, r->wseq);
 	}
@@ -439,7 +187,7 @@ static int progress(struct blk_req *r, int res)
 		if (res < 0 || (res == 0 && r->type == VIRTIO_BLK_T_OUT))
 			break;
 		if (res == 0) { /* end of file (a shrunk image): the rest reads as zeros */
-			iov_take(r->iov, &r->iov_idx, r->niov, NULL, NULL, SIZE_MAX);
+			blk_iov_take(r->iov, &r->iov_idx, r->niov, NULL, NULL, SIZE_MAX);
 			return VIRTIO_BLK_S_OK;
 		}
 		r->off += (unsigned)res;
@@ -455,7 +203,7 @@ static int progress(struct blk_req *r, int res)
 			break;
 		return ++r->seg < r->nseg ? -1 : VIRTIO_BLK_S_OK;
 	}
-	guest_warn(dev, "I/O error: %s", res < 0 ? strerror(-res) : "a write made no progress");
+	blk_warn(dev, "I/O error: %s", res < 0 ? strerror(-res) : "a write made no progress");
 	return VIRTIO_BLK_S_IOERR;
 }
 
@@ -509,7 +257,7 @@ static int pop_one(struct blk_queue *q)
 	}
 	q->free = r->next;
 	r->head = c.head;
-	st = parse(r, &c);
+	st = blk_req_parse(r, &c);
 	if (st >= 0)
 		complete(r, (uint8_t)st);
 	else
