@@ -17,6 +17,7 @@
 #include "memory.h"
 #include "x86/acpi.h"
 #include "x86/aml.h"
+#include "unit.h"
 
 #define FAKE_RAM (2u << 20)
 #define MMIO64_BASE (1ull << 36)
@@ -695,8 +696,6 @@ int main(int argc, char **argv)
 {
 	Suite *s;
 	TCase *aml, *tables;
-	SRunner *sr;
-	int failed;
 
 	if (argc > 1)
 		return dump_tables(argv[1]) ? 1 : 0;
@@ -716,9 +715,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tables, bad_config_and_small_memory);
 	tcase_add_test(tables, tables_without_pci);
 	suite_add_tcase(s, tables);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -9,6 +9,7 @@
 #include "x86/boot.h"
 #include "x86/elf.h"
 #include "x86/layout.h"
+#include "unit.h"
 
 #define MIB (1ull << 20)
 
@@ -270,8 +271,6 @@ int main(void)
 {
 	Suite *s = suite_create("boot");
 	TCase *tc = tcase_create("boot");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, bzimage_loads);
@@ -283,9 +282,5 @@ int main(void)
 	tcase_add_test(tc, elf_loads_and_pvh);
 	tcase_add_test(tc, elf_hostile);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

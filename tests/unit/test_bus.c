@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "unit.h"
 
 struct rec {
 	uint64_t off;
@@ -86,16 +87,10 @@ int main(void)
 {
 	Suite *s = suite_create("bus");
 	TCase *tc = tcase_create("bus");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, register_rules);
 	tcase_add_test(tc, dispatch_offsets);
 	tcase_add_test(tc, unclaimed_reads_all_ones);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "x86/cpu.h"
+#include "unit.h"
 
 static struct kvm_cpuid2 *table(void)
 {
@@ -69,15 +70,9 @@ int main(void)
 {
 	Suite *s = suite_create("cpuid");
 	TCase *tc = tcase_create("cpuid");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, topology_4_cpus);
 	tcase_add_test(tc, single_cpu_has_no_htt);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

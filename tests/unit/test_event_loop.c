@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "event_loop.h"
+#include "unit.h"
 
 static const struct vlog quiet = { .level = VMM_LOG_ERROR };
 
@@ -268,8 +269,7 @@ int main(void)
 	struct io_uring probe;
 	Suite *s = suite_create("event_loop");
 	TCase *tc = tcase_create("event_loop");
-	SRunner *sr;
-	int failed, ret;
+	int ret;
 
 	ret = io_uring_queue_init(4, &probe, 0);
 	if (ret == -ENOSYS || ret == -EPERM) {
@@ -286,9 +286,5 @@ int main(void)
 	tcase_add_test(tc, stop_waits_for_in_flight);
 	tcase_add_test(tc, no_fd_leaks);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

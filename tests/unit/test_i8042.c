@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/i8042.h"
+#include "unit.h"
 
 #define STS_OBF 0x01
 #define STS_IBF 0x02
@@ -247,8 +248,6 @@ int main(void)
 {
 	Suite *s = suite_create("i8042");
 	TCase *tc = tcase_create("i8042");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, status_after_create);
 	tcase_add_test(tc, self_test);
@@ -260,9 +259,5 @@ int main(void)
 	tcase_add_test(tc, odd_accesses);
 	tcase_add_test(tc, two_controllers_independent);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

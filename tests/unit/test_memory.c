@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "memory.h"
+#include "unit.h"
 
 START_TEST(layout_small)
 {
@@ -72,17 +73,11 @@ int main(void)
 {
 	Suite *s = suite_create("memory");
 	TCase *tc = tcase_create("memory");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, layout_small);
 	tcase_add_test(tc, layout_split_at_hole);
 	tcase_add_test(tc, init_rejects_bad_sizes);
 	tcase_add_test(tc, bounds_and_overflow);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

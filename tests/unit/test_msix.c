@@ -20,6 +20,7 @@
 #include "devices/msix.h"
 #include "devices/pci.h"
 #include "irq_routes.h"
+#include "unit.h"
 
 #define MMIO64 (1ull << 36)
 #define NVEC 4
@@ -536,8 +537,6 @@ int main(void)
 {
 	Suite *s = suite_create("msix");
 	TCase *tc = tcase_create("msix"), *routes = tcase_create("irq_routes");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, capability);
 	tcase_add_test(tc, table_read_write);
@@ -551,9 +550,5 @@ int main(void)
 	tcase_add_test(routes, default_routes);
 	tcase_add_test(routes, kvm_routes);
 	suite_add_tcase(s, routes);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/options.h"
+#include "unit.h"
 
 static char err[512];
 
@@ -178,8 +179,6 @@ int main(void)
 {
 	Suite *s = suite_create("options");
 	TCase *tc = tcase_create("options");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, sizes);
 	tcase_add_test(tc, full_command_line);
@@ -188,9 +187,5 @@ int main(void)
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, disks);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -12,6 +12,7 @@
 
 #include "bus.h"
 #include "devices/pci.h"
+#include "unit.h"
 
 #define MMIO64 (1ull << 36)
 
@@ -621,8 +622,6 @@ int main(void)
 {
 	Suite *s = suite_create("pci");
 	TCase *tc = tcase_create("pci");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, host_bridge_type1);
 	tcase_add_test(tc, missing_functions);
@@ -637,9 +636,5 @@ int main(void)
 	tcase_add_test(tc, bad_arguments);
 	tcase_add_test(tc, concurrent_access_no_deadlock);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/pm.h"
+#include "unit.h"
 
 #define SLP_EN 0x20
 
@@ -175,8 +176,6 @@ int main(void)
 {
 	Suite *s = suite_create("pm");
 	TCase *tc = tcase_create("pm");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, s5_powers_off);
 	tcase_add_test(tc, other_sleep_requests_ignored);
@@ -186,9 +185,5 @@ int main(void)
 	tcase_add_test(tc, no_callback);
 	tcase_add_test(tc, two_devices_independent);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/rtc.h"
+#include "unit.h"
 
 #define EPOCH 1795614307 /* 2026-11-25 13:45:07 UTC, a Wednesday */
 
@@ -370,8 +371,6 @@ int main(void)
 {
 	Suite *s = suite_create("rtc");
 	TCase *tc = tcase_create("rtc");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, bcd_defaults);
 	tcase_add_test(tc, status_registers);
@@ -387,9 +386,5 @@ int main(void)
 	tcase_add_test(tc, two_rtcs_independent);
 	tcase_add_test(tc, host_clock_default);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "devices/serial.h"
+#include "unit.h"
 
 enum { THR = 0, RBR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
 
@@ -522,8 +523,6 @@ int main(void)
 	TCase *irq = tcase_create("interrupts");
 	TCase *rx = tcase_create("receive");
 	TCase *mt = tcase_create("threads");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(regs, reset_values);
 	tcase_add_test(regs, divisor_latch);
@@ -543,9 +542,5 @@ int main(void)
 	suite_add_tcase(s, irq);
 	suite_add_tcase(s, rx);
 	suite_add_tcase(s, mt);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

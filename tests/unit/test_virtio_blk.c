@@ -17,6 +17,7 @@
 #include "event_loop.h"
 #include "memory.h"
 #include "virtio/blk.h"
+#include "unit.h"
 
 #define RAM_SIZE (8u << 20)
 #define QSIZE 256
@@ -629,8 +630,7 @@ int main(void)
 	struct io_uring probe;
 	Suite *s = suite_create("virtio_blk");
 	TCase *tc = tcase_create("virtio_blk");
-	SRunner *sr;
-	int failed, ret;
+	int ret;
 
 	ret = io_uring_queue_init(4, &probe, 0);
 	if (ret == -ENOSYS || ret == -EPERM) {
@@ -653,9 +653,5 @@ int main(void)
 	tcase_add_test(tc, disk_in_use);
 	tcase_add_test(tc, config_space);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

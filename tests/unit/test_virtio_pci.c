@@ -20,6 +20,7 @@
 #include "event_loop.h"
 #include "memory.h"
 #include "virtio/pci.h"
+#include "unit.h"
 
 #define RAM_SIZE (1u << 20)
 #define MMIO64_BASE (1ull << 32)
@@ -788,8 +789,6 @@ int main(void)
 	Suite *s = suite_create("virtio_pci");
 	TCase *tc = tcase_create("virtio_pci");
 	struct event_loop *probe;
-	SRunner *sr;
-	int failed;
 
 	if (event_loop_create(8, NULL, &probe) < 0) {
 		printf("SKIP: io_uring unavailable\n");
@@ -810,9 +809,5 @@ int main(void)
 	tcase_add_test(tc, destroy_after_loop_stop);
 	tcase_add_test(tc, create_rejects_bad_devices);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -9,6 +9,7 @@
 
 #include "memory.h"
 #include "virtio/queue.h"
+#include "unit.h"
 
 #define RAM_SIZE (1u << 20)  /* region 0: [0, 1 MiB) */
 #define RAM2_GPA RAM_SIZE    /* region 1: [1 MiB, 2 MiB), contiguous in GPA, not in the host */
@@ -835,8 +836,6 @@ int main(void)
 {
 	Suite *s = suite_create("virtq");
 	TCase *tc = tcase_create("virtq");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, init_rejects);
@@ -858,9 +857,5 @@ int main(void)
 	tcase_add_test(tc, set_notify_event_idx);
 	tcase_add_test(tc, fuzz);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }
