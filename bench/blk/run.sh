@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Disk benchmark: fio in the guest on a virtio-blk disk, our vmm against QEMU (microvm with PCIe,
+# virtio-blk-pci, aio=io_uring), same guest (Debian's cloud kernel, the test initramfs with fio
+# appended), 1 vCPU, 512 MiB, a raw image on tmpfs; prints a Markdown table.
+# Where this machine's /dev/kvm runs stock kernels (VMX/SVM) the runs happen here; otherwise (PVM)
+# inside one boot of the nested test host (tests/host/, QEMU with software SVM).
+# usage: bench/blk/run.sh [BUILD_DIR]      (default build/plain; needs BUILD_DIR/vmm and
+#        BUILD_DIR/guest/{vmlinuz,initramfs.gz,modules/}: cmake, then tests/guest/build-assets.sh)
+# env:   BENCH_RUNTIME=S  seconds per fio job (default 10)      BENCH_ROUNDS=N  boots per VMM (2)
+#        BENCH_IMG_MB=N   image size in MiB (default 512)       BENCH_LOG=F     keep the raw log
+#        BENCH_CACHE=auto|direct|writeback   host caching for both (auto: O_DIRECT when the image's
+#                         file system takes it)              QEMU_MACHINE   QEMU's -M
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+B=${1:-$SRC/build/plain}
+RUNTIME=${BENCH_RUNTIME:-10}
+ROUNDS=${BENCH_ROUNDS:-2}
+IMG_MB=${BENCH_IMG_MB:-512}
+CACHE=${BENCH_CACHE:-auto}
+QEMU_MACHINE=${QEMU_MACHINE:-microvm,rtc=on,pcie=on}
+say() { echo "bench-blk: $*" >&2; }
+die() { echo "bench-blk: ERROR: $*" >&2; exit 1; }
+
+for f in "$B/vmm" "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules/kvm-amd.ko"; do
+	[ -s "$f" ] || die "missing $f (build with cmake, then: bash tests/guest/build-assets.sh $B/guest)"
+done
+SUDO=()
+[ "$(id -u)" = 0 ] || SUDO=(sudo)
+need() { # need COMMAND PACKAGE
+	command -v "$1" >/dev/null && return 0
+	say "installing $2"
+	local inst=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2")
+	"${inst[@]}" >&2 || { "${SUDO[@]}" apt-get update -q >&2 && "${inst[@]}" >&2; } || die "cannot install $2"
+}
+need qemu-system-x86_64 qemu-system-x86
+need fio fio
+need cpio cpio
+QEMU=$(command -v qemu-system-x86_64)
+FIO=$(command -v fio)
+
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+# Others may rebuild the tree while we run: work on copies.
+cp "$B/vmm" "$W/vmm"
+mkdir -p "$W/guest" "$W/extra/fw"
+cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
+KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
+cc -std=c11 -O2 -static -Wall -Wextra -Werror -o "$W/extra/bootwatch" "$SRC/bench/boot/bootwatch.c"
+install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
+
+# The bench initramfs: the test initramfs, then a second archive with fio, every library it needs
+# at its own path, and /bench-fio.sh (the kernel unpacks concatenated archives in order).
+R=$W/fio-root
+mkdir -p "$R/usr/bin"
+cp -L "$FIO" "$R/usr/bin/fio"
+ldd "$FIO" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
+	mkdir -p "$R$(dirname "$lib")"
+	cp -L "$lib" "$R$lib"
+done
+install -m 0755 "$HERE/bench-fio.sh" "$R/bench-fio.sh"
+(cd "$R" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) |
+	gzip -6n >"$W/fio.cpio.gz"
+cat "$B/guest/initramfs.gz" "$W/fio.cpio.gz" >"$W/extra/bench-initramfs.gz"
+rm -rf "$R"
+say "bench initramfs: $(($(stat -c %s "$W/extra/bench-initramfs.gz") / 1024)) KiB ($("$FIO" --version))"
+
+# QEMU microvm's firmware (qboot as bios-microvm.bin) and the option ROMs -kernel registers.
+for fw in bios-microvm.bin linuxboot_dma.bin linuxboot.bin pvh.bin; do
+	for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
+		if [ -e "$d/$fw" ]; then cp -L "$d/$fw" "$W/extra/fw/$fw"; break; fi
+	done
+done
+[ -s "$W/extra/fw/bios-microvm.bin" ] || die "QEMU's bios-microvm.bin not found (package qemu-system-data / seabios)"
+
+LOG=${BENCH_LOG:-$W/bench.log}
+mode=$(bash "$SRC/scripts/kvm-mode.sh")
+say "mode $mode, guest kernel $KVER, ${RUNTIME}s per job, $ROUNDS round(s), ${IMG_MB} MiB image"
+case $mode in
+direct)
+	IMG_DIR=/dev/shm
+	[ -d /dev/shm ] && [ -w /dev/shm ] || IMG_DIR=$W
+	VMM=$W/vmm KERNEL=$W/guest/vmlinuz INITRD=$W/extra/bench-initramfs.gz BOOTWATCH=$W/extra/bootwatch \
+		FW=$W/extra/fw QEMU=$QEMU QEMU_MACHINE=$QEMU_MACHINE IMG_DIR=$IMG_DIR IMG_MB=$IMG_MB RUNTIME=$RUNTIME \
+		ROUNDS=$ROUNDS CACHE=$CACHE TMPDIR=$W \
+		sh "$W/extra/run-inside.sh" | tee "$LOG" | grep --line-buffered -E '^@@BLK' >&2 || true
+	MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm"
+	;;
+nested)
+	printf 'QEMU_MACHINE=%s IMG_MB=%s RUNTIME=%s ROUNDS=%s CACHE=%s sh /extra/run-inside.sh\n' \
+		"$QEMU_MACHINE" "$IMG_MB" "$RUNTIME" "$ROUNDS" "$CACHE" >"$W/extra/run.sh"
+	VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS=$QEMU \
+		bash "$SRC/tests/host/build-host.sh" "$W/host.cpio" "$W/vmm" "$W/guest" || die "cannot build the test host image"
+	say "booting the nested test host (about $((2 * ROUNDS * (6 * (RUNTIME + 1) + 30) / 60 + 1)) minutes)"
+	: >"$LOG"
+	timeout 3000 bash "$SRC/tests/host/qemu-host.sh" "$W/guest/vmlinuz" "$W/host.cpio" script \
+		-serial "file:$LOG" </dev/null || say "the test host exited with status $?"
+	tr -d '\r' <"$LOG" | grep -aE '^@@(HOST|BLK|SCRIPT)' >&2 || true
+	host=$(tr -d '\r' <"$LOG" | sed -n 's/^@@HOST-READY \([^ ]*\).*cpus=\([0-9]*\).*/\1, \2 vCPUs/p' | head -1)
+	MACHINE="nested test host (QEMU $("$QEMU" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') TCG, EPYC+svm, ${host:-?}, 2560 MiB, kvm-amd)"
+	;;
+*) die "no usable /dev/kvm here (kvm-mode: $mode)" ;;
+esac
+
+tr -d '\r' <"$LOG" | grep -aq '^@@BLK-DONE' || { tr -d '\r' <"$LOG" | tail -n 40 >&2; die "the benchmark did not finish (log above)"; }
+
+# The table: per job the median over rounds (IOPS for 4k jobs, MiB/s for 1M jobs).
+tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v machine="$MACHINE" -v kver="$KVER" '
+	function median(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+		if (n == 0) return -1
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function f(v, fmt) { return v < 0 ? "n/a" : sprintf(fmt, v) }
+	function ratio(a, b) { return (a < 0 || b <= 0) ? "n/a" : sprintf("%.2f", a / b) }
+	function get(w, j, key,   i, a) { for (i = 1; i <= n[w, j]; i++) a[i] = val[w, j, key, i]; return median(a, n[w, j]) }
+	/^@@BLK-INFO kernel=/ { sub(/^@@BLK-INFO /, ""); info = $0 }
+	/^@@BLK-GUEST vmm / { sub(/^@@BLK-GUEST vmm /, ""); ginfo = $0 }
+	/^@@BLK (vmm|qemu) round=/ {
+		w = $2; j = $4; n[w, j]++
+		for (i = 5; i <= NF; i++) { split($i, p, "="); val[w, j, p[1], n[w, j]] = p[2] }
+	}
+	/^@@BLK-RUN (vmm|qemu) / {
+		w = $2; delete kv
+		for (i = 4; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
+		runs[w]++; cpu[w] += kv["user_ms"] + kv["sys_ms"]; wall[w] += kv["exit_ms"]; rss[w] = kv["rss_kib"]
+		if (kv["status"] != "0" || kv["ok"] != "6") bad[w]++
+	}
+	END {
+		split("randread-4k-qd1 randread-4k-qd32 randwrite-4k-qd1 randwrite-4k-qd32 read-1m-qd8 write-1m-qd8", jobs, " ")
+		label["randread-4k-qd1"] = "4k random read, QD1 (IOPS)"
+		label["randread-4k-qd32"] = "4k random read, QD32 (IOPS)"
+		label["randwrite-4k-qd1"] = "4k random write, QD1 (IOPS)"
+		label["randwrite-4k-qd32"] = "4k random write, QD32 (IOPS)"
+		label["read-1m-qd8"] = "1M sequential read, QD8 (MiB/s)"
+		label["write-1m-qd8"] = "1M sequential write, QD8 (MiB/s)"
+		printf "Disk benchmark, %s: %s; guest kernel %s; QEMU -M %s with virtio-blk-pci, aio=io_uring\n", date, machine, kver, qm
+		printf "conditions: %s\nguest: %s\nboots: vmm %d, QEMU %d (failed: %d, %d)\n\n", info, ginfo, runs["vmm"], runs["qemu"], bad["vmm"], bad["qemu"]
+		printf "| job | vmm | QEMU | vmm/QEMU |\n| --- | ---: | ---: | ---: |\n"
+		for (k = 1; k <= 6; k++) {
+			j = jobs[k]
+			if (j ~ /-1m-/) { a = get("vmm", j, "bw_kib"); b = get("qemu", j, "bw_kib"); if (a >= 0) a /= 1024; if (b >= 0) b /= 1024; fmt = "%.1f" }
+			else { a = get("vmm", j, "iops"); b = get("qemu", j, "iops"); fmt = "%.0f" }
+			printf "| %s | %s | %s | %s |\n", label[j], f(a, fmt), f(b, fmt), ratio(a, b)
+		}
+		printf "\nmean latency per I/O (us): "
+		for (k = 1; k <= 6; k++) {
+			j = jobs[k]
+			printf "%s%s vmm %s / QEMU %s", (k > 1 ? "; " : ""), j, f(get("vmm", j, "lat_us"), "%.0f"), f(get("qemu", j, "lat_us"), "%.0f")
+		}
+		printf "\nCPU time of the VMM process per boot, user+sys (s, mean; boot and all jobs): vmm %s, QEMU %s (wall %s, %s s); peak RSS vmm %s, QEMU %s MiB\n", \
+			runs["vmm"] ? sprintf("%.1f", cpu["vmm"] / runs["vmm"] / 1000) : "n/a", runs["qemu"] ? sprintf("%.1f", cpu["qemu"] / runs["qemu"] / 1000) : "n/a", \
+			runs["vmm"] ? sprintf("%.0f", wall["vmm"] / runs["vmm"] / 1000) : "n/a", runs["qemu"] ? sprintf("%.0f", wall["qemu"] / runs["qemu"] / 1000) : "n/a", \
+			f(rss["vmm"] / 1024, "%.0f"), f(rss["qemu"] / 1024, "%.0f")
+	}'
