@@ -322,10 +322,10 @@ static int add_disk(struct vmm *vm, unsigned i)
 	ret = disk_open(c->path, c->readonly, c->direct, &vm->log, &d);
 	if (ret)
 		return ret;
+	vm->disk[i] = d; /* the device uses it; teardown_disks() closes it after the device is gone */
 	ret = virtio_blk_create(d, &bo, &vm->log, &blk);
 	if (ret) {
 		vlog_err(&vm->log, "cannot create the virtio-blk device for '%s': %s", c->path, strerror(-ret));
-		disk_close(d);
 		return ret;
 	}
 	ret = irq_routes_msix_create(&vm->routes, virtio_blk_ops.num_queues(blk) + 1, &vm->vblk_msix[i]);
@@ -346,7 +346,7 @@ static int add_disk(struct vmm *vm, unsigned i)
 	}
 	if (ret) {
 		vlog_err(&vm->log, "cannot attach disk '%s' to the PCI bus: %s", c->path, strerror(-ret));
-		virtio_blk_ops.destroy(blk); /* the device owns the disk */
+		virtio_blk_ops.destroy(blk); /* not the disk: teardown_disks() closes it */
 		return ret;
 	}
 	return 0;
@@ -373,8 +373,10 @@ static void teardown_disks(struct vmm *vm)
 			virtio_pci_destroy(vm->vblk[i]);
 		if (vm->vblk_msix[i])
 			irq_routes_msix_destroy(vm->vblk_msix[i]);
+		disk_close(vm->disk[i]);
 		vm->vblk[i] = NULL;
 		vm->vblk_msix[i] = NULL;
+		vm->disk[i] = NULL;
 	}
 }
 

@@ -24,6 +24,7 @@ struct pm;
 struct kvm_cpuid2;
 struct event_loop;
 struct virtio_pci;
+struct disk;
 
 struct vmm {
 	struct vlog log;
@@ -50,6 +51,7 @@ struct vmm {
 	struct event_loop *loop;    /* the I/O thread */
 	struct vmm_disk disk_cfg[VMM_MAX_DISKS]; /* copies: path and serial are ours */
 	unsigned ndisks;
+	struct disk *disk[VMM_MAX_DISKS];   /* closed after its device is destroyed */
 	struct virtio_pci *vblk[VMM_MAX_DISKS];
 	struct irq_msix *vblk_msix[VMM_MAX_DISKS];
 	struct vcpu *vcpus[VMM_MAX_CPUS];
