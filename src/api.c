@@ -124,11 +124,6 @@ VMM_API int vmm_start(struct vmm *vm)
 		vm_exit(vm, VMM_EXIT_ERROR);
 		return ret;
 	}
-	ret = vcpu_signal_init();
-	if (ret) {
-		vlog_err(&vm->log, "cannot install the vCPU kick signal handler: %s", strerror(-ret));
-		return ret;
-	}
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		ret = vcpu_start(vm->vcpus[i]);
 		if (ret) {

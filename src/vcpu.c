@@ -17,33 +17,46 @@
 #include "vm.h"
 #include "x86/cpu.h"
 
+/*
+ * Kicking a vCPU out of KVM_RUN without a signal handler: the kick signal stays blocked in the
+ * vCPU thread, and KVM_SET_SIGNAL_MASK unblocks it only while the thread is inside KVM_RUN. A
+ * kick (pthread_kill) then makes KVM_RUN return -EINTR, and because the thread's own mask blocks
+ * the signal again on the way out, it is never delivered: it stays pending until the thread takes
+ * it with sigtimedwait(). A kick that lands outside KVM_RUN stays pending and ends the next
+ * KVM_RUN at once. So the library installs no handler and needs none from the application.
+ */
 static int kick_signal(void)
 {
 	return SIGRTMIN + VMM_KICK_SIGNAL_OFFSET;
 }
 
-static void kick_handler(int sig)
+/* Make KVM_RUN run with every signal blocked but the kick. */
+static int set_run_sigmask(int fd)
 {
-	(void)sig; /* its only job is to make KVM_RUN return -EINTR */
+	/* struct kvm_signal_mask is a 4-byte len followed at once by the kernel's 8-byte sigset. */
+	union {
+		struct kvm_signal_mask hdr;
+		uint8_t bytes[sizeof(struct kvm_signal_mask) + 8];
+	} m;
+	uint64_t set = ~(1ull << (kick_signal() - 1));
+
+	_Static_assert(sizeof(struct kvm_signal_mask) == 4, "kvm_signal_mask layout");
+	memset(&m, 0, sizeof(m));
+	m.hdr.len = 8;
+	memcpy(m.hdr.sigset, &set, sizeof(set));
+	return ioctl(fd, KVM_SET_SIGNAL_MASK, &m) < 0 ? -errno : 0;
 }
 
-static pthread_once_t signal_once = PTHREAD_ONCE_INIT;
-static int signal_ret;
-
-static void install_kick_handler(void)
+/* Take a pending kick (never delivered: blocked outside KVM_RUN). */
+static void consume_kick(void)
 {
-	struct sigaction sa;
+	const struct timespec zero = { 0, 0 };
+	sigset_t set;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = kick_handler;
-	sigemptyset(&sa.sa_mask);
-	signal_ret = sigaction(kick_signal(), &sa, NULL) < 0 ? -errno : 0;
-}
-
-int vcpu_signal_init(void)
-{
-	pthread_once(&signal_once, install_kick_handler);
-	return signal_ret;
+	sigemptyset(&set);
+	sigaddset(&set, kick_signal());
+	while (sigtimedwait(&set, NULL, &zero) > 0)
+		;
 }
 
 int vcpu_create(struct vmm *vm, unsigned id, struct vcpu **out)
@@ -68,6 +81,12 @@ int vcpu_create(struct vmm *vm, unsigned id, struct vcpu **out)
 		vlog_err(&vm->log, "cannot map the kvm_run area of vCPU %u: %s", id, strerror(errno));
 		close(v->fd);
 		free(v);
+		return ret;
+	}
+	ret = set_run_sigmask(v->fd);
+	if (ret) {
+		vlog_err(&vm->log, "vCPU %u: KVM_SET_SIGNAL_MASK failed: %s", id, strerror(-ret));
+		vcpu_destroy(v);
 		return ret;
 	}
 	ret = x86_vcpu_init(v->fd, vm->cpuid, id, vm->ncpus, id == 0 ? &vm->boot : NULL, &vm->log);
@@ -186,16 +205,13 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vmm *vm = v->vm;
-	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, kick_signal());
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-
+	/* Every signal stays blocked in this thread (vcpu_start); KVM_RUN unblocks only the kick. */
 	while (!vm_should_stop(vm)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				/* Kicked: clear the request, then look at the stop flag again. */
+				/* Kicked: take the signal, clear the request, look at the stop flag again. */
+				consume_kick();
 				atomic_store_explicit((_Atomic uint8_t *)&v->run->immediate_exit, 0,
 						      memory_order_relaxed);
 				continue;
@@ -215,7 +231,7 @@ int vcpu_start(struct vcpu *v)
 	sigset_t all, old;
 	int ret;
 
-	/* The thread starts with every signal blocked and unblocks only the kick signal. */
+	/* The thread starts, and stays, with every signal blocked (see kick_signal()). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = -pthread_create(&v->thread, NULL, vcpu_thread, v);

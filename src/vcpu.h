@@ -23,7 +23,5 @@ int vcpu_start(struct vcpu *v);
 void vcpu_kick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
-/* Install the no-op handler for the kick signal (once per process). */
-int vcpu_signal_init(void);
 
 #endif

@@ -7,9 +7,11 @@
  * through the log callback of the configuration. The library never calls
  * exit() and never changes the terminal.
  *
- * The library uses one real-time signal (SIGRTMIN + VMM_KICK_SIGNAL_OFFSET) to
- * kick vCPU threads out of KVM_RUN; it installs a no-op handler for that signal
- * once, the first time a VM is started.
+ * The library sends one real-time signal (SIGRTMIN + VMM_KICK_SIGNAL_OFFSET) to
+ * its own vCPU threads to kick them out of KVM_RUN. Those threads keep it
+ * blocked (KVM unblocks it only inside KVM_RUN) and take it with sigtimedwait(),
+ * so it is never delivered: the library installs no signal handler, and the
+ * application's handlers and masks are left alone.
  */
 #ifndef VMM_VMM_H
 #define VMM_VMM_H
