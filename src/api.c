@@ -53,6 +53,20 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log)
 			return -EINVAL;
 		}
 	}
+	if (cfg->nnets > VMM_MAX_NICS || (cfg->nnets && !cfg->nets)) {
+		vlog_err(log, "%u NICs asked; vmm supports up to %d", cfg->nnets, VMM_MAX_NICS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		if (!cfg->nets[i].tap || !*cfg->nets[i].tap || strlen(cfg->nets[i].tap) >= 16) {
+			vlog_err(log, "NIC %u needs a tap name of 1 to 15 characters", i);
+			return -EINVAL;
+		}
+		if (cfg->nets[i].queue_pairs > 8) {
+			vlog_err(log, "NIC '%s': at most 8 queue pairs", cfg->nets[i].tap);
+			return -EINVAL;
+		}
+	}
 	if (cfg->mem_bytes & 0xfff) {
 		vlog_err(log, "guest memory must be a multiple of 4 KiB");
 		return -EINVAL;

@@ -257,6 +257,8 @@ int main(int argc, char **argv)
 	cfg.timeout_ms = c.opt.timeout_s * 1000u;
 	cfg.disks = c.opt.disks;
 	cfg.ndisks = c.opt.ndisks;
+	cfg.nets = c.opt.nets;
+	cfg.nnets = c.opt.nnets;
 	cfg.console_out = console_cb;
 	cfg.console_opaque = &c;
 	cfg.log = log_cb;

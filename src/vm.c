@@ -13,13 +13,10 @@
 #include <unistd.h>
 
 #include "devices/i8042.h"
-#include "disk.h"
-#include "event_loop.h"
-#include "virtio/blk.h"
-#include "virtio/pci.h"
 #include "devices/pm.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "event_loop.h"
 #include "irq.h"
 #include "vcpu.h"
 #include "x86/acpi.h"
@@ -311,75 +308,6 @@ static void teardown_event_loop(struct vmm *vm)
 	vm->loop = NULL;
 }
 
-static int add_disk(struct vmm *vm, unsigned i)
-{
-	const struct vmm_disk *c = &vm->disk_cfg[i];
-	struct virtio_blk_config_opts bo = { .serial = c->serial, .num_queues = vm->ncpus };
-	struct disk *d;
-	void *blk;
-	int ret;
-
-	ret = disk_open(c->path, c->readonly, c->direct, &vm->log, &d);
-	if (ret)
-		return ret;
-	vm->disk[i] = d; /* the device uses it; teardown_disks() closes it after the device is gone */
-	ret = virtio_blk_create(d, &bo, &vm->log, &blk);
-	if (ret) {
-		vlog_err(&vm->log, "cannot create the virtio-blk device for '%s': %s", c->path, strerror(-ret));
-		return ret;
-	}
-	ret = irq_routes_msix_create(&vm->routes, virtio_blk_ops.num_queues(blk) + 1, &vm->vblk_msix[i]);
-	if (!ret) {
-		struct virtio_pci_opts o = {
-			.ops = &virtio_blk_ops,
-			.dev = blk,
-			.mem = &vm->mem,
-			.loop = vm->loop,
-			.bus = &vm->pci,
-			.vm_fd = vm->vm_fd,
-			.msi_ops = &irq_routes_msi_ops,
-			.msi_opaque = vm->vblk_msix[i],
-			.log = &vm->log,
-		};
-
-		ret = virtio_pci_create(&o, &vm->vblk[i]);
-	}
-	if (ret) {
-		vlog_err(&vm->log, "cannot attach disk '%s' to the PCI bus: %s", c->path, strerror(-ret));
-		virtio_blk_ops.destroy(blk); /* not the disk: teardown_disks() closes it */
-		return ret;
-	}
-	return 0;
-}
-
-static int setup_disks(struct vmm *vm)
-{
-	for (unsigned i = 0; i < vm->ndisks; i++) {
-		int ret = add_disk(vm, i);
-
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static void teardown_disks(struct vmm *vm)
-{
-	/* The I/O thread is stopped first: in-flight requests finish before the devices go. */
-	if (vm->loop)
-		event_loop_stop(vm->loop);
-	for (unsigned i = 0; i < vm->ndisks; i++) {
-		if (vm->vblk[i])
-			virtio_pci_destroy(vm->vblk[i]);
-		if (vm->vblk_msix[i])
-			irq_routes_msix_destroy(vm->vblk_msix[i]);
-		disk_close(vm->disk[i]);
-		vm->vblk[i] = NULL;
-		vm->vblk_msix[i] = NULL;
-		vm->disk[i] = NULL;
-	}
-}
-
 static int load_guest(struct vmm *vm)
 {
 	const struct acpi_config acpi = {
@@ -446,7 +374,8 @@ static const struct {
 	{ setup_devices, teardown_devices },
 	{ setup_pci, teardown_pci },
 	{ setup_event_loop, teardown_event_loop },
-	{ setup_disks, teardown_disks },
+	{ vm_setup_disks, vm_teardown_disks },
+	{ vm_setup_nets, vm_teardown_nets },
 	{ load_guest, nothing },
 	{ create_vcpus, destroy_vcpus },
 };
@@ -470,6 +399,13 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 	vm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : VMM_DEFAULT_CMDLINE);
 	if (!vm->kernel || !vm->cmdline || (cfg->initrd && !vm->initrd))
 		return -ENOMEM;
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		vm->net_cfg[i] = cfg->nets[i];
+		vm->net_cfg[i].tap = strdup(cfg->nets[i].tap);
+		vm->nnets = i + 1;
+		if (!vm->net_cfg[i].tap)
+			return -ENOMEM;
+	}
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
 		vm->disk_cfg[i] = cfg->disks[i];
 		vm->disk_cfg[i].path = strdup(cfg->disks[i].path);
@@ -499,6 +435,8 @@ void vm_teardown(struct vmm *vm)
 	free(vm->kernel);
 	free(vm->initrd);
 	free(vm->cmdline);
+	for (unsigned i = 0; i < vm->nnets; i++)
+		free((char *)vm->net_cfg[i].tap);
 	for (unsigned i = 0; i < vm->ndisks; i++) {
 		free((char *)vm->disk_cfg[i].path);
 		free((char *)vm->disk_cfg[i].serial);

@@ -54,6 +54,10 @@ struct vmm {
 	struct disk *disk[VMM_MAX_DISKS];   /* closed after its device is destroyed */
 	struct virtio_pci *vblk[VMM_MAX_DISKS];
 	struct irq_msix *vblk_msix[VMM_MAX_DISKS];
+	struct vmm_net net_cfg[VMM_MAX_NICS]; /* copies: tap is ours */
+	unsigned nnets;
+	struct virtio_pci *vnet[VMM_MAX_NICS];
+	struct irq_msix *vnet_msix[VMM_MAX_NICS];
 	struct vcpu *vcpus[VMM_MAX_CPUS];
 	int init_done; /* how many steps of the init table have run */
 
@@ -66,6 +70,11 @@ struct vmm {
 };
 
 int vm_init(struct vmm *vm, const struct vmm_config *cfg);
+/* Init steps for the virtio devices (vm_virtio.c); teardown resets them while the I/O thread runs. */
+int vm_setup_disks(struct vmm *vm);
+void vm_teardown_disks(struct vmm *vm);
+int vm_setup_nets(struct vmm *vm);
+void vm_teardown_nets(struct vmm *vm);
 void vm_teardown(struct vmm *vm);
 /* Record why the VM stops (the first reason wins) and kick every vCPU out of the guest. */
 void vm_exit(struct vmm *vm, enum vmm_exit_reason reason);

@@ -63,6 +63,16 @@ struct vmm_disk {
 	int direct;          /* non-zero: O_DIRECT (bypass the host page cache) */
 };
 
+#define VMM_MAX_NICS 8
+
+/* A virtio-net NIC on a Linux tap device (opened by name; created when missing and allowed). */
+struct vmm_net {
+	const char *tap;     /* interface name */
+	int has_mac;         /* non-zero: use mac; else a stable MAC derived from the tap name and index */
+	uint8_t mac[6];
+	unsigned queue_pairs; /* RX/TX queue pairs (multi-queue tap); 0: 1 */
+};
+
 struct vmm_config {
 	const char *kernel;      /* bzImage or vmlinux ELF; required */
 	const char *initrd;      /* optional */
@@ -72,6 +82,8 @@ struct vmm_config {
 	unsigned timeout_ms;     /* 0: none; else the VM stops with VMM_EXIT_TIMEOUT */
 	const struct vmm_disk *disks; /* ndisks entries, each a virtio-blk device (PCI) */
 	unsigned ndisks;              /* 0..VMM_MAX_DISKS */
+	const struct vmm_net *nets;   /* nnets entries, each a virtio-net device (PCI) */
+	unsigned nnets;               /* 0..VMM_MAX_NICS */
 
 	vmm_console_fn console_out; /* NULL: console output is discarded */
 	void *console_opaque;

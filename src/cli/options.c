@@ -27,6 +27,11 @@ const char *cli_usage(void)
 	       "  -d, --disk PATH[,ro][,serial=ID][,direct=on|off]\n"
 	       "                           a virtio-blk disk on a raw image or block device; repeat for more\n"
 	       "                           (up to 16); ro: read-only; serial: up to 20 bytes; direct: O_DIRECT\n"
+	       "  -n, --net tap=NAME[,mac=MAC][,queues=N]\n"
+	       "                           a virtio-net NIC on tap NAME (attached if it exists, else created,\n"
+	       "                           which needs CAP_NET_ADMIN); repeat for more (up to 8); MAC default:\n"
+	       "                           derived from NAME; queues: RX/TX pairs (multi-queue tap), 1 to 8\n"
+	       "      --net none           no network (the default)\n"
 	       "  -t, --timeout SECONDS    stop the guest after SECONDS and exit with 124 (default: never)\n"
 	       "  -v, --verbose            print debug messages\n"
 	       "  -h, --help               print this help and exit\n"
@@ -135,6 +140,55 @@ int cli_parse_disk(char *s, struct vmm_disk *d, char *err, size_t errlen)
 	return 0;
 }
 
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	if (mac[0] & 1) /* multicast */
+		return -EINVAL;
+	return 0;
+}
+
+int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
+{
+	char *save = NULL, *opt;
+
+	memset(n, 0, sizeof(*n));
+	for (opt = strtok_r(s, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(opt, "tap=", 4) && opt[4]) {
+			if (strlen(opt + 4) >= 16) {
+				snprintf(err, errlen, "--net tap name '%s' is longer than 15 characters", opt + 4);
+				return -EINVAL;
+			}
+			n->tap = opt + 4;
+		} else if (!strncmp(opt, "mac=", 4)) {
+			if (parse_mac(opt + 4, n->mac)) {
+				snprintf(err, errlen, "--net mac '%s' is not a unicast MAC like 52:54:00:12:34:56", opt + 4);
+				return -EINVAL;
+			}
+			n->has_mac = 1;
+		} else if (!strncmp(opt, "queues=", 7)) {
+			if (parse_uint(opt + 7, 8, &n->queue_pairs) || n->queue_pairs == 0) {
+				snprintf(err, errlen, "--net queues '%s' must be a number from 1 to 8", opt + 7);
+				return -EINVAL;
+			}
+		} else {
+			snprintf(err, errlen, "--net option '%s' is not one of tap=NAME, mac=MAC, queues=N", opt);
+			return -EINVAL;
+		}
+	}
+	if (!n->tap) {
+		snprintf(err, errlen, "--net needs a tap: --net tap=NAME[,mac=MAC][,queues=N] (or --net none)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 enum { OPT_CONSOLE = 256 };
 
 static const struct option longopts[] = {
@@ -146,6 +200,7 @@ static const struct option longopts[] = {
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "disk", required_argument, NULL, 'd' },
+	{ "net", required_argument, NULL, 'n' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -162,7 +217,7 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 	o->console = CLI_CONSOLE_STDIO;
 	optind = 0; /* a full reset: the parser may run more than once (tests) */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:d:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:d:n:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			o->kernel = optarg;
@@ -219,6 +274,20 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 				return -EINVAL;
 			o->ndisks++;
 			break;
+		case 'n':
+			if (!strcmp(optarg, "none")) {
+				o->nnets = 0;
+				o->no_net = true;
+				break;
+			}
+			if (o->nnets >= VMM_MAX_NICS) {
+				snprintf(err, errlen, "at most %d NICs", VMM_MAX_NICS);
+				return -EINVAL;
+			}
+			if (cli_parse_net(optarg, &o->nets[o->nnets], err, errlen))
+				return -EINVAL;
+			o->nnets++;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -242,6 +311,10 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 	}
 	if (!o->kernel) {
 		snprintf(err, errlen, "no kernel given: use --kernel PATH (see vmm --help)");
+		return -EINVAL;
+	}
+	if (o->no_net && o->nnets) {
+		snprintf(err, errlen, "--net none cannot be combined with --net tap=...");
 		return -EINVAL;
 	}
 	if (o->mem_bytes & 0xfff) {

@@ -20,6 +20,9 @@ struct cli_options {
 	unsigned timeout_s;       /* 0: none */
 	struct vmm_disk disks[VMM_MAX_DISKS];
 	unsigned ndisks;
+	struct vmm_net nets[VMM_MAX_NICS];
+	unsigned nnets;
+	bool no_net; /* --net none */
 	bool verbose;
 	bool help, version;
 };
@@ -32,6 +35,8 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 int cli_parse_size(const char *s, uint64_t *out);
 /* One --disk value: PATH[,ro][,serial=ID][,direct=on|off]. Modifies s (splits it at commas). */
 int cli_parse_disk(char *s, struct vmm_disk *d, char *err, size_t errlen);
+/* One --net value: tap=NAME[,mac=MAC][,queues=N]. Modifies s. */
+int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen);
 const char *cli_usage(void);
 
 #endif

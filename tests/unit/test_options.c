@@ -175,6 +175,43 @@ START_TEST(disks)
 }
 END_TEST
 
+START_TEST(nets)
+{
+	struct cli_options o;
+	const char *two[] = { "-k", "K", "--net", "tap=vmt0", "--net", "tap=vmt1,mac=52:54:00:aa:bb:cc,queues=2", NULL };
+	const char *none[] = { "-k", "K", "--net", "none", NULL };
+	const char *none_and_tap[] = { "-k", "K", "--net", "none", "--net", "tap=x", NULL };
+	const char *no_tap[] = { "-k", "K", "--net", "mac=52:54:00:aa:bb:cc", NULL };
+	const char *multicast[] = { "-k", "K", "--net", "tap=x,mac=01:00:5e:00:00:01", NULL };
+	const char *bad_mac[] = { "-k", "K", "--net", "tap=x,mac=52:54:00:aa:bb", NULL };
+	const char *bad_queues[] = { "-k", "K", "--net", "tap=x,queues=9", NULL };
+	const char *long_name[] = { "-k", "K", "--net", "tap=abcdefghijklmnop", NULL };
+
+	ck_assert_int_eq(parse(&o, two), 0);
+	ck_assert_uint_eq(o.nnets, 2);
+	ck_assert_str_eq(o.nets[0].tap, "vmt0");
+	ck_assert(!o.nets[0].has_mac);
+	ck_assert_uint_eq(o.nets[0].queue_pairs, 0);
+	ck_assert_str_eq(o.nets[1].tap, "vmt1");
+	ck_assert(o.nets[1].has_mac);
+	ck_assert_uint_eq(o.nets[1].mac[0], 0x52);
+	ck_assert_uint_eq(o.nets[1].mac[5], 0xcc);
+	ck_assert_uint_eq(o.nets[1].queue_pairs, 2);
+	ck_assert_int_eq(parse(&o, none), 0);
+	ck_assert_uint_eq(o.nnets, 0);
+	ck_assert_int_eq(parse(&o, none_and_tap), -EINVAL);
+	ck_assert_int_eq(parse(&o, no_tap), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "needs a tap"));
+	ck_assert_int_eq(parse(&o, multicast), -EINVAL);
+	ck_assert_int_eq(parse(&o, bad_mac), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "unicast MAC"));
+	ck_assert_int_eq(parse(&o, bad_queues), -EINVAL);
+	ck_assert_int_eq(parse(&o, long_name), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "15 characters"));
+	ck_assert_ptr_nonnull(strstr(cli_usage(), "--net tap=NAME"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("options");
@@ -186,6 +223,7 @@ int main(void)
 	tcase_add_test(tc, bad_input_messages);
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, disks);
+	tcase_add_test(tc, nets);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

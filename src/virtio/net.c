@@ -1,0 +1,790 @@
+// SPDX-License-Identifier: Apache-2.0
+/* virtio-net over a tap: io_uring reads and writes straight between the tap and guest buffers. */
+#include "virtio/net.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_net.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtio/net_rx.h"
+
+/*
+ * Lifetimes, as in blk.c: a "session" is one activation. reset() detaches it and cancels its
+ * pending tap reads (a read waits for a frame that may never come, and the loop's stop waits for
+ * every SQE); whatever is still in flight completes into nothing and the last completion frees it.
+ *
+ * RX: per RX queue one POLL_ADD (POLLIN) or one read in flight, so frames reach the used ring in
+ * the order the tap delivered them. A read is only issued once the poll reported a frame, so it
+ * completes at once: what waits is always a poll, which reset() and VQ_PAIRS_SET cancel reliably
+ * (a READV waiting inside io_uring's internal poll was seen to miss its ASYNC_CANCEL, leaving the
+ * loop's stop waiting for a frame). When the guest has no buffers nothing is polled: the tap
+ * queues (and at its limit drops) frames, and the guest's next RX notify resumes. -EAGAIN polls
+ * again; errors and end of file poll once more, then park the queue until the guest's next notify
+ * on that pair: nothing ever spins.
+ *
+ * TX: each chain is one IORING_OP_WRITEV of its readable buffers (header + frame) from guest RAM,
+ * up to a queue's worth in flight; a frame the tap refuses (-EIO while it is down) is dropped and
+ * its chain completed all the same.
+ *
+ * No UFO either way: Linux stopped producing UFO in its virtio and tun paths (4.14) and a tap
+ * cannot be told TUN_F_UFO reliably, so GUEST_UFO / HOST_UFO are not offered.
+ */
+
+#define TX_IOV 64
+#define TX_MAX_LEN NET_RX_MAX_GSO
+#define CTRL_IOV 16
+#define CTRL_DATA 64
+#define CONFIG_SIZE offsetof(struct virtio_net_config, speed)
+#define MAX_WARNINGS 16
+#define CANCEL_TRIES 64
+
+_Static_assert(sizeof(struct virtio_net_hdr_mrg_rxbuf) == NET_RX_HDR_LEN, "virtio-net header layout");
+_Static_assert(TAP_VNET_HDR_LEN == NET_RX_HDR_LEN, "the tap's header is the device's");
+_Static_assert(CONFIG_SIZE == 12, "virtio_net_config layout");
+
+struct net_session;
+struct net_pair;
+
+struct tx_req {
+	struct ev_req ev;
+	struct net_pair *p;
+	struct tx_req *next;
+	uint16_t head;
+	bool polling; /* waiting in a POLL_ADD for the fd to take the write */
+	unsigned niov;
+	struct iovec iov[TX_IOV];
+};
+
+struct net_pair {
+	struct net_session *s;
+	unsigned idx;
+	int fd;
+	/* RX */
+	struct virtq *rvq;
+	struct ev_req rd;     /* the read, or its POLL_ADD */
+	struct ev_req cancel; /* ASYNC_CANCEL of rd */
+	bool busy, polling, readable, parked, rx_stopped, rx_irq, rx_resume;
+	unsigned rx_errors;
+	unsigned cancels; /* cancel retries of the read in flight */
+	struct net_rx rx;
+	struct net_rx_chain *slots;
+	/* TX */
+	struct virtq *tvq;
+	bool tx_stopped, tx_irq, tx_blocked, tx_resume;
+	struct tx_req *free, *stalled;
+	struct tx_req *slab;
+};
+
+struct net_session {
+	struct virtio_net *dev;
+	struct virtio_ctx ctx;
+	bool resetting;
+	unsigned inflight; /* SQEs in the ring */
+	unsigned npairs;   /* usable: max_pairs with MQ, else 1 */
+	unsigned active;   /* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET */
+	struct virtq *ctrl;
+	unsigned ctrl_idx;
+	struct net_pair p[];
+};
+
+struct virtio_net {
+	struct tap *tap;
+	const struct vlog *log;
+	unsigned max_pairs;
+	uint64_t features;
+	pthread_mutex_t cfg_lock; /* cfg: vCPU reads vs MAC_ADDR_SET on the I/O thread */
+	struct virtio_net_config cfg;
+	struct net_session *s;
+	struct ev_defer defer;
+	bool dying;
+	unsigned warnings;
+};
+
+static void rx_run(struct net_pair *p);
+static void tx_run(struct net_pair *p);
+
+static void guest_warn(struct virtio_net *dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void guest_warn(struct virtio_net *dev, const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	/* Guest-triggerable: a hostile driver must not flood the log. */
+	if (dev->warnings >= MAX_WARNINGS)
+		return;
+	dev->warnings++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vlog_warn(dev->log, "virtio-net '%s': %s%s", dev->tap->name, msg,
+		  dev->warnings == MAX_WARNINGS ? " (further warnings suppressed)" : "");
+}
+
+static bool has(const struct net_session *s, unsigned bit)
+{
+	return s->ctx.features & (1ull << bit);
+}
+
+#define CONTAINER(ptr, type, member) ((type *)(void *)((uint8_t *)(ptr) - offsetof(type, member)))
+
+static void free_session(struct net_session *s)
+{
+	for (unsigned i = 0; i < s->npairs; i++) {
+		free(s->p[i].slots);
+		free(s->p[i].slab);
+	}
+	free(s);
+}
+
+/* Every completion of a session's SQE: false when it was detached (and maybe freed now). */
+static bool session_alive(struct net_session *s)
+{
+	s->inflight--;
+	if (!s->resetting)
+		return true;
+	if (s->inflight == 0)
+		free_session(s);
+	return false;
+}
+
+static void broken(struct net_pair *p, bool *stopped, unsigned q)
+{
+	vlog_err(p->s->dev->log, "virtio-net '%s': queue %u is broken; the device needs a reset", p->s->dev->tap->name,
+		 q);
+	*stopped = true;
+	p->s->ctx.needs_reset(p->s->ctx.irq_opaque);
+}
+
+static void defer(struct net_session *s)
+{
+	event_loop_defer(s->ctx.loop, &s->dev->defer);
+}
+
+/* Cancel the pair's read (or its poll); its CQE comes back with -ECANCELED. */
+static void rx_cancel(struct net_pair *p)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!p->busy)
+		return;
+	sqe = event_loop_sqe(p->s->ctx.loop, &p->cancel);
+	if (!sqe)
+		return; /* the ring is full: the read ends with the next frame, which is dropped */
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&p->rd, 0);
+	p->s->inflight++;
+}
+
+static void cancel_done(struct ev_req *ev, int res)
+{
+	struct net_pair *p = CONTAINER(ev, struct net_pair, cancel);
+	struct net_session *s = p->s;
+
+	/*
+	 * -ENOENT while the read is still ours: it was between two states (a wake-up being handled)
+	 * when the cancel looked for it. Ask again, a bounded number of times.
+	 */
+	if (res == -ENOENT && p->busy && (s->resetting || p->idx >= s->active) && p->cancels++ < CANCEL_TRIES)
+		rx_cancel(p);
+	session_alive(s);
+}
+
+/* Post the pair's read (poll: a POLL_ADD for POLLIN first). */
+static void rx_submit(struct net_pair *p, bool poll)
+{
+	struct io_uring_sqe *sqe = event_loop_sqe(p->s->ctx.loop, &p->rd);
+
+	if (!sqe) {
+		p->rx_resume = true; /* retried after the next completion */
+		return;
+	}
+	if (poll)
+		io_uring_prep_poll_add(sqe, p->fd, POLLIN);
+	else if (p->rx.niov == 1)
+		io_uring_prep_read(sqe, p->fd, p->rx.iov[0].iov_base, (unsigned)p->rx.iov[0].iov_len, 0);
+	else
+		io_uring_prep_readv(sqe, p->fd, p->rx.iov, p->rx.niov, 0);
+	p->polling = poll;
+	p->readable = false;
+	p->busy = true;
+	p->cancels = 0;
+	p->s->inflight++;
+}
+
+/* A read error (or end of file): poll once; a second in a row parks the queue until a notify. */
+static void rx_error(struct net_pair *p, int res)
+{
+	if (res < 0)
+		guest_warn(p->s->dev, "tap read failed: %s", strerror(-res));
+	if (p->rx_errors++ == 0)
+		rx_run(p); /* poll, then read again */
+	else
+		p->parked = true;
+}
+
+static void rx_done(struct ev_req *ev, int res)
+{
+	struct net_pair *p = CONTAINER(ev, struct net_pair, rd);
+	struct net_rx_used used[NET_RX_MAX_CHAINS];
+	unsigned n;
+
+	bool poll = p->polling;
+
+	p->busy = p->polling = false;
+	if (!session_alive(p->s) || p->idx >= p->s->active)
+		return; /* detached, or the pair was switched off: a frame read meanwhile is dropped */
+	if (poll) {
+		if (res > 0 && (res & POLLIN) && !(res & (POLLERR | POLLHUP | POLLNVAL)))
+			p->readable = true;
+		else if (res != -ECANCELED && res != -EINTR)
+			p->parked = true; /* an error on the fd: wait for the guest's next notify */
+		rx_run(p);
+		return;
+	}
+	if (res == -EAGAIN || res == -EINTR || res == -ECANCELED) {
+		rx_run(p); /* poll again */
+		return;
+	}
+	if (res <= 0) {
+		rx_error(p, res);
+		return;
+	}
+	p->rx_errors = 0;
+	n = net_rx_complete(&p->rx, (size_t)res, used);
+	for (unsigned i = 0; i < n; i++)
+		virtq_push(p->rvq, used[i].head, used[i].len);
+	if (n) {
+		p->rx_irq = true;
+		defer(p->s);
+	}
+	rx_run(p);
+}
+
+/* Take the guest's RX chains into the stash, then read into them unless a read is in flight. */
+static void rx_run(struct net_pair *p)
+{
+	struct virtq_chain c;
+	struct iovec iov[NET_RX_CHAIN_IOV];
+	int ret = 0;
+
+	if (p->rx_stopped || !p->rvq->size || p->idx >= p->s->active)
+		return;
+	p->rx_resume = false;
+	for (;;) {
+		virtq_set_notify(p->rvq, false);
+		while (!net_rx_full(&p->rx) && (ret = virtq_pop(p->rvq, &c, iov, NET_RX_CHAIN_IOV)) == 1) {
+			if (c.bad || net_rx_add(&p->rx, c.head, iov, c.niov, c.nout) < 0) {
+				guest_warn(p->s->dev, "malformed receive buffer on queue %u", 2 * p->idx);
+				virtq_push(p->rvq, c.head, 0);
+				p->rx_irq = true;
+				defer(p->s);
+			}
+		}
+		if (ret < 0) {
+			broken(p, &p->rx_stopped, 2 * p->idx);
+			return;
+		}
+		if (!virtq_set_notify(p->rvq, true) || net_rx_full(&p->rx))
+			break;
+	}
+	if (p->busy || p->parked || net_rx_prepare(&p->rx) == 0)
+		return; /* a completion, or the guest's next notify, comes back here */
+	rx_submit(p, !p->readable);
+}
+
+static bool tx_submit(struct tx_req *r)
+{
+	struct net_session *s = r->p->s;
+	struct io_uring_sqe *sqe = event_loop_sqe(s->ctx.loop, &r->ev);
+
+	if (!sqe)
+		return false;
+	if (r->polling)
+		io_uring_prep_poll_add(sqe, r->p->fd, POLLOUT);
+	else
+		io_uring_prep_writev(sqe, r->p->fd, r->iov, r->niov, 0);
+	s->inflight++;
+	return true;
+}
+
+static void tx_stall(struct tx_req *r)
+{
+	struct tx_req **t = &r->p->stalled;
+
+	while (*t)
+		t = &(*t)->next;
+	r->next = NULL;
+	*t = r;
+}
+
+static void tx_complete(struct net_pair *p, struct tx_req *r)
+{
+	virtq_push(p->tvq, r->head, 0);
+	p->tx_irq = true;
+	r->next = p->free;
+	p->free = r;
+	if (p->tx_blocked || p->stalled)
+		p->tx_resume = true;
+	defer(p->s);
+}
+
+static void tx_done(struct ev_req *ev, int res)
+{
+	struct tx_req *r = CONTAINER(ev, struct tx_req, ev);
+	struct net_pair *p = r->p;
+
+	if (!session_alive(p->s))
+		return;
+	if (r->polling) {
+		r->polling = false; /* whatever the poll says, the write tells */
+	} else if (res == -EAGAIN) {
+		r->polling = true;
+	} else if (res != -EINTR) {
+		if (res < 0)
+			guest_warn(p->s->dev, "tap write failed (frame dropped): %s", strerror(-res));
+		tx_complete(p, r);
+		return;
+	}
+	if (!tx_submit(r))
+		tx_stall(r);
+	if (p->stalled)
+		p->tx_resume = true;
+	defer(p->s);
+}
+
+/* 1: a chain was taken, 0: the ring is empty, -1: stop popping for now. */
+static int tx_pop(struct net_pair *p)
+{
+	struct tx_req *r = p->free;
+	struct virtq_chain c;
+	int ret;
+
+	if (!r || p->stalled) {
+		p->tx_blocked = true;
+		return -1;
+	}
+	ret = virtq_pop(p->tvq, &c, r->iov, TX_IOV);
+	if (ret <= 0) {
+		if (ret < 0)
+			broken(p, &p->tx_stopped, 2 * p->idx + 1);
+		return ret;
+	}
+	p->free = r->next;
+	r->head = c.head;
+	r->polling = false;
+	if (c.bad || c.in_len || c.out_len < NET_RX_HDR_LEN || c.out_len > TX_MAX_LEN) {
+		guest_warn(p->s->dev, "malformed transmit chain on queue %u (%llu bytes)", 2 * p->idx + 1,
+			   (unsigned long long)c.out_len);
+		tx_complete(p, r);
+		return 1;
+	}
+	r->niov = c.nout;
+	if (!tx_submit(r))
+		tx_stall(r);
+	return 1;
+}
+
+static void tx_run(struct net_pair *p)
+{
+	int ret;
+
+	if (p->tx_stopped || !p->tvq->size)
+		return;
+	p->tx_resume = false;
+	p->tx_blocked = false;
+	while (p->stalled) {
+		struct tx_req *r = p->stalled;
+
+		if (!tx_submit(r))
+			return;
+		p->stalled = r->next;
+	}
+	for (;;) {
+		virtq_set_notify(p->tvq, false);
+		do
+			ret = tx_pop(p);
+		while (ret == 1);
+		if (!virtq_set_notify(p->tvq, true) || ret < 0)
+			break;
+	}
+}
+
+static void set_active(struct net_session *s, unsigned n)
+{
+	unsigned old = s->active;
+
+	s->active = n;
+	for (unsigned i = n; i < old; i++)
+		rx_cancel(&s->p[i]);
+	for (unsigned i = old; i < n; i++) {
+		s->p[i].parked = false;
+		rx_run(&s->p[i]);
+	}
+}
+
+/* One control command: class, cmd, the first bytes of its data (dlen bytes in all). */
+static uint8_t ctrl_cmd(struct net_session *s, uint8_t class, uint8_t cmd, const uint8_t *data, uint64_t dlen)
+{
+	struct virtio_net *dev = s->dev;
+	uint16_t pairs;
+
+	switch (class) {
+	case VIRTIO_NET_CTRL_RX:
+		/* The tap delivers every frame anyway: the modes are acknowledged, not enforced. */
+		if (!has(s, VIRTIO_NET_F_CTRL_RX) || dlen != 1 ||
+		    (cmd != VIRTIO_NET_CTRL_RX_PROMISC && cmd != VIRTIO_NET_CTRL_RX_ALLMULTI))
+			return VIRTIO_NET_ERR;
+		return VIRTIO_NET_OK;
+	case VIRTIO_NET_CTRL_MAC:
+		if (cmd == VIRTIO_NET_CTRL_MAC_TABLE_SET && has(s, VIRTIO_NET_F_CTRL_RX))
+			return dlen >= 8 ? VIRTIO_NET_OK : VIRTIO_NET_ERR; /* two (possibly empty) tables */
+		if (cmd != VIRTIO_NET_CTRL_MAC_ADDR_SET || !has(s, VIRTIO_NET_F_CTRL_MAC_ADDR) || dlen != 6)
+			return VIRTIO_NET_ERR;
+		pthread_mutex_lock(&dev->cfg_lock);
+		memcpy(dev->cfg.mac, data, 6);
+		pthread_mutex_unlock(&dev->cfg_lock);
+		return VIRTIO_NET_OK;
+	case VIRTIO_NET_CTRL_MQ:
+		if (cmd != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET || !has(s, VIRTIO_NET_F_MQ) || dlen != 2)
+			return VIRTIO_NET_ERR;
+		pairs = le16toh((uint16_t)(data[0] | data[1] << 8));
+		if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > s->npairs) {
+			guest_warn(dev, "%u queue pairs requested, %u available", pairs, s->npairs);
+			return VIRTIO_NET_ERR;
+		}
+		set_active(s, pairs);
+		return VIRTIO_NET_OK;
+	default:
+		return VIRTIO_NET_ERR;
+	}
+}
+
+/* Serve one control chain; returns the used length. */
+static uint32_t ctrl_one(struct net_session *s, const struct virtq_chain *c, const struct iovec *iov)
+{
+	uint8_t buf[2 + CTRL_DATA];
+	const struct iovec *last;
+	size_t got = 0;
+	uint8_t ack;
+
+	if (c->bad || c->niov == c->nout || c->out_len < 2) {
+		guest_warn(s->dev, "malformed control command");
+		if (c->bad || c->niov == c->nout)
+			return 0;
+		ack = VIRTIO_NET_ERR;
+	} else {
+		for (unsigned i = 0; i < c->nout && got < sizeof(buf); i++) {
+			size_t k = iov[i].iov_len < sizeof(buf) - got ? iov[i].iov_len : sizeof(buf) - got;
+
+			memcpy(buf + got, iov[i].iov_base, k); /* copied once */
+			got += k;
+		}
+		ack = ctrl_cmd(s, buf[0], buf[1], buf + 2, c->out_len - 2);
+	}
+	/* The ack is the last writable byte (zero-length buffers take no iov). */
+	last = &iov[c->niov - 1];
+	((uint8_t *)last->iov_base)[last->iov_len - 1] = ack;
+	return 1;
+}
+
+static void ctrl_run(struct net_session *s)
+{
+	struct iovec iov[CTRL_IOV];
+	struct virtq_chain c;
+	bool pushed = false;
+	int ret;
+
+	if (!s->ctrl || !s->ctrl->size)
+		return;
+	do {
+		virtq_set_notify(s->ctrl, false);
+		while ((ret = virtq_pop(s->ctrl, &c, iov, CTRL_IOV)) == 1) {
+			virtq_push(s->ctrl, c.head, ctrl_one(s, &c, iov));
+			pushed = true;
+		}
+		if (ret < 0) {
+			vlog_err(s->dev->log, "virtio-net '%s': control queue is broken; the device needs a reset",
+				 s->dev->tap->name);
+			s->ctrl = NULL; /* served no more */
+			s->ctx.needs_reset(s->ctx.irq_opaque);
+			return;
+		}
+	} while (virtq_set_notify(s->ctrl, true));
+	if (pushed && virtq_should_interrupt(s->ctrl))
+		s->ctx.interrupt(s->ctx.irq_opaque, s->ctrl_idx);
+}
+
+/* After each batch of completions: resume queues, then interrupt the guest once per queue. */
+static void deferred(struct ev_defer *d)
+{
+	struct virtio_net *dev = CONTAINER(d, struct virtio_net, defer);
+	struct net_session *s = dev->s;
+
+	if (dev->dying) {
+		free(dev);
+		return;
+	}
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->npairs; i++) {
+		struct net_pair *p = &s->p[i];
+
+		if (p->rx_resume)
+			rx_run(p);
+		if (p->tx_resume)
+			tx_run(p);
+		if (p->rx_irq) {
+			p->rx_irq = false;
+			if (virtq_should_interrupt(p->rvq))
+				s->ctx.interrupt(s->ctx.irq_opaque, 2 * i);
+		}
+		if (p->tx_irq) {
+			p->tx_irq = false;
+			if (virtq_should_interrupt(p->tvq))
+				s->ctx.interrupt(s->ctx.irq_opaque, 2 * i + 1);
+		}
+	}
+}
+
+static void net_notify(void *opaque, unsigned q)
+{
+	struct virtio_net *dev = opaque;
+	struct net_session *s = dev->s;
+	struct net_pair *p;
+
+	if (!s)
+		return;
+	if (s->ctrl && q == s->ctrl_idx) {
+		ctrl_run(s);
+		return;
+	}
+	if (q >= 2 * s->npairs)
+		return;
+	p = &s->p[q / 2];
+	p->parked = false; /* any kick on the pair retries a parked read */
+	p->rx_errors = 0;
+	if (q % 2)
+		tx_run(p);
+	rx_run(p);
+	defer(s); /* immediate completions want their interrupt */
+}
+
+/* The TUN_F_* offloads the driver can receive. */
+static unsigned tun_offloads(uint64_t f)
+{
+	unsigned t = 0;
+
+	if (!(f & (1ull << VIRTIO_NET_F_GUEST_CSUM)))
+		return 0; /* segmentation offloads need checksum offload (the tap refuses them alone) */
+	t |= TUN_F_CSUM;
+	if (f & (1ull << VIRTIO_NET_F_GUEST_TSO4))
+		t |= TUN_F_TSO4;
+	if (f & (1ull << VIRTIO_NET_F_GUEST_TSO6))
+		t |= TUN_F_TSO6;
+	if ((t & (TUN_F_TSO4 | TUN_F_TSO6)) && (f & (1ull << VIRTIO_NET_F_GUEST_ECN)))
+		t |= TUN_F_TSO_ECN;
+	return t;
+}
+
+static void set_offload(struct virtio_net *dev, unsigned flags)
+{
+	int ret = tap_set_offload(dev->tap, flags);
+
+	/* Not fatal: a tap without offloads hands over plain frames, which every driver takes. */
+	if (ret < 0)
+		guest_warn(dev, "cannot set tap offloads %#x: %s", flags, strerror(-ret));
+}
+
+static int pair_init(struct net_session *s, unsigned i)
+{
+	struct net_pair *p = &s->p[i];
+	uint64_t f = s->ctx.features;
+
+	p->s = s;
+	p->idx = i;
+	p->fd = s->dev->tap->fd[i];
+	p->rvq = &s->ctx.vq[2 * i];
+	p->tvq = &s->ctx.vq[2 * i + 1];
+	p->rd.done = rx_done;
+	p->cancel.done = cancel_done;
+	if (p->rvq->size) {
+		p->slots = calloc(p->rvq->size, sizeof(*p->slots));
+		if (!p->slots)
+			return -ENOMEM;
+		net_rx_init(&p->rx, p->slots, p->rvq->size, f & (1ull << VIRTIO_NET_F_MRG_RXBUF),
+			    f & (1ull << VIRTIO_NET_F_GUEST_CSUM),
+			    f & ((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6)));
+	}
+	if (p->tvq->size) {
+		p->slab = calloc(p->tvq->size, sizeof(*p->slab));
+		if (!p->slab)
+			return -ENOMEM;
+		for (unsigned j = p->tvq->size; j-- > 0;) {
+			struct tx_req *r = &p->slab[j];
+
+			r->ev.done = tx_done;
+			r->p = p;
+			r->next = p->free;
+			p->free = r;
+		}
+	}
+	return 0;
+}
+
+static int net_activate(void *opaque, const struct virtio_ctx *ctx)
+{
+	struct virtio_net *dev = opaque;
+	bool mq = ctx->features & (1ull << VIRTIO_NET_F_MQ);
+	unsigned npairs = mq ? dev->max_pairs : 1;
+	struct net_session *s;
+	int ret;
+
+	if (dev->s)
+		return -EBUSY;
+	if (ctx->nvq < 2 * npairs)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s) + npairs * sizeof(s->p[0]));
+	if (!s)
+		return -ENOMEM;
+	s->dev = dev;
+	s->ctx = *ctx;
+	s->npairs = npairs;
+	s->active = 1; /* 5.1.6.5.5: multiqueue is off until VQ_PAIRS_SET */
+	/* The control queue follows the pairs the driver may use: index 2 without MQ. */
+	s->ctrl_idx = 2 * npairs;
+	if ((ctx->features & (1ull << VIRTIO_NET_F_CTRL_VQ)) && s->ctrl_idx < ctx->nvq)
+		s->ctrl = &s->ctx.vq[s->ctrl_idx];
+	for (unsigned i = 0; i < npairs; i++) {
+		ret = pair_init(s, i);
+		if (ret) {
+			free_session(s);
+			return ret;
+		}
+	}
+	set_offload(dev, tun_offloads(ctx->features));
+	dev->s = s;
+	/* Buffers the driver added before DRIVER_OK came with no notify we served. */
+	for (unsigned i = 0; i < npairs; i++) {
+		tx_run(&s->p[i]);
+		rx_run(&s->p[i]);
+	}
+	ctrl_run(s);
+	defer(s);
+	return 0;
+}
+
+static void net_reset(void *opaque)
+{
+	struct virtio_net *dev = opaque;
+	struct net_session *s = dev->s;
+
+	if (!s)
+		return;
+	dev->s = NULL;
+	s->resetting = true;
+	for (unsigned i = 0; i < s->npairs; i++)
+		rx_cancel(&s->p[i]);
+	set_offload(dev, 0);
+	if (s->inflight == 0)
+		free_session(s);
+}
+
+static void net_destroy(void *opaque)
+{
+	struct virtio_net *dev = opaque;
+
+	if (!dev)
+		return;
+	net_reset(dev);
+	tap_close(dev->tap);
+	dev->tap = NULL;
+	pthread_mutex_destroy(&dev->cfg_lock);
+	if (dev->defer.queued) {
+		dev->dying = true; /* the loop still holds &dev->defer: deferred() frees */
+		return;
+	}
+	free(dev);
+}
+
+static uint64_t net_features(void *opaque)
+{
+	return ((struct virtio_net *)opaque)->features;
+}
+
+static unsigned net_num_queues(void *opaque)
+{
+	return 2 * ((struct virtio_net *)opaque)->max_pairs + 1;
+}
+
+static void net_config_read(void *opaque, uint32_t off, void *data, uint32_t len)
+{
+	struct virtio_net *dev = opaque;
+
+	pthread_mutex_lock(&dev->cfg_lock);
+	memcpy(data, (const uint8_t *)&dev->cfg + off, len);
+	pthread_mutex_unlock(&dev->cfg_lock);
+}
+
+static void net_config_write(void *opaque, uint32_t off, const void *data, uint32_t len)
+{
+	/* Read-only for a VERSION_1 driver (the MAC changes through CTRL_MAC_ADDR). */
+	(void)opaque, (void)off, (void)data, (void)len;
+}
+
+int virtio_net_create(const struct virtio_net_opts *o, const struct vlog *log, void **dev_out)
+{
+	unsigned pairs = o->queue_pairs ? o->queue_pairs : 1;
+	struct virtio_net *dev;
+
+	if (!o->tap || pairs > o->tap->nqueues || pairs > TAP_MAX_QUEUES) {
+		vlog_err(log, "virtio-net: %u queue pairs requested, the tap has %u queues", pairs,
+			 o->tap ? o->tap->nqueues : 0);
+		return -EINVAL;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	dev->tap = o->tap;
+	dev->log = log;
+	dev->max_pairs = pairs;
+	dev->defer.fn = deferred;
+	pthread_mutex_init(&dev->cfg_lock, NULL);
+	dev->features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) | (1ull << VIRTIO_NET_F_MRG_RXBUF) |
+			(1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
+			(1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |
+			(1ull << VIRTIO_NET_F_HOST_ECN) | (1ull << VIRTIO_NET_F_GUEST_TSO4) |
+			(1ull << VIRTIO_NET_F_GUEST_TSO6) | (1ull << VIRTIO_NET_F_GUEST_ECN) |
+			(1ull << VIRTIO_NET_F_CTRL_VQ) | (1ull << VIRTIO_NET_F_CTRL_RX) |
+			(1ull << VIRTIO_NET_F_CTRL_MAC_ADDR);
+	if (pairs > 1)
+		dev->features |= 1ull << VIRTIO_NET_F_MQ;
+	memcpy(dev->cfg.mac, o->mac, 6);
+	dev->cfg.status = htole16(VIRTIO_NET_S_LINK_UP);
+	dev->cfg.max_virtqueue_pairs = htole16((uint16_t)pairs);
+	*dev_out = dev;
+	return 0;
+}
+
+const struct virtio_device_ops virtio_net_ops = {
+	.name = "virtio-net",
+	.device_id = VIRTIO_ID_NET,
+	.pci_class = 0x020000, /* network, Ethernet */
+	.features = net_features,
+	.num_queues = net_num_queues,
+	.queue_max_size = VIRTIO_NET_QUEUE_SIZE,
+	.config_size = CONFIG_SIZE,
+	.config_read = net_config_read,
+	.config_write = net_config_write,
+	.activate = net_activate,
+	.reset = net_reset,
+	.notify = net_notify,
+	.destroy = net_destroy,
+};

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The VM's virtio devices: disks (virtio-blk) and NICs (virtio-net), each a virtio-pci function. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "disk.h"
+#include "event_loop.h"
+#include "tap.h"
+#include "virtio/blk.h"
+#include "virtio/net.h"
+#include "virtio/pci.h"
+#include "vm.h"
+
+/* A virtio-pci function for device dev (ops); its MSI-X vectors come from the VM's routes. */
+static int attach_pci(struct vmm *vm, const struct virtio_device_ops *ops, void *dev, struct irq_msix **msix,
+		      struct virtio_pci **out)
+{
+	int ret = irq_routes_msix_create(&vm->routes, ops->num_queues(dev) + 1, msix);
+
+	if (!ret) {
+		struct virtio_pci_opts o = {
+			.ops = ops,
+			.dev = dev,
+			.mem = &vm->mem,
+			.loop = vm->loop,
+			.bus = &vm->pci,
+			.vm_fd = vm->vm_fd,
+			.msi_ops = &irq_routes_msi_ops,
+			.msi_opaque = *msix,
+			.log = &vm->log,
+		};
+
+		ret = virtio_pci_create(&o, out);
+	}
+	return ret;
+}
+
+static int add_disk(struct vmm *vm, unsigned i)
+{
+	const struct vmm_disk *c = &vm->disk_cfg[i];
+	struct virtio_blk_config_opts bo = { .serial = c->serial, .num_queues = vm->ncpus };
+	struct disk *d;
+	void *blk;
+	int ret;
+
+	ret = disk_open(c->path, c->readonly, c->direct, &vm->log, &d);
+	if (ret)
+		return ret;
+	vm->disk[i] = d; /* the device uses it; vm_teardown_disks() closes it after the device is gone */
+	ret = virtio_blk_create(d, &bo, &vm->log, &blk);
+	if (ret) {
+		vlog_err(&vm->log, "cannot create the virtio-blk device for '%s': %s", c->path, strerror(-ret));
+		return ret;
+	}
+	ret = attach_pci(vm, &virtio_blk_ops, blk, &vm->vblk_msix[i], &vm->vblk[i]);
+	if (ret) {
+		vlog_err(&vm->log, "cannot attach disk '%s' to the PCI bus: %s", c->path, strerror(-ret));
+		virtio_blk_ops.destroy(blk); /* not the disk: vm_teardown_disks() closes it */
+		return ret;
+	}
+	return 0;
+}
+
+int vm_setup_disks(struct vmm *vm)
+{
+	for (unsigned i = 0; i < vm->ndisks; i++) {
+		int ret = add_disk(vm, i);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void vm_teardown_disks(struct vmm *vm)
+{
+	/*
+	 * Destroying a function resets its device on the I/O thread (which must still run: a NIC's
+	 * waiting poll is only cancelled by its reset); the loop then stops once the last in-flight
+	 * request has completed, and only then are the disks' fds closed.
+	 */
+	for (unsigned i = 0; i < vm->ndisks; i++) {
+		if (vm->vblk[i])
+			virtio_pci_destroy(vm->vblk[i]);
+		if (vm->vblk_msix[i])
+			irq_routes_msix_destroy(vm->vblk_msix[i]);
+		vm->vblk[i] = NULL;
+		vm->vblk_msix[i] = NULL;
+	}
+	if (vm->loop)
+		event_loop_stop(vm->loop);
+	for (unsigned i = 0; i < vm->ndisks; i++) {
+		disk_close(vm->disk[i]);
+		vm->disk[i] = NULL;
+	}
+}
+
+static int add_net(struct vmm *vm, unsigned i)
+{
+	const struct vmm_net *c = &vm->net_cfg[i];
+	unsigned pairs = c->queue_pairs ? c->queue_pairs : 1;
+	struct virtio_net_opts no = { .queue_pairs = pairs };
+	struct tap *tap;
+	void *dev;
+	int ret;
+
+	ret = tap_open(c->tap, pairs, &vm->log, &tap);
+	if (ret)
+		return ret;
+	if (c->has_mac)
+		memcpy(no.mac, c->mac, 6);
+	else
+		tap_default_mac(c->tap, i, no.mac);
+	no.tap = tap;
+	ret = virtio_net_create(&no, &vm->log, &dev);
+	if (ret) {
+		vlog_err(&vm->log, "cannot create the virtio-net device on tap '%s': %s", c->tap, strerror(-ret));
+		tap_close(tap);
+		return ret;
+	}
+	ret = attach_pci(vm, &virtio_net_ops, dev, &vm->vnet_msix[i], &vm->vnet[i]);
+	if (ret) {
+		vlog_err(&vm->log, "cannot attach the NIC on tap '%s' to the PCI bus: %s", c->tap, strerror(-ret));
+		virtio_net_ops.destroy(dev); /* closes the tap */
+	}
+	return ret;
+}
+
+int vm_setup_nets(struct vmm *vm)
+{
+	for (unsigned i = 0; i < vm->nnets; i++) {
+		int ret = add_net(vm, i);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void vm_teardown_nets(struct vmm *vm)
+{
+	/* With the I/O thread still running: the reset cancels each RX queue's waiting poll. */
+	for (unsigned i = 0; i < vm->nnets; i++) {
+		if (vm->vnet[i])
+			virtio_pci_destroy(vm->vnet[i]); /* the device closes its tap */
+		if (vm->vnet_msix[i])
+			irq_routes_msix_destroy(vm->vnet_msix[i]);
+		vm->vnet[i] = NULL;
+		vm->vnet_msix[i] = NULL;
+	}
+}
