@@ -9,6 +9,8 @@ if [ ! -f "$R/result" ]; then
 fi
 res=$(cat "$R/result")
 echo "$2: $res"
+# A crashed guest is booted once more (linux.sh); say so even when the second boot passed.
+grep -a '^RETRY:' "$R/log" 2>/dev/null
 case $res in
 PASS) exit 0 ;;
 esac
