@@ -322,6 +322,55 @@ static void build_pci_aml(struct aml *a, const struct acpi_config *cfg)
 	aml_end(a, dev);
 }
 
+/*
+ * \_SB.PWRB, a power button (PNP0C0C), and \_SB.GED0, the Generic Event Device (ACPI0013) behind it: its
+ * interrupt makes the OS run _EVT (Arg0: the GSI, ACPI 6.5 section 5.6.9), which reads the event byte (reading
+ * clears it) and, for bit 0, sends the button a Notify 0x80 ("pressed"). Linux: drivers/acpi/evged.c, button.c.
+ */
+static void build_ged_aml(struct aml *a, const struct acpi_config *cfg)
+{
+	struct aml rt;
+	size_t dev, field, method, cond;
+
+	dev = aml_device(a, "PWRB");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0C0C");
+	aml_name(a, "_UID");
+	aml_int(a, 0);
+	aml_end(a, dev);
+
+	dev = aml_device(a, "GED0");
+	aml_name(a, "_HID");
+	aml_string(a, "ACPI0013");
+	aml_name(a, "_UID");
+	aml_int(a, 0);
+	aml_name(a, "_CRS");
+	aml_init(&rt);
+	aml_res_interrupt(&rt, true, cfg->ged_gsi);
+	aml_resource_template(a, &rt);
+	aml_free(&rt);
+	aml_operation_region(a, "GDST", AML_REGION_SYSTEM_IO, cfg->ged_io_base, 1);
+	field = aml_field(a, "GDST", AML_FIELD_BYTE_ACC | AML_FIELD_PRESERVE);
+	aml_field_unit(a, "GDAT", 8);
+	aml_end(a, field);
+
+	method = aml_method(a, "_EVT", 1, true);
+	aml_store(a); /* Local0 = GDAT: read once, as reading clears */
+	aml_namestring(a, "GDAT");
+	aml_local(a, 0);
+	cond = aml_if(a); /* If (Local0 & One) */
+	aml_and(a);
+	aml_local(a, 0);
+	aml_int(a, 1);
+	aml_no_target(a);
+	aml_notify(a); /* Notify (PWRB, 0x80): found in \_SB by the namespace search */
+	aml_namestring(a, "PWRB");
+	aml_int(a, 0x80);
+	aml_end(a, cond);
+	aml_end(a, method);
+	aml_end(a, dev);
+}
+
 static void build_dsdt_aml(struct aml *a, const struct acpi_config *cfg)
 {
 	struct aml rt;
@@ -363,6 +412,8 @@ static void build_dsdt_aml(struct aml *a, const struct acpi_config *cfg)
 
 	if (cfg->pci)
 		build_pci_aml(a, cfg);
+	if (cfg->ged)
+		build_ged_aml(a, cfg);
 	aml_end(a, sb);
 }
 
@@ -516,6 +567,8 @@ int acpi_build(const struct guest_mem *m, const struct acpi_config *cfg, uint64_
 	if (cfg->ncpus == 0 || cfg->ncpus > MAX_APIC_ID || cfg->com1_irq > 15)
 		return -EINVAL;
 	if (cfg->pci && (cfg->pci_mmio64_base < (1ull << 32) || cfg->pci_mmio64_base > UINT64_MAX - PCI_MMIO64_SIZE))
+		return -EINVAL;
+	if (cfg->ged && cfg->ged_io_base == 0)
 		return -EINVAL;
 	if (!gmem_ptr(m, ACPI_TABLES_START, ACPI_TABLES_END - ACPI_TABLES_START))
 		return -EFAULT; /* guest RAM does not reach 1 MiB */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Hardware-reduced ACPI tables for the guest: RSDP, XSDT, FADT (sleep control,
- * sleep status and reset registers), DSDT (\_S5, COM1, RTC and, with PCI, the
- * host bridge PCI0 with its windows and _PRT, and a PNP0C02 device reserving the
- * ECAM), MADT (one local APIC per vCPU, the IOAPIC, LINT1 = NMI) and, with PCI,
- * MCFG (the ECAM of bus 0). They live in the reserved legacy region
+ * sleep status and reset registers), DSDT (\_S5, COM1, RTC; with PCI, the host
+ * bridge PCI0 with its windows and _PRT, and a PNP0C02 device reserving the ECAM;
+ * with the GED, the power button PWRB and the Generic Event Device GED0 whose
+ * _EVT notifies it), MADT (one local APIC per vCPU, the IOAPIC, LINT1 = NMI) and,
+ * with PCI, MCFG (the ECAM of bus 0). They live in the reserved legacy region
  * ACPI_TABLES_START..ACPI_TABLES_END of low guest memory.
  */
 #ifndef VMM_X86_ACPI_H
@@ -30,6 +31,9 @@ struct acpi_config {
 	uint16_t rtc_port;
 	bool pci;                 /* false: no PCI0, no MCFG (the zero default) */
 	uint64_t pci_mmio64_base; /* with pci: pci_bus_init()'s mmio64_base (>= 4 GiB) */
+	bool ged;                 /* false: no power button, no GED (the zero default) */
+	uint16_t ged_io_base;     /* with ged: the GED's read-to-clear event byte (bit 0: power button) */
+	uint32_t ged_gsi;         /* with ged: its edge-triggered, active-high interrupt */
 };
 
 /* Write every table into guest memory; *rsdp_gpa receives the RSDP's address. 0 or -errno. */

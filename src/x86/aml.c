@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* A small AML byte-code builder: names, integers, packages, devices and resource templates. */
+/* A small AML byte-code builder: names, integers, packages, devices, fields, methods and resource templates. */
 #include "x86/aml.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 
 /* Opcodes and prefixes (ACPI 6.5, section 20.3). */
 #define ZERO_OP 0x00
+#define NULL_NAME 0x00 /* an empty Target */
 #define ONE_OP 0x01
 #define NAME_OP 0x08
 #define BYTE_PREFIX 0x0a
@@ -19,10 +20,20 @@
 #define BUFFER_OP 0x11
 #define PACKAGE_OP 0x12
 #define METHOD_OP 0x14
+#define LOCAL0_OP 0x60
+#define ARG0_OP 0x68
+#define STORE_OP 0x70
+#define AND_OP 0x7b
+#define NOTIFY_OP 0x86
+#define LNOT_OP 0x92
+#define LEQUAL_OP 0x93
+#define IF_OP 0xa0
 #define DUAL_NAME_PREFIX 0x2e
 #define MULTI_NAME_PREFIX 0x2f
 #define EXT_OP_PREFIX 0x5b
-#define DEVICE_OP 0x82 /* after EXT_OP_PREFIX */
+#define OP_REGION_OP 0x80 /* after EXT_OP_PREFIX */
+#define FIELD_OP 0x81     /* after EXT_OP_PREFIX */
+#define DEVICE_OP 0x82    /* after EXT_OP_PREFIX */
 #define ROOT_CHAR '\\'
 #define PARENT_PREFIX_CHAR '^'
 
@@ -41,8 +52,17 @@
 #define ADDR_MIN_FIXED 0x04
 #define ADDR_MAX_FIXED 0x08
 
+/* FieldFlags: AccessType in bits 3:0, LockRule in bit 4, UpdateRule in bits 6:5, bit 7 reserved. */
+#define FIELD_ACCESS_MASK 0x0f
+#define FIELD_ACCESS_MAX 0x05 /* BufferAcc */
+#define FIELD_UPDATE_SHIFT 5
+#define FIELD_UPDATE_MAX 2 /* WriteAsZeros */
+#define FIELD_RESERVED 0x80
+
 #define NAMESEG_LEN 4
 #define MAX_SEGMENTS 255
+#define MAX_LOCAL 7
+#define MAX_ARG 6
 
 static void fail(struct aml *a, int err)
 {
@@ -119,25 +139,33 @@ static void le(struct aml *a, uint64_t v, unsigned n)
 	aml_bytes(a, b, n);
 }
 
+/* Whether v fits a PkgLength-style encoding of n bytes: 6 bits in one, 4 + 8 * (n - 1) bits in more. */
+static bool len_fits(size_t v, size_t n)
+{
+	return n == 1 ? v <= 0x3f : v < (size_t)1 << (4 + 8 * (n - 1));
+}
+
+/* Multi-byte: bits 7:6 of the lead byte say how many follow, its low nibble holds bits 3:0. */
+static void put_len(uint8_t out[4], size_t v, size_t n)
+{
+	if (n == 1) {
+		out[0] = (uint8_t)v;
+		return;
+	}
+	out[0] = (uint8_t)(((n - 1) << 6) | (v & 0x0f));
+	for (size_t i = 1; i < n; i++)
+		out[i] = (uint8_t)(v >> (4 + 8 * (i - 1)));
+}
+
 size_t aml_pkglength(uint8_t out[4], size_t body_len)
 {
-	size_t total;
-
 	if (body_len > AML_PKGLENGTH_MAX)
 		return 0;
-	if (body_len + 1 <= 0x3f) {
-		out[0] = (uint8_t)(body_len + 1);
-		return 1;
-	}
-	/* Multi-byte: bits 7:6 of the lead byte say how many follow, its low nibble holds bits 3:0. */
-	for (size_t n = 2; n <= 4; n++) {
-		total = body_len + n;
-		if (total >= (size_t)1 << (4 + 8 * (n - 1)))
-			continue;
-		out[0] = (uint8_t)(((n - 1) << 6) | (total & 0x0f));
-		for (size_t i = 1; i < n; i++)
-			out[i] = (uint8_t)(total >> (4 + 8 * (i - 1)));
-		return n;
+	for (size_t n = 1; n <= 4; n++) {
+		if (len_fits(body_len + n, n)) {
+			put_len(out, body_len + n, n);
+			return n;
+		}
 	}
 	return 0;
 }
@@ -342,6 +370,107 @@ size_t aml_method(struct aml *a, const char *name, unsigned nargs, bool serializ
 	aml_namestring(a, name);
 	byte(a, (uint8_t)((nargs & 7) | (serialized ? 0x08 : 0)));
 	return mark;
+}
+
+void aml_operation_region(struct aml *a, const char *name, enum aml_region_space space, uint64_t offset,
+			  uint64_t len)
+{
+	if ((unsigned)space > UINT8_MAX) {
+		fail(a, -EINVAL);
+		return;
+	}
+	byte(a, EXT_OP_PREFIX);
+	byte(a, OP_REGION_OP);
+	aml_namestring(a, name);
+	byte(a, (uint8_t)space);
+	aml_int(a, offset);
+	aml_int(a, len);
+}
+
+size_t aml_field(struct aml *a, const char *region, uint8_t flags)
+{
+	size_t mark;
+
+	if ((flags & FIELD_ACCESS_MASK) > FIELD_ACCESS_MAX || ((flags >> FIELD_UPDATE_SHIFT) & 3) > FIELD_UPDATE_MAX ||
+	    (flags & FIELD_RESERVED))
+		fail(a, -EINVAL);
+	byte(a, EXT_OP_PREFIX);
+	byte(a, FIELD_OP);
+	mark = body_mark(a);
+	aml_namestring(a, region);
+	byte(a, flags);
+	return mark;
+}
+
+void aml_field_unit(struct aml *a, const char *name, uint32_t bits)
+{
+	uint8_t len[4];
+	size_t n = 1;
+
+	/* One NameSeg, no prefix; the bit count is encoded like a PkgLength that does not count itself. */
+	if (!*name || strlen(name) > NAMESEG_LEN || strpbrk(name, ".\\^") || bits == 0 || bits > AML_PKGLENGTH_MAX) {
+		fail(a, -EINVAL);
+		return;
+	}
+	while (!len_fits(bits, n))
+		n++;
+	put_len(len, bits, n);
+	aml_namestring(a, name);
+	aml_bytes(a, len, n);
+}
+
+size_t aml_if(struct aml *a)
+{
+	byte(a, IF_OP);
+	return body_mark(a);
+}
+
+void aml_store(struct aml *a)
+{
+	byte(a, STORE_OP);
+}
+
+void aml_and(struct aml *a)
+{
+	byte(a, AND_OP);
+}
+
+void aml_lequal(struct aml *a)
+{
+	byte(a, LEQUAL_OP);
+}
+
+void aml_lnot(struct aml *a)
+{
+	byte(a, LNOT_OP);
+}
+
+void aml_notify(struct aml *a)
+{
+	byte(a, NOTIFY_OP);
+}
+
+void aml_local(struct aml *a, unsigned n)
+{
+	if (n > MAX_LOCAL) {
+		fail(a, -EINVAL);
+		return;
+	}
+	byte(a, (uint8_t)(LOCAL0_OP + n));
+}
+
+void aml_arg(struct aml *a, unsigned n)
+{
+	if (n > MAX_ARG) {
+		fail(a, -EINVAL);
+		return;
+	}
+	byte(a, (uint8_t)(ARG0_OP + n));
+}
+
+void aml_no_target(struct aml *a)
+{
+	byte(a, NULL_NAME);
 }
 
 void aml_buffer(struct aml *a, const void *data, size_t len)

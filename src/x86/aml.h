@@ -7,7 +7,7 @@
  * large for a PkgLength) every call is a no-op and aml_error() reports it, so a
  * whole table is built and checked once at the end.
  *
- * Objects with a body (Scope, Device, Package, Method) are opened with a call
+ * Objects with a body (Scope, Device, Package, Method, Field, If) are opened with a call
  * that returns a mark and closed with aml_end(mark): the PkgLength is encoded
  * (1 to 4 bytes) once the body is known and inserted in front of it.
  *
@@ -76,6 +76,50 @@ size_t aml_package(struct aml *a, uint8_t nelems);
 /* Method (name, nargs, Serialized/NotSerialized). */
 size_t aml_method(struct aml *a, const char *name, unsigned nargs, bool serialized);
 void aml_end(struct aml *a, size_t mark);
+
+enum aml_region_space { AML_REGION_SYSTEM_MEMORY = 0, AML_REGION_SYSTEM_IO = 1 };
+
+/* OperationRegion (name, space, offset, len). */
+void aml_operation_region(struct aml *a, const char *name, enum aml_region_space space, uint64_t offset,
+			  uint64_t len);
+
+/* Field flags: one access type, optionally Lock (else NoLock), one update rule (Preserve is 0). */
+#define AML_FIELD_ANY_ACC 0x00
+#define AML_FIELD_BYTE_ACC 0x01
+#define AML_FIELD_WORD_ACC 0x02
+#define AML_FIELD_DWORD_ACC 0x03
+#define AML_FIELD_QWORD_ACC 0x04
+#define AML_FIELD_LOCK 0x10
+#define AML_FIELD_PRESERVE 0x00
+#define AML_FIELD_WRITE_AS_ONES 0x20
+#define AML_FIELD_WRITE_AS_ZEROS 0x40
+
+/* Field (region, flags) { ... }: the caller appends aml_field_unit()s, then aml_end(a, mark). */
+size_t aml_field(struct aml *a, const char *region, uint8_t flags);
+/* A named field of bits bits (1..AML_PKGLENGTH_MAX) inside a Field; name is one NameSeg ("GDAT"). */
+void aml_field_unit(struct aml *a, const char *name, uint32_t bits);
+
+/* If (predicate) { ... }: the caller appends the predicate, then the body, then aml_end(a, mark). */
+size_t aml_if(struct aml *a);
+
+/*
+ * Operators, in AML's prefix order: each call appends the opcode and the caller appends the operands right
+ * after, in the order given.
+ *	aml_store:   Store (source, target)
+ *	aml_and:     And (operand, operand, target): aml_no_target() when only the value is used
+ *	aml_lequal:  LEqual (operand, operand)
+ *	aml_lnot:    LNot (operand); LNotEqual (a, b) is LNot (LEqual (a, b))
+ *	aml_notify:  Notify (object, value)
+ */
+void aml_store(struct aml *a);
+void aml_and(struct aml *a);
+void aml_lequal(struct aml *a);
+void aml_lnot(struct aml *a);
+void aml_notify(struct aml *a);
+/* Operands: Local0..Local7, Arg0..Arg6, and the empty target. */
+void aml_local(struct aml *a, unsigned n);
+void aml_arg(struct aml *a, unsigned n);
+void aml_no_target(struct aml *a);
 
 /* Resource descriptors, appended to a separate buffer rt. */
 /* IO (Decode16, min, max, align, len). */

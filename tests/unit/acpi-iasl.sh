@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Disassemble the generated ACPI tables with iasl: any iasl error or warning, or a DSDT without \_S5 and the COM1
-# device, fails. Usage: acpi-iasl.sh TEST_ACPI_BINARY WORKDIR. Exit 77 (skip) when iasl is not installed.
+# Disassemble the generated ACPI tables with iasl: any iasl error or warning, or a DSDT without \_S5, COM1, the RTC,
+# the GED (ACPI0013, _EVT) and the power button (PNP0C0C) it notifies, fails. Usage: acpi-iasl.sh TEST_ACPI_BINARY
+# WORKDIR. Exit 77 (skip) when iasl is not installed.
 set -eu
 test_acpi=$1
 dir=$2
@@ -34,6 +35,10 @@ done
 grep -q '_S5' dsdt.dsl || { echo "FAIL: no _S5 in the DSDT"; status=1; }
 grep -q 'PNP0501' dsdt.dsl || { echo "FAIL: no PNP0501 (COM1) in the DSDT"; status=1; }
 grep -q 'PNP0B00' dsdt.dsl || { echo "FAIL: no PNP0B00 (RTC) in the DSDT"; status=1; }
+grep -q '"ACPI0013"' dsdt.dsl || { echo "FAIL: no ACPI0013 (GED) in the DSDT"; status=1; }
+grep -q 'PNP0C0C' dsdt.dsl || { echo "FAIL: no PNP0C0C (power button) in the DSDT"; status=1; }
+grep -q 'Method (_EVT, 1, Serialized)' dsdt.dsl || { echo "FAIL: no _EVT method in the DSDT"; status=1; }
+grep -q 'Notify (PWRB, 0x80)' dsdt.dsl || { echo "FAIL: _EVT does not notify PWRB"; status=1; }
 # The disassembled DSDT must compile back cleanly.
 if ! iasl -p dsdt-recompiled dsdt.dsl >recompile.log 2>&1 ||
    grep -Eq '[1-9][0-9]* (Errors|Warnings)' recompile.log; then

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The AML builder against iasl-compiled bytes, and the ACPI tables in a fake guest memory: placement, checksums,
- * FADT registers, DSDT \_S5, MADT entries, MCFG and the PCI host bridge (windows, _PRT). With a directory
- * argument, writes the tables (2 vCPUs, PCI) there as .dat files for `iasl -d` (the unit.acpi-iasl test) instead
- * of running the suite.
+ * FADT registers, DSDT \_S5, MADT entries, MCFG, the PCI host bridge (windows, _PRT) and the GED power button.
+ * With a directory argument, writes the tables (2 vCPUs, PCI, GED) there as .dat files for `iasl -d` (the
+ * unit.acpi-iasl test) instead of running the suite.
  */
 #define _GNU_SOURCE /* memmem */
 #include <check.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/ged.h"
 #include "devices/pci.h"
 #include "devices/pm.h"
 #include "memory.h"
@@ -272,6 +273,121 @@ START_TEST(resources_package_method)
 }
 END_TEST
 
+/* iasl 20200925 output for:
+ *	OperationRegion (BIGR, SystemMemory, 0xFED00000, 0x400)
+ *	Field (BIGR, DWordAcc, Lock, WriteAsZeros) { AAAA, 8, BBBB, 200, CCCC, 32 }
+ *	Device (DEV0) { Name (_HID, "ACPI0013") }
+ *	Method (MTHD, 2, NotSerialized) {
+ *		Store (Arg1, Local7)
+ *		If (LEqual (Arg0, Local7)) { Store (Local7, AAAA) }
+ *		If (LNotEqual (Arg0, 0x10)) { And (Arg0, 0x0F, CCCC) }
+ *		Notify (DEV0, 0x02)
+ *	}
+ */
+static const uint8_t iasl_fields[] = {
+	0x5b, 0x80, 'B', 'I', 'G', 'R', 0x00, 0x0c, 0x00, 0x00, 0xd0, 0xfe, 0x0b, 0x00, 0x04, 0x5b, 0x81, 0x16, 'B',
+	'I', 'G', 'R', 0x53, 'A', 'A', 'A', 'A', 0x08, 'B', 'B', 'B', 'B', 0x48, 0x0c, 'C', 'C', 'C', 'C', 0x20, 0x5b,
+	0x82, 0x14, 'D', 'E', 'V', '0', 0x08, '_', 'H', 'I', 'D', 0x0d, 'A', 'C', 'P', 'I', '0', '0', '1', '3', 0x00,
+	0x14, 0x2a, 'M', 'T', 'H', 'D', 0x02, 0x70, 0x69, 0x67, 0xa0, 0x0a, 0x93, 0x68, 0x67, 0x70, 0x67, 'A', 'A', 'A',
+	'A', 0xa0, 0x0e, 0x92, 0x93, 0x68, 0x0a, 0x10, 0x7b, 0x68, 0x0a, 0x0f, 'C', 'C', 'C', 'C', 0x86, 'D', 'E', 'V',
+	'0', 0x0a, 0x02,
+};
+
+START_TEST(fields_and_methods)
+{
+	struct aml a;
+	size_t mark, cond;
+
+	aml_init(&a);
+	aml_operation_region(&a, "BIGR", AML_REGION_SYSTEM_MEMORY, 0xfed00000, 0x400);
+	mark = aml_field(&a, "BIGR", AML_FIELD_DWORD_ACC | AML_FIELD_LOCK | AML_FIELD_WRITE_AS_ZEROS);
+	aml_field_unit(&a, "AAAA", 8);
+	aml_field_unit(&a, "BBBB", 200); /* 200 bits: a 2-byte length */
+	aml_field_unit(&a, "CCCC", 32);
+	aml_end(&a, mark);
+	mark = aml_device(&a, "DEV0");
+	aml_name(&a, "_HID");
+	aml_string(&a, "ACPI0013");
+	aml_end(&a, mark);
+	mark = aml_method(&a, "MTHD", 2, false);
+	aml_store(&a);
+	aml_arg(&a, 1);
+	aml_local(&a, 7);
+	cond = aml_if(&a);
+	aml_lequal(&a);
+	aml_arg(&a, 0);
+	aml_local(&a, 7);
+	aml_store(&a);
+	aml_local(&a, 7);
+	aml_namestring(&a, "AAAA");
+	aml_end(&a, cond);
+	cond = aml_if(&a);
+	aml_lnot(&a);
+	aml_lequal(&a);
+	aml_arg(&a, 0);
+	aml_int(&a, 0x10);
+	aml_and(&a);
+	aml_arg(&a, 0);
+	aml_int(&a, 0x0f);
+	aml_namestring(&a, "CCCC");
+	aml_end(&a, cond);
+	aml_notify(&a);
+	aml_namestring(&a, "DEV0");
+	aml_int(&a, 2);
+	aml_end(&a, mark);
+	aml_expect(&a, iasl_fields, sizeof(iasl_fields));
+	aml_free(&a);
+}
+END_TEST
+
+START_TEST(fields_and_operands_rejected)
+{
+	static const char *const bad_units[] = { "", "TOOLONG", "A.B", "\\ABC", "^ABC", "1ABC", "ab" };
+	static const uint8_t bad_flags[] = { 0x06, 0x0f, 0x60, 0x80 };
+	struct aml a;
+
+	for (size_t i = 0; i < sizeof(bad_units) / sizeof(bad_units[0]); i++) {
+		aml_init(&a);
+		aml_field_unit(&a, bad_units[i], 8);
+		ck_assert_msg(aml_error(&a) == -EINVAL, "field unit '%s' accepted", bad_units[i]);
+		aml_free(&a);
+	}
+	for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {
+		aml_init(&a);
+		aml_field(&a, "REGN", bad_flags[i]);
+		ck_assert_msg(aml_error(&a) == -EINVAL, "field flags 0x%02x accepted", bad_flags[i]);
+		aml_free(&a);
+	}
+	aml_init(&a);
+	aml_field_unit(&a, "ABCD", 0);
+	ck_assert_int_eq(aml_error(&a), -EINVAL);
+	aml_free(&a);
+	aml_init(&a);
+	aml_field_unit(&a, "ABCD", AML_PKGLENGTH_MAX + 1u);
+	ck_assert_int_eq(aml_error(&a), -EINVAL);
+	aml_free(&a);
+	aml_init(&a);
+	aml_field_unit(&a, "ABCD", AML_PKGLENGTH_MAX); /* the largest bit count: 4 bytes */
+	ck_assert_int_eq(aml_error(&a), 0);
+	ck_assert_uint_eq(a.len, 8);
+	ck_assert_uint_eq(a.buf[4], 0xcf);
+	ck_assert_uint_eq(a.buf[7], 0xff);
+	aml_free(&a);
+	aml_init(&a);
+	aml_local(&a, 8);
+	ck_assert_int_eq(aml_error(&a), -EINVAL);
+	aml_free(&a);
+	aml_init(&a);
+	aml_arg(&a, 7);
+	ck_assert_int_eq(aml_error(&a), -EINVAL);
+	aml_free(&a);
+	aml_init(&a);
+	aml_operation_region(&a, "BAD.", AML_REGION_SYSTEM_IO, 0, 1);
+	ck_assert_int_eq(aml_error(&a), -EINVAL);
+	aml_free(&a);
+}
+END_TEST
+
 START_TEST(names_and_integers)
 {
 	static const uint8_t want[] = {
@@ -440,6 +556,60 @@ static void check_pci(const struct fake *f, uint64_t rsdp, uint64_t dsdt)
 	ck_assert_uint_eq(pci_intx_gsi(7, 1), 16);
 	ck_assert_uint_eq(pci_intx_gsi(31, 3), 18);
 }
+
+/* iasl 20200925 output for the two devices of the GED (inside Scope (\_SB)), with io_base 0x610 and GSI 9:
+ *	Device (PWRB) { Name (_HID, EisaId ("PNP0C0C")) Name (_UID, Zero) }
+ *	Device (GED0) {
+ *		Name (_HID, "ACPI0013")
+ *		Name (_UID, Zero)
+ *		Name (_CRS, ResourceTemplate () { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {9} })
+ *		OperationRegion (GDST, SystemIO, 0x0610, One)
+ *		Field (GDST, ByteAcc, NoLock, Preserve) { GDAT, 8 }
+ *		Method (_EVT, 1, Serialized) {
+ *			Local0 = GDAT
+ *			If ((Local0 & One)) { Notify (PWRB, 0x80) }
+ *		}
+ *	}
+ */
+static const uint8_t iasl_ged[] = {
+	0x5b, 0x82, 0x15, 'P', 'W', 'R', 'B', 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0c, 0x0c, 0x08, '_', 'U',
+	'I', 'D', 0x00, 0x5b, 0x82, 0x41, 0x06, 'G', 'E', 'D', '0', 0x08, '_', 'H', 'I', 'D', 0x0d, 'A', 'C', 'P', 'I',
+	'0', '0', '1', '3', 0x00, 0x08, '_', 'U', 'I', 'D', 0x00, 0x08, '_', 'C', 'R', 'S', 0x11, 0x0e, 0x0a, 0x0b,
+	0x89, 0x06, 0x00, 0x03, 0x01, 0x09, 0x00, 0x00, 0x00, 0x79, 0x00, 0x5b, 0x80, 'G', 'D', 'S', 'T', 0x01, 0x0b,
+	0x10, 0x06, 0x01, 0x5b, 0x81, 0x0b, 'G', 'D', 'S', 'T', 0x01, 'G', 'D', 'A', 'T', 0x08, 0x14, 0x19, '_', 'E',
+	'V', 'T', 0x09, 0x70, 'G', 'D', 'A', 'T', 0x60, 0xa0, 0x0c, 0x7b, 0x60, 0x01, 0x00, 0x86, 'P', 'W', 'R', 'B',
+	0x0a, 0x80,
+};
+
+START_TEST(tables_with_ged)
+{
+	struct acpi_config cfg = config(2);
+	struct fake f;
+	uint64_t rsdp = 0, fadt, dsdt;
+
+	fake_init(&f, FAKE_RAM);
+	ck_assert_int_eq(acpi_build(&f.m, &cfg, &rsdp), 0);
+	fadt = find_table(&f, rsdp, "FACP");
+	dsdt = rd(&f, fadt + 140, 8);
+	ck_assert_ptr_null(find_bytes(&f, dsdt, "ACPI0013", 8)); /* off by default */
+	ck_assert_ptr_null(find_bytes(&f, dsdt, "PWRB", 4));
+
+	cfg.ged = true;
+	cfg.ged_io_base = GED_IO_BASE;
+	cfg.ged_gsi = GED_GSI;
+	ck_assert_int_eq(acpi_build(&f.m, &cfg, &rsdp), 0);
+	fadt = find_table(&f, rsdp, "FACP");
+	dsdt = rd(&f, fadt + 140, 8);
+	ck_assert_ptr_nonnull(find_bytes(&f, dsdt, iasl_ged, sizeof(iasl_ged)));
+	/* Still hardware-reduced with no fixed buttons: the power button is the PNP0C0C device. */
+	ck_assert_uint_eq(rd(&f, fadt + 112, 4), (1u << 20) | (1u << 10) | (1u << 5) | (1u << 4));
+	check_pci(&f, rsdp, dsdt);
+
+	cfg.ged_io_base = 0;
+	ck_assert_int_eq(acpi_build(&f.m, &cfg, &rsdp), -EINVAL);
+	fake_destroy(&f);
+}
+END_TEST
 
 static void check_tables(unsigned ncpus)
 {
@@ -648,13 +818,16 @@ static int write_file(const char *dir, const char *name, const void *data, size_
 /* Write xsdt.dat and one <signature>.dat per listed table (plus dsdt.dat) into dir. */
 static int dump_tables(const char *dir)
 {
-	const struct acpi_config cfg = config(2);
+	struct acpi_config cfg = config(2);
 	struct guest_mem m = { 0 };
 	uint8_t *ram = calloc(1, FAKE_RAM);
 	uint64_t rsdp, xsdt, fadt = 0;
 	uint32_t xlen;
 	int ret = -1;
 
+	cfg.ged = true;
+	cfg.ged_io_base = GED_IO_BASE;
+	cfg.ged_gsi = GED_GSI;
 	if (!ram || gmem_add_region(&m, 0, FAKE_RAM, ram) || acpi_build(&m, &cfg, &rsdp)) {
 		fprintf(stderr, "cannot build the ACPI tables\n");
 		goto out;
@@ -707,6 +880,8 @@ int main(int argc, char **argv)
 	tcase_add_test(aml, pkglength_in_objects);
 	tcase_add_test(aml, device_with_resource_template);
 	tcase_add_test(aml, resources_package_method);
+	tcase_add_test(aml, fields_and_methods);
+	tcase_add_test(aml, fields_and_operands_rejected);
 	tcase_add_test(aml, names_and_integers);
 	suite_add_tcase(s, aml);
 	tcase_add_test(tables, tables_1cpu);
@@ -714,6 +889,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tables, tables_64cpus);
 	tcase_add_test(tables, bad_config_and_small_memory);
 	tcase_add_test(tables, tables_without_pci);
+	tcase_add_test(tables, tables_with_ged);
 	suite_add_tcase(s, tables);
 	return unit_run(s);
 }
