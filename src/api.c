@@ -7,6 +7,7 @@
 
 #include <vmm/vmm.h>
 
+#include "devices/ged.h"
 #include "devices/serial.h"
 #include "event_loop.h"
 #include "vcpu.h"
@@ -74,6 +75,41 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log)
 	return 0;
 }
 
+/*
+ * The live handles. A handle is valid from vmm_create() until vmm_destroy() begins; every call
+ * looks it up and holds a reference while it runs, so a call racing with vmm_destroy() on another
+ * thread gets -EINVAL or finishes before the VM is freed; a destroyed handle is never dereferenced.
+ * Process-wide by nature: it is what tells a live handle from a stale pointer.
+ */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t registry_cond = PTHREAD_COND_INITIALIZER;
+static struct vmm *live;
+
+static struct vmm *get(struct vmm *h)
+{
+	struct vmm *vm;
+
+	if (!h)
+		return NULL;
+	pthread_mutex_lock(&registry_lock);
+	for (vm = live; vm && vm != h; vm = vm->next_live)
+		;
+	if (vm && vm->dying)
+		vm = NULL;
+	if (vm)
+		vm->refs++;
+	pthread_mutex_unlock(&registry_lock);
+	return vm;
+}
+
+static void put(struct vmm *vm)
+{
+	pthread_mutex_lock(&registry_lock);
+	vm->refs--;
+	pthread_cond_broadcast(&registry_cond);
+	pthread_mutex_unlock(&registry_lock);
+}
+
 VMM_API int vmm_create(const struct vmm_config *cfg, struct vmm **out)
 {
 	struct vlog log;
@@ -96,6 +132,10 @@ VMM_API int vmm_create(const struct vmm_config *cfg, struct vmm **out)
 		free(vm);
 		return ret;
 	}
+	pthread_mutex_lock(&registry_lock);
+	vm->next_live = live;
+	live = vm;
+	pthread_mutex_unlock(&registry_lock);
 	*out = vm;
 	return 0;
 }
@@ -116,12 +156,49 @@ static bool before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-VMM_API int vmm_start(struct vmm *vm)
+/* The supervisor: stops the VM when --timeout or a stop request's grace period runs out. */
+static void *supervise(void *arg)
+{
+	struct vmm *vm = arg;
+
+	pthread_mutex_lock(&vm->lock);
+	while (!vm->stopping) {
+		struct timespec now, until;
+		bool have = false;
+		enum vmm_exit_reason why = VMM_EXIT_TIMEOUT;
+
+		if (vm->timeout_ms) {
+			until = vm->deadline;
+			have = true;
+		}
+		if (vm->stop_requested && (!have || before(&vm->stop_deadline, &until))) {
+			until = vm->stop_deadline;
+			why = VMM_EXIT_STOPPED;
+			have = true;
+		}
+		if (!have) {
+			pthread_cond_wait(&vm->cond, &vm->lock);
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (before(&now, &until)) {
+			pthread_cond_timedwait(&vm->cond, &vm->lock, &until);
+			continue;
+		}
+		pthread_mutex_unlock(&vm->lock);
+		if (why == VMM_EXIT_STOPPED)
+			vlog_info(&vm->log, "the guest did not shut down within the grace period: stopping it");
+		vm_exit(vm, why);
+		pthread_mutex_lock(&vm->lock);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return NULL;
+}
+
+static int start(struct vmm *vm)
 {
 	int ret;
 
-	if (!vm)
-		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
 	if (vm->started) {
 		pthread_mutex_unlock(&vm->lock);
@@ -138,6 +215,13 @@ VMM_API int vmm_start(struct vmm *vm)
 		vm_exit(vm, VMM_EXIT_ERROR);
 		return ret;
 	}
+	ret = -pthread_create(&vm->supervisor, NULL, supervise, vm);
+	if (ret) {
+		vlog_err(&vm->log, "cannot start the supervisor thread: %s", strerror(-ret));
+		vm_exit(vm, VMM_EXIT_ERROR);
+		return ret;
+	}
+	vm->supervisor_started = true;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		ret = vcpu_start(vm->vcpus[i]);
 		if (ret) {
@@ -145,81 +229,196 @@ VMM_API int vmm_start(struct vmm *vm)
 			return ret;
 		}
 	}
+	vm_event(vm, VMM_EVENT_RUNNING);
 	return 0;
 }
 
-VMM_API int vmm_wait(struct vmm *vm, int timeout_ms, enum vmm_exit_reason *reason)
+VMM_API int vmm_start(struct vmm *h)
 {
-	struct timespec until, now;
-	bool have_until = false;
-	int ret = 0;
+	struct vmm *vm = get(h);
+	int ret;
 
 	if (!vm)
 		return -EINVAL;
+	ret = start(vm);
+	put(vm);
+	return ret;
+}
+
+static int wait_stop(struct vmm *vm, int timeout_ms, enum vmm_exit_reason *reason)
+{
+	struct timespec until;
+	int ret = 0;
+
 	pthread_mutex_lock(&vm->lock);
 	if (!vm->started) {
 		pthread_mutex_unlock(&vm->lock);
 		return -EINVAL;
 	}
-	if (timeout_ms >= 0) {
+	if (timeout_ms >= 0)
 		deadline_after(&until, (unsigned)timeout_ms);
-		have_until = true;
-	}
-	if (vm->timeout_ms && (!have_until || before(&vm->deadline, &until))) {
-		until = vm->deadline;
-		have_until = true;
-	}
 	while (vm->exit_reason == VMM_EXIT_NONE) {
-		if (!have_until) {
+		if (timeout_ms < 0) {
 			pthread_cond_wait(&vm->cond, &vm->lock);
-			continue;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!before(&now, &until))
+		} else if (pthread_cond_timedwait(&vm->cond, &vm->lock, &until) == ETIMEDOUT) {
 			break;
-		pthread_cond_timedwait(&vm->cond, &vm->lock, &until);
-	}
-	if (vm->exit_reason == VMM_EXIT_NONE) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (vm->timeout_ms && !before(&now, &vm->deadline)) {
-			pthread_mutex_unlock(&vm->lock);
-			vm_exit(vm, VMM_EXIT_TIMEOUT);
-			pthread_mutex_lock(&vm->lock);
-		} else {
-			ret = -ETIMEDOUT;
 		}
 	}
-	if (!ret && reason)
+	if (vm->exit_reason == VMM_EXIT_NONE)
+		ret = -ETIMEDOUT;
+	else if (reason)
 		*reason = vm->exit_reason;
 	pthread_mutex_unlock(&vm->lock);
 	return ret;
 }
 
-VMM_API int vmm_request_stop(struct vmm *vm)
+VMM_API int vmm_wait(struct vmm *h, int timeout_ms, enum vmm_exit_reason *reason)
 {
+	struct vmm *vm = get(h);
+	int ret;
+
 	if (!vm)
 		return -EINVAL;
-	vm_exit(vm, VMM_EXIT_STOPPED);
+	ret = wait_stop(vm, timeout_ms, reason);
+	put(vm);
+	return ret;
+}
+
+VMM_API int vmm_pause(struct vmm *h)
+{
+	struct vmm *vm = get(h);
+	int ret;
+
+	if (!vm)
+		return -EINVAL;
+	ret = vm_pause(vm);
+	put(vm);
+	return ret;
+}
+
+VMM_API int vmm_resume(struct vmm *h)
+{
+	struct vmm *vm = get(h);
+	int ret;
+
+	if (!vm)
+		return -EINVAL;
+	ret = vm_resume(vm);
+	put(vm);
+	return ret;
+}
+
+static int request_stop(struct vmm *vm, unsigned grace_ms)
+{
+	struct timespec until;
+	bool hard;
+
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->started) {
+		pthread_mutex_unlock(&vm->lock);
+		return -EINVAL;
+	}
+	if (vm->stopping) {
+		pthread_mutex_unlock(&vm->lock);
+		return 0;
+	}
+	hard = grace_ms == 0 || vm->paused || !vm->ged;
+	if (!hard) {
+		deadline_after(&until, grace_ms);
+		if (!vm->stop_requested || before(&until, &vm->stop_deadline))
+			vm->stop_deadline = until;
+		vm->stop_requested = true;
+		pthread_cond_broadcast(&vm->cond); /* the supervisor picks up the new deadline */
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (hard)
+		vm_exit(vm, VMM_EXIT_STOPPED);
+	else
+		ged_power_button(vm->ged);
 	return 0;
 }
 
-VMM_API int vmm_console_input(struct vmm *vm, const void *buf, size_t len)
+VMM_API int vmm_request_stop(struct vmm *h, unsigned grace_ms)
 {
-	if (!vm || (!buf && len))
+	struct vmm *vm = get(h);
+	int ret;
+
+	if (!vm)
 		return -EINVAL;
-	return (int)serial_receive(vm->serial, buf, len > 65536 ? 65536 : len);
+	ret = request_stop(vm, grace_ms);
+	put(vm);
+	return ret;
 }
 
-VMM_API void vmm_destroy(struct vmm *vm)
+VMM_API int vmm_console_input(struct vmm *h, const void *buf, size_t len)
 {
+	struct vmm *vm;
+	int ret;
+
+	if (!buf && len)
+		return -EINVAL;
+	vm = get(h);
 	if (!vm)
-		return;
-	vm_exit(vm, VMM_EXIT_STOPPED);
+		return -EINVAL;
+	ret = (int)serial_receive(vm->serial, buf, len > 65536 ? 65536 : len);
+	put(vm);
+	return ret;
+}
+
+VMM_API int vmm_guest_exit_value(struct vmm *h, uint32_t *value)
+{
+	struct vmm *vm = get(h);
+	int ret = 0;
+
+	if (!vm || !value) {
+		if (vm)
+			put(vm);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&vm->lock);
+	if (vm->exit_reason == VMM_EXIT_DEBUG)
+		*value = vm->debug_exit_value;
+	else
+		ret = -EINVAL;
+	pthread_mutex_unlock(&vm->lock);
+	put(vm);
+	return ret;
+}
+
+VMM_API int vmm_destroy(struct vmm *h)
+{
+	struct vmm *vm, **pp;
+
+	if (!h)
+		return -EINVAL;
+	pthread_mutex_lock(&registry_lock);
+	for (vm = live; vm && vm != h; vm = vm->next_live)
+		;
+	if (!vm || vm->dying) {
+		pthread_mutex_unlock(&registry_lock);
+		return -EINVAL;
+	}
+	vm->dying = true; /* no new calls get it */
+	pthread_mutex_unlock(&registry_lock);
+
+	vm_exit(vm, VMM_EXIT_STOPPED); /* wakes calls that wait on it */
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i])
 			vcpu_join(vm->vcpus[i]);
+	if (vm->supervisor_started)
+		pthread_join(vm->supervisor, NULL);
+
+	pthread_mutex_lock(&registry_lock);
+	while (vm->refs)
+		pthread_cond_wait(&registry_cond, &registry_lock);
+	for (pp = &live; *pp != vm; pp = &(*pp)->next_live)
+		;
+	*pp = vm->next_live;
+	pthread_mutex_unlock(&registry_lock);
+
 	vm_teardown(vm);
 	free(vm);
+	return 0;
 }
 
 VMM_API const char *vmm_exit_reason_str(enum vmm_exit_reason reason)
@@ -239,6 +438,29 @@ VMM_API const char *vmm_exit_reason_str(enum vmm_exit_reason reason)
 		return "stopped";
 	case VMM_EXIT_ERROR:
 		return "VMM error";
+	case VMM_EXIT_DEBUG:
+		return "guest wrote the debug-exit port";
+	}
+	return "unknown";
+}
+
+VMM_API const char *vmm_event_str(enum vmm_event ev)
+{
+	switch (ev) {
+	case VMM_EVENT_RUNNING:
+		return "running";
+	case VMM_EVENT_PAUSED:
+		return "paused";
+	case VMM_EVENT_POWEROFF:
+		return "guest powered off";
+	case VMM_EVENT_REBOOT:
+		return "guest rebooted";
+	case VMM_EVENT_CRASH:
+		return "guest crashed";
+	case VMM_EVENT_STOPPED:
+		return "stopped";
+	case VMM_EVENT_DEVICE_ERROR:
+		return "device error";
 	}
 	return "unknown";
 }

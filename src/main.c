@@ -22,6 +22,7 @@
 #define EXIT_CRASH 2
 #define EXIT_TIMEOUT 124
 #define CTRL_A 0x01
+#define GRACE_MS 10000 /* how long a guest gets to shut down after the first SIGINT/SIGTERM/SIGHUP */
 
 struct cli {
 	struct cli_options opt;
@@ -96,7 +97,7 @@ static bool handle_escapes(struct cli *c, const uint8_t *buf, size_t len)
 			c->saw_ctrl_a = false;
 			if (ch == 'x' || ch == 'X') {
 				c->quit_key = true;
-				vmm_request_stop(c->vm);
+				vmm_request_stop(c->vm, 0);
 				return false;
 			}
 			if (ch != CTRL_A)
@@ -140,9 +141,14 @@ static void *input_thread(void *arg)
 			struct signalfd_siginfo si;
 
 			if (read(c->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				/* The first signal presses the guest's power button; a second one stops it now. */
+				unsigned grace = c->exit_signal ? 0 : GRACE_MS;
+
+				if (grace)
+					log_cb(NULL, VMM_LOG_INFO,
+					       "asking the guest to shut down (power button); a second signal stops it at once");
 				c->exit_signal = (int)si.ssi_signo;
-				vmm_request_stop(c->vm);
-				break;
+				vmm_request_stop(c->vm, grace);
 			}
 		}
 		if (nfds == 3 && p[2].revents) {
@@ -175,6 +181,12 @@ static int exit_code(struct cli *c, enum vmm_exit_reason reason)
 			return 128 + c->exit_signal;
 		}
 		return 0;
+	case VMM_EXIT_DEBUG: {
+		uint32_t v = 0;
+
+		vmm_guest_exit_value(c->vm, &v);
+		return (int)(((v << 1) | 1) & 0xff); /* as QEMU's isa-debug-exit */
+	}
 	case VMM_EXIT_CRASH:
 	case VMM_EXIT_ERROR:
 	default:
@@ -217,7 +229,7 @@ int main(int argc, char **argv)
 	pthread_t input;
 	sigset_t sigs;
 	char err[512];
-	int ret;
+	int ret, rc;
 
 	if (cli_parse(argc, argv, &c.opt, err, sizeof(err))) {
 		fprintf(stderr, "vmm: %s\n", err);
@@ -259,6 +271,7 @@ int main(int argc, char **argv)
 	cfg.ndisks = c.opt.ndisks;
 	cfg.nets = c.opt.nets;
 	cfg.nnets = c.opt.nnets;
+	cfg.debug_exit_port = c.opt.debug_exit_port;
 	cfg.console_out = console_cb;
 	cfg.console_opaque = &c;
 	cfg.log = log_cb;
@@ -281,7 +294,7 @@ int main(int argc, char **argv)
 	ret = pthread_create(&input, NULL, input_thread, &c);
 	if (ret) {
 		fprintf(stderr, "vmm: cannot start the console input thread: %s\n", strerror(ret));
-		vmm_request_stop(c.vm);
+		vmm_request_stop(c.vm, 0);
 	}
 	vmm_wait(c.vm, -1, &reason);
 	if (!ret) {
@@ -291,9 +304,10 @@ int main(int argc, char **argv)
 			perror("vmm: eventfd");
 		pthread_join(input, NULL);
 	}
+	rc = exit_code(&c, reason);
 	vmm_destroy(c.vm);
 	term_restore();
 	if (c.out_fd > STDERR_FILENO)
 		close(c.out_fd);
-	return exit_code(&c, reason);
+	return rc;
 }

@@ -207,7 +207,7 @@ static void *vcpu_thread(void *arg)
 	struct vmm *vm = v->vm;
 
 	/* Every signal stays blocked in this thread (vcpu_start); KVM_RUN unblocks only the kick. */
-	while (!vm_should_stop(vm)) {
+	while (!vm_vcpu_checkpoint(vm)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				/* Kicked: take the signal, clear the request, look at the stop flag again. */

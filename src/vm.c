@@ -12,6 +12,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "devices/ged.h"
 #include "devices/i8042.h"
 #include "devices/pm.h"
 #include "devices/rtc.h"
@@ -238,24 +239,55 @@ static void on_pm_event(void *opaque, enum pm_event ev)
 	vm_exit(opaque, ev == PM_EVENT_POWEROFF ? VMM_EXIT_POWEROFF : VMM_EXIT_REBOOT);
 }
 
+/* QEMU's isa-debug-exit: a write of v stops the VM with VMM_EXIT_DEBUG and value v; reads are 0. */
+static void debug_exit_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	struct vmm *vm = opaque;
+	uint32_t v = 0;
+
+	if (!is_write) {
+		memset(data, 0, len);
+		return;
+	}
+	if (off != 0)
+		return;
+	memcpy(&v, data, len < sizeof(v) ? len : sizeof(v));
+	pthread_mutex_lock(&vm->lock);
+	if (vm->exit_reason == VMM_EXIT_NONE)
+		vm->debug_exit_value = v;
+	pthread_mutex_unlock(&vm->lock);
+	vm_exit(vm, VMM_EXIT_DEBUG);
+}
+
 static int setup_devices(struct vmm *vm)
 {
 	const struct irq_line com1 = { .set = kvm_irq_set, .opaque = vm, .gsi = COM1_IRQ };
+	const struct irq_line ged_irq = { .set = kvm_irq_set, .opaque = vm, .gsi = GED_GSI };
 	int ret;
 
 	vm->serial = serial_create(&com1, console_out, vm);
 	vm->rtc = rtc_create(NULL, NULL);
 	vm->i8042 = i8042_create(on_reset, vm);
 	vm->pm = pm_create(on_pm_event, vm);
-	if (!vm->serial || !vm->rtc || !vm->i8042 || !vm->pm)
+	vm->ged = ged_create(&ged_irq);
+	if (!vm->serial || !vm->rtc || !vm->i8042 || !vm->pm || !vm->ged)
 		return -ENOMEM;
 	ret = bus_register(&vm->pio, COM1_PORT, 8, serial_io, vm->serial, "serial");
 	ret = ret ?: bus_register(&vm->pio, 0x70, 2, rtc_io, vm->rtc, "rtc");
 	ret = ret ?: bus_register(&vm->pio, 0x60, 1, i8042_data_io, vm->i8042, "i8042-data");
 	ret = ret ?: bus_register(&vm->pio, 0x64, 1, i8042_cmd_io, vm->i8042, "i8042-cmd");
 	ret = ret ?: bus_register(&vm->pio, PM_IO_BASE, PM_IO_LEN, pm_io, vm->pm, "acpi-pm");
-	if (ret)
+	ret = ret ?: bus_register(&vm->pio, GED_IO_BASE, GED_IO_LEN, ged_io, vm->ged, "acpi-ged");
+	if (ret) {
 		vlog_err(&vm->log, "cannot register the legacy devices: %s", strerror(-ret));
+		return ret;
+	}
+	if (vm->debug_exit_port) {
+		ret = bus_register(&vm->pio, vm->debug_exit_port, 4, debug_exit_io, vm, "debug-exit");
+		if (ret)
+			vlog_err(&vm->log, "the debug-exit port 0x%x collides with another device's ports",
+				 vm->debug_exit_port);
+	}
 	return ret;
 }
 
@@ -265,6 +297,8 @@ static void teardown_devices(struct vmm *vm)
 	rtc_destroy(vm->rtc);
 	i8042_destroy(vm->i8042);
 	pm_destroy(vm->pm);
+	ged_destroy(vm->ged);
+	vm->ged = NULL;
 	vm->serial = NULL;
 	vm->rtc = NULL;
 	vm->i8042 = NULL;
@@ -320,6 +354,9 @@ static int load_guest(struct vmm *vm)
 		.rtc_port = 0x70,
 		.pci = true,
 		.pci_mmio64_base = vm->pci_mmio64_base,
+		.ged = true,
+		.ged_io_base = GED_IO_BASE,
+		.ged_gsi = GED_GSI,
 	};
 	uint64_t rsdp = 0;
 	int ret;
@@ -389,10 +426,21 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 	vm->timeout_ms = cfg->timeout_ms;
 	vm->console_out = cfg->console_out;
 	vm->console_opaque = cfg->console_opaque;
+	vm->event = cfg->event;
+	vm->event_opaque = cfg->event_opaque;
+	vm->debug_exit_port = cfg->debug_exit_port;
 	bus_init(&vm->pio);
 	bus_init(&vm->mmio);
 	pthread_mutex_init(&vm->lock, NULL);
-	pthread_cond_init(&vm->cond, NULL);
+	{
+		/* Every timed wait on cond (vmm_wait, the supervisor) counts in CLOCK_MONOTONIC. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&vm->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 
 	vm->kernel = strdup(cfg->kernel);
 	vm->initrd = cfg->initrd ? strdup(cfg->initrd) : NULL;
@@ -445,25 +493,117 @@ void vm_teardown(struct vmm *vm)
 	pthread_mutex_destroy(&vm->lock);
 }
 
+void vm_event(struct vmm *vm, enum vmm_event ev)
+{
+	if (vm->event)
+		vm->event(vm->event_opaque, vm, ev);
+}
+
+static enum vmm_event exit_event(enum vmm_exit_reason reason)
+{
+	switch (reason) {
+	case VMM_EXIT_POWEROFF:
+		return VMM_EVENT_POWEROFF;
+	case VMM_EXIT_REBOOT:
+		return VMM_EVENT_REBOOT;
+	case VMM_EXIT_CRASH:
+		return VMM_EVENT_CRASH;
+	default:
+		return VMM_EVENT_STOPPED;
+	}
+}
+
 void vm_exit(struct vmm *vm, enum vmm_exit_reason reason)
 {
+	bool first;
+
 	pthread_mutex_lock(&vm->lock);
-	if (vm->exit_reason == VMM_EXIT_NONE)
+	first = vm->exit_reason == VMM_EXIT_NONE;
+	if (first)
 		vm->exit_reason = reason;
 	vm->stopping = true;
+	atomic_store(&vm->stop_flag, true);
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i])
 			vcpu_kick(vm->vcpus[i]);
+	if (first)
+		vm_event(vm, exit_event(reason));
 }
 
 bool vm_should_stop(struct vmm *vm)
 {
-	bool stop;
+	return atomic_load_explicit(&vm->stop_flag, memory_order_acquire);
+}
+
+bool vm_vcpu_checkpoint(struct vmm *vm)
+{
+	if (!atomic_load_explicit(&vm->pause_flag, memory_order_acquire))
+		return vm_should_stop(vm);
+	pthread_mutex_lock(&vm->lock);
+	if (vm->pause_flag && !vm->stopping) {
+		vm->parked++;
+		pthread_cond_broadcast(&vm->cond);
+		while (atomic_load(&vm->pause_flag) && !vm->stopping)
+			pthread_cond_wait(&vm->cond, &vm->lock);
+		vm->parked--;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return vm_should_stop(vm);
+}
+
+int vm_pause(struct vmm *vm)
+{
+	struct kvm_clock_data clock = { 0 };
+	int ret = 0;
 
 	pthread_mutex_lock(&vm->lock);
-	stop = vm->stopping;
+	if (!vm->started || vm->stopping || vm->paused || atomic_load(&vm->pause_flag)) {
+		pthread_mutex_unlock(&vm->lock);
+		return -EINVAL;
+	}
+	atomic_store(&vm->pause_flag, true);
 	pthread_mutex_unlock(&vm->lock);
-	return stop;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+	pthread_mutex_lock(&vm->lock);
+	while (vm->parked < vm->ncpus && !vm->stopping)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	if (vm->stopping) {
+		atomic_store(&vm->pause_flag, false);
+		ret = -EINVAL; /* it stopped meanwhile */
+	} else {
+		vm->paused = true;
+		/* Guest time stands still while paused: remember kvm-clock, set it back on resume. */
+		vm->paused_clock_valid = ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) == 0;
+		vm->paused_clock = clock.clock;
+		if (!vm->paused_clock_valid)
+			vlog_warn(&vm->log, "KVM_GET_CLOCK failed (%s): guest time runs on while paused", strerror(errno));
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (!ret)
+		vm_event(vm, VMM_EVENT_PAUSED);
+	return ret;
+}
+
+int vm_resume(struct vmm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->paused || vm->stopping) {
+		pthread_mutex_unlock(&vm->lock);
+		return -EINVAL;
+	}
+	if (vm->paused_clock_valid) {
+		struct kvm_clock_data clock = { .clock = vm->paused_clock };
+
+		if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
+			vlog_warn(&vm->log, "KVM_SET_CLOCK failed (%s): guest time jumped over the pause", strerror(errno));
+	}
+	vm->paused = false;
+	atomic_store(&vm->pause_flag, false);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	vm_event(vm, VMM_EVENT_RUNNING);
+	return 0;
 }

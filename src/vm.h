@@ -4,6 +4,7 @@
 #define VMM_VM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -21,6 +22,7 @@ struct serial;
 struct rtc;
 struct i8042;
 struct pm;
+struct ged;
 struct kvm_cpuid2;
 struct event_loop;
 struct virtio_pci;
@@ -61,12 +63,35 @@ struct vmm {
 	struct vcpu *vcpus[VMM_MAX_CPUS];
 	int init_done; /* how many steps of the init table have run */
 
+	vmm_event_fn event;
+	void *event_opaque;
+	uint16_t debug_exit_port;
+	struct ged *ged;            /* the ACPI power button (Generic Event Device) */
+
+	/* vCPU fast-path flags (read without the lock; written under it). */
+	atomic_bool stop_flag;      /* every vCPU must leave */
+	atomic_bool pause_flag;     /* every vCPU must park in vm_vcpu_checkpoint() */
+
 	pthread_mutex_t lock; /* guards what follows */
 	pthread_cond_t cond;
 	enum vmm_exit_reason exit_reason;
+	uint32_t debug_exit_value;
 	bool started;
 	bool stopping;
-	struct timespec deadline; /* CLOCK_MONOTONIC; valid when timeout_ms */
+	bool paused;
+	unsigned parked;            /* vCPUs parked for a pause */
+	struct timespec deadline;   /* CLOCK_MONOTONIC; valid when timeout_ms */
+	struct timespec stop_deadline; /* valid when stop_requested: the end of the grace period */
+	bool stop_requested;
+	pthread_t supervisor;       /* enforces the deadlines */
+	bool supervisor_started;
+	uint64_t paused_clock;      /* kvm-clock (ns) when paused */
+	bool paused_clock_valid;
+
+	/* The library's registry of live handles (api.c). */
+	struct vmm *next_live;
+	unsigned refs;
+	bool dying;
 };
 
 int vm_init(struct vmm *vm, const struct vmm_config *cfg);
@@ -78,7 +103,14 @@ void vm_teardown_nets(struct vmm *vm);
 void vm_teardown(struct vmm *vm);
 /* Record why the VM stops (the first reason wins) and kick every vCPU out of the guest. */
 void vm_exit(struct vmm *vm, enum vmm_exit_reason reason);
-/* Has the VM been told to stop? Cheap; called by vCPU threads between runs. */
+/* Has the VM been told to stop? Cheap (an atomic load). */
 bool vm_should_stop(struct vmm *vm);
+/* Called by a vCPU thread before each KVM_RUN: parks it while the VM is paused; true: it must stop. */
+bool vm_vcpu_checkpoint(struct vmm *vm);
+/* Pause every vCPU (waits until all are parked) and freeze kvm-clock; resume undoes it. Under no lock. */
+int vm_pause(struct vmm *vm);
+int vm_resume(struct vmm *vm);
+/* Deliver an event to the application's callback (if any). */
+void vm_event(struct vmm *vm, enum vmm_event ev);
 
 #endif

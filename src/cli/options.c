@@ -32,6 +32,8 @@ const char *cli_usage(void)
 	       "                           which needs CAP_NET_ADMIN); repeat for more (up to 8); MAC default:\n"
 	       "                           derived from NAME; queues: RX/TX pairs (multi-queue tap), 1 to 8\n"
 	       "      --net none           no network (the default)\n"
+	       "      --debug-exit=IOBASE  a port like QEMU's isa-debug-exit (e.g. 0xf4): a guest write of V\n"
+	       "                           stops the VM and vmm exits with (V << 1) | 1\n"
 	       "  -t, --timeout SECONDS    stop the guest after SECONDS and exit with 124 (default: never)\n"
 	       "  -v, --verbose            print debug messages\n"
 	       "  -h, --help               print this help and exit\n"
@@ -39,8 +41,12 @@ const char *cli_usage(void)
 	       "\n"
 	       "On a terminal, press Ctrl-A then x to quit (Ctrl-A Ctrl-A sends a Ctrl-A to the guest).\n"
 	       "\n"
+	       "SIGINT, SIGTERM or SIGHUP presses the guest's ACPI power button and gives it 10 s to shut\n"
+	       "down; a second signal stops it at once.\n"
+	       "\n"
 	       "Exit status: 0 the guest powered off or rebooted (or Ctrl-A x); 1 usage or set-up error;\n"
-	       "2 the guest crashed or a device failed; 124 --timeout reached; 128+N killed by signal N.\n";
+	       "2 the guest crashed or a device failed; 124 --timeout reached; 128+N stopped by signal N;\n"
+	       "(V << 1) | 1 the guest wrote V to the --debug-exit port.\n";
 }
 
 int cli_parse_size(const char *s, uint64_t *out)
@@ -189,7 +195,7 @@ int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
 	return 0;
 }
 
-enum { OPT_CONSOLE = 256 };
+enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT };
 
 static const struct option longopts[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -201,6 +207,7 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "disk", required_argument, NULL, 'd' },
 	{ "net", required_argument, NULL, 'n' },
+	{ "debug-exit", required_argument, NULL, OPT_DEBUG_EXIT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -288,6 +295,19 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 				return -EINVAL;
 			o->nnets++;
 			break;
+		case OPT_DEBUG_EXIT: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 0);
+			if (errno || *end || !isdigit((unsigned char)*optarg) || v == 0 || v > 0xfffc) {
+				snprintf(err, errlen, "--debug-exit '%s' must be an I/O port such as 0xf4", optarg);
+				return -EINVAL;
+			}
+			o->debug_exit_port = (uint16_t)v;
+			break;
+		}
 		case 'v':
 			o->verbose = true;
 			break;

@@ -23,6 +23,7 @@ struct cli_options {
 	struct vmm_net nets[VMM_MAX_NICS];
 	unsigned nnets;
 	bool no_net; /* --net none */
+	uint16_t debug_exit_port; /* --debug-exit=IOBASE; 0: none */
 	bool verbose;
 	bool help, version;
 };
