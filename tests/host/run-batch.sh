@@ -52,7 +52,27 @@ for boot in 1 2 3; do
 	CPIO=$RESULTS/host.cpio
 	bash "$HERE/build-host.sh" "$CPIO" "$VMM" "$G" "${todo[@]}" || { echo "run-batch: cannot build the test host image"; exit 1; }
 	start=$(date +%s)
-	timeout 1500 bash "$HERE/qemu-host.sh" "$G/vmlinuz" "$CPIO" batch -serial "file:$RESULTS/boot$boot.log" </dev/null
+	log=$RESULTS/boot$boot.log
+	: >"$log"
+	timeout 1500 bash "$HERE/qemu-host.sh" "$G/vmlinuz" "$CPIO" batch -serial "file:$log" </dev/null &
+	qpid=$!
+	# The test host prints a heartbeat every 30 s: silence for STALL_S means it hangs (seen: the
+	# emulated SVM starving the host's threads); kill it and rerun the unfinished cases.
+	last=$(date +%s) size=0 stalled=0
+	while kill -0 $qpid 2>/dev/null; do
+		sleep 5
+		now_size=$(stat -c %s "$log" 2>/dev/null || echo 0)
+		if [ "$now_size" != "$size" ]; then size=$now_size last=$(date +%s); fi
+		if [ $(( $(date +%s) - last )) -ge "${STALL_S:-150}" ]; then
+			echo "run-batch: the test host printed nothing for ${STALL_S:-150} s: it hangs; killing it"
+			stalled=1
+			pkill -P $qpid 2>/dev/null
+			kill $qpid 2>/dev/null
+			pkill -f "qemu-system-x86_64.*$CPIO" 2>/dev/null
+			break
+		fi
+	done
+	wait $qpid
 	qrc=$?
 	rm -f "$CPIO"
 	echo "run-batch: test host boot $boot ran ${#todo[@]} case(s) in $(( $(date +%s) - start )) s (QEMU exit status $qrc)"
@@ -64,7 +84,7 @@ for boot in 1 2 3; do
 	[ ${#left[@]} -eq 0 ] && break
 	echo "run-batch: the test host stopped before finishing ${left[*]}; its console ended with:"
 	tail -n 30 "$RESULTS/boot$boot.log" | tr -d '\r'
-	if grep -aq '^@@HOST-ERROR' "$RESULTS/boot$boot.log"; then break; fi
+	if grep -aq '^@@HOST-ERROR' "$RESULTS/boot$boot.log" && [ $stalled = 0 ]; then break; fi
 	todo=("${left[@]}")
 done
 missing=0
