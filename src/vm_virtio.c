@@ -12,6 +12,11 @@
 #include "virtio/pci.h"
 #include "vm.h"
 
+static void device_error(void *opaque)
+{
+	vm_event(opaque, VMM_EVENT_DEVICE_ERROR);
+}
+
 /* A virtio-pci function for device dev (ops); its MSI-X vectors come from the VM's routes. */
 static int attach_pci(struct vmm *vm, const struct virtio_device_ops *ops, void *dev, struct irq_msix **msix,
 		      struct virtio_pci **out)
@@ -29,6 +34,8 @@ static int attach_pci(struct vmm *vm, const struct virtio_device_ops *ops, void 
 			.msi_ops = &irq_routes_msi_ops,
 			.msi_opaque = *msix,
 			.log = &vm->log,
+			.device_error = device_error,
+			.error_opaque = vm,
 		};
 
 		ret = virtio_pci_create(&o, out);

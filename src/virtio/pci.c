@@ -73,6 +73,12 @@ static void queue_interrupt(void *opaque, unsigned q)
 	signal_guest(t, vec, ISR_QUEUE);
 }
 
+void virtio_pci_device_error(struct virtio_pci *t)
+{
+	if (t->device_error)
+		t->device_error(t->error_opaque);
+}
+
 /* virtio_ctx.needs_reset */
 static void needs_reset(void *opaque)
 {
@@ -82,6 +88,7 @@ static void needs_reset(void *opaque)
 	t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	pthread_mutex_unlock(&t->lock);
 	guest_warn(t, "%s: the device needs a reset", t->ops->name);
+	virtio_pci_device_error(t);
 	virtio_pci_config_interrupt(t);
 }
 
@@ -372,6 +379,8 @@ int virtio_pci_create(const struct virtio_pci_opts *o, struct virtio_pci **out)
 	t->mem = o->mem;
 	t->loop = o->loop;
 	t->log = o->log;
+	t->device_error = o->device_error;
+	t->error_opaque = o->error_opaque;
 	t->vm_fd = o->vm_fd;
 	t->nq = nq;
 	t->max_size = ops->queue_max_size;

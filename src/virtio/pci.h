@@ -63,6 +63,9 @@ struct virtio_pci_opts {
 	const struct msi_ops *msi_ops; /* MSI-X delivery (KVM routes + irqfds, a fake in tests) */
 	void *msi_opaque;
 	const struct vlog *log;
+	/* Called (any thread) each time the device is put in DEVICE_NEEDS_RESET; may be NULL. */
+	void (*device_error)(void *opaque);
+	void *error_opaque;
 };
 
 /*

@@ -48,6 +48,8 @@ static void do_activate(void *arg)
 	else
 		t->active = true;
 	pthread_mutex_unlock(&t->lock);
+	if (ret < 0)
+		virtio_pci_device_error(t);
 	if (ret < 0) {
 		vlog_warn(t->log, "%s: activation failed: %s", t->ops->name, strerror(-ret));
 		virtio_pci_config_interrupt(t);
@@ -146,6 +148,8 @@ static void write_status(struct virtio_pci *t, uint8_t val)
 		new |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	t->status = new;
 	pthread_mutex_unlock(&t->lock);
+	if (broken)
+		virtio_pci_device_error(t);
 	if (activate)
 		event_loop_call(t->loop, do_activate, t);
 	if (broken)

@@ -43,6 +43,8 @@ struct virtio_pci {
 	const struct guest_mem *mem;
 	struct event_loop *loop;
 	const struct vlog *log;
+	void (*device_error)(void *opaque);
+	void *error_opaque;
 	int vm_fd;
 	unsigned nq;
 	uint16_t max_size;
@@ -77,5 +79,8 @@ void virtio_pci_common_reset(struct virtio_pci *t, bool device_too);
 
 /* From virtio/pci.c: a configuration-change interrupt (ISR bit 1 / the config vector). Any thread, no lock held. */
 void virtio_pci_config_interrupt(struct virtio_pci *t);
+
+/* The device went to DEVICE_NEEDS_RESET: tell the VM (its device_error callback). */
+void virtio_pci_device_error(struct virtio_pci *t);
 
 #endif

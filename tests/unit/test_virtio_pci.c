@@ -132,6 +132,7 @@ static const struct virtio_device_ops fake_ops = {
 
 /* --- The rig: RAM, buses, a PCI bus, an event loop, fake IRQ and MSI delivery. --- */
 struct rig {
+	atomic_int device_errors; /* the VM's device_error callback */
 	struct fake_dev dev;
 	struct guest_mem mem;
 	uint8_t *ram;
@@ -243,6 +244,13 @@ static void discover(struct rig *r)
 	ck_assert_uint_ge(r->bar, MMIO64_BASE);
 }
 
+static void count_device_error(void *opaque)
+{
+	struct rig *r = opaque;
+
+	atomic_fetch_add(&r->device_errors, 1);
+}
+
 static void rig_init(struct rig *r)
 {
 	struct virtio_pci_opts o;
@@ -262,6 +270,7 @@ static void rig_init(struct rig *r)
 	o = (struct virtio_pci_opts){
 		.ops = &fake_ops, .dev = &r->dev, .mem = &r->mem, .loop = r->loop, .bus = &r->pb, .vm_fd = -1,
 		.msi_ops = &fake_msi, .msi_opaque = r, .log = NULL,
+		.device_error = count_device_error, .error_opaque = r,
 	};
 	ck_assert_int_eq(virtio_pci_create(&o, &r->vp), 0);
 	discover(r);
@@ -634,6 +643,7 @@ START_TEST(rings_outside_ram)
 	set_status(&r, STATUS_UP | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	ck_assert(status(&r) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	ck_assert_int_eq(r.dev.activates, 0);
+	ck_assert_int_eq(atomic_load(&r.device_errors), 1); /* the VM hears of it */
 	ck_assert_uint_eq(rd(&r, cap_off(&r, VIRTIO_PCI_CAP_ISR_CFG), 1), 2); /* a configuration interrupt */
 	/* Misaligned and wrapping rings are refused too. */
 	ck_assert(negotiate(&r, GOOD_FEATURES));
@@ -658,6 +668,7 @@ START_TEST(rings_outside_ram)
 	rd(&r, cap_off(&r, VIRTIO_PCI_CAP_ISR_CFG), 1);
 	r.dev.ctx.needs_reset(r.dev.ctx.irq_opaque);
 	ck_assert(status(&r) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert_int_eq(atomic_load(&r.device_errors), 5); /* 3 bad rings, a failed activation, this */
 	ck_assert_uint_eq(rd(&r, cap_off(&r, VIRTIO_PCI_CAP_ISR_CFG), 1), 2);
 	rig_fini(&r);
 }
