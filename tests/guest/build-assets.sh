@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Build the Linux guest assets into OUTDIR:
 #   vmlinuz        Debian's cloud kernel (the image package linux-image-cloud-amd64 depends on)
-#   modules/       the guest's virtio modules, plus irqbypass/kvm/kvm-amd/kvm-intel for the test host
+#   modules/       the guest's virtio modules, plus irqbypass/kvm/kvm-amd/kvm-intel and tun (and, when
+#                  the package has them, tap/vhost_iotlb/vhost/vhost_net) for the test host
 #   initramfs.gz   newc cpio (gzip): static busybox + applet links, /init = tests/guest/init,
 #                  the virtio modules in /lib/modules (load order in /lib/modules/virtio.order)
 # usage: build-assets.sh OUTDIR
@@ -17,6 +18,10 @@ VIRTIO_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev v
 	failover net_failover virtio_net)
 # Modules the nested test host loads to get a /dev/kvm (kvm-intel is kept for completeness).
 KVM_MODULES=(irqbypass kvm kvm-amd kvm-intel)
+# Networking modules for the test host: tun for the virtio-net cases' taps (required); macvtap's tap and
+# vhost-net for a QEMU vhost comparison (optional: skipped when the kernel package lacks them).
+NET_MODULES=(tun)
+OPTIONAL_MODULES=(tap vhost_iotlb vhost vhost_net)
 KERNEL_META=linux-image-cloud-amd64
 
 say() { echo "build-assets: $*" >&2; }
@@ -140,8 +145,12 @@ moddir=$(find "$WORKDIR/kpkg/lib/modules" -mindepth 1 -maxdepth 1 -type d | head
 
 rm -rf "$OUT/modules.new"
 mkdir -p "$OUT/modules.new"
-for m in "${VIRTIO_MODULES[@]}" "${KVM_MODULES[@]}"; do
+for m in "${VIRTIO_MODULES[@]}" "${KVM_MODULES[@]}" "${NET_MODULES[@]}" "${OPTIONAL_MODULES[@]}"; do
 	f=$(find "$moddir/kernel" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -1)
+	if [ -z "$f" ] && [[ " ${OPTIONAL_MODULES[*]} " == *" $m "* ]]; then
+		say "optional module $m not found in $KPKG: skipped"
+		continue
+	fi
 	[ -n "$f" ] || die "module $m not found in $KPKG"
 	case $f in
 	*.ko) cp "$f" "$OUT/modules.new/" ;;

@@ -3,10 +3,11 @@
 # Build the nested test host's initramfs (an uncompressed newc cpio):
 #   /init                 tests/host/init
 #   /bin/busybox          static busybox and its applet links
-#   /lib/modules/*.ko     irqbypass, kvm, kvm-amd, kvm-intel (from the guest assets)
+#   /lib/modules/*.ko     irqbypass, kvm, kvm-amd, kvm-intel, tun (+ tap, vhost_iotlb, vhost, vhost_net
+#                         when present) from the guest assets
 #   /vmm/vmm              our vmm, with every shared library ldd names at its own path
 #   /guest/               the guest kernel and initramfs
-#   /tests/               the case script (tests/integration/cases/linux.sh) and the batch list
+#   /tests/               the case scripts (tests/integration/cases/linux.sh, net.sh) and the batch list
 #   /extra/               for benchmarks: the folder VMM_HOST_EXTRA names, if set
 # Programs named in VMM_HOST_BINS (space-separated absolute paths) go in at their own paths with
 # their libraries, like vmm.
@@ -30,6 +31,8 @@ cp /bin/busybox "$R/bin/busybox"
 done
 install -m 0755 "$HERE/init" "$R/init"
 for m in irqbypass kvm kvm-amd kvm-intel; do cp "$G/modules/$m.ko" "$R/lib/modules/"; done
+# networking (guest assets built before these were added lack them: the net cases then fail on their own)
+for m in tun tap vhost_iotlb vhost vhost_net; do [ ! -f "$G/modules/$m.ko" ] || cp "$G/modules/$m.ko" "$R/lib/modules/"; done
 # with_libs BINARY: the dynamic loader and every library BINARY needs, at the paths it looks for them.
 with_libs() {
 	ldd "$1" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
@@ -50,6 +53,7 @@ done
 if [ -n "${VMM_HOST_EXTRA:-}" ]; then mkdir -p "$R/extra" && cp -a "$VMM_HOST_EXTRA"/. "$R/extra/"; fi
 cp "$G/vmlinuz" "$G/initramfs.gz" "$R/guest/"
 install -m 0755 "$SRC/tests/integration/cases/linux.sh" "$R/tests/linux.sh"
+install -m 0755 "$SRC/tests/integration/cases/net.sh" "$R/tests/net.sh"
 printf '%s\n' "$@" >"$R/tests/batch.list"
 ln -sf mke2fs "$R/sbin/mkfs.ext4"
 [ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$R/etc/"

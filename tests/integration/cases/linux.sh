@@ -231,6 +231,7 @@ INIT
 	boot 0 --mem 256M --disk "$img" --cmdline "$BASE vmmtest=root"
 	grep -q "VMMTEST-RESULT root PASS marker-42 on /dev/vda ext4" "$LOG" || fail "no ext4 root: $(grep VMMTEST-RESULT "$LOG" | tr -d '\r')"
 	pass ;;
+net-*) . "$(dirname "$0")/net.sh" ;;
 *)
 	fail "unknown case '$CASE'" ;;
 esac
