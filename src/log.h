@@ -15,6 +15,16 @@ struct vlog {
 void vlog(const struct vlog *log, enum vmm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Guest-triggerable warnings are rationed per device: a hostile guest must not flood the log. */
+#define VLOG_GUEST_BUDGET 16
+struct vlog_budget {
+	_Atomic unsigned used;
+};
+
+/* A warning caused by the guest: "prefix: message", the last one allowed says so. Any thread. */
+void vlog_guest(const struct vlog *log, struct vlog_budget *b, const char *prefix, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #define vlog_err(l, ...) vlog((l), VMM_LOG_ERROR, __VA_ARGS__)
 #define vlog_warn(l, ...) vlog((l), VMM_LOG_WARN, __VA_ARGS__)
 #define vlog_info(l, ...) vlog((l), VMM_LOG_INFO, __VA_ARGS__)

@@ -11,18 +11,14 @@
 
 void blk_warn(struct virtio_blk *dev, const char *fmt, ...)
 {
-	char msg[160];
+	char msg[160], prefix[64 + 16];
 	va_list ap;
 
-	/* Guest-triggerable: a hostile driver must not flood the log. */
-	if (dev->warnings >= MAX_WARNINGS)
-		return;
-	dev->warnings++;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	vlog_warn(dev->log, "virtio-blk '%s': %s%s", dev->disk->path, msg,
-		  dev->warnings == MAX_WARNINGS ? " (further warnings suppressed)" : "");
+	snprintf(prefix, sizeof(prefix), "virtio-blk '%.64s'", dev->disk->path);
+	vlog_guest(dev->log, &dev->warn, prefix, "%s", msg);
 }
 
 bool blk_has(const struct blk_session *s, unsigned bit)

@@ -18,7 +18,6 @@
 #define MAX_SEGS 16                        /* discard / write-zeroes segments per request */
 #define SIZE_MAX_BYTES (1u << 20)
 #define MAX_DISCARD_SECTORS (1u << 22)     /* per segment: 2 GiB */
-#define MAX_WARNINGS 16
 #define CONFIG_SIZE offsetof(struct virtio_blk_config, max_secure_erase_sectors)
 
 _Static_assert(sizeof(struct virtio_blk_outhdr) == 16, "virtio_blk_outhdr layout");
@@ -79,7 +78,7 @@ struct virtio_blk {
 	struct blk_session *s; /* the active session, or NULL */
 	struct ev_defer defer;
 	bool dying; /* destroy() came while defer was queued: the defer frees */
-	unsigned warnings;
+	struct vlog_budget warn; /* guest-triggerable warnings */
 };
 
 

@@ -44,7 +44,6 @@
 #define CTRL_IOV 16
 #define CTRL_DATA 64
 #define CONFIG_SIZE offsetof(struct virtio_net_config, speed)
-#define MAX_WARNINGS 16
 #define CANCEL_TRIES 64
 
 _Static_assert(sizeof(struct virtio_net_hdr_mrg_rxbuf) == NET_RX_HDR_LEN, "virtio-net header layout");
@@ -106,7 +105,7 @@ struct virtio_net {
 	struct net_session *s;
 	struct ev_defer defer;
 	bool dying;
-	unsigned warnings;
+	struct vlog_budget warn; /* guest-triggerable warnings */
 };
 
 static void rx_run(struct net_pair *p);
@@ -115,18 +114,14 @@ static void tx_run(struct net_pair *p);
 static void guest_warn(struct virtio_net *dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void guest_warn(struct virtio_net *dev, const char *fmt, ...)
 {
-	char msg[160];
+	char msg[160], prefix[32];
 	va_list ap;
 
-	/* Guest-triggerable: a hostile driver must not flood the log. */
-	if (dev->warnings >= MAX_WARNINGS)
-		return;
-	dev->warnings++;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	vlog_warn(dev->log, "virtio-net '%s': %s%s", dev->tap->name, msg,
-		  dev->warnings == MAX_WARNINGS ? " (further warnings suppressed)" : "");
+	snprintf(prefix, sizeof(prefix), "virtio-net '%s'", dev->tap->name);
+	vlog_guest(dev->log, &dev->warn, prefix, "%s", msg);
 }
 
 static bool has(const struct net_session *s, unsigned bit)

@@ -13,14 +13,10 @@
 
 #include "virtio/pci.h"
 
-#define VIRTIO_PCI_MAX_GUEST_WARNINGS 16
 
 /* Rate-limited: a guest must not be able to flood the log. */
-#define guest_warn(t, ...)                                                              \
-	do {                                                                            \
-		if (atomic_fetch_add(&(t)->warnings, 1) < VIRTIO_PCI_MAX_GUEST_WARNINGS) \
-			vlog_warn((t)->log, __VA_ARGS__);                               \
-	} while (0)
+/* A guest-triggerable warning, rationed (see vlog_guest()). */
+#define guest_warn(t, ...) vlog_guest((t)->log, &(t)->warn, "virtio-pci", __VA_ARGS__)
 
 struct vp_queue {
 	struct virtio_pci *t;
@@ -67,7 +63,7 @@ struct virtio_pci {
 	struct virtio_ctx ctx;
 	struct virtq vq[VIRTIO_PCI_MAX_QUEUES];
 
-	atomic_uint warnings;
+	struct vlog_budget warn; /* guest-triggerable warnings */
 };
 
 /* vCPU thread: an access to the common configuration at off (takes op_lock, then lock). */
