@@ -193,6 +193,12 @@ net-two)
 	end_vmm vmt0 vmt1
 	guest_passed net-two
 	pass ;;
+net-mq)
+	start_vmm --mem 256M --cpus 2 --net tap=vmt0,queues=2 --cmdline "$BASE $NET vmmtest=net-mq"
+	host_end vmt0 10.0.2.2/24
+	end_vmm vmt0
+	guest_passed net-mq
+	pass ;;
 net-tap-bounce)
 	start_vmm --mem 256M --net tap=vmt0 --cmdline "$BASE $NET vmmtest=net-bounce"
 	host_end vmt0 10.0.2.2/24
