@@ -171,6 +171,10 @@ static int exit_code(struct cli *c, enum vmm_exit_reason reason)
 	switch (reason) {
 	case VMM_EXIT_POWEROFF:
 	case VMM_EXIT_REBOOT:
+		if (c->exit_signal) { /* a clean shutdown, but on a signal's request: say so in the status */
+			fprintf(stderr, "vmm: the guest shut down after signal %s\n", strsignal(c->exit_signal));
+			return 128 + c->exit_signal;
+		}
 		return 0;
 	case VMM_EXIT_TIMEOUT:
 		fprintf(stderr, "vmm: timeout of %u s reached; the guest was stopped\n", c->opt.timeout_s);

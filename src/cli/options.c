@@ -45,7 +45,8 @@ const char *cli_usage(void)
 	       "down; a second signal stops it at once.\n"
 	       "\n"
 	       "Exit status: 0 the guest powered off or rebooted (or Ctrl-A x); 1 usage or set-up error;\n"
-	       "2 the guest crashed or a device failed; 124 --timeout reached; 128+N stopped by signal N;\n"
+	       "2 the guest crashed or a device failed; 124 --timeout reached; 128+N signal N stopped the guest\n"
+	       "(or shut it down through its power button);\n"
 	       "(V << 1) | 1 the guest wrote V to the --debug-exit port.\n";
 }
 

@@ -6,6 +6,8 @@
 #                  the package has them, tap/vhost_iotlb/vhost/vhost_net) for the test host
 #   initramfs.gz   newc cpio (gzip): static busybox + applet links, /init = tests/guest/init,
 #                  the virtio modules in /lib/modules (load order in /lib/modules/virtio.order)
+#                  and button + evdev for the ACPI power button (/init loads them at boot),
+#                  /bin/vmm-debug-exit (debug-exit.c: an outb to the isa-debug-exit port)
 # usage: build-assets.sh OUTDIR
 # env:   VMM_CACHE_DIR     where downloaded .debs are kept (default: $XDG_CACHE_HOME/vmm if set,
 #                          else OUTDIR/../../.cache, i.e. build/.cache for OUTDIR=build/<variant>/guest)
@@ -16,6 +18,8 @@ set -euo pipefail
 # The one list of guest modules, in load order (dependencies first). Tests insmod them in this order.
 VIRTIO_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
 	failover net_failover virtio_net)
+# The ACPI power button: /init insmods these at boot, in this order (then starts busybox acpid).
+POWER_MODULES=(button evdev)
 # Modules the nested test host loads to get a /dev/kvm (kvm-intel is kept for completeness).
 KVM_MODULES=(irqbypass kvm kvm-amd kvm-intel)
 # Networking modules for the test host: tun for the virtio-net cases' taps (required); macvtap's tap and
@@ -60,6 +64,7 @@ need_pkgs() {
 	"${inst[@]}" "${missing[@]}" >&2 || die "could not install ${missing[*]}"
 }
 need_pkgs busybox-static cpio gzip e2fsprogs
+need_pkgs gcc libc6-dev # the guest's vmm-debug-exit (debug-exit.c), linked statically
 # Programs from the host's Debian packages that the guest tests use, copied with their libraries
 # (fio is not here: it drags in 30 MB of libraries; bench/blk appends it as a second archive).
 GUEST_PROGRAMS=(/sbin/mke2fs)
@@ -95,6 +100,7 @@ fi
 
 STAMP=$( {
 	sha256sum "$HERE/build-assets.sh" "$HERE/init" | cut -d' ' -f1
+	sha256sum "$HERE/debug-exit.c" | cut -d' ' -f1
 	echo "kernel $KPKG $KVER"
 	echo "busybox-static $BUSYBOX_VERSION $(sha256sum "$BUSYBOX" | cut -d' ' -f1)"
 	for p in "${GUEST_PROGRAMS[@]}"; do echo "$p $(sha256sum "$(readlink -f "$p")" | cut -d' ' -f1)"; done
@@ -145,7 +151,7 @@ moddir=$(find "$WORKDIR/kpkg/lib/modules" -mindepth 1 -maxdepth 1 -type d | head
 
 rm -rf "$OUT/modules.new"
 mkdir -p "$OUT/modules.new"
-for m in "${VIRTIO_MODULES[@]}" "${KVM_MODULES[@]}" "${NET_MODULES[@]}" "${OPTIONAL_MODULES[@]}"; do
+for m in "${VIRTIO_MODULES[@]}" "${POWER_MODULES[@]}" "${KVM_MODULES[@]}" "${NET_MODULES[@]}" "${OPTIONAL_MODULES[@]}"; do
 	f=$(find "$moddir/kernel" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -1)
 	if [ -z "$f" ] && [[ " ${OPTIONAL_MODULES[*]} " == *" $m "* ]]; then
 		say "optional module $m not found in $KPKG: skipped"
@@ -167,6 +173,9 @@ cp "$BUSYBOX" "$R/bin/busybox"
 	[ "$app" = bin/busybox ] || [ -e "$R/$app" ] || ln -s "$(realpath -m --relative-to="$(dirname "/$app")" /bin/busybox)" "$R/$app"
 done
 install -m 0755 "$HERE/init" "$R/init"
+# t_run reports its command's status on the debug-exit port; Debian's kernels have no /dev/port.
+"${CC:-cc}" -static -Os -s -Wall -Wextra -Werror -o "$R/bin/vmm-debug-exit" "$HERE/debug-exit.c" ||
+	die "cannot compile $HERE/debug-exit.c statically (gcc, libc6-dev)"
 for p in "${GUEST_PROGRAMS[@]}"; do
 	mkdir -p "$R$(dirname "$p")"
 	rm -f "$R$p"
@@ -183,6 +192,7 @@ for m in "${VIRTIO_MODULES[@]}"; do
 	cp "$OUT/modules.new/$m.ko" "$R/lib/modules/"
 	echo "$m" >>"$R/lib/modules/virtio.order"
 done
+for m in "${POWER_MODULES[@]}"; do cp "$OUT/modules.new/$m.ko" "$R/lib/modules/"; done
 echo "$KPKG $KVER" >"$R/etc/vmmtest-kernel"
 echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
 echo "root:x:0:" >"$R/etc/group"

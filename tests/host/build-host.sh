@@ -6,6 +6,7 @@
 #   /lib/modules/*.ko     irqbypass, kvm, kvm-amd, kvm-intel, tun (+ tap, vhost_iotlb, vhost, vhost_net
 #                         when present) from the guest assets
 #   /vmm/vmm              our vmm, with every shared library ldd names at its own path
+#   /vmm/NAME             the programs VMM_EXTRA_PROGRAMS names (space-separated paths), likewise
 #   /guest/               the guest kernel and initramfs
 #   /tests/               the case scripts (tests/integration/cases/linux.sh, net.sh) and the batch list
 #   /extra/               for benchmarks: the folder VMM_HOST_EXTRA names, if set
@@ -43,6 +44,12 @@ with_libs() {
 }
 cp "$VMM" "$R/vmm/vmm"
 with_libs "$VMM"
+# Programs the cases find next to vmm, as "$(dirname "$VMM")/NAME" (VMM_EXTRA_PROGRAMS: space-separated
+# paths): ELF programs with their libraries, scripts as they are.
+for p in ${VMM_EXTRA_PROGRAMS:-}; do
+	install -m 0755 "$p" "$R/vmm/$(basename "$p")"
+	if [ "$(head -c 4 "$p" | tail -c 3)" = ELF ]; then with_libs "$p"; fi
+done
 # The cases prepare and inspect disk images from outside the guest with e2fsprogs.
 for b in /sbin/mke2fs /sbin/debugfs ${VMM_HOST_BINS:-}; do
 	mkdir -p "$R$(dirname "$b")"

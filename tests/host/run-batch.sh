@@ -6,6 +6,7 @@
 # Where this machine's /dev/kvm runs stock kernels (VMX/SVM) the cases run directly; elsewhere
 # (PVM, or no /dev/kvm) all of them run in ONE boot of the nested test host (QEMU software SVM).
 # usage: run-batch.sh VMM GUEST_DIR RESULTS CASE...     exit 0 when every case has a result
+# env: VMM_EXTRA_PROGRAMS  programs (space-separated paths) the cases run from vmm's folder (embed, ...)
 set -uo pipefail
 [ $# -ge 4 ] || { echo "usage: $0 VMM GUEST_DIR RESULTS CASE..." >&2; exit 2; }
 VMM=$(realpath "$1") G=$(realpath "$2") RESULTS=$3
@@ -19,6 +20,13 @@ mode=$(bash "$SRC/scripts/kvm-mode.sh")
 echo "run-batch: ${#@} case(s), mode $mode"
 
 if [ "$mode" = direct ]; then
+	# The cases find the VMM_EXTRA_PROGRAMS next to vmm, as in the test host's /vmm/: link them together.
+	if [ -n "${VMM_EXTRA_PROGRAMS:-}" ]; then
+		mkdir -p "$RESULTS/bin"
+		ln -sf "$VMM" "$RESULTS/bin/vmm"
+		for p in $VMM_EXTRA_PROGRAMS; do ln -sf "$(realpath "$p")" "$RESULTS/bin/$(basename "$p")"; done
+		VMM=$RESULTS/bin/vmm
+	fi
 	for c in "$@"; do
 		out=$RESULTS/$c
 		mkdir -p "$out"

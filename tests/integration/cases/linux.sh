@@ -232,6 +232,80 @@ INIT
 	grep -q "VMMTEST-RESULT root PASS marker-42 on /dev/vda ext4" "$LOG" || fail "no ext4 root: $(grep VMMTEST-RESULT "$LOG" | tr -d '\r')"
 	pass ;;
 net-*) . "$(dirname "$0")/net.sh" ;;
+embed | api-pause)
+	# Programs built on libvmm, next to vmm (run-batch.sh: VMM_EXTRA_PROGRAMS): examples/embed.c
+	# (start, READY, pause 1 s, resume, power button) and tests/api-linux/api-pause-clock.c.
+	if [ "$CASE" = embed ]; then prog=$(dirname "$VMM")/embed; else prog=$(dirname "$VMM")/api-pause-clock; fi
+	[ -x "$prog" ] || fail "no $prog (run-batch.sh puts the VMM_EXTRA_PROGRAMS next to vmm)"
+	# api_once: one run, its output as the case's console log; sets rc.
+	api_once() {
+		echo "+ $(basename "$prog") $G/vmlinuz $G/initramfs.gz"
+		"$prog" "$G/vmlinuz" "$G/initramfs.gz" </dev/null >"$LOG" 2>"$ERR"
+		rc=$?
+		echo "$(basename "$prog") exited with $rc"
+	}
+	api_once
+	if [ "$rc" != 0 ] && [ -z "$RETRIED" ] && grep -q "event: guest crashed" "$LOG"; then
+		RETRIED="(retried once after a guest crash)"
+		cp "$LOG" "$OUT/console.crash.log"
+		api_once
+	fi
+	[ "$rc" = 0 ] || fail "$(basename "$prog") exited with $rc: $(grep -E 'FAIL' "$LOG" | head -3 | tr '\r\n' '  ')"
+	pass ;;
+run-exit)
+	# examples/run-in-microvm: the command's status through the debug-exit port, its output streamed.
+	rim=$(dirname "$VMM")/run-in-microvm
+	[ -x "$rim" ] || fail "no $rim (run-batch.sh puts the VMM_EXTRA_PROGRAMS next to vmm)"
+	: >"$LOG"
+	# rim_run WANT CMD...: run CMD in a micro-VM (once more after a crash); fail unless it exits WANT.
+	rim_run() {
+		want=$1
+		shift
+		for try in 1 2; do
+			echo "+ run-in-microvm -- $*"
+			echo "=== run-in-microvm -- $*" >>"$LOG"
+			"$rim" --vmm "$VMM" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --timeout "$TMO" -- "$@" \
+				</dev/null >"$OUT/out" 2>"$ERR"
+			rc=$?
+			cat "$OUT/out" >>"$LOG"
+			echo "run-in-microvm exited with $rc"
+			[ "$rc" = 125 ] && [ $try = 1 ] && [ -z "$RETRIED" ] && grep -q "crashed" "$ERR" || break
+			RETRIED="(retried once after a guest crash: $*)"
+		done
+		[ "$rc" = "$want" ] || fail "run-in-microvm -- $* exited with $rc, expected $want ($(head -c 300 "$ERR" | tr '\r\n' '  '))"
+	}
+	rim_run 0 true
+	[ -s "$OUT/out" ] && fail "'true' printed '$(head -c 200 "$OUT/out" | tr '\r\n' '  ')': the guest must print nothing around the command"
+	rim_run 1 false
+	rim_run 42 exit 42
+	rim_run 0 echo hello-from-guest
+	[ "$(cat "$OUT/out")" = hello-from-guest ] || fail "the output is '$(head -c 300 "$OUT/out" | tr '\r\n' '  ')', expected exactly 'hello-from-guest'"
+	pass ;;
+sigterm-graceful)
+	# The first SIGTERM presses the power button (10 s grace): the guest shuts down cleanly, vmm exits 143.
+	sigterm_once() {
+		echo "+ vmm vmmtest=wait_power (SIGTERM after READY)"
+		"$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" \
+			--mem 256M --cmdline "$BASE vmmtest=wait_power" </dev/null 2>"$ERR" &
+		pid=$!
+		i=0
+		while ! grep -q READY "$LOG" 2>/dev/null; do
+			i=$((i + 1))
+			[ $i -le $((TMO * 5)) ] && kill -0 $pid 2>/dev/null || break
+			sleep 0.2
+		done
+		t0=$(date +%s)
+		kill -TERM $pid 2>/dev/null
+		wait $pid
+		rc=$?
+		echo "vmm exited with $rc, $(($(date +%s) - t0)) s after SIGTERM"
+	}
+	sigterm_once
+	if retry_crash; then sigterm_once; fi
+	grep -q READY "$LOG" || fail "the guest never printed READY (vmm exited with $rc)"
+	grep -q "vmmtest: power button: shutting down" "$LOG" || fail "no power-button shutdown on the console (vmm exited with $rc)"
+	[ "$rc" = 143 ] || fail "vmm exited with $rc, expected 143 ($(head -c 300 "$ERR" | tr '\r\n' '  '))"
+	pass ;;
 *)
 	fail "unknown case '$CASE'" ;;
 esac

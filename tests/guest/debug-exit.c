@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * vmm-debug-exit STATUS [PORT]: write STATUS (0..255) as one byte to the I/O port PORT (default 0xf4,
+ * QEMU's isa-debug-exit; vmm --debug-exit=0xf4 then stops and exits with (STATUS << 1) | 1).
+ * The test guest's t_run uses it: Debian's kernels have no /dev/port (CONFIG_DEVPORT is unset).
+ * Returns only when the write did not stop the VM: exit status 1.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+
+static int number(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 0);
+	return errno || end == s || *end || *out > max ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long status, port = 0xf4;
+
+	if (argc < 2 || argc > 3 || number(argv[1], 255, &status) || (argc == 3 && number(argv[2], 0xffff, &port))) {
+		fprintf(stderr, "usage: vmm-debug-exit STATUS(0..255) [PORT(default 0xf4)]\n");
+		return 2;
+	}
+	if (ioperm(port, 1, 1)) {
+		fprintf(stderr, "vmm-debug-exit: ioperm(0x%lx): %s\n", port, strerror(errno));
+		return 1;
+	}
+	outb((unsigned char)status, (unsigned short)port);
+	fprintf(stderr, "vmm-debug-exit: writing %lu to port 0x%lx did not stop the VM\n", status, port);
+	return 1;
+}
