@@ -40,8 +40,12 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log)
 		vlog_err(log, "guest memory must be between 2 MiB and 1 TiB");
 		return -EINVAL;
 	}
-	if (cfg->ndisks > VMM_MAX_DISKS || (cfg->ndisks && !cfg->disks)) {
+	if (cfg->ndisks > VMM_MAX_DISKS) {
 		vlog_err(log, "%u disks asked; vmm supports up to %d", cfg->ndisks, VMM_MAX_DISKS);
+		return -EINVAL;
+	}
+	if (cfg->ndisks && !cfg->disks) {
+		vlog_err(log, "ndisks is %u but disks is NULL", cfg->ndisks);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
@@ -54,8 +58,16 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log)
 			return -EINVAL;
 		}
 	}
-	if (cfg->nnets > VMM_MAX_NICS || (cfg->nnets && !cfg->nets)) {
+	if (cfg->nnets > VMM_MAX_NICS) {
 		vlog_err(log, "%u NICs asked; vmm supports up to %d", cfg->nnets, VMM_MAX_NICS);
+		return -EINVAL;
+	}
+	if (cfg->nnets && !cfg->nets) {
+		vlog_err(log, "nnets is %u but nets is NULL", cfg->nnets);
+		return -EINVAL;
+	}
+	if (cfg->debug_exit_port > 0xfffc) {
+		vlog_err(log, "debug-exit port 0x%x: its 4 ports must lie below 0x10000", cfg->debug_exit_port);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < cfg->nnets; i++) {
@@ -222,6 +234,8 @@ static int start(struct vmm *vm)
 		return ret;
 	}
 	vm->supervisor_started = true;
+	/* RUNNING before the first vCPU runs: no event of the guest's can overtake it. */
+	vm_event(vm, VMM_EVENT_RUNNING);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		ret = vcpu_start(vm->vcpus[i]);
 		if (ret) {
@@ -229,7 +243,6 @@ static int start(struct vmm *vm)
 			return ret;
 		}
 	}
-	vm_event(vm, VMM_EVENT_RUNNING);
 	return 0;
 }
 
@@ -257,14 +270,14 @@ static int wait_stop(struct vmm *vm, int timeout_ms, enum vmm_exit_reason *reaso
 	}
 	if (timeout_ms >= 0)
 		deadline_after(&until, (unsigned)timeout_ms);
-	while (vm->exit_reason == VMM_EXIT_NONE) {
+	while (!vm->exit_published) {
 		if (timeout_ms < 0) {
 			pthread_cond_wait(&vm->cond, &vm->lock);
 		} else if (pthread_cond_timedwait(&vm->cond, &vm->lock, &until) == ETIMEDOUT) {
 			break;
 		}
 	}
-	if (vm->exit_reason == VMM_EXIT_NONE)
+	if (!vm->exit_published)
 		ret = -ETIMEDOUT;
 	else if (reason)
 		*reason = vm->exit_reason;

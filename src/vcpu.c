@@ -207,6 +207,7 @@ static void *vcpu_thread(void *arg)
 	struct vmm *vm = v->vm;
 
 	/* Every signal stays blocked in this thread (vcpu_start); KVM_RUN unblocks only the kick. */
+	vm_vcpu_enter(vm);
 	while (!vm_vcpu_checkpoint(vm)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
@@ -223,6 +224,7 @@ static void *vcpu_thread(void *arg)
 		if (!handle_exit(v))
 			break;
 	}
+	vm_vcpu_leave(vm);
 	return NULL;
 }
 
@@ -250,6 +252,11 @@ void vcpu_kick(struct vcpu *v)
 	atomic_store_explicit((_Atomic uint8_t *)&v->run->immediate_exit, 1, memory_order_release);
 	if (v->thread_started)
 		pthread_kill(v->thread, kick_signal());
+}
+
+bool vcpu_is_self(struct vcpu *v)
+{
+	return atomic_load(&v->thread_started) && pthread_equal(v->thread, pthread_self());
 }
 
 void vcpu_join(struct vcpu *v)

@@ -4,6 +4,7 @@
 #define VMM_VCPU_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 struct vmm;
@@ -14,7 +15,7 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
-	bool thread_started;
+	atomic_bool thread_started;
 };
 
 int vcpu_create(struct vmm *vm, unsigned id, struct vcpu **out);
@@ -22,6 +23,8 @@ int vcpu_start(struct vcpu *v);
 /* Make the vCPU leave KVM_RUN soon (immediate_exit + the kick signal). Any thread. */
 void vcpu_kick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
+/* Is the calling thread this vCPU's thread? */
+bool vcpu_is_self(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
 
 #endif

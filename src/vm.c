@@ -254,7 +254,7 @@ static void debug_exit_io(void *opaque, uint64_t off, void *data, uint32_t len, 
 	memcpy(&v, data, len < sizeof(v) ? len : sizeof(v));
 	pthread_mutex_lock(&vm->lock);
 	if (vm->exit_reason == VMM_EXIT_NONE)
-		vm->debug_exit_value = v;
+		vm->debug_exit_value = v; /* the first reason wins, as in vm_exit() */
 	pthread_mutex_unlock(&vm->lock);
 	vm_exit(vm, VMM_EXIT_DEBUG);
 }
@@ -528,8 +528,14 @@ void vm_exit(struct vmm *vm, enum vmm_exit_reason reason)
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i])
 			vcpu_kick(vm->vcpus[i]);
-	if (first)
-		vm_event(vm, exit_event(reason));
+	if (!first)
+		return;
+	/* The event is delivered before vmm_wait() learns the reason: a waiter may free what it uses. */
+	vm_event(vm, exit_event(reason));
+	pthread_mutex_lock(&vm->lock);
+	vm->exit_published = true;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
 }
 
 bool vm_should_stop(struct vmm *vm)
@@ -553,9 +559,34 @@ bool vm_vcpu_checkpoint(struct vmm *vm)
 	return vm_should_stop(vm);
 }
 
+void vm_vcpu_enter(struct vmm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->alive++;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_vcpu_leave(struct vmm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->alive--;
+	pthread_cond_broadcast(&vm->cond); /* a pause waiting for it to park counts one fewer */
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/* Is the calling thread one of this VM's vCPUs (a callback called vmm_pause())? */
+static bool on_vcpu_thread(struct vmm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i] && vcpu_is_self(vm->vcpus[i]))
+			return true;
+	return false;
+}
+
 int vm_pause(struct vmm *vm)
 {
 	struct kvm_clock_data clock = { 0 };
+	unsigned self = on_vcpu_thread(vm) ? 1 : 0; /* it parks when its callback returns */
 	int ret = 0;
 
 	pthread_mutex_lock(&vm->lock);
@@ -568,7 +599,8 @@ int vm_pause(struct vmm *vm)
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_kick(vm->vcpus[i]);
 	pthread_mutex_lock(&vm->lock);
-	while (vm->parked < vm->ncpus && !vm->stopping)
+	/* vCPU threads not yet (or no longer) in their loop park at their first checkpoint. */
+	while (vm->parked + self < vm->alive && !vm->stopping)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	if (vm->stopping) {
 		atomic_store(&vm->pause_flag, false);
@@ -601,9 +633,12 @@ int vm_resume(struct vmm *vm)
 			vlog_warn(&vm->log, "KVM_SET_CLOCK failed (%s): guest time jumped over the pause", strerror(errno));
 	}
 	vm->paused = false;
+	pthread_mutex_unlock(&vm->lock);
+	/* RUNNING before the vCPUs go on: no event of the guest's can overtake it. */
+	vm_event(vm, VMM_EVENT_RUNNING);
+	pthread_mutex_lock(&vm->lock);
 	atomic_store(&vm->pause_flag, false);
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
-	vm_event(vm, VMM_EVENT_RUNNING);
 	return 0;
 }

@@ -74,12 +74,14 @@ struct vmm {
 
 	pthread_mutex_t lock; /* guards what follows */
 	pthread_cond_t cond;
-	enum vmm_exit_reason exit_reason;
+	enum vmm_exit_reason exit_reason; /* set by the first vm_exit() */
+	bool exit_published;        /* ... and visible to vmm_wait() once its event callback returned */
 	uint32_t debug_exit_value;
 	bool started;
 	bool stopping;
 	bool paused;
-	unsigned parked;            /* vCPUs parked for a pause */
+	unsigned parked;            /* vCPU threads parked for a pause */
+	unsigned alive;             /* vCPU threads in their run loop */
 	struct timespec deadline;   /* CLOCK_MONOTONIC; valid when timeout_ms */
 	struct timespec stop_deadline; /* valid when stop_requested: the end of the grace period */
 	bool stop_requested;
@@ -107,6 +109,9 @@ void vm_exit(struct vmm *vm, enum vmm_exit_reason reason);
 bool vm_should_stop(struct vmm *vm);
 /* Called by a vCPU thread before each KVM_RUN: parks it while the VM is paused; true: it must stop. */
 bool vm_vcpu_checkpoint(struct vmm *vm);
+/* A vCPU thread enters / leaves its run loop (what vm_pause() waits to see parked). */
+void vm_vcpu_enter(struct vmm *vm);
+void vm_vcpu_leave(struct vmm *vm);
 /* Pause every vCPU (waits until all are parked) and freeze kvm-clock; resume undoes it. Under no lock. */
 int vm_pause(struct vmm *vm);
 int vm_resume(struct vmm *vm);

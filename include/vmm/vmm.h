@@ -21,9 +21,12 @@
  * -EINVAL and changes nothing. The library never calls exit(), never installs a signal handler,
  * never touches the terminal, and opens every file descriptor with O_CLOEXEC.
  *
- * Threads. A VM runs one thread per vCPU and one I/O thread (io_uring). Callbacks (console, event,
- * log) run on those threads or on the thread of an API call: they must be quick, and must not call
- * vmm_destroy() or vmm_wait() on their own VM (every other call is fine).
+ * Threads. A VM runs one thread per vCPU, one I/O thread (io_uring) and a supervisor (deadlines).
+ * Callbacks (console, event, log) run on those threads or on the thread of an API call: they must be
+ * quick, and must not call vmm_destroy() or vmm_wait() on their own VM (every other call is fine,
+ * vmm_pause() included). They may run until vmm_destroy() returns. Events arrive in order: RUNNING
+ * before anything the guest does, and the stop event (POWEROFF, REBOOT, CRASH, STOPPED) has been
+ * delivered before vmm_wait() reports the reason.
  *
  * Signals. The library sends one real-time signal (SIGRTMIN + VMM_KICK_SIGNAL_OFFSET) to its own
  * vCPU threads to kick them out of KVM_RUN. Those threads keep it blocked (KVM unblocks it only
@@ -117,8 +120,8 @@ struct vmm_config {
 	unsigned nnets;               /* 0..VMM_MAX_NICS */
 	/*
 	 * A port compatible with QEMU's isa-debug-exit: a guest write of value v stops the VM with
-	 * VMM_EXIT_DEBUG and vmm_guest_exit_value() = v (the vmm command exits with (v << 1) | 1).
-	 * 0: none.
+	 * VMM_EXIT_DEBUG and vmm_guest_exit_value() = v (the vmm command exits with ((v << 1) | 1) & 0xff).
+	 * 0: none; it takes 4 ports from there (at most 0xfffc).
 	 */
 	uint16_t debug_exit_port;
 
@@ -152,11 +155,14 @@ VMM_API int vmm_resume(struct vmm *vm);
  * Calling it again only shortens the grace period.
  */
 VMM_API int vmm_request_stop(struct vmm *vm, unsigned grace_ms);
-/* Feed bytes to the guest's serial console; returns how many were taken (0 when its buffer is full). */
+/* Feed bytes to the guest's serial console: returns how many were taken (0 when its buffer is full), or -EINVAL. */
 VMM_API int vmm_console_input(struct vmm *vm, const void *buf, size_t len);
 /* The value the guest wrote to the debug-exit port (after VMM_EXIT_DEBUG), in *value. */
 VMM_API int vmm_guest_exit_value(struct vmm *vm, uint32_t *value);
-/* Stop the VM if it runs, join its threads, free everything. A second call returns -EINVAL. */
+/*
+ * Stop the VM if it runs, join its threads, free everything. A second call returns -EINVAL (as long as
+ * no later vmm_create() has been given the same address).
+ */
 VMM_API int vmm_destroy(struct vmm *vm);
 
 VMM_API const char *vmm_exit_reason_str(enum vmm_exit_reason reason);
