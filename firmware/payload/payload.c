@@ -78,6 +78,75 @@ static int word_is(const char *s, const char *w)
 	return *s == ' ' || *s == '\0';
 }
 
+static inline void outl(uint16_t port, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static void put_dec(uint32_t v)
+{
+	char buf[10];
+	int n = 0;
+
+	do {
+		buf[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		putc_serial(buf[--n]);
+}
+
+/* The decimal value of "KEY=N" on the command line; def when absent. */
+static uint32_t cmdline_u32(const char *cmdline, const char *key, uint32_t def)
+{
+	for (const char *p = cmdline; *p; p++) {
+		uint32_t v = 0;
+
+		if ((p != cmdline && p[-1] != ' ') || !starts_with(p, key))
+			continue;
+		for (const char *k = key; *k; k++)
+			p++;
+		for (; *p >= '0' && *p <= '9'; p++)
+			v = v * 10 + (uint32_t)(*p - '0');
+		return v;
+	}
+	return def;
+}
+
+/* Writes payload.value=N (default 0) to the debug-exit port 0xf4 as a 32-bit value. */
+static void debug_exit(const char *cmdline)
+{
+	uint32_t v = cmdline_u32(cmdline, "payload.value=", 0);
+
+	puts_serial("payload: debug exit ");
+	put_dec(v);
+	puts_serial("\n");
+	outl(0xf4, v);
+	puts_serial("payload: the debug-exit port did not stop the VM\n");
+}
+
+/* Busy work: prints "payload: count N" about every 100 ms (2^28 TSC ticks), forever. */
+static void count(void)
+{
+	for (uint32_t n = 0;; n++) {
+		uint64_t t0 = rdtsc();
+
+		puts_serial("payload: count ");
+		put_dec(n);
+		puts_serial("\n");
+		while (rdtsc() - t0 < (1ull << 28))
+			__asm__ volatile("pause");
+	}
+}
+
 static uint8_t cmos(uint8_t reg)
 {
 	outb(0x70, reg);
@@ -158,10 +227,10 @@ static void triple_fault(void)
 void payload_main(const uint8_t *zp)
 {
 	uint32_t cmdline_ptr;
-	const char *p;
+	const char *p, *cmdline;
 
 	__builtin_memcpy(&cmdline_ptr, zp + 0x228, 4);
-	p = (const char *)(uintptr_t)cmdline_ptr;
+	p = cmdline = (const char *)(uintptr_t)cmdline_ptr;
 	puts_serial("payload: started\n");
 	while (*p && !starts_with(p, "payload="))
 		p++;
@@ -195,8 +264,14 @@ void payload_main(const uint8_t *zp)
 		put_hex(inb(0x2e8 + 5), 2);
 		puts_serial("\n");
 		poweroff();
+	} else if (word_is(p, "debugexit")) {
+		debug_exit(cmdline);
+		poweroff();
+	} else if (word_is(p, "count")) {
+		count();
 	} else {
-		puts_serial("payload: unknown test; use payload=hello|reboot|reset-reg|triple|hang|echo|rtc|cpuid|unclaimed\n");
+		puts_serial("payload: unknown test; use payload=hello|reboot|reset-reg|triple|hang|echo|rtc|cpuid|unclaimed"
+			    "|debugexit|count\n");
 		poweroff();
 	}
 }

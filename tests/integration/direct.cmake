@@ -2,7 +2,7 @@
 # (they work on PVM hosts as well as VMX/SVM ones), plus the error cases.
 set(DIRECT_RUN ${CMAKE_CURRENT_SOURCE_DIR}/direct/run.sh)
 set(PAYLOAD_ELF ${PROJECT_BINARY_DIR}/firmware/payload.elf)
-foreach(case hello smp reboot reset-reg triple-fault timeout console-input rtc cpuid unclaimed-port errors help)
+foreach(case hello smp reboot reset-reg triple-fault timeout console-input rtc cpuid unclaimed-port debug-exit errors help)
   add_test(NAME direct.${case} COMMAND ${DIRECT_RUN} $<TARGET_FILE:vmm> ${PAYLOAD_ELF} ${case})
   set_tests_properties(direct.${case} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180 LABELS direct)
 endforeach()

@@ -87,6 +87,15 @@ unclaimed-port)
 	need_kvm
 	run 0 --kernel "$PAYLOAD" --cmdline "payload=unclaimed" --timeout 60
 	expect_log "reads 0xff" ;;
+debug-exit)
+	# A guest write of V to the --debug-exit port ends vmm with (V << 1) | 1.
+	need_kvm
+	for v in 0 1 42; do
+		run $(( (v << 1) | 1 )) --kernel "$PAYLOAD" --cmdline "payload=debugexit payload.value=$v" \
+			--debug-exit=0xf4 --timeout 60
+		expect_log "payload: debug exit $v"
+		grep -q "did not stop" "$LOG" && fail "the debug-exit port did not stop the VM"
+	done ;;
 errors)
 	printf 'this is not a kernel\n%.0s' $(seq 100) >"$WORK/garbage"
 	: >"$WORK/empty"
