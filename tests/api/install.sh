@@ -70,5 +70,20 @@ if ldd "$WORK/src/vmm-example" | grep -q libvmm; then fail "the static build sti
 ldd "$WORK/src/vmm-example" | grep -q liburing || echo "note: liburing is linked statically too"
 run static
 
+# find_package(vmm) from a separate CMake project (examples/cmake), shared and static.
+mkdir -p "$WORK/ex"
+cp -r "$EXAMPLE/../cmake" "$EXAMPLE" "$WORK/ex/" || fail "cannot copy examples/cmake and examples/pkgconfig"
+for kind in OFF ON; do
+	rm -rf "$WORK/cbuild"
+	cflags="-O2 -g"
+	[ "$SANITIZE" = ON ] && cflags="$cflags -fsanitize=address,undefined"
+	cmake -S "$WORK/ex/cmake" -B "$WORK/cbuild" -DCMAKE_PREFIX_PATH="$PREFIX" -DVMM_STATIC=$kind -DCMAKE_C_COMPILER="$CC" \
+		-DCMAKE_C_FLAGS="$cflags" -DCMAKE_EXE_LINKER_FLAGS="$([ "$SANITIZE" = ON ] && echo -fsanitize=address,undefined)" \
+		>"$WORK/cmake.log" 2>&1 || { cat "$WORK/cmake.log"; fail "find_package(vmm) (VMM_STATIC=$kind) failed"; }
+	cmake --build "$WORK/cbuild" >"$WORK/cmake.log" 2>&1 || { cat "$WORK/cmake.log"; fail "building with find_package(vmm) (VMM_STATIC=$kind) failed"; }
+	cp "$WORK/cbuild/vmm-example" "$WORK/src/vmm-example"
+	run "find_package static=$kind" LD_LIBRARY_PATH="$LIBDIR"
+done
+
 [ "$kvm" = yes ] || echo "note: no usable /dev/kvm: built and ran both, did not boot the payload"
 echo "PASS: api.install"
