@@ -40,6 +40,12 @@ with_libs() {
 		[ -e "$R$lib" ] && continue
 		mkdir -p "$R$(dirname "$lib")"
 		cp -L "$lib" "$R$lib"
+		# A library from the build tree (libvmm.so.0 via RUNPATH) also goes where the loader always
+		# looks: the test host mounts a tmpfs on /tmp, which hides a build tree under /tmp.
+		case $lib in
+		/lib/* | /lib64/* | /usr/lib/* | /usr/lib64/*) ;;
+		*) mkdir -p "$R/usr/lib/x86_64-linux-gnu" && cp -L "$lib" "$R/usr/lib/x86_64-linux-gnu/" ;;
+		esac
 	done
 }
 cp "$VMM" "$R/vmm/vmm"
