@@ -254,8 +254,10 @@ static void rx_done(struct ev_req *ev, int res)
 	}
 	p->rx_errors = 0;
 	n = net_rx_complete(&p->rx, (size_t)res, used);
+	/* One frame's buffers become visible together: the driver reads num_buffers from the first. */
 	for (unsigned i = 0; i < n; i++)
-		virtq_push(p->rvq, used[i].head, used[i].len);
+		virtq_fill(p->rvq, i, used[i].head, used[i].len);
+	virtq_flush(p->rvq, n);
 	if (n) {
 		p->rx_irq = true;
 		defer(p->s);

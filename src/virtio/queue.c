@@ -226,21 +226,28 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c, struct iovec *iov, unsigne
 	return 1;
 }
 
-void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+void virtq_fill(struct virtq *q, unsigned offset, uint16_t head, uint32_t written)
 {
 	struct vring_used_elem *e;
-	uint16_t new_idx;
 
-	if (!q->used)
-		return; /* never initialised */
-	e = &q->used->ring[q->used_idx & (q->size - 1)];
+	if (!q->used || offset >= q->size)
+		return; /* never initialised, or a caller bug: never write outside the ring */
+	e = &q->used->ring[(uint16_t)(q->used_idx + offset) & (q->size - 1)];
 	__atomic_store_n(&e->id, htole32(head), __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, htole32(written), __ATOMIC_RELAXED);
-	new_idx = q->used_idx + 1;
+}
+
+void virtq_flush(struct virtq *q, unsigned count)
+{
+	uint16_t new_idx;
+
+	if (!q->used || count == 0 || count > q->size)
+		return;
+	new_idx = (uint16_t)(q->used_idx + count);
 	/*
-	 * Release: the element (and the data written into the chain's buffers by this thread) is
+	 * Release: the elements (and the data written into the chains' buffers by this thread) are
 	 * visible before the new index. Pairs with the driver's read barrier (virtio_rmb() in Linux's
-	 * virtqueue_get_buf_ctx_split()) between reading used->idx and reading the element.
+	 * virtqueue_get_buf_ctx_split()) between reading used->idx and reading the elements.
 	 */
 	__atomic_store_n(&q->used->idx, htole16(new_idx), __ATOMIC_RELEASE);
 	q->used_idx = new_idx;
@@ -250,6 +257,12 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 	 */
 	if ((int16_t)(uint16_t)(new_idx - q->signalled_used) <= 0)
 		q->signalled_valid = false;
+}
+
+void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+{
+	virtq_fill(q, 0, head, written);
+	virtq_flush(q, 1);
 }
 
 bool virtq_should_interrupt(struct virtq *q)

@@ -72,6 +72,13 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c, struct iovec *iov, unsigne
 
 /* Put a finished chain on the used ring with the number of bytes written into its buffers. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
+/*
+ * Several chains the driver must see together (a frame merged over several receive buffers: Linux
+ * drops it when the first buffer is visible before the rest): virtq_fill() each at offset 0, 1, ...
+ * (below q->size), then one virtq_flush(q, count) publishes them with a single used->idx update.
+ */
+void virtq_fill(struct virtq *q, unsigned offset, uint16_t head, uint32_t written);
+void virtq_flush(struct virtq *q, unsigned count);
 
 /* After one or more virtq_push(): must the guest be interrupted (EVENT_IDX / NO_INTERRUPT)? */
 bool virtq_should_interrupt(struct virtq *q);

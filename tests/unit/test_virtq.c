@@ -247,6 +247,32 @@ START_TEST(push_updates_used)
 }
 END_TEST
 
+/* A frame merged over several buffers: every element is written before the one index update. */
+START_TEST(fill_then_flush)
+{
+	struct fx f;
+
+	fx_init(&f, QSIZE, false);
+	virtq_fill(&f.q, 0, 3, 4096);
+	virtq_fill(&f.q, 1, 4, 4096);
+	virtq_fill(&f.q, 2, 7, 820);
+	ck_assert_uint_eq(used_idx(&f), 0); /* nothing visible to the driver yet */
+	ck_assert_uint_eq(get32(&f, USED_GPA + 4 + 2 * 8), 7);
+	virtq_flush(&f.q, 3);
+	ck_assert_uint_eq(used_idx(&f), 3);
+	ck_assert_uint_eq(get32(&f, USED_GPA + 4), 3);
+	ck_assert_uint_eq(get32(&f, USED_GPA + 4 + 8), 4);
+	ck_assert_uint_eq(get32(&f, USED_GPA + 4 + 2 * 8 + 4), 820);
+	/* Offsets past the ring and counts of 0 or more than the ring are ignored. */
+	virtq_fill(&f.q, QSIZE, 1, 1);
+	virtq_flush(&f.q, 0);
+	virtq_flush(&f.q, QSIZE + 1);
+	ck_assert_uint_eq(used_idx(&f), 3);
+	ck_assert_uint_eq(f.q.used_idx, 3);
+	fx_fini(&f);
+}
+END_TEST
+
 START_TEST(index_wraparound)
 {
 	struct fx f;
@@ -841,6 +867,7 @@ int main(void)
 	tcase_add_test(tc, init_rejects);
 	tcase_add_test(tc, simple_chain);
 	tcase_add_test(tc, push_updates_used);
+	tcase_add_test(tc, fill_then_flush);
 	tcase_add_test(tc, index_wraparound);
 	tcase_add_test(tc, hostile_loops_and_indices);
 	tcase_add_test(tc, hostile_head_breaks_queue);
