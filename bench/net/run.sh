@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Network benchmark: iperf3 between the guest and the host over a tap, our vmm (--net tap=vmt0)
+# against QEMU (microvm with PCIe, virtio-net-pci on -netdev tap, vhost=off, and vhost=on when the
+# host has /dev/vhost-net), same guest (Debian's cloud kernel, the test initramfs with iperf3
+# appended), 1 vCPU, 512 MiB: guest -> host TCP, host -> guest TCP, 64-byte UDP guest -> host, and
+# the VMM process's CPU time per GB moved over the TCP tests; prints a Markdown table.
+# Where this machine's /dev/kvm runs stock kernels (VMX/SVM) the runs happen here, in a network
+# namespace of their own (unshare --net --mount: root needed); otherwise (PVM) inside one boot of
+# the nested test host (tests/host/, QEMU with software SVM).
+# usage: bench/net/run.sh [BUILD_DIR]      (default build/plain; needs BUILD_DIR/vmm and
+#        BUILD_DIR/guest/{vmlinuz,initramfs.gz,modules/}: cmake, then tests/guest/build-assets.sh)
+# env:   BENCH_RUNTIME=S  seconds per iperf3 test (default 10)   BENCH_ROUNDS=N  boots per VMM (2)
+#        BENCH_LOG=F      keep the raw log                        QEMU_MACHINE    QEMU's -M
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+B=${1:-$SRC/build/plain}
+RUNTIME=${BENCH_RUNTIME:-10}
+ROUNDS=${BENCH_ROUNDS:-2}
+QEMU_MACHINE=${QEMU_MACHINE:-microvm,rtc=on,pcie=on}
+say() { echo "bench-net: $*" >&2; }
+die() { echo "bench-net: ERROR: $*" >&2; exit 1; }
+
+for f in "$B/vmm" "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules/kvm-amd.ko"; do
+	[ -s "$f" ] || die "missing $f (build with cmake, then: bash tests/guest/build-assets.sh $B/guest)"
+done
+"$B/vmm" --help 2>&1 | grep -q -- '--net' || die "$B/vmm has no --net option (rebuild it)"
+SUDO=()
+[ "$(id -u)" = 0 ] || SUDO=(sudo)
+need() { # need COMMAND PACKAGE
+	command -v "$1" >/dev/null && return 0
+	say "installing $2"
+	local inst=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2")
+	"${inst[@]}" >&2 || { "${SUDO[@]}" apt-get update -q >&2 && "${inst[@]}" >&2; } || die "cannot install $2"
+}
+need qemu-system-x86_64 qemu-system-x86
+need iperf3 iperf3
+need cpio cpio
+QEMU=$(command -v qemu-system-x86_64)
+IPERF=$(command -v iperf3)
+IPERF=$(readlink -f "$IPERF")
+
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+# Others may rebuild the tree while we run: work on copies.
+cp "$B/vmm" "$W/vmm"
+mkdir -p "$W/guest" "$W/extra/fw"
+cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
+KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
+install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
+
+# The bench initramfs: the test initramfs, then a second archive with iperf3, every library it
+# needs at its own path (libiperf, libcrypto, libsctp, ...), and /bench-iperf.sh (the kernel
+# unpacks concatenated archives in order).
+R=$W/iperf-root
+mkdir -p "$R/usr/bin"
+cp -L "$IPERF" "$R/usr/bin/iperf3"
+ldd "$IPERF" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
+	mkdir -p "$R$(dirname "$lib")"
+	cp -L "$lib" "$R$lib"
+done
+install -m 0755 "$HERE/bench-iperf.sh" "$R/bench-iperf.sh"
+(cd "$R" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) |
+	gzip -6n >"$W/iperf.cpio.gz"
+cat "$B/guest/initramfs.gz" "$W/iperf.cpio.gz" >"$W/extra/bench-initramfs.gz"
+rm -rf "$R"
+say "bench initramfs: $(($(stat -c %s "$W/extra/bench-initramfs.gz") / 1024)) KiB ($("$IPERF" --version | head -1))"
+
+# QEMU microvm's firmware (qboot as bios-microvm.bin) and the option ROMs -kernel registers.
+for fw in bios-microvm.bin linuxboot_dma.bin linuxboot.bin pvh.bin; do
+	for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
+		if [ -e "$d/$fw" ]; then cp -L "$d/$fw" "$W/extra/fw/$fw"; break; fi
+	done
+done
+[ -s "$W/extra/fw/bios-microvm.bin" ] || die "QEMU's bios-microvm.bin not found (package qemu-system-data / seabios)"
+
+LOG=${BENCH_LOG:-$W/bench.log}
+mode=$(bash "$SRC/scripts/kvm-mode.sh")
+say "mode $mode, guest kernel $KVER, ${RUNTIME}s per test, $ROUNDS round(s)"
+case $mode in
+direct)
+	# A network namespace (and a mount namespace, for a sysfs that shows its interfaces) of our own:
+	# the taps and the traffic stay in it.
+	[ -e /dev/vhost-net ] || "${SUDO[@]}" modprobe vhost_net 2>/dev/null || true
+	# shellcheck disable=SC2016 # $0 expands in the inner sh
+	"${SUDO[@]}" env VMM="$W/vmm" KERNEL="$W/guest/vmlinuz" INITRD="$W/extra/bench-initramfs.gz" FW="$W/extra/fw" \
+		QEMU="$QEMU" QEMU_MACHINE="$QEMU_MACHINE" IPERF="$IPERF" RUNTIME="$RUNTIME" ROUNDS="$ROUNDS" TMPDIR="$W" \
+		unshare --net --mount sh -c 'mount -t sysfs sysfs /sys && exec sh "$0"' "$W/extra/run-inside.sh" |
+		tee "$LOG" | grep --line-buffered -E '^@@NET(-INFO|-FAIL|-RUN| )' >&2 || true
+	MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm, own network namespace"
+	;;
+nested)
+	printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s sh /extra/run-inside.sh\n' \
+		"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" >"$W/extra/run.sh"
+	VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS="$QEMU $IPERF" \
+		bash "$SRC/tests/host/build-host.sh" "$W/host.cpio" "$W/vmm" "$W/guest" || die "cannot build the test host image"
+	say "booting the nested test host (about $((3 * ROUNDS * (3 * (RUNTIME + 4) + 8) / 60 + 1)) minutes)"
+	: >"$LOG"
+	timeout 3000 bash "$SRC/tests/host/qemu-host.sh" "$W/guest/vmlinuz" "$W/host.cpio" script \
+		-serial "file:$LOG" </dev/null || say "the test host exited with status $?"
+	tr -d '\r' <"$LOG" | grep -aE '^@@(HOST-READY|HOST-ERROR|NET-INFO|NET-FAIL|NET-WARN|NET-RUN|NET |SCRIPT)' >&2 || true
+	host=$(tr -d '\r' <"$LOG" | sed -n 's/^@@HOST-READY \([^ ]*\).*cpus=\([0-9]*\).*/\1, \2 vCPUs/p' | head -1)
+	MACHINE="nested test host (QEMU $("$QEMU" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') TCG, EPYC+svm, ${host:-?}, 2560 MiB, kvm-amd)"
+	;;
+*) die "no usable /dev/kvm here (kvm-mode: $mode)" ;;
+esac
+
+tr -d '\r' <"$LOG" | grep -aq '^@@NET-DONE' || { tr -d '\r' <"$LOG" | tail -n 40 >&2; die "the benchmark did not finish (log above)"; }
+
+# The table: per VMM the median over rounds of each metric.
+tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v machine="$MACHINE" -v kver="$KVER" '
+	function median(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+		if (n == 0) return -1
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function f(v, fmt) { return v < 0 ? "n/a" : sprintf(fmt, v) }
+	function ratio(a, b) { return (a < 0 || b <= 0) ? "n/a" : sprintf("%.2f", a / b) }
+	# med(W, M): median over W rounds of metric M (rounds where it is missing are left out)
+	function med(w, m,   r, a, k) { k = 0; for (r = 1; r <= maxr; r++) if ((w, r, m) in met) a[++k] = met[w, r, m]; return median(a, k) }
+	function kv(from,   i, p) { delete x; for (i = from; i <= NF; i++) { split($i, p, "="); x[p[1]] = p[2] } }
+	/^@@NET-INFO kernel=/ { sub(/^@@NET-INFO /, ""); info = $0 }
+	/^@@NET-INFO vhost/ { }
+	/^@@NET-GUEST vmm / { sub(/^@@NET-GUEST vmm /, ""); ginfo = $0 }
+	/^@@NET (vmm|qemu-off|qemu-on) round=/ {
+		w = $2; r = substr($3, 7) + 0; t = $4; kv(5); if (r > maxr) maxr = r
+		if (x["rc"] != "0" || x["recv_s"] <= 0) next
+		if (t ~ /^tcp/) {
+			met[w, r, t] = x["recv_bytes"] * 8 / x["recv_s"] / 1e6; bytes[w, r] += x["recv_bytes"]; ntcp[w, r]++
+			met[w, r, t "_retr"] = x["retrans"]
+		}
+		else {
+			met[w, r, "udp_pps"] = (x["packets"] - x["lost"]) / x["recv_s"]
+			met[w, r, "udp_loss"] = x["packets"] > 0 ? 100 * x["lost"] / x["packets"] : -1
+			met[w, r, "udp_sent_pps"] = x["packets"] / x["sent_s"]
+		}
+	}
+	/^@@NET-SNAP / {
+		w = $2; r = substr($3, 7) + 0; t = $4; kv(6)
+		if (x["tasks"] > maxtasks[w]) maxtasks[w] = x["tasks"]
+		if (x["iowq_n"] > maxiw[w]) maxiw[w] = x["iowq_n"]
+		if ($5 == "end" && t ~ /^tcp/) iwcpu[w] += x["iowq"]
+		if (t !~ /^tcp/) next
+		sgn = ($5 == "begin") ? -1 : 1
+		for (k in x) d[w, r, t, k] += sgn * x[k]
+		nsnap[w, r]++
+	}
+	/^@@NET-RUN / {
+		w = $2; kv(4); runs[w]++; if (x["status"] != "0" || x["ok"] != "3") bad[w]++
+		rss[w] = x["rss_kib"]; txq[w] = x["txqlen"]
+	}
+	/^@@NET-FAIL / { fails++ }
+	/^@@NET-GSTATS / { w = $2; r = $3; $1 = $2 = $3 = ""; sub(/^ +/, ""); gst = gst sprintf("\n  %s %s: %s", w, r, $0) }
+	/^@@NET-GDMESG / { w = $2; r = $3; $1 = $2 = $3 = ""; sub(/^ +/, ""); gst = gst sprintf("\n  %s %s dmesg: %s", w, r, $0) }
+	END {
+		split("vmm qemu-off qemu-on", who, " ")
+		split("cpu guest vcpu other vhost tap_rx tap_tx tap_rx_drop tap_tx_drop t", keys, " ")
+		for (k = 1; k <= 3; k++) {
+			w = who[k]
+			for (r = 1; r <= maxr; r++) {
+				if (ntcp[w, r] != 2 || nsnap[w, r] != 4) continue
+				for (j in keys) { q = keys[j]; s[q] = d[w, r, "tcp-g2h", q] + d[w, r, "tcp-h2g", q] }
+				gb = (s["tap_rx"] + s["tap_tx"]) / 1e9
+				if (gb <= 0) continue
+				# CPU per GB: the VMM process (all its threads, guest time included in user time) plus
+				# the vhost kernel thread, over the bytes that crossed the tap in the same windows.
+				met[w, r, "cpu_gb"] = (s["cpu"] + s["vhost"]) / 100 / gb
+				met[w, r, "own_gb"] = (s["cpu"] - s["guest"] + s["vhost"]) / 100 / gb
+				met[w, r, "vcpu_gb"] = s["vcpu"] / 100 / gb
+				met[w, r, "guest_gb"] = s["guest"] / 100 / gb
+				# other threads: the process total less the vCPU thread (threads that ended, such as
+				# io_uring io-wq workers, stay in the total but leave /proc/PID/task)
+				met[w, r, "other_gb"] = (s["cpu"] - s["vcpu"]) / 100 / gb
+				met[w, r, "vhost_gb"] = s["vhost"] / 100 / gb
+				met[w, r, "tap_ratio"] = (s["tap_rx"] + s["tap_tx"]) / bytes[w, r]
+				met[w, r, "tap_tx_drop"] = s["tap_tx_drop"]
+				met[w, r, "tap_rx_drop"] = s["tap_rx_drop"]
+				# busy: % of one CPU in each TCP window
+				for (j = 1; j <= 2; j++) {
+					t = j == 1 ? "tcp-g2h" : "tcp-h2g"; dt = d[w, r, t, "t"]
+					if (dt <= 0) continue
+					met[w, r, t "_vcpu"] = d[w, r, t, "vcpu"] / dt
+					met[w, r, t "_other"] = (d[w, r, t, "cpu"] - d[w, r, t, "vcpu"]) / dt
+					met[w, r, t "_vhost"] = d[w, r, t, "vhost"] / dt
+					met[w, r, t "_win"] = dt
+				}
+			}
+		}
+		printf "Network benchmark, %s: %s; guest kernel %s; QEMU -M %s with virtio-net-pci on a tap\n", date, machine, kver, qm
+		printf "conditions: %s\nguest: %s\n", info, ginfo
+		printf "boots: vmm %d, QEMU vhost=off %d, QEMU vhost=on %d (failed: %d, %d, %d); tap tx_queue_len vmm %s, QEMU %s\n\n", \
+			runs["vmm"], runs["qemu-off"], runs["qemu-on"], bad["vmm"], bad["qemu-off"], bad["qemu-on"], txq["vmm"], txq["qemu-off"]
+		nm = 6
+		split("tcp-g2h tcp-h2g udp_pps udp_loss cpu_gb own_gb", ms, " ")
+		label["tcp-g2h"] = "guest -> host TCP (Mbit/s)"
+		label["tcp-h2g"] = "host -> guest TCP (Mbit/s)"
+		label["udp_pps"] = "guest -> host UDP, 64 B, received (packets/s)"
+		label["udp_loss"] = "UDP 64 B loss (% of sent)"
+		label["cpu_gb"] = "VMM process CPU per GB over TCP, user+sys (CPU s/GB)"
+		label["own_gb"] = "the same without guest time (CPU s/GB)"
+		fmt["tcp-g2h"] = "%.1f"; fmt["tcp-h2g"] = "%.1f"; fmt["udp_pps"] = "%.0f"; fmt["udp_loss"] = "%.1f"; fmt["cpu_gb"] = "%.1f"; fmt["own_gb"] = "%.1f"
+		printf "| metric | vmm | QEMU vhost=off | QEMU vhost=on | vmm/QEMU(off) |\n| --- | ---: | ---: | ---: | ---: |\n"
+		for (k = 1; k <= nm; k++) {
+			m = ms[k]; a = med("vmm", m); b = med("qemu-off", m); c = med("qemu-on", m)
+			printf "| %s | %s | %s | %s | %s |\n", label[m], f(a, fmt[m]), f(b, fmt[m]), \
+				runs["qemu-on"] ? f(c, fmt[m]) : "not run", ratio(a, b)
+		}
+		printf "\nUDP 64 B sent by the guest (packets/s): vmm %s, QEMU vhost=off %s, vhost=on %s\n", \
+			f(med("vmm", "udp_sent_pps"), "%.0f"), f(med("qemu-off", "udp_sent_pps"), "%.0f"), f(med("qemu-on", "udp_sent_pps"), "%.0f")
+		printf "CPU per GB over TCP by where it went (CPU s/GB: vCPU thread incl. guest time [of it guest time] / other threads of the process / vhost kernel thread):"
+		for (k = 1; k <= 3; k++) {
+			w = who[k]; if (!runs[w]) continue
+			printf "%s %s %s [%s] / %s / %s", (k > 1 ? ";" : ""), w, f(med(w, "vcpu_gb"), "%.1f"), f(med(w, "guest_gb"), "%.1f"), \
+				f(med(w, "other_gb"), "%.1f"), f(med(w, "vhost_gb"), "%.1f")
+		}
+		printf "\nbusy during the TCP tests (%% of one CPU, guest -> host | host -> guest: vCPU thread / other threads / vhost):"
+		for (k = 1; k <= 3; k++) {
+			w = who[k]; if (!runs[w]) continue
+			printf "%s %s %s/%s/%s | %s/%s/%s", (k > 1 ? ";" : ""), w, \
+				f(med(w, "tcp-g2h_vcpu"), "%.0f"), f(med(w, "tcp-g2h_other"), "%.0f"), f(med(w, "tcp-g2h_vhost"), "%.0f"), \
+				f(med(w, "tcp-h2g_vcpu"), "%.0f"), f(med(w, "tcp-h2g_other"), "%.0f"), f(med(w, "tcp-h2g_vhost"), "%.0f")
+		}
+		printf "\nmeasuring windows (s, guest -> host | host -> guest, incl. 2 s of guest idle and iperf3 set-up): vmm %s | %s, QEMU vhost=off %s | %s, vhost=on %s | %s\n", \
+			f(med("vmm", "tcp-g2h_win"), "%.1f"), f(med("vmm", "tcp-h2g_win"), "%.1f"), f(med("qemu-off", "tcp-g2h_win"), "%.1f"), \
+			f(med("qemu-off", "tcp-h2g_win"), "%.1f"), f(med("qemu-on", "tcp-g2h_win"), "%.1f"), f(med("qemu-on", "tcp-h2g_win"), "%.1f")
+		printf "tap bytes in the TCP windows (both directions) per iperf3 byte: vmm %s, QEMU vhost=off %s, vhost=on %s; frames the tap dropped on the way to the guest (tx_dropped) vmm %s, QEMU vhost=off %s, vhost=on %s\n", \
+			f(med("vmm", "tap_ratio"), "%.3f"), f(med("qemu-off", "tap_ratio"), "%.3f"), f(med("qemu-on", "tap_ratio"), "%.3f"), \
+			f(med("vmm", "tap_tx_drop"), "%d"), f(med("qemu-off", "tap_tx_drop"), "%d"), f(med("qemu-on", "tap_tx_drop"), "%d")
+		printf "TCP retransmits counted by the sender (median): guest -> host vmm %s, QEMU vhost=off %s, vhost=on %s; host -> guest vmm %s, QEMU vhost=off %s, vhost=on %s\n", \
+			f(med("vmm", "tcp-g2h_retr"), "%d"), f(med("qemu-off", "tcp-g2h_retr"), "%d"), f(med("qemu-on", "tcp-g2h_retr"), "%d"), \
+			f(med("vmm", "tcp-h2g_retr"), "%d"), f(med("qemu-off", "tcp-h2g_retr"), "%d"), f(med("qemu-on", "tcp-h2g_retr"), "%d")
+		printf "guest eth0 counters per boot (packets; drop and error counters that are not 0):%s\n", gst
+		printf "threads of the VMM process at the snapshots (most): vmm %d, QEMU vhost=off %d, vhost=on %d; of them io_uring io-wq workers (iou-wrk) %d, %d, %d\n", \
+			maxtasks["vmm"], maxtasks["qemu-off"], maxtasks["qemu-on"], maxiw["vmm"], maxiw["qemu-off"], maxiw["qemu-on"]
+		printf "peak RSS (MiB): vmm %s, QEMU vhost=off %s, vhost=on %s\n", f(rss["vmm"] / 1024, "%.0f"), f(rss["qemu-off"] / 1024, "%.0f"), \
+			runs["qemu-on"] ? f(rss["qemu-on"] / 1024, "%.0f") : "n/a"
+		if (fails) printf "failures reported: %d (see the log)\n", fails
+	}'
