@@ -12,6 +12,8 @@
 #        QEMU_MACHINE  QEMU's -M (default microvm,rtc=on; see run-inside.sh)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
 SRC=$(cd "$HERE/../.." && pwd)
 B=${1:-$SRC/build/plain}
 RUNS=${BENCH_RUNS:-10}
@@ -42,13 +44,7 @@ cp "$B/guest/kernel-version" "$W/guest/" 2>/dev/null || true
 cc -std=c11 -O2 -static -Wall -Wextra -Werror -o "$W/extra/bootwatch" "$HERE/bootwatch.c"
 install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
 
-# QEMU microvm's firmware (qboot as bios-microvm.bin) and the option ROMs -kernel registers.
-for fw in bios-microvm.bin linuxboot_dma.bin linuxboot.bin pvh.bin; do
-	for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
-		if [ -e "$d/$fw" ]; then cp -L "$d/$fw" "$W/extra/fw/$fw"; break; fi
-	done
-done
-[ -s "$W/extra/fw/bios-microvm.bin" ] || die "QEMU's bios-microvm.bin not found (package qemu-system-data / seabios)"
+bench_qemu_firmware "$W/extra/fw"
 
 LOG=${BENCH_LOG:-$W/bench.log}
 mode=$(bash "$SRC/scripts/kvm-mode.sh")

@@ -14,6 +14,8 @@
 #        BENCH_LOG=F      keep the raw log                        QEMU_MACHINE    QEMU's -M
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
 SRC=$(cd "$HERE/../.." && pwd)
 B=${1:-$SRC/build/plain}
 RUNTIME=${BENCH_RUNTIME:-10}
@@ -50,30 +52,12 @@ cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
 KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
 install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
 
-# The bench initramfs: the test initramfs, then a second archive with iperf3, every library it
-# needs at its own path (libiperf, libcrypto, libsctp, ...), and /bench-iperf.sh (the kernel
-# unpacks concatenated archives in order).
-R=$W/iperf-root
-mkdir -p "$R/usr/bin"
-cp -L "$IPERF" "$R/usr/bin/iperf3"
-ldd "$IPERF" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
-	mkdir -p "$R$(dirname "$lib")"
-	cp -L "$lib" "$R$lib"
-done
-install -m 0755 "$HERE/bench-iperf.sh" "$R/bench-iperf.sh"
-(cd "$R" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) |
-	gzip -6n >"$W/iperf.cpio.gz"
-cat "$B/guest/initramfs.gz" "$W/iperf.cpio.gz" >"$W/extra/bench-initramfs.gz"
-rm -rf "$R"
+# The bench initramfs: the test initramfs, then a second archive with iperf3, its libraries and
+# /bench-iperf.sh (the kernel unpacks concatenated archives in order).
+bench_initramfs "$B/guest/initramfs.gz" "$IPERF" "$HERE/bench-iperf.sh" "$W/extra/bench-initramfs.gz"
 say "bench initramfs: $(($(stat -c %s "$W/extra/bench-initramfs.gz") / 1024)) KiB ($("$IPERF" --version | head -1))"
 
-# QEMU microvm's firmware (qboot as bios-microvm.bin) and the option ROMs -kernel registers.
-for fw in bios-microvm.bin linuxboot_dma.bin linuxboot.bin pvh.bin; do
-	for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
-		if [ -e "$d/$fw" ]; then cp -L "$d/$fw" "$W/extra/fw/$fw"; break; fi
-	done
-done
-[ -s "$W/extra/fw/bios-microvm.bin" ] || die "QEMU's bios-microvm.bin not found (package qemu-system-data / seabios)"
+bench_qemu_firmware "$W/extra/fw"
 
 LOG=${BENCH_LOG:-$W/bench.log}
 mode=$(bash "$SRC/scripts/kvm-mode.sh")
