@@ -60,10 +60,17 @@ echo "@@NET-INFO vmm=$("$VMM" --version 2>&1 | head -1)"
 echo "@@NET-INFO qemu=$("$QEMU" --version 2>&1 | head -1) machine=$QEMU_MACHINE"
 echo "@@NET-INFO iperf3=$("$IPERF" --version 2>&1 | head -1)"
 
-"$IPERF" -s -p 5201 >"$T/iperf-server.log" 2>&1 &
-SPID=$!
-sleep 1
-kill -0 "$SPID" 2>/dev/null || { echo "@@NET-ERROR iperf3 -s did not start: $(head -c 300 "$T/iperf-server.log")"; exit 1; }
+# start_server: a fresh iperf3 -s for each boot (one left mid-test by a failed boot answers every
+# later client with "the server is busy running a test").
+SPID=
+start_server() {
+	[ -z "$SPID" ] || { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
+	"$IPERF" -s -p 5201 >>"$T/iperf-server.log" 2>&1 &
+	SPID=$!
+	sleep 1
+	kill -0 "$SPID" 2>/dev/null || { echo "@@NET-ERROR iperf3 -s did not start: $(tail -c 300 "$T/iperf-server.log")"; exit 1; }
+}
+start_server
 
 # snap: one line of the VMM process's (PID) CPU times and the tap's counters, read by one awk (every
 # fork is slow on an emulated CPU, and the guest waits only 2 s after its BEGIN marker).
@@ -94,6 +101,7 @@ snap() {
 
 # one WHICH ROUND: boot the guest once under WHICH, follow it, print its lines.
 one() {
+	start_server
 	log=$T/net-$1.log
 	err=$T/net-$1.err
 	: >"$log"
