@@ -266,18 +266,11 @@ END_TEST
 
 int main(void)
 {
-	struct io_uring probe;
 	Suite *s = suite_create("event_loop");
 	TCase *tc = tcase_create("event_loop");
-	int ret;
 
-	ret = io_uring_queue_init(4, &probe, 0);
-	if (ret == -ENOSYS || ret == -EPERM) {
-		printf("SKIP: io_uring unavailable\n");
+	if (!unit_have_io_uring())
 		return 77;
-	}
-	if (ret == 0)
-		io_uring_queue_exit(&probe);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, create_start_stop);
 	tcase_add_test(tc, watch_fires_on_io_thread);

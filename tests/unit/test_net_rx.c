@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "virtio/net_rx.h"
+#include "unit.h"
 
 #define CAP 128
 
@@ -280,8 +281,6 @@ int main(void)
 {
 	Suite *s = suite_create("net_rx");
 	TCase *tc = tcase_create("net_rx");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, mrg_off_one_chain);
 	tcase_add_test(tc, mrg_off_small_chain);
@@ -293,9 +292,5 @@ int main(void)
 	tcase_add_test(tc, stash_full_and_wrap);
 	tcase_add_test(tc, limits_per_read);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "unit.h"
 
 /*
  * Skip policy: the pure cases always run. The cases that need a real tap run only where a forked probe could
@@ -476,8 +477,6 @@ int main(void)
 	Suite *s = suite_create("tap");
 	TCase *pure = tcase_create("pure");
 	const char *why = real_taps_unavailable();
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(pure, bad_arguments);
 	tcase_add_test(pure, default_mac);
@@ -498,9 +497,7 @@ int main(void)
 		tcase_set_timeout(real, 20);
 		suite_add_tcase(s, real);
 	}
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : why ? 77 : 0;
+	if (unit_run(s))
+		return 1;
+	return why ? 77 : 0;
 }

@@ -627,18 +627,11 @@ END_TEST
 
 int main(void)
 {
-	struct io_uring probe;
 	Suite *s = suite_create("virtio_blk");
 	TCase *tc = tcase_create("virtio_blk");
-	int ret;
 
-	ret = io_uring_queue_init(4, &probe, 0);
-	if (ret == -ENOSYS || ret == -EPERM) {
-		printf("SKIP: io_uring unavailable\n");
+	if (!unit_have_io_uring())
 		return 77;
-	}
-	if (ret == 0)
-		io_uring_queue_exit(&probe);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, write_then_read_back);
 	tcase_add_test(tc, get_id_and_flush);

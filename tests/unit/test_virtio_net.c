@@ -17,6 +17,7 @@
 #include "memory.h"
 #include "tap.h"
 #include "virtio/net.h"
+#include "unit.h"
 
 #define RAM_SIZE (8u << 20)
 #define QSIZE 256
@@ -682,19 +683,11 @@ END_TEST
 
 int main(void)
 {
-	struct io_uring probe;
 	Suite *s = suite_create("virtio_net");
 	TCase *tc = tcase_create("virtio_net");
-	SRunner *sr;
-	int failed, ret;
 
-	ret = io_uring_queue_init(4, &probe, 0);
-	if (ret == -ENOSYS || ret == -EPERM) {
-		printf("SKIP: io_uring unavailable\n");
+	if (!unit_have_io_uring())
 		return 77;
-	}
-	if (ret == 0)
-		io_uring_queue_exit(&probe);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, tx_frame);
 	tcase_add_test(tc, rx_frame);
@@ -709,9 +702,5 @@ int main(void)
 	tcase_add_test(tc, config_space);
 	tcase_add_test(tc, create_checks);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -799,13 +799,9 @@ int main(void)
 {
 	Suite *s = suite_create("virtio_pci");
 	TCase *tc = tcase_create("virtio_pci");
-	struct event_loop *probe;
 
-	if (event_loop_create(8, NULL, &probe) < 0) {
-		printf("SKIP: io_uring unavailable\n");
+	if (!unit_have_io_uring())
 		return 77;
-	}
-	event_loop_destroy(probe);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, identity_and_capabilities);
 	tcase_add_test(tc, negotiate_activate_notify);

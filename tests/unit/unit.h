@@ -4,6 +4,10 @@
 #define VMM_TESTS_UNIT_H
 
 #include <check.h>
+#include <errno.h>
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdio.h>
 
 /* Run suite s (each test forks when CK_FORK=yes, as CTest sets it); 0 when every test passed, else 1. */
 static inline int unit_run(Suite *s)
@@ -15,6 +19,21 @@ static inline int unit_run(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;
+}
+
+/* Can this process use io_uring? If not, say SKIP (the caller then exits 77, CTest's skip code). */
+static inline bool unit_have_io_uring(void)
+{
+	struct io_uring probe;
+	int ret = io_uring_queue_init(4, &probe, 0);
+
+	if (ret == -ENOSYS || ret == -EPERM) {
+		printf("SKIP: io_uring unavailable\n");
+		return false;
+	}
+	if (ret == 0)
+		io_uring_queue_exit(&probe);
+	return true;
 }
 
 #endif
