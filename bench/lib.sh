@@ -22,10 +22,7 @@ bench_initramfs() {
 	r=$(mktemp -d)
 	mkdir -p "$r/usr/bin"
 	cp -L "$prog" "$r/usr/bin/$(basename "$prog")"
-	ldd "$prog" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
-		mkdir -p "$r$(dirname "$lib")"
-		cp -L "$lib" "$r$lib"
-	done
+	bash "$(dirname "${BASH_SOURCE[0]}")/../scripts/copy-libs.sh" "$r" "$prog"
 	install -m 0755 "$script" "$r/$(basename "$script")"
 	(cd "$r" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) |
 		gzip -6n >"$out.part"

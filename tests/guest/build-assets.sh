@@ -180,12 +180,8 @@ for p in "${GUEST_PROGRAMS[@]}"; do
 	mkdir -p "$R$(dirname "$p")"
 	rm -f "$R$p"
 	cp -L "$p" "$R$p"
-	ldd "$p" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
-		[ -e "$R$lib" ] && continue
-		mkdir -p "$R$(dirname "$lib")"
-		cp -L "$lib" "$R$lib"
-	done
 done
+bash "$HERE/../../scripts/copy-libs.sh" "$R" "${GUEST_PROGRAMS[@]}"
 for l in mkfs.ext4 mkfs.ext2; do rm -f "$R/sbin/$l"; ln -s mke2fs "$R/sbin/$l"; done
 [ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$R/etc/"
 for m in "${VIRTIO_MODULES[@]}"; do

@@ -34,20 +34,8 @@ install -m 0755 "$HERE/init" "$R/init"
 for m in irqbypass kvm kvm-amd kvm-intel; do cp "$G/modules/$m.ko" "$R/lib/modules/"; done
 # networking (guest assets built before these were added lack them: the net cases then fail on their own)
 for m in tun tap vhost_iotlb vhost vhost_net; do [ ! -f "$G/modules/$m.ko" ] || cp "$G/modules/$m.ko" "$R/lib/modules/"; done
-# with_libs BINARY: the dynamic loader and every library BINARY needs, at the paths it looks for them.
-with_libs() {
-	ldd "$1" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
-		[ -e "$R$lib" ] && continue
-		mkdir -p "$R$(dirname "$lib")"
-		cp -L "$lib" "$R$lib"
-		# A library from the build tree (libvmm.so.0 via RUNPATH) also goes where the loader always
-		# looks: the test host mounts a tmpfs on /tmp, which hides a build tree under /tmp.
-		case $lib in
-		/lib/* | /lib64/* | /usr/lib/* | /usr/lib64/*) ;;
-		*) mkdir -p "$R/usr/lib/x86_64-linux-gnu" && cp -L "$lib" "$R/usr/lib/x86_64-linux-gnu/" ;;
-		esac
-	done
-}
+# with_libs BINARY: the loader and every library BINARY needs, at the paths it looks for them.
+with_libs() { bash "$SRC/scripts/copy-libs.sh" "$R" "$1"; }
 cp "$VMM" "$R/vmm/vmm"
 with_libs "$VMM"
 # Programs the cases find next to vmm, as "$(dirname "$VMM")/NAME" (VMM_EXTRA_PROGRAMS: space-separated
