@@ -29,6 +29,17 @@ enum {
 #define D_VRT 0x80
 #define HOUR_PM 0x80
 
+/*
+ * The guest's clock stays within the years 1970..9999: every second of that
+ * fits time_t and struct tm, and the registers hold it (century 19..99). A
+ * write that would take the clock past either end (the year register written
+ * ten million times, month 0xff of 9999) sets it to that end instead.
+ */
+#define YEAR_MIN 1970
+#define YEAR_MAX 9999
+#define TIME_MIN 0LL
+#define TIME_MAX 253402300799LL /* 9999-12-31 23:59:59 UTC */
+
 #define PORT_INDEX 0
 #define PORT_DATA 1
 #define NR_REGS 128
@@ -105,6 +116,21 @@ static bool is_time_reg(uint8_t reg)
 	}
 }
 
+static int64_t clamp_time(int64_t t)
+{
+	return t < TIME_MIN ? TIME_MIN : t > TIME_MAX ? TIME_MAX : t;
+}
+
+/* struct tm's tm_year for a year the guest computed, clamped to the clock's range. */
+static int tm_year_of(int64_t year)
+{
+	if (year < YEAR_MIN)
+		year = YEAR_MIN;
+	if (year > YEAR_MAX)
+		year = YEAR_MAX;
+	return (int)year - 1900;
+}
+
 static int mod7(int v)
 {
 	return (v % 7 + 7) % 7;
@@ -121,8 +147,8 @@ static void guest_time(struct rtc *r, struct tm *tm)
 		return;
 	}
 	if (__builtin_add_overflow(r->now(r->opaque), r->offset, &now))
-		now = 0;
-	t = (time_t)now;
+		now = r->offset < 0 ? TIME_MIN : TIME_MAX;
+	t = (time_t)clamp_time(now);
 	if (!gmtime_r(&t, tm)) {
 		t = 0;
 		gmtime_r(&t, tm);
@@ -131,9 +157,10 @@ static void guest_time(struct rtc *r, struct tm *tm)
 }
 
 /*
- * Make tm (out-of-range fields allowed: timegm() normalises them) the guest's
- * time from now on. Its day of the week counts only if the guest wrote it;
- * otherwise it keeps following the date as before.
+ * Make tm (out-of-range fields allowed: timegm() normalises them; the year in
+ * range) the guest's time from now on, clamped to the clock's range. Its day
+ * of the week counts only if the guest wrote it; otherwise it keeps following
+ * the date as before.
  */
 static void set_guest_time(struct rtc *r, struct tm *tm, bool dow_written)
 {
@@ -141,8 +168,8 @@ static void set_guest_time(struct rtc *r, struct tm *tm, bool dow_written)
 	time_t t;
 
 	tm->tm_isdst = 0;
-	t = timegm(tm);
-	if (__builtin_sub_overflow((int64_t)t, r->now(r->opaque), &r->offset))
+	t = timegm(tm); /* cannot fail: the year is in range, the other fields below 256 */
+	if (__builtin_sub_overflow(clamp_time((int64_t)t), r->now(r->opaque), &r->offset))
 		r->offset = 0;
 	if (dow_written)
 		r->dow_adjust = mod7(wday - tm->tm_wday);
@@ -176,9 +203,7 @@ static uint8_t read_time_reg(struct rtc *r, uint8_t reg)
 	int year;
 
 	guest_time(r, &tm);
-	year = tm.tm_year + 1900;
-	if (year < 0)
-		year = 0;
+	year = tm.tm_year + 1900; /* YEAR_MIN..YEAR_MAX */
 	switch (reg) {
 	case REG_SEC:
 		return encode(r, tm.tm_sec);
@@ -212,7 +237,7 @@ static void write_time_reg(struct rtc *r, uint8_t reg, uint8_t v)
 	int year;
 
 	guest_time(r, &tm);
-	year = tm.tm_year + 1900;
+	year = tm.tm_year + 1900; /* YEAR_MIN..YEAR_MAX: the sums below stay small */
 	switch (reg) {
 	case REG_SEC:
 		tm.tm_sec = decode(r, v);
@@ -236,10 +261,10 @@ static void write_time_reg(struct rtc *r, uint8_t reg, uint8_t v)
 		tm.tm_mon = decode(r, v) - 1;
 		break;
 	case REG_YEAR:
-		tm.tm_year = year - year % 100 + decode(r, v) - 1900;
+		tm.tm_year = tm_year_of(year - year % 100 + decode(r, v));
 		break;
 	case REG_CENTURY:
-		tm.tm_year = decode(r, v) * 100 + year % 100 - 1900;
+		tm.tm_year = tm_year_of(decode(r, v) * 100 + year % 100);
 		break;
 	default:
 		return;

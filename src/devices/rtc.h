@@ -3,7 +3,8 @@
  * The MC146818 CMOS real-time clock at ports 0x70 (index) / 0x71 (data): the
  * host's UTC time in BCD or binary, 24- or 12-hour as register B asks, the
  * century at 0x32, and 114 bytes of CMOS RAM. A guest that sets the clock
- * moves an offset, never the host's clock.
+ * moves an offset, never the host's clock; the guest's clock stays within the
+ * years 1970..9999 (a write beyond either end sets it to that end).
  */
 #ifndef VMM_DEVICES_RTC_H
 #define VMM_DEVICES_RTC_H

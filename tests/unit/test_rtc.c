@@ -367,6 +367,103 @@ START_TEST(host_clock_default)
 }
 END_TEST
 
+/* Write v to reg n times: the index once, then the data port only (the index stays). */
+static void wr_many(struct rtc *r, uint8_t reg, uint8_t v, unsigned long n)
+{
+	rtc_io(r, 0, &reg, 1, true);
+	for (unsigned long i = 0; i < n; i++)
+		rtc_io(r, 1, &v, 1, true);
+}
+
+/* The year the guest reads in binary mode (the mode is restored after). */
+static unsigned int read_year(struct rtc *r)
+{
+	uint8_t b = rd(r, 0x0b);
+	unsigned int y;
+
+	wr(r, 0x0b, (uint8_t)((b & 0x80) | 0x06));
+	y = rd(r, 0x32) * 100u + rd(r, 0x09);
+	wr(r, 0x0b, b);
+	return y;
+}
+
+/*
+ * Eleven million writes of 255 to the year register once overflowed an int (a
+ * sanitized VMM aborted): the year now stops at 9999, with or without SET, in
+ * binary or BCD, and the century register cannot push it past either.
+ */
+START_TEST(year_writes_clamp)
+{
+	/* Binary 255 adds 200 years a write: 11 million writes pass INT_MAX. BCD 0xff adds 100, 0x99 none. */
+	static const struct {
+		uint8_t b, v;
+		unsigned long n;
+	} modes[] = {
+		{ 0x06, 0xff, 11000000 }, /* binary, running */
+		{ 0x86, 0xff, 11000000 }, /* binary, SET */
+		{ 0x02, 0xff, 100000 }, /* BCD garbage, running */
+		{ 0x82, 0xff, 100000 }, /* BCD garbage, SET */
+		{ 0x02, 0x99, 100000 }, /* BCD 99 */
+		{ 0x82, 0x99, 100000 },
+	};
+	struct fake_clock c = { .t = EPOCH };
+	unsigned int y;
+
+	for (unsigned int i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct rtc *r = rtc_create(fake_now, &c);
+
+		wr(r, 0x0b, modes[i].b);
+		wr_many(r, 0x09, modes[i].v, modes[i].n);
+		y = read_year(r);
+		ck_assert_uint_ge(y, 1970);
+		ck_assert_uint_le(y, 9999);
+		if (modes[i].v == 0xff)
+			ck_assert_uint_eq(y, 9999);
+		wr(r, 0x0b, 0x02); /* SET clears: the frozen time applies */
+		y = read_year(r);
+		ck_assert_uint_ge(y, 1970);
+		ck_assert_uint_le(y, 9999);
+		c.t += 400ll * 86400; /* the host clock moves on: the guest stays at the end */
+		y = read_year(r);
+		ck_assert_uint_ge(y, 1970);
+		ck_assert_uint_le(y, 9999);
+		c.t = EPOCH;
+		rtc_destroy(r);
+	}
+}
+END_TEST
+
+/* The century register, months and days out of range, at both ends of the clock. */
+START_TEST(fields_out_of_range_clamp)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+
+	wr(r, 0x0b, 0x06);
+	wr(r, 0x32, 0xff);
+	ck_assert_uint_eq(read_year(r), 9999);
+	wr(r, 0x08, 0xff); /* month 255 of 9999 */
+	wr(r, 0x07, 0xff);
+	ck_assert_uint_eq(read_year(r), 9999);
+	ck_assert_uint_eq(rd(r, 0x08), 12);
+	ck_assert_uint_eq(rd(r, 0x07), 31);
+	ck_assert_uint_eq(rd(r, 0x04), 23);
+	wr(r, 0x32, 0x00);
+	ck_assert_uint_eq(read_year(r), 1970);
+	wr(r, 0x08, 0x00); /* month 0 of 1970: December 1969 */
+	ck_assert_uint_eq(read_year(r), 1970);
+	ck_assert_uint_eq(rd(r, 0x08), 1);
+	ck_assert_uint_eq(rd(r, 0x07), 1);
+	ck_assert_uint_eq(rd(r, 0x00), 0);
+	/* A host clock far out of range reads as an end of the guest's range too. */
+	c.t = INT64_MAX;
+	ck_assert_uint_eq(read_year(r), 9999);
+	c.t = INT64_MIN;
+	ck_assert_uint_ge(read_year(r), 1970);
+	rtc_destroy(r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rtc");
@@ -385,6 +482,8 @@ int main(void)
 	tcase_add_test(tc, odd_accesses);
 	tcase_add_test(tc, two_rtcs_independent);
 	tcase_add_test(tc, host_clock_default);
+	tcase_add_test(tc, year_writes_clamp);
+	tcase_add_test(tc, fields_out_of_range_clamp);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
