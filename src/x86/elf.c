@@ -32,6 +32,19 @@ _Static_assert(sizeof(struct hvm_memmap_entry) == 24, "hvm_memmap_entry");
 #define PVH_MEMMAP_ADDR (BOOT_PVH_INFO_ADDR + 0x80)
 #define PVH_MEMMAP_MAX 16
 
+/*
+ * A vmlinux has a handful of PT_LOADs (text, data, percpu, init, bss). More is
+ * a hostile file: each one is checked against every other for overlap and
+ * zero-filled, so the count is capped.
+ */
+#define ELF_MAX_LOADS 64
+
+/* One PT_LOAD, checked: [paddr, paddr + memsz) lies in guest RAM, [offset, offset + filesz) in the file. */
+struct load_seg {
+	uint64_t paddr, memsz, offset, filesz;
+	unsigned int idx;
+};
+
 /* Is [off, off + n) inside a file of len bytes? */
 static bool in_file(uint64_t off, uint64_t n, size_t len)
 {
@@ -68,12 +81,123 @@ static bool find_pvh_note(const uint8_t *p, uint64_t n, uint64_t *entry)
 	return false;
 }
 
+static Elf64_Phdr phdr(const uint8_t *img, const Elf64_Ehdr *eh, unsigned int i)
+{
+	Elf64_Phdr ph;
+
+	memcpy(&ph, img + eh->e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+	return ph;
+}
+
+/*
+ * The PVH entry from the PT_NOTE segments. Notes in a real file do not
+ * overlap, so the walks read no more than the file's size in all: a file of
+ * many PT_NOTEs over the same bytes cannot make them read it again and again.
+ */
+static bool find_pvh_entry(const uint8_t *img, size_t len, const Elf64_Ehdr *eh, uint64_t *entry)
+{
+	uint64_t budget = len;
+
+	for (unsigned int i = 0; i < eh->e_phnum; i++) {
+		Elf64_Phdr ph = phdr(img, eh, i);
+
+		if (ph.p_type != PT_NOTE || !in_file(ph.p_offset, ph.p_filesz, len))
+			continue;
+		if (ph.p_filesz > budget)
+			break;
+		budget -= ph.p_filesz;
+		if (find_pvh_note(img + ph.p_offset, ph.p_filesz, entry))
+			return true;
+	}
+	return false;
+}
+
+/* Check one PT_LOAD on its own: in the file, in guest RAM above the legacy hole. */
+static int check_seg(const struct guest_mem *m, const struct vlog *log, const char *what, size_t len,
+		     const struct load_seg *s)
+{
+	uint64_t end;
+
+	if (s->filesz > s->memsz || !in_file(s->offset, s->filesz, len)) {
+		vlog_err(log, "%s has a malformed ELF segment %u", what, s->idx);
+		return -ENOEXEC;
+	}
+	if (__builtin_add_overflow(s->paddr, s->memsz, &end)) {
+		vlog_err(log, "%s segment %u wants %llu bytes of guest RAM at 0x%llx, past the end of the address space",
+			 what, s->idx, (unsigned long long)s->memsz, (unsigned long long)s->paddr);
+		return -ENOMEM;
+	}
+	if (s->paddr < HIGH_MEMORY || !gmem_ptr(m, s->paddr, s->memsz)) {
+		vlog_err(log, "%s segment %u wants guest RAM at 0x%llx-0x%llx, which this VM does not have", what,
+			 s->idx, (unsigned long long)s->paddr, (unsigned long long)end);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Collect and check every PT_LOAD before any is loaded: at most ELF_MAX_LOADS,
+ * no more bytes than the VM has RAM, each valid alone, no two overlapping.
+ * Returns the count (at least 1) or -errno.
+ */
+static int collect_segs(const struct guest_mem *m, const struct vlog *log, const char *what, const uint8_t *img,
+			size_t len, const Elf64_Ehdr *eh, struct load_seg *segs)
+{
+	uint64_t total = 0;
+	unsigned int n = 0, count = 0;
+	int ret;
+
+	for (unsigned int i = 0; i < eh->e_phnum; i++) {
+		Elf64_Phdr ph = phdr(img, eh, i);
+
+		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
+			continue;
+		if (count++ < ELF_MAX_LOADS)
+			segs[n++] = (struct load_seg){ .paddr = ph.p_paddr, .memsz = ph.p_memsz, .offset = ph.p_offset,
+						       .filesz = ph.p_filesz, .idx = i };
+		if (__builtin_add_overflow(total, ph.p_memsz, &total))
+			total = UINT64_MAX;
+	}
+	if (count > ELF_MAX_LOADS) {
+		vlog_err(log, "%s has %u loadable segments; at most %d", what, count, ELF_MAX_LOADS);
+		return -ENOEXEC;
+	}
+	if (n == 0) {
+		vlog_err(log, "%s has no loadable segment", what);
+		return -ENOEXEC;
+	}
+	if (total > m->ram_size) {
+		vlog_err(log, "%s has %llu bytes of loadable segments; this VM has %llu bytes of RAM", what,
+			 (unsigned long long)total, (unsigned long long)m->ram_size);
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		ret = check_seg(m, log, what, len, &segs[i]);
+		if (ret)
+			return ret;
+		/* Both ranges are known not to wrap: the earlier ones passed check_seg, this one just did. */
+		for (unsigned int j = 0; j < i; j++) {
+			uint64_t lo = segs[i].paddr > segs[j].paddr ? segs[i].paddr : segs[j].paddr;
+			uint64_t hi_i = segs[i].paddr + segs[i].memsz, hi_j = segs[j].paddr + segs[j].memsz;
+			uint64_t hi = hi_i < hi_j ? hi_i : hi_j;
+
+			if (lo < hi) {
+				vlog_err(log, "%s segments %u and %u overlap in guest memory at 0x%llx-0x%llx", what,
+					 segs[j].idx, segs[i].idx, (unsigned long long)lo, (unsigned long long)hi);
+				return -ENOEXEC;
+			}
+		}
+	}
+	return (int)n;
+}
+
 int x86_load_elf(const struct guest_mem *m, const struct vlog *log, const char *what, const uint8_t *img, size_t len,
 		 struct x86_boot *b)
 {
+	struct load_seg segs[ELF_MAX_LOADS];
 	Elf64_Ehdr eh;
 	uint64_t pvh_entry = 0, end = 0;
-	bool pvh = false, loaded = false;
+	int n;
 
 	if (len < sizeof(eh)) {
 		vlog_err(log, "%s is a truncated ELF file", what);
@@ -89,37 +213,19 @@ int x86_load_elf(const struct guest_mem *m, const struct vlog *log, const char *
 		vlog_err(log, "%s has a malformed ELF program header table", what);
 		return -ENOEXEC;
 	}
-	for (unsigned i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr ph;
-		uint8_t *dst;
+	n = collect_segs(m, log, what, img, len, &eh, segs);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		uint8_t *dst = gmem_ptr(m, segs[i].paddr, segs[i].memsz);
 
-		memcpy(&ph, img + eh.e_phoff + i * sizeof(ph), sizeof(ph));
-		if (ph.p_type == PT_NOTE && in_file(ph.p_offset, ph.p_filesz, len) && !pvh)
-			pvh = find_pvh_note(img + ph.p_offset, ph.p_filesz, &pvh_entry);
-		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
-			continue;
-		if (ph.p_filesz > ph.p_memsz || !in_file(ph.p_offset, ph.p_filesz, len)) {
-			vlog_err(log, "%s has a malformed ELF segment %u", what, i);
-			return -ENOEXEC;
-		}
-		dst = gmem_ptr(m, ph.p_paddr, ph.p_memsz);
-		if (!dst || ph.p_paddr < HIGH_MEMORY) {
-			vlog_err(log, "%s segment %u wants guest RAM at 0x%llx-0x%llx, which this VM does not have", what,
-				 i, (unsigned long long)ph.p_paddr, (unsigned long long)(ph.p_paddr + ph.p_memsz));
-			return -ENOMEM;
-		}
-		memcpy(dst, img + ph.p_offset, ph.p_filesz);
-		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
-		if (ph.p_paddr + ph.p_memsz > end)
-			end = ph.p_paddr + ph.p_memsz;
-		loaded = true;
+		memcpy(dst, img + segs[i].offset, segs[i].filesz);
+		memset(dst + segs[i].filesz, 0, segs[i].memsz - segs[i].filesz);
+		if (segs[i].paddr + segs[i].memsz > end)
+			end = segs[i].paddr + segs[i].memsz;
 	}
-	if (!loaded) {
-		vlog_err(log, "%s has no loadable segment", what);
-		return -ENOEXEC;
-	}
-	b->pvh = pvh;
-	b->entry = pvh ? pvh_entry : eh.e_entry;
+	b->pvh = find_pvh_entry(img, len, &eh, &pvh_entry);
+	b->entry = b->pvh ? pvh_entry : eh.e_entry;
 	if (!gmem_ptr(m, b->entry, 1)) {
 		vlog_err(log, "%s entry point 0x%llx is outside guest RAM", what, (unsigned long long)b->entry);
 		return -ENOEXEC;

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <elf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,16 @@ static void drop(void *opaque, enum vmm_log_level level, const char *msg)
 }
 
 static const struct vlog quiet = { .fn = drop, .opaque = NULL, .level = VMM_LOG_DEBUG };
+
+/* The last message logged through kept, for tests that check what the user is told. */
+static char said[512];
+static void keep(void *opaque, enum vmm_log_level level, const char *msg)
+{
+	(void)opaque, (void)level;
+	snprintf(said, sizeof(said), "%s", msg);
+}
+
+static const struct vlog kept = { .fn = keep, .opaque = NULL, .level = VMM_LOG_DEBUG };
 
 static void with_ram(uint64_t size)
 {
@@ -267,6 +278,180 @@ START_TEST(elf_hostile)
 }
 END_TEST
 
+/* An ELF64 header and n zeroed program headers, then data bytes of zeros at *data_off. */
+static uint8_t *elf_with(unsigned int n, size_t data, size_t *len, size_t *data_off)
+{
+	Elf64_Ehdr eh = { 0 };
+	uint8_t *img;
+
+	*data_off = sizeof(eh) + (size_t)n * sizeof(Elf64_Phdr);
+	*len = *data_off + data;
+	img = calloc(1, *len);
+	ck_assert_ptr_nonnull(img);
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_machine = EM_X86_64;
+	eh.e_entry = 0x200000;
+	eh.e_phoff = sizeof(eh);
+	eh.e_phentsize = sizeof(Elf64_Phdr);
+	eh.e_phnum = (uint16_t)n;
+	memcpy(img, &eh, sizeof(eh));
+	return img;
+}
+
+static void set_ph(uint8_t *img, unsigned int i, uint32_t type, uint64_t off, uint64_t paddr, uint64_t filesz,
+		   uint64_t memsz)
+{
+	Elf64_Phdr ph = { .p_type = type, .p_offset = off, .p_paddr = paddr, .p_filesz = filesz, .p_memsz = memsz };
+
+	memcpy(img + sizeof(Elf64_Ehdr) + (size_t)i * sizeof(ph), &ph, sizeof(ph));
+}
+
+/* Text, data and bss back to back, as a linker lays out a vmlinux: all load, the bss is zeroed. */
+START_TEST(elf_three_segments)
+{
+	struct x86_boot b;
+	size_t len, data;
+	uint8_t *img = elf_with(3, 0x3000, &len, &data);
+
+	with_ram(8 * MIB);
+	memset(img + data, 0x11, 0x2000);
+	memset(img + data + 0x2000, 0x22, 0x1000);
+	set_ph(img, 0, PT_LOAD, data, 0x200000, 0x2000, 0x2000);
+	set_ph(img, 1, PT_LOAD, data + 0x2000, 0x202000, 0x1000, 0x1000);
+	set_ph(img, 2, PT_LOAD, 0, 0x203000, 0, 0x5000);
+	memset(ram + 0x203000, 0x77, 0x5000);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	ck_assert_uint_eq(b.entry, 0x200000);
+	ck_assert_uint_eq(b.kernel_end, 0x208000);
+	ck_assert_uint_eq(ram[0x201fff], 0x11);
+	ck_assert_uint_eq(ram[0x202fff], 0x22);
+	ck_assert_uint_eq(ram[0x203000] | ram[0x207fff], 0);
+	free(img);
+}
+END_TEST
+
+/* 2,000 overlapping PT_LOADs of 1 MiB each once took seconds of zero-filling; refused before any is loaded. */
+START_TEST(elf_too_many_segments)
+{
+	struct x86_boot b;
+	size_t len, data;
+	uint8_t *img = elf_with(2000, 0x1000, &len, &data);
+
+	with_ram(40 * MIB);
+	for (unsigned int i = 0; i < 2000; i++)
+		set_ph(img, i, PT_LOAD, data, 0x200000 + i * 0x1000ull, 0x1000, MIB);
+	said[0] = 0;
+	ram[0x200000] = 0x55;
+	ck_assert_int_eq(x86_load_kernel(&mem, &kept, "kernel 'x'", img, len, &b), -ENOEXEC);
+	ck_assert_str_eq(said, "kernel 'x' has 2000 loadable segments; at most 64");
+	ck_assert_uint_eq(ram[0x200000], 0x55); /* nothing was written */
+	free(img);
+}
+END_TEST
+
+/* 65,535 small segments side by side, 256 MiB in all against 8 MiB of RAM. */
+START_TEST(elf_segments_beyond_ram)
+{
+	struct x86_boot b;
+	size_t len, data;
+	uint8_t *img = elf_with(0xffff, 0x1000, &len, &data);
+
+	with_ram(8 * MIB);
+	for (unsigned int i = 0; i < 0xffff; i++)
+		set_ph(img, i, PT_LOAD, data, 0x200000 + i * 0x1000ull, 0x1000, 0x1000);
+	said[0] = 0;
+	ck_assert_int_eq(x86_load_kernel(&mem, &kept, "k", img, len, &b), -ENOEXEC);
+	ck_assert_str_eq(said, "k has 65535 loadable segments; at most 64");
+	free(img);
+	/* Few segments, more than the RAM together. */
+	img = elf_with(2, 0x1000, &len, &data);
+	set_ph(img, 0, PT_LOAD, data, 0x100000, 0x1000, 5 * MIB);
+	set_ph(img, 1, PT_LOAD, data, 0x600000, 0x1000, 5 * MIB);
+	said[0] = 0;
+	ck_assert_int_eq(x86_load_kernel(&mem, &kept, "k", img, len, &b), -ENOMEM);
+	ck_assert_str_eq(said, "k has 10485760 bytes of loadable segments; this VM has 8388608 bytes of RAM");
+	free(img);
+}
+END_TEST
+
+START_TEST(elf_overlapping_segments)
+{
+	struct x86_boot b;
+	size_t len, data;
+	uint8_t *img = elf_with(2, 0x1000, &len, &data);
+
+	with_ram(8 * MIB);
+	set_ph(img, 0, PT_LOAD, data, 0x200000, 0x1000, 0x2000);
+	set_ph(img, 1, PT_LOAD, data, 0x201fff, 0x1000, 0x1000);
+	said[0] = 0;
+	ck_assert_int_eq(x86_load_kernel(&mem, &kept, "k", img, len, &b), -ENOEXEC);
+	ck_assert_str_eq(said, "k segments 0 and 1 overlap in guest memory at 0x201fff-0x202000");
+	/* The other way round, and one inside the other. */
+	set_ph(img, 0, PT_LOAD, data, 0x201000, 0x1000, 0x1000);
+	set_ph(img, 1, PT_LOAD, data, 0x200000, 0x1000, 0x4000);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	/* Side by side is fine. */
+	set_ph(img, 0, PT_LOAD, data, 0x204000, 0x1000, 0x1000);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	free(img);
+}
+END_TEST
+
+/* Segment fields that do not add up. */
+START_TEST(elf_bad_segments)
+{
+	struct x86_boot b;
+	size_t len, data;
+	uint8_t *img = elf_with(1, 0x1000, &len, &data);
+	Elf64_Ehdr eh;
+
+	with_ram(8 * MIB);
+	set_ph(img, 0, PT_LOAD, data, 0x200000, 0x2000, 0x1000); /* filesz > memsz */
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	set_ph(img, 0, PT_LOAD, data + 1, 0x200000, 0x1000, 0x1000); /* past the end of the file */
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	set_ph(img, 0, PT_LOAD, UINT64_MAX, 0x200000, 2, 0x1000); /* offset + filesz wraps */
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	said[0] = 0;
+	set_ph(img, 0, PT_LOAD, data, UINT64_MAX - 0xfff, 0x1000, 0x2000); /* address wraps */
+	ck_assert_int_eq(x86_load_kernel(&mem, &kept, "k", img, len, &b), -ENOMEM);
+	ck_assert_ptr_nonnull(strstr(said, "0xfffffffffffff000"));
+	ck_assert_ptr_null(strstr(said, "-0x")); /* no wrapped end address */
+	set_ph(img, 0, PT_LOAD, data, 0x80000, 0x1000, 0x1000); /* below 1 MiB: our boot structures */
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOMEM);
+	set_ph(img, 0, PT_LOAD, data, 0x200000, 0x1000, 0x1000);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	memcpy(&eh, img, sizeof(eh));
+	eh.e_phentsize = 32; /* not an Elf64_Phdr */
+	memcpy(img, &eh, sizeof(eh));
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	free(img);
+}
+END_TEST
+
+/*
+ * 65,535 PT_NOTE segments, each over the same 4 MiB of empty notes: every
+ * walk once read the whole area again (hours). The walks now read no more
+ * than the file's size in all; a PVH note after them is not looked for.
+ */
+START_TEST(elf_note_walks_bounded)
+{
+	struct x86_boot b;
+	size_t len, data;
+	uint8_t *img = elf_with(0xffff, 4 * MIB, &len, &data);
+
+	with_ram(8 * MIB);
+	set_ph(img, 0, PT_LOAD, data, 0x200000, 0x1000, 0x1000);
+	for (unsigned int i = 1; i < 0xffff; i++)
+		set_ph(img, i, PT_NOTE, data, 0, 4 * MIB, 0);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	ck_assert(!b.pvh);
+	free(img);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("boot");
@@ -281,6 +466,12 @@ int main(void)
 	tcase_add_test(tc, e820_above_4g);
 	tcase_add_test(tc, elf_loads_and_pvh);
 	tcase_add_test(tc, elf_hostile);
+	tcase_add_test(tc, elf_three_segments);
+	tcase_add_test(tc, elf_too_many_segments);
+	tcase_add_test(tc, elf_segments_beyond_ram);
+	tcase_add_test(tc, elf_overlapping_segments);
+	tcase_add_test(tc, elf_bad_segments);
+	tcase_add_test(tc, elf_note_walks_bounded);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
