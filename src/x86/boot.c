@@ -26,10 +26,15 @@ static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const
 {
 	struct setup_header *h = &b->hdr;
 	size_t hdr_len, setup_size, ksize;
-	uint64_t load, need;
+	uint64_t load, need, end;
 	void *dst;
 
-	memcpy(h, img + SETUP_HDR_OFF, sizeof(*h));
+	/* The header's own length: the byte at 0x201 is the jump offset from 0x202. Fields past it are zero. */
+	hdr_len = 0x202 + img[0x201] - SETUP_HDR_OFF;
+	if (hdr_len > sizeof(*h))
+		hdr_len = sizeof(*h);
+	memset(h, 0, sizeof(*h));
+	memcpy(h, img + SETUP_HDR_OFF, hdr_len);
 	if (h->version < MIN_PROTOCOL || !(h->xloadflags & XLF_KERNEL_64)) {
 		vlog_err(log, "%s uses Linux boot protocol %u.%02u without a 64-bit entry point; vmm needs 2.12 or newer",
 			 what, h->version >> 8, h->version & 0xff);
@@ -39,12 +44,6 @@ static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const
 		vlog_err(log, "%s is a zImage (loaded low); vmm needs a bzImage", what);
 		return -ENOEXEC;
 	}
-	/* The header's own length: the byte at 0x201 is the jump offset from 0x202. */
-	hdr_len = 0x202 + img[0x201] - SETUP_HDR_OFF;
-	if (hdr_len > sizeof(*h))
-		hdr_len = sizeof(*h);
-	memset(h, 0, sizeof(*h));
-	memcpy(h, img + SETUP_HDR_OFF, hdr_len);
 
 	setup_size = ((size_t)(h->setup_sects ? h->setup_sects : 4) + 1) * 512;
 	if (setup_size >= len) {
@@ -54,9 +53,14 @@ static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const
 	ksize = len - setup_size;
 	load = h->pref_address ? h->pref_address : KERNEL_LOAD_DEFAULT;
 	need = h->init_size > ksize ? h->init_size : ksize;
+	if (__builtin_add_overflow(load, need, &end)) {
+		vlog_err(log, "%s wants %llu bytes of guest RAM at 0x%llx, past the end of the address space", what,
+			 (unsigned long long)need, (unsigned long long)load);
+		return -ENOMEM;
+	}
 	if (load < HIGH_MEMORY || !(dst = gmem_ptr(m, load, need))) {
 		vlog_err(log, "%s needs guest RAM at 0x%llx-0x%llx, which this VM does not have; give it more --mem", what,
-			 (unsigned long long)load, (unsigned long long)(load + need));
+			 (unsigned long long)load, (unsigned long long)end);
 		return -ENOMEM;
 	}
 	memcpy(dst, img + setup_size, ksize);
@@ -64,9 +68,15 @@ static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const
 	b->bzimage = true;
 	b->pvh = false;
 	b->entry = load + 0x200; /* startup_64 sits 512 bytes into the protected-mode kernel */
-	b->kernel_end = load + need;
+	b->kernel_end = end;
 	b->initrd_addr_max = h->initrd_addr_max ? h->initrd_addr_max : 0x37ffffff;
-	b->cmdline_size = h->cmdline_size ? h->cmdline_size + 1 : 256;
+	/* The header counts without the NUL (0: the old default of 255); we never write more than BOOT_CMDLINE_MAX. */
+	if (!h->cmdline_size)
+		b->cmdline_size = 256;
+	else if (h->cmdline_size >= BOOT_CMDLINE_MAX)
+		b->cmdline_size = BOOT_CMDLINE_MAX;
+	else
+		b->cmdline_size = h->cmdline_size + 1;
 	return 0;
 }
 
@@ -137,6 +147,8 @@ static int write_cmdline(const struct guest_mem *m, const struct vlog *log, cons
 	size_t len = strlen(cmdline) + 1;
 	size_t max = b->cmdline_size < BOOT_CMDLINE_MAX ? b->cmdline_size : BOOT_CMDLINE_MAX;
 
+	if (max == 0)
+		max = 1; /* room for the NUL alone */
 	if (len > max) {
 		vlog_err(log, "kernel command line is %zu bytes; this kernel accepts at most %zu", len - 1, max - 1);
 		return -E2BIG;

@@ -278,6 +278,64 @@ START_TEST(elf_hostile)
 }
 END_TEST
 
+/* A header-field change in a synthetic bzImage. */
+#define SET_HDR(img, field, v)                                                                                   \
+	do {                                                                                                       \
+		__typeof__(((struct setup_header *)0)->field) v_ = (v);                                             \
+		memcpy((img) + 0x1f1 + offsetof(struct setup_header, field), &v_, sizeof(v_));                      \
+	} while (0)
+
+/* A cmdline_size of 0xffffffff once wrapped to a limit of 0 and a message of "at most 18446744073709551615". */
+START_TEST(bzimage_cmdline_size_huge)
+{
+	struct x86_boot b;
+	size_t len;
+	uint8_t *img = make_bzimage(&len, 0x020f);
+	char *longline = malloc(BOOT_CMDLINE_MAX + 1);
+
+	with_ram(64 * MIB);
+	SET_HDR(img, cmdline_size, 0xffffffffu);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	ck_assert_uint_eq(b.cmdline_size, BOOT_CMDLINE_MAX);
+	ck_assert_int_eq(x86_write_boot_info(&mem, &kept, &b, "console=ttyS0", 0, 0, 0), 0);
+	memset(longline, 'x', BOOT_CMDLINE_MAX);
+	longline[BOOT_CMDLINE_MAX] = 0;
+	said[0] = 0;
+	ck_assert_int_eq(x86_write_boot_info(&mem, &kept, &b, longline, 0, 0, 0), -E2BIG);
+	ck_assert_str_eq(said, "kernel command line is 65536 bytes; this kernel accepts at most 65535");
+	longline[BOOT_CMDLINE_MAX - 1] = 0;
+	ck_assert_int_eq(x86_write_boot_info(&mem, &kept, &b, longline, 0, 0, 0), 0);
+	/* 0 means the protocol's old default of 255. */
+	SET_HDR(img, cmdline_size, 0);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	ck_assert_uint_eq(b.cmdline_size, 256);
+	free(longline);
+	free(img);
+}
+END_TEST
+
+/* Other header fields a hostile bzImage controls: a load address at the top of the address space, a short header. */
+START_TEST(bzimage_hostile_header)
+{
+	struct x86_boot b;
+	size_t len;
+	uint8_t *img = make_bzimage(&len, 0x020f);
+
+	with_ram(64 * MIB);
+	SET_HDR(img, pref_address, UINT64_MAX - 0xfff);
+	said[0] = 0;
+	ck_assert_int_eq(x86_load_kernel(&mem, &kept, "k", img, len, &b), -ENOMEM);
+	ck_assert_ptr_nonnull(strstr(said, "0xfffffffffffff000"));
+	ck_assert_ptr_null(strstr(said, "-0x")); /* no wrapped end address */
+	free(img);
+	/* A header that ends before its version field is not a 2.12 header, whatever the bytes after it say. */
+	img = make_bzimage(&len, 0x020f);
+	img[0x201] = 0;
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOEXEC);
+	free(img);
+}
+END_TEST
+
 /* An ELF64 header and n zeroed program headers, then data bytes of zeros at *data_off. */
 static uint8_t *elf_with(unsigned int n, size_t data, size_t *len, size_t *data_off)
 {
@@ -466,6 +524,8 @@ int main(void)
 	tcase_add_test(tc, e820_above_4g);
 	tcase_add_test(tc, elf_loads_and_pvh);
 	tcase_add_test(tc, elf_hostile);
+	tcase_add_test(tc, bzimage_cmdline_size_huge);
+	tcase_add_test(tc, bzimage_hostile_header);
 	tcase_add_test(tc, elf_three_segments);
 	tcase_add_test(tc, elf_too_many_segments);
 	tcase_add_test(tc, elf_segments_beyond_ram);
