@@ -192,16 +192,16 @@ START_TEST(e820_above_4g)
 }
 END_TEST
 
-/* A minimal ELF64 with one PT_LOAD at 2 MiB, optionally a PT_NOTE with the PVH entry. */
-static uint8_t *make_elf(size_t *len, bool pvh, uint64_t paddr)
+/* An ELF64 header and n zeroed program headers, then data bytes of zeros at *data_off. */
+static uint8_t *elf_with(unsigned int n, size_t data, size_t *len, size_t *data_off)
 {
-	size_t n = 4096;
-	uint8_t *img = calloc(1, n);
 	Elf64_Ehdr eh = { 0 };
-	Elf64_Phdr ph[2] = { 0 };
-	Elf64_Nhdr nh = { .n_namesz = 4, .n_descsz = 4, .n_type = 18 };
-	uint32_t entry32 = 0x200040;
+	uint8_t *img;
 
+	*data_off = sizeof(eh) + (size_t)n * sizeof(Elf64_Phdr);
+	*len = *data_off + data;
+	img = calloc(1, *len);
+	ck_assert_ptr_nonnull(img);
 	memcpy(eh.e_ident, ELFMAG, SELFMAG);
 	eh.e_ident[EI_CLASS] = ELFCLASS64;
 	eh.e_ident[EI_DATA] = ELFDATA2LSB;
@@ -209,17 +209,35 @@ static uint8_t *make_elf(size_t *len, bool pvh, uint64_t paddr)
 	eh.e_entry = 0x200000;
 	eh.e_phoff = sizeof(eh);
 	eh.e_phentsize = sizeof(Elf64_Phdr);
-	eh.e_phnum = pvh ? 2 : 1;
-	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x800, .p_paddr = paddr, .p_filesz = 0x100,
-			      .p_memsz = 0x2000 };
-	ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 0x400, .p_filesz = sizeof(nh) + 8 };
+	eh.e_phnum = (uint16_t)n;
 	memcpy(img, &eh, sizeof(eh));
-	memcpy(img + sizeof(eh), ph, sizeof(ph));
+	return img;
+}
+
+static void set_ph(uint8_t *img, unsigned int i, uint32_t type, uint64_t off, uint64_t paddr, uint64_t filesz,
+		   uint64_t memsz)
+{
+	Elf64_Phdr ph = { .p_type = type, .p_offset = off, .p_paddr = paddr, .p_filesz = filesz, .p_memsz = memsz };
+
+	memcpy(img + sizeof(Elf64_Ehdr) + (size_t)i * sizeof(ph), &ph, sizeof(ph));
+}
+
+/* A minimal ELF64 with one PT_LOAD at 2 MiB, optionally a PT_NOTE with the PVH entry, in 4 KiB. */
+static uint8_t *make_elf(size_t *len, bool pvh, uint64_t paddr)
+{
+	unsigned int nph = pvh ? 2 : 1;
+	size_t data;
+	uint8_t *img = elf_with(nph, 4096 - sizeof(Elf64_Ehdr) - nph * sizeof(Elf64_Phdr), len, &data);
+	Elf64_Nhdr nh = { .n_namesz = 4, .n_descsz = 4, .n_type = 18 };
+	uint32_t entry32 = 0x200040;
+
+	set_ph(img, 0, PT_LOAD, 0x800, paddr, 0x100, 0x2000);
+	if (pvh)
+		set_ph(img, 1, PT_NOTE, 0x400, 0, sizeof(nh) + 8, 0);
 	memcpy(img + 0x400, &nh, sizeof(nh));
 	memcpy(img + 0x400 + sizeof(nh), "Xen", 4);
 	memcpy(img + 0x400 + sizeof(nh) + 4, &entry32, 4);
 	memset(img + 0x800, 0xcc, 0x100);
-	*len = n;
 	return img;
 }
 
@@ -336,36 +354,6 @@ START_TEST(bzimage_hostile_header)
 }
 END_TEST
 
-/* An ELF64 header and n zeroed program headers, then data bytes of zeros at *data_off. */
-static uint8_t *elf_with(unsigned int n, size_t data, size_t *len, size_t *data_off)
-{
-	Elf64_Ehdr eh = { 0 };
-	uint8_t *img;
-
-	*data_off = sizeof(eh) + (size_t)n * sizeof(Elf64_Phdr);
-	*len = *data_off + data;
-	img = calloc(1, *len);
-	ck_assert_ptr_nonnull(img);
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_machine = EM_X86_64;
-	eh.e_entry = 0x200000;
-	eh.e_phoff = sizeof(eh);
-	eh.e_phentsize = sizeof(Elf64_Phdr);
-	eh.e_phnum = (uint16_t)n;
-	memcpy(img, &eh, sizeof(eh));
-	return img;
-}
-
-static void set_ph(uint8_t *img, unsigned int i, uint32_t type, uint64_t off, uint64_t paddr, uint64_t filesz,
-		   uint64_t memsz)
-{
-	Elf64_Phdr ph = { .p_type = type, .p_offset = off, .p_paddr = paddr, .p_filesz = filesz, .p_memsz = memsz };
-
-	memcpy(img + sizeof(Elf64_Ehdr) + (size_t)i * sizeof(ph), &ph, sizeof(ph));
-}
-
 /* Text, data and bss back to back, as a linker lays out a vmlinux: all load, the bss is zeroed. */
 START_TEST(elf_three_segments)
 {
@@ -390,22 +378,28 @@ START_TEST(elf_three_segments)
 }
 END_TEST
 
-/* 2,000 overlapping PT_LOADs of 1 MiB each once took seconds of zero-filling; refused before any is loaded. */
-START_TEST(elf_too_many_segments)
+/* n PT_LOADs of memsz bytes each, 4 KiB apart from 2 MiB on: refused with their count before any is loaded. */
+static void refuse_many_loads(unsigned int n, uint64_t memsz, uint64_t ram_size, const char *want)
 {
 	struct x86_boot b;
 	size_t len, data;
-	uint8_t *img = elf_with(2000, 0x1000, &len, &data);
+	uint8_t *img = elf_with(n, 0x1000, &len, &data);
 
-	with_ram(40 * MIB);
-	for (unsigned int i = 0; i < 2000; i++)
-		set_ph(img, i, PT_LOAD, data, 0x200000 + i * 0x1000ull, 0x1000, MIB);
+	with_ram(ram_size);
+	for (unsigned int i = 0; i < n; i++)
+		set_ph(img, i, PT_LOAD, data, 0x200000 + i * 0x1000ull, 0x1000, memsz);
 	said[0] = 0;
 	ram[0x200000] = 0x55;
 	ck_assert_int_eq(x86_load_kernel(&mem, &kept, "kernel 'x'", img, len, &b), -ENOEXEC);
-	ck_assert_str_eq(said, "kernel 'x' has 2000 loadable segments; at most 64");
+	ck_assert_str_eq(said, want);
 	ck_assert_uint_eq(ram[0x200000], 0x55); /* nothing was written */
 	free(img);
+}
+
+/* 2,000 overlapping PT_LOADs of 1 MiB each once took seconds of zero-filling. */
+START_TEST(elf_too_many_segments)
+{
+	refuse_many_loads(2000, MIB, 40 * MIB, "kernel 'x' has 2000 loadable segments; at most 64");
 }
 END_TEST
 
@@ -414,15 +408,9 @@ START_TEST(elf_segments_beyond_ram)
 {
 	struct x86_boot b;
 	size_t len, data;
-	uint8_t *img = elf_with(0xffff, 0x1000, &len, &data);
+	uint8_t *img;
 
-	with_ram(8 * MIB);
-	for (unsigned int i = 0; i < 0xffff; i++)
-		set_ph(img, i, PT_LOAD, data, 0x200000 + i * 0x1000ull, 0x1000, 0x1000);
-	said[0] = 0;
-	ck_assert_int_eq(x86_load_kernel(&mem, &kept, "k", img, len, &b), -ENOEXEC);
-	ck_assert_str_eq(said, "k has 65535 loadable segments; at most 64");
-	free(img);
+	refuse_many_loads(0xffff, 0x1000, 8 * MIB, "kernel 'x' has 65535 loadable segments; at most 64");
 	/* Few segments, more than the RAM together. */
 	img = elf_with(2, 0x1000, &len, &data);
 	set_ph(img, 0, PT_LOAD, data, 0x100000, 0x1000, 5 * MIB);
