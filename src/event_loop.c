@@ -66,6 +66,7 @@ struct event_loop {
 	bool stopping;
 	unsigned inflight;
 	struct ev_defer *defer_head, **defer_tail;
+	struct ev_defer *later_head, **later_tail; /* for the next turn */
 };
 
 /* Opcodes the ring may execute once restricted. */
@@ -234,6 +235,22 @@ static void run_defers(struct event_loop *l)
 	}
 }
 
+/* The work put off to this turn; what it puts off again waits for the next one. */
+static void run_later(struct event_loop *l)
+{
+	struct ev_defer *d = l->later_head;
+
+	l->later_head = NULL;
+	l->later_tail = &l->later_head;
+	while (d) {
+		struct ev_defer *next = d->next;
+
+		d->queued = false;
+		d->fn(d); /* may queue d again, on the fresh list */
+		d = next;
+	}
+}
+
 /* Run the queued calls on this thread, then wake their callers. */
 static void run_calls(struct event_loop *l)
 {
@@ -282,10 +299,10 @@ static void *loop_thread(void *arg)
 		int ret;
 
 		sync_watches(l);
-		if (l->stopping && l->inflight == 0)
+		if (l->stopping && l->inflight == 0 && !l->later_head)
 			break;
-		/* Waiting while the watch table still has work would sleep on a queued kick: only submit. */
-		ret = io_uring_submit_and_wait(&l->ring, atomic_load(&l->dirty) ? 0 : 1);
+		/* Waiting while the watch table or put-off work is pending would sleep on it: only submit. */
+		ret = io_uring_submit_and_wait(&l->ring, atomic_load(&l->dirty) || l->later_head ? 0 : 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
 			if (!failed)
 				vlog_err(l->log, "event loop: io_uring_enter failed: %s", strerror(-ret));
@@ -303,6 +320,7 @@ static void *loop_thread(void *arg)
 			io_uring_cqe_seen(&l->ring, cqe);
 			dispatch(l, ud, res, flags);
 		}
+		run_later(l); /* before the defers: the interrupts for its completions go out this turn */
 		run_defers(l);
 	}
 	pthread_mutex_lock(&l->lock);
@@ -404,14 +422,25 @@ struct io_uring_sqe *event_loop_sqe(struct event_loop *l, struct ev_req *req)
 	return sqe;
 }
 
-void event_loop_defer(struct event_loop *l, struct ev_defer *d)
+/* Append d to the list whose tail pointer is *tail, unless it is queued already (on either list). */
+static void enqueue(struct ev_defer ***tail, struct ev_defer *d)
 {
 	if (d->queued)
 		return;
 	d->queued = true;
 	d->next = NULL;
-	*l->defer_tail = d;
-	l->defer_tail = &d->next;
+	**tail = d;
+	*tail = &d->next;
+}
+
+void event_loop_defer(struct event_loop *l, struct ev_defer *d)
+{
+	enqueue(&l->defer_tail, d);
+}
+
+void event_loop_later(struct event_loop *l, struct ev_defer *d)
+{
+	enqueue(&l->later_tail, d);
 }
 
 int event_loop_call(struct event_loop *l, void (*fn)(void *arg), void *arg)
@@ -499,6 +528,7 @@ int event_loop_create(unsigned entries, const struct vlog *log, struct event_loo
 	l->log = log;
 	l->calls_tail = &l->calls;
 	l->defer_tail = &l->defer_head;
+	l->later_tail = &l->later_head;
 	atomic_init(&l->dirty, false);
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->cond, NULL);

@@ -57,6 +57,15 @@ struct ev_defer {
 void event_loop_defer(struct event_loop *l, struct ev_defer *d);
 
 /*
+ * On the I/O thread only: run d->fn(d) once on the loop's next turn, after it has gathered new
+ * completions, watched fds and calls (without sleeping while d waits). For work cut short so the
+ * other devices get their turn (a guest re-posting requests as fast as they complete must not pin
+ * the thread). Queuing an already queued d is a no-op; d is not also passed to event_loop_defer().
+ * event_loop_stop() waits until nothing is queued here.
+ */
+void event_loop_later(struct event_loop *l, struct ev_defer *d);
+
+/*
  * Run fn(arg) on the I/O thread and wait until it has returned (from any other thread; called on
  * the I/O thread itself it runs fn at once). 0, or -ESHUTDOWN when the loop is not running (then
  * fn runs on the calling thread: there is no I/O thread to race with).

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,70 @@ START_TEST(stop_waits_for_in_flight)
 }
 END_TEST
 
+/* Work that always puts the rest off to the next turn, until told to stop. */
+struct yielder {
+	struct ev_defer d;
+	struct event_loop *l;
+	atomic_int runs;
+	atomic_bool stop;
+	int runs_this_turn, max_runs_per_turn; /* I/O thread */
+	struct ev_defer turn;                  /* a defer: runs once per turn, after the later work */
+};
+
+static void turn_end(struct ev_defer *d)
+{
+	struct yielder *y = (struct yielder *)(void *)((char *)d - offsetof(struct yielder, turn));
+
+	if (y->runs_this_turn > y->max_runs_per_turn)
+		y->max_runs_per_turn = y->runs_this_turn;
+	y->runs_this_turn = 0;
+}
+
+static void yield_run(struct ev_defer *d)
+{
+	struct yielder *y = (struct yielder *)d;
+
+	atomic_fetch_add(&y->runs, 1);
+	y->runs_this_turn++;
+	event_loop_defer(y->l, &y->turn);
+	if (!atomic_load(&y->stop))
+		event_loop_later(y->l, &y->d); /* queued again from inside its run: the next turn */
+}
+
+static void yield_start(void *arg)
+{
+	struct yielder *y = arg;
+
+	event_loop_later(y->l, &y->d);
+	event_loop_later(y->l, &y->d); /* already queued: a no-op */
+}
+
+static void yield_stop(void *arg)
+{
+	atomic_store(&((struct yielder *)arg)->stop, true);
+}
+
+/* event_loop_later(): one run per turn, no sleeping meanwhile, other work served, stop waits for it. */
+START_TEST(later_runs_once_per_turn)
+{
+	struct event_loop *l = new_loop();
+	struct yielder y = { .d.fn = yield_run, .turn.fn = turn_end, .l = l };
+	int runs;
+
+	ck_assert_int_eq(event_loop_start(l), 0);
+	ck_assert_int_eq(event_loop_call(l, yield_start, &y), 0);
+	wait_for(&y.runs, 1000); /* no event wakes the loop: it must not sleep while work waits */
+	ck_assert_int_eq(event_loop_call(l, yield_stop, &y), 0); /* calls are served meanwhile */
+	runs = atomic_load(&y.runs);
+	usleep(20000);
+	ck_assert_int_le(atomic_load(&y.runs), runs + 1);
+	event_loop_stop(l);
+	ck_assert_int_eq(y.max_runs_per_turn, 1);
+	ck_assert(!y.d.queued);
+	event_loop_destroy(l);
+}
+END_TEST
+
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -278,6 +343,7 @@ int main(void)
 	tcase_add_test(tc, ev_req_completes);
 	tcase_add_test(tc, stop_waits_for_in_flight);
 	tcase_add_test(tc, no_fd_leaks);
+	tcase_add_test(tc, later_runs_once_per_turn);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
