@@ -37,6 +37,9 @@
  * Backpressure: every popped chain has a slot (a queue has as many slots as entries, so the driver
  * cannot outrun them). When the loop has no SQE the request waits on the queue's stalled list
  * and the queue stops popping; both resume from the device's deferred work after a completion.
+ *
+ * Only a started write counts in writes_inflight (r->counted): a request completed from the pop
+ * path (invalid, or nothing to do) was never counted, so it must not release a waiting FLUSH.
  */
 
 static bool submit(struct blk_req *r);
@@ -56,6 +59,7 @@ static void start(struct blk_req *r)
 	if (blk_is_write(r->type)) {
 		r->wseq = q->wseq++;
 		q->writes_inflight++;
+		r->counted = true;
 	} else if (r->type == VIRTIO_BLK_T_FLUSH) {
 		r->wseq = q->wseq;
 		r->waiting = q->writes_inflight;
@@ -150,7 +154,8 @@ static void complete(struct blk_req *r, uint8_t st)
 		*r->status = st; /* a byte of guest RAM; virtq_push() publishes it with release order */
 	virtq_push(q->vq, r->head, r->status ? r->written : 0);
 	q->need_irq = true;
-	if (blk_is_write(r->type)) {
+	if (r->counted) {
+		r->counted = false;
 		q->writes_inflight--;
 		release_flushes(q, r->wseq);
 	}

@@ -77,6 +77,7 @@ static bool dio_ok(const struct disk *d, const struct blk_req *r)
 static int parse_segments(struct blk_req *r, struct virtio_blk *dev, uint64_t len, unsigned *ri, unsigned nout)
 {
 	bool wz = r->type == VIRTIO_BLK_T_WRITE_ZEROES;
+	unsigned n;
 
 	if (!blk_has(r->q->s, wz ? VIRTIO_BLK_F_WRITE_ZEROES : VIRTIO_BLK_F_DISCARD))
 		return VIRTIO_BLK_S_UNSUPP;
@@ -84,10 +85,10 @@ static int parse_segments(struct blk_req *r, struct virtio_blk *dev, uint64_t le
 		return VIRTIO_BLK_S_IOERR;
 	if (len == 0 || len % sizeof(r->segs[0]) || len / sizeof(r->segs[0]) > MAX_SEGS)
 		return VIRTIO_BLK_S_IOERR;
-	r->nseg = (unsigned)(len / sizeof(r->segs[0]));
-	r->seg = 0;
+	n = (unsigned)(len / sizeof(r->segs[0]));
+	r->nseg = r->seg = 0;
 	blk_iov_take(r->iov, ri, nout, r->segs, NULL, len);
-	for (unsigned i = 0; i < r->nseg; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		uint64_t sector = le64toh(r->segs[i].sector);
 		uint32_t num = le32toh(r->segs[i].num_sectors);
 		uint32_t flags = le32toh(r->segs[i].flags);
@@ -97,12 +98,15 @@ static int parse_segments(struct blk_req *r, struct virtio_blk *dev, uint64_t le
 			return VIRTIO_BLK_S_UNSUPP;
 		if (num > MAX_DISCARD_SECTORS || !in_range(dev, sector, (uint64_t)num << SECTOR_SHIFT))
 			return VIRTIO_BLK_S_IOERR;
-		/* Host order from here on: the copy is ours. */
-		r->segs[i].sector = sector;
-		r->segs[i].num_sectors = num;
-		r->segs[i].flags = flags;
+		if (num == 0)
+			continue; /* nothing to do (fallocate() would refuse a zero length) */
+		/* Host order from here on, packed to the front: the copy is ours (nseg <= i). */
+		r->segs[r->nseg].sector = sector;
+		r->segs[r->nseg].num_sectors = num;
+		r->segs[r->nseg].flags = flags;
+		r->nseg++;
 	}
-	return -1;
+	return r->nseg ? -1 : VIRTIO_BLK_S_OK;
 }
 
 /*

@@ -37,6 +37,7 @@ struct blk_req {
 	uint64_t off;     /* byte offset of the next read/write */
 	uint64_t wseq;    /* writes: issue number; flushes: writes issued before it */
 	unsigned waiting; /* flush: earlier writes still in flight */
+	bool counted;     /* a started write: in q->writes_inflight until it completes */
 	int fd;
 	unsigned iov_idx, niov; /* data still to move: iov[iov_idx..niov) */
 	unsigned seg, nseg;

@@ -17,6 +17,7 @@
 #include "event_loop.h"
 #include "memory.h"
 #include "virtio/blk.h"
+#include "virtio/blk_req.h" /* the device's in-flight state, for the ordering checks */
 #include "unit.h"
 
 #define RAM_SIZE (8u << 20)
@@ -370,6 +371,38 @@ START_TEST(discard_and_write_zeroes)
 }
 END_TEST
 
+/* Zero-length segments are no-ops that succeed; the others in the request are still done. */
+START_TEST(zero_length_segments)
+{
+	struct drv d;
+	struct virtio_blk_discard_write_zeroes segs[2] = {
+		{ .sector = htole64(64), .num_sectors = 0 },
+		{ .sector = htole64(72), .num_sectors = htole32(8) },
+	};
+	uint8_t pat[8192], back[8192];
+	uint64_t g;
+
+	setup(&d, false, false, 1);
+	ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_DISCARD, 256, 0, 0), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_WRITE_ZEROES, 256, 0, 0), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_WRITE_ZEROES, DISK_SIZE / 512, 0, 1), VIRTIO_BLK_S_OK);
+	/* Past the end is still out of range, and unknown flags still UNSUPP, even with no sectors. */
+	ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_DISCARD, DISK_SIZE / 512 + 1, 0, 0), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_WRITE_ZEROES, 256, 0, 4), VIRTIO_BLK_S_UNSUPP);
+	/* An empty segment before a real one. */
+	fill(pat, sizeof(pat), 5);
+	ck_assert_int_eq(pwrite(d.disk->fd, pat, sizeof(pat), 64 * 512), (ssize_t)sizeof(pat));
+	g = galloc(&d, sizeof(segs));
+	memcpy(d.ram + g, segs, sizeof(segs));
+	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, g, sizeof(segs), false, NULL), VIRTIO_BLK_S_OK);
+	ck_assert_int_eq(pread(d.disk->fd, back, sizeof(back), 64 * 512), (ssize_t)sizeof(back));
+	ck_assert_mem_eq(back, pat, 4096); /* sectors 64..71 untouched */
+	for (unsigned i = 4096; i < sizeof(back); i++) /* 72..79 zeroed */
+		ck_assert_uint_eq(back[i], 0);
+	teardown(&d);
+}
+END_TEST
+
 START_TEST(read_only_disk)
 {
 	struct drv d;
@@ -563,6 +596,123 @@ START_TEST(direct_unaligned_buffers)
 }
 END_TEST
 
+/* What the device had in flight right after serving a notify, seen from inside the I/O thread. */
+struct inflight_look {
+	struct drv *d;
+	unsigned sqes, writes;
+	bool flush_waits;
+};
+
+static void notify_and_look(void *arg)
+{
+	struct inflight_look *a = arg;
+	struct virtio_blk *dev = a->d->dev;
+
+	virtio_blk_ops.notify(dev, 0);
+	/* Still in this callback: no completion can have run, W1 is surely in flight. */
+	a->sqes = dev->s->inflight;
+	a->writes = dev->s->q[0].writes_inflight;
+	a->flush_waits = dev->s->q[0].flushes != NULL;
+}
+
+static void look(void *arg)
+{
+	struct inflight_look *a = arg;
+	struct virtio_blk *dev = a->d->dev;
+
+	a->sqes = dev->s->inflight;
+	a->writes = dev->s->q[0].writes_inflight;
+	a->flush_waits = dev->s->q[0].flushes != NULL;
+}
+
+/* A write-type request the device completes without starting it (n buffers, then the status). */
+static unsigned invalid_write(struct drv *d, unsigned kind, struct buf *b, uint64_t st)
+{
+	uint64_t data = galloc(d, 1024), g = galloc(d, 16);
+	struct virtio_blk_discard_write_zeroes seg = { .sector = htole64(8), .num_sectors = 0 };
+
+	switch (kind) {
+	case 0: /* past the end of the disk */
+		b[0] = (struct buf){ header(d, VIRTIO_BLK_T_OUT, DISK_SIZE / 512), 16, false };
+		b[1] = (struct buf){ data, 512, false };
+		break;
+	case 1: /* not a multiple of 512 */
+		b[0] = (struct buf){ header(d, VIRTIO_BLK_T_OUT, 0), 16, false };
+		b[1] = (struct buf){ data, 513, false };
+		break;
+	case 2: /* bad segments: unknown flags */
+		seg.num_sectors = htole32(8);
+		seg.flags = htole32(8);
+		memcpy(d->ram + g, &seg, sizeof(seg));
+		b[0] = (struct buf){ header(d, VIRTIO_BLK_T_DISCARD, 0), 16, false };
+		b[1] = (struct buf){ g, 16, false };
+		break;
+	case 3: /* nothing to write: done at once */
+		b[0] = (struct buf){ header(d, VIRTIO_BLK_T_OUT, 0), 16, false };
+		b[1] = (struct buf){ st, 1, true };
+		return 2;
+	default: /* a zero-length write-zeroes: done at once */
+		memcpy(d->ram + g, &seg, sizeof(seg));
+		b[0] = (struct buf){ header(d, VIRTIO_BLK_T_WRITE_ZEROES, 0), 16, false };
+		b[1] = (struct buf){ g, 16, false };
+		break;
+	}
+	b[2] = (struct buf){ st, 1, true };
+	return 3;
+}
+
+/*
+ * Issue 18: W1, a FLUSH that must wait for it, then a write-type request completed without being
+ * started. The latter must not count as a finished write: the FLUSH's sync waits for W1, and the
+ * writes-in-flight count does not wrap when W1 completes (every later FLUSH would hang).
+ */
+START_TEST(invalid_write_does_not_release_flush)
+{
+	static const uint8_t want[] = { VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_UNSUPP,
+					VIRTIO_BLK_S_OK, VIRTIO_BLK_S_OK };
+
+	for (unsigned kind = 0; kind < sizeof(want); kind++) {
+		struct drv d;
+		struct inflight_look a = { .d = &d };
+		uint64_t data, st[3];
+		struct buf b[3];
+		unsigned n;
+
+		setup(&d, false, false, 1);
+		data = galloc(&d, 65536);
+		fill(d.ram + data, 65536, kind);
+		for (unsigned i = 0; i < 3; i++) {
+			st[i] = galloc(&d, 1);
+			d.ram[st[i]] = 0xee;
+		}
+		b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_OUT, 0), 16, false };
+		b[1] = (struct buf){ data, 65536, false };
+		b[2] = (struct buf){ st[0], 1, true };
+		add_chain(&d, 0, b, 3);
+		b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_FLUSH, 0), 16, false };
+		b[1] = (struct buf){ st[1], 1, true };
+		add_chain(&d, 0, b, 2);
+		n = invalid_write(&d, kind, b, st[2]);
+		add_chain(&d, 0, b, n);
+		ck_assert_int_eq(event_loop_call(d.l, notify_and_look, &a), 0);
+		ck_assert_msg(a.flush_waits && a.sqes == 1 && a.writes == 1,
+			      "kind %u: flush waiting %d, SQEs %u (want W1 only), writes in flight %u", kind,
+			      a.flush_waits, a.sqes, a.writes);
+		wait_used(&d, 0, 3);
+		ck_assert_uint_eq(d.ram[st[0]], VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(d.ram[st[1]], VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(d.ram[st[2]], want[kind]);
+		ck_assert_int_eq(event_loop_call(d.l, look, &a), 0);
+		ck_assert_uint_eq(a.writes, 0);
+		/* A later FLUSH, alone and behind a write, completes. */
+		ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, 8, data, 4096, false, NULL), VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+		teardown(&d);
+	}
+}
+END_TEST
+
 static char last_msg[512];
 
 static void capture(void *opaque, enum vmm_log_level level, const char *msg)
@@ -636,6 +786,7 @@ int main(void)
 	tcase_add_test(tc, write_then_read_back);
 	tcase_add_test(tc, get_id_and_flush);
 	tcase_add_test(tc, discard_and_write_zeroes);
+	tcase_add_test(tc, zero_length_segments);
 	tcase_add_test(tc, read_only_disk);
 	tcase_add_test(tc, out_of_range);
 	tcase_add_test(tc, malformed_requests_complete);
@@ -645,6 +796,7 @@ int main(void)
 	tcase_add_test(tc, direct_unaligned_buffers);
 	tcase_add_test(tc, disk_in_use);
 	tcase_add_test(tc, config_space);
+	tcase_add_test(tc, invalid_write_does_not_release_flush);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
