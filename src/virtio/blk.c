@@ -38,6 +38,11 @@
  * cannot outrun them). When the loop has no SQE the request waits on the queue's stalled list
  * and the queue stops popping; both resume from the device's deferred work after a completion.
  *
+ * Fairness: one run of a queue takes at most its size in chains. A guest can keep re-posting
+ * requests that complete at once (GET_ID, malformed ones) as fast as they complete; when the
+ * budget runs out the queue is left with notifications off, marked "more", and served again from
+ * dev->later on the loop's next turn, after every other device and caller has had its turn.
+ *
  * Only a started write counts in writes_inflight (r->counted): a request completed from the pop
  * path (invalid, or nothing to do) was never counted, so it must not release a waiting FLUSH.
  */
@@ -239,8 +244,9 @@ static void req_done(struct ev_req *ev, int res)
 }
 
 /* Take one chain: 1 taken (started or completed), 0 ring empty, -1 stop popping for now. */
-static int pop_one(struct blk_queue *q)
+static int pop_one(void *arg)
 {
+	struct blk_queue *q = arg;
 	struct blk_session *s = q->s;
 	struct virtq_chain c;
 	struct blk_req *r = q->free;
@@ -272,9 +278,7 @@ static int pop_one(struct blk_queue *q)
 
 static void run_queue(struct blk_queue *q)
 {
-	int ret;
-
-	if (q->stopped || !q->vq->size)
+	if (q->stopped || !q->vq->size || q->more)
 		return;
 	q->resume = false;
 	q->blocked = false;
@@ -285,15 +289,20 @@ static void run_queue(struct blk_queue *q)
 			return;
 		q->stalled = r->next;
 	}
-	for (;;) {
-		virtq_set_notify(q->vq, false);
-		do
-			ret = pop_one(q);
-		while (ret == 1);
-		/* Re-enabled either way; true: chains arrived while disabled, go again. */
-		if (!virtq_set_notify(q->vq, true) || ret < 0)
-			break;
+	if (virtq_serve(q->vq, pop_one, q, q->vq->size)) {
+		q->more = true;
+		event_loop_later(q->s->ctx.loop, &q->s->dev->later);
 	}
+}
+
+/* destroy() came while a callback was queued: the last one to run frees. */
+static bool dying(struct virtio_blk *dev)
+{
+	if (!dev->dying)
+		return false;
+	if (!dev->defer.queued && !dev->later.queued)
+		free(dev);
+	return true;
 }
 
 /* After each batch of completions: resume queues, then interrupt the guest once per queue. */
@@ -302,11 +311,7 @@ static void deferred(struct ev_defer *d)
 	struct virtio_blk *dev = (struct virtio_blk *)((uint8_t *)d - offsetof(struct virtio_blk, defer));
 	struct blk_session *s = dev->s;
 
-	if (dev->dying) {
-		free(dev);
-		return;
-	}
-	if (!s)
+	if (dying(dev) || !s)
 		return;
 	for (unsigned i = 0; i < s->nq; i++) {
 		struct blk_queue *q = &s->q[i];
@@ -319,6 +324,23 @@ static void deferred(struct ev_defer *d)
 				s->ctx.interrupt(s->ctx.irq_opaque, i);
 		}
 	}
+}
+
+/* The loop's next turn after queues used up their budget: another run each. */
+static void serve_later(struct ev_defer *d)
+{
+	struct virtio_blk *dev = (struct virtio_blk *)((uint8_t *)d - offsetof(struct virtio_blk, later));
+	struct blk_session *s = dev->s;
+
+	if (dying(dev) || !s)
+		return;
+	for (unsigned i = 0; i < s->nq; i++) {
+		if (s->q[i].more) {
+			s->q[i].more = false;
+			run_queue(&s->q[i]);
+		}
+	}
+	event_loop_defer(s->ctx.loop, &dev->defer); /* their interrupts */
 }
 
 static void blk_notify(void *opaque, unsigned qi)
@@ -394,8 +416,8 @@ static void blk_destroy(void *opaque)
 	if (!dev)
 		return;
 	blk_reset(dev);
-	if (dev->defer.queued) {
-		dev->dying = true; /* the loop still holds &dev->defer: deferred() frees */
+	if (dev->defer.queued || dev->later.queued) {
+		dev->dying = true; /* the loop still holds a callback of ours: it frees */
 		return;
 	}
 	free(dev);
@@ -451,6 +473,7 @@ int virtio_blk_create(struct disk *d, const struct virtio_blk_config_opts *o, co
 	dev->num_queues = nq;
 	dev->capacity = d->size >> SECTOR_SHIFT;
 	dev->defer.fn = deferred;
+	dev->later.fn = serve_later;
 	memcpy(dev->serial, serial, strlen(serial)); /* NUL padded, not terminated at 20 */
 
 	dev->features = (1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |

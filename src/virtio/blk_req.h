@@ -53,6 +53,7 @@ struct blk_queue {
 	bool need_irq; /* pushed since the last interrupt check */
 	bool blocked;  /* stopped popping for want of a slot or an SQE */
 	bool resume;   /* a slot or SQE freed: retry stalled requests and popping */
+	bool more;     /* served its budget with chains maybe left: served again next turn (dev->later) */
 	unsigned writes_inflight;
 	uint64_t wseq;
 	struct blk_req *free, *stalled, *flushes;
@@ -78,7 +79,8 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct blk_session *s; /* the active session, or NULL */
 	struct ev_defer defer;
-	bool dying; /* destroy() came while defer was queued: the defer frees */
+	struct ev_defer later; /* queues that used up their budget, on the loop's next turn */
+	bool dying; /* destroy() came while defer or later was queued: the last of them frees */
 	struct vlog_budget warn; /* guest-triggerable warnings */
 };
 

@@ -35,6 +35,10 @@
  * up to a queue's worth in flight; a frame the tap refuses (-EIO while it is down) is dropped and
  * its chain completed all the same.
  *
+ * Fairness: one run of a queue (RX, TX or control) takes at most its size in chains; a guest
+ * re-posting chains that complete at once (malformed frames, control commands) then finds the
+ * queue marked "more", notifications off, and served again from dev->later on the loop's next turn.
+ *
  * No UFO either way: Linux stopped producing UFO in its virtio and tun paths (4.14) and a tap
  * cannot be told TUN_F_UFO reliably, so GUEST_UFO / HOST_UFO are not offered.
  */
@@ -72,13 +76,14 @@ struct net_pair {
 	struct ev_req rd;     /* the read, or its POLL_ADD */
 	struct ev_req cancel; /* ASYNC_CANCEL of rd */
 	bool busy, polling, readable, parked, rx_stopped, rx_irq, rx_resume;
+	bool rx_more; /* used up its budget: served again from dev->later */
 	unsigned rx_errors;
 	unsigned cancels; /* cancel retries of the read in flight */
 	struct net_rx rx;
 	struct net_rx_chain *slots;
 	/* TX */
 	struct virtq *tvq;
-	bool tx_stopped, tx_irq, tx_blocked, tx_resume;
+	bool tx_stopped, tx_irq, tx_blocked, tx_resume, tx_more;
 	struct tx_req *free, *stalled;
 	struct tx_req *slab;
 };
@@ -92,6 +97,7 @@ struct net_session {
 	unsigned active;   /* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET */
 	struct virtq *ctrl;
 	unsigned ctrl_idx;
+	bool ctrl_more;
 	struct net_pair p[];
 };
 
@@ -104,7 +110,8 @@ struct virtio_net {
 	struct virtio_net_config cfg;
 	struct net_session *s;
 	struct ev_defer defer;
-	bool dying;
+	struct ev_defer later; /* queues that used up their budget, on the loop's next turn */
+	bool dying;            /* destroy() came while defer or later was queued: the last of them frees */
 	struct vlog_budget warn; /* guest-triggerable warnings */
 };
 
@@ -162,6 +169,13 @@ static void broken(struct net_pair *p, bool *stopped, unsigned q)
 static void defer(struct net_session *s)
 {
 	event_loop_defer(s->ctx.loop, &s->dev->defer);
+}
+
+/* A queue's run used up its budget: *more until dev->later serves it on the loop's next turn. */
+static void serve_more(struct net_session *s, bool *more)
+{
+	*more = true;
+	event_loop_later(s->ctx.loop, &s->dev->later);
 }
 
 /* Cancel the pair's read (or its poll); its CQE comes back with -ECANCELED. */
@@ -265,33 +279,41 @@ static void rx_done(struct ev_req *ev, int res)
 	rx_run(p);
 }
 
+/* Take one RX chain into the stash: 1 taken, 0 ring empty, -1 stash full or queue broken. */
+static int rx_take(void *arg)
+{
+	struct net_pair *p = arg;
+	struct iovec iov[NET_RX_CHAIN_IOV];
+	struct virtq_chain c;
+	int ret;
+
+	if (net_rx_full(&p->rx))
+		return -1;
+	ret = virtq_pop(p->rvq, &c, iov, NET_RX_CHAIN_IOV);
+	if (ret <= 0) {
+		if (ret < 0)
+			broken(p, &p->rx_stopped, 2 * p->idx);
+		return ret < 0 ? -1 : 0;
+	}
+	if (c.bad || net_rx_add(&p->rx, c.head, iov, c.niov, c.nout) < 0) {
+		guest_warn(p->s->dev, "malformed receive buffer on queue %u", 2 * p->idx);
+		virtq_push(p->rvq, c.head, 0);
+		p->rx_irq = true;
+		defer(p->s);
+	}
+	return 1;
+}
+
 /* Take the guest's RX chains into the stash, then read into them unless a read is in flight. */
 static void rx_run(struct net_pair *p)
 {
-	struct virtq_chain c;
-	struct iovec iov[NET_RX_CHAIN_IOV];
-	int ret = 0;
-
-	if (p->rx_stopped || !p->rvq->size || p->idx >= p->s->active)
+	if (p->rx_stopped || !p->rvq->size || p->idx >= p->s->active || p->rx_more)
 		return;
 	p->rx_resume = false;
-	for (;;) {
-		virtq_set_notify(p->rvq, false);
-		while (!net_rx_full(&p->rx) && (ret = virtq_pop(p->rvq, &c, iov, NET_RX_CHAIN_IOV)) == 1) {
-			if (c.bad || net_rx_add(&p->rx, c.head, iov, c.niov, c.nout) < 0) {
-				guest_warn(p->s->dev, "malformed receive buffer on queue %u", 2 * p->idx);
-				virtq_push(p->rvq, c.head, 0);
-				p->rx_irq = true;
-				defer(p->s);
-			}
-		}
-		if (ret < 0) {
-			broken(p, &p->rx_stopped, 2 * p->idx);
-			return;
-		}
-		if (!virtq_set_notify(p->rvq, true) || net_rx_full(&p->rx))
-			break;
-	}
+	if (virtq_serve(p->rvq, rx_take, p, p->rvq->size))
+		serve_more(p->s, &p->rx_more);
+	if (p->rx_stopped)
+		return;
 	if (p->busy || p->parked || net_rx_prepare(&p->rx) == 0)
 		return; /* a completion, or the guest's next notify, comes back here */
 	rx_submit(p, !p->readable);
@@ -358,8 +380,9 @@ static void tx_done(struct ev_req *ev, int res)
 }
 
 /* 1: a chain was taken, 0: the ring is empty, -1: stop popping for now. */
-static int tx_pop(struct net_pair *p)
+static int tx_pop(void *arg)
 {
+	struct net_pair *p = arg;
 	struct tx_req *r = p->free;
 	struct virtq_chain c;
 	int ret;
@@ -391,9 +414,7 @@ static int tx_pop(struct net_pair *p)
 
 static void tx_run(struct net_pair *p)
 {
-	int ret;
-
-	if (p->tx_stopped || !p->tvq->size)
+	if (p->tx_stopped || !p->tvq->size || p->tx_more)
 		return;
 	p->tx_resume = false;
 	p->tx_blocked = false;
@@ -404,14 +425,8 @@ static void tx_run(struct net_pair *p)
 			return;
 		p->stalled = r->next;
 	}
-	for (;;) {
-		virtq_set_notify(p->tvq, false);
-		do
-			ret = tx_pop(p);
-		while (ret == 1);
-		if (!virtq_set_notify(p->tvq, true) || ret < 0)
-			break;
-	}
+	if (virtq_serve(p->tvq, tx_pop, p, p->tvq->size))
+		serve_more(p->s, &p->tx_more);
 }
 
 static void set_active(struct net_session *s, unsigned n)
@@ -492,31 +507,48 @@ static uint32_t ctrl_one(struct net_session *s, const struct virtq_chain *c, con
 	return 1;
 }
 
-static void ctrl_run(struct net_session *s)
+/* Serve one control chain: 1 served, 0 ring empty, -1 the queue is broken. */
+static int ctrl_take(void *arg)
 {
+	struct net_session *s = arg;
 	struct iovec iov[CTRL_IOV];
 	struct virtq_chain c;
-	bool pushed = false;
-	int ret;
+	int ret = virtq_pop(s->ctrl, &c, iov, CTRL_IOV);
 
-	if (!s->ctrl || !s->ctrl->size)
+	if (ret < 0) {
+		vlog_err(s->dev->log, "virtio-net '%s': control queue is broken; the device needs a reset",
+			 s->dev->tap->name);
+		s->ctx.needs_reset(s->ctx.irq_opaque);
+		return -1;
+	}
+	if (ret == 1)
+		virtq_push(s->ctrl, c.head, ctrl_one(s, &c, iov));
+	return ret;
+}
+
+static void ctrl_run(struct net_session *s)
+{
+	struct virtq *q = s->ctrl;
+	uint16_t used = q ? q->used_idx : 0;
+
+	if (!q || !q->size || s->ctrl_more)
 		return;
-	do {
-		virtq_set_notify(s->ctrl, false);
-		while ((ret = virtq_pop(s->ctrl, &c, iov, CTRL_IOV)) == 1) {
-			virtq_push(s->ctrl, c.head, ctrl_one(s, &c, iov));
-			pushed = true;
-		}
-		if (ret < 0) {
-			vlog_err(s->dev->log, "virtio-net '%s': control queue is broken; the device needs a reset",
-				 s->dev->tap->name);
-			s->ctrl = NULL; /* served no more */
-			s->ctx.needs_reset(s->ctx.irq_opaque);
-			return;
-		}
-	} while (virtq_set_notify(s->ctrl, true));
-	if (pushed && virtq_should_interrupt(s->ctrl))
+	if (virtq_serve(q, ctrl_take, s, q->size))
+		serve_more(s, &s->ctrl_more);
+	if (q->broken)
+		s->ctrl = NULL; /* served no more */
+	else if (q->used_idx != used && virtq_should_interrupt(q))
 		s->ctx.interrupt(s->ctx.irq_opaque, s->ctrl_idx);
+}
+
+/* destroy() came while a callback was queued: the last one to run frees. */
+static bool dying(struct virtio_net *dev)
+{
+	if (!dev->dying)
+		return false;
+	if (!dev->defer.queued && !dev->later.queued)
+		free(dev);
+	return true;
 }
 
 /* After each batch of completions: resume queues, then interrupt the guest once per queue. */
@@ -525,11 +557,7 @@ static void deferred(struct ev_defer *d)
 	struct virtio_net *dev = CONTAINER(d, struct virtio_net, defer);
 	struct net_session *s = dev->s;
 
-	if (dev->dying) {
-		free(dev);
-		return;
-	}
-	if (!s)
+	if (dying(dev) || !s)
 		return;
 	for (unsigned i = 0; i < s->npairs; i++) {
 		struct net_pair *p = &s->p[i];
@@ -549,6 +577,33 @@ static void deferred(struct ev_defer *d)
 				s->ctx.interrupt(s->ctx.irq_opaque, 2 * i + 1);
 		}
 	}
+}
+
+/* The loop's next turn after queues used up their budget: another run each. */
+static void serve_later(struct ev_defer *d)
+{
+	struct virtio_net *dev = CONTAINER(d, struct virtio_net, later);
+	struct net_session *s = dev->s;
+
+	if (dying(dev) || !s)
+		return;
+	for (unsigned i = 0; i < s->npairs; i++) {
+		struct net_pair *p = &s->p[i];
+
+		if (p->rx_more) {
+			p->rx_more = false;
+			rx_run(p);
+		}
+		if (p->tx_more) {
+			p->tx_more = false;
+			tx_run(p);
+		}
+	}
+	if (s->ctrl_more) {
+		s->ctrl_more = false;
+		ctrl_run(s);
+	}
+	defer(s); /* their interrupts */
 }
 
 static void net_notify(void *opaque, unsigned q)
@@ -704,8 +759,8 @@ static void net_destroy(void *opaque)
 	tap_close(dev->tap);
 	dev->tap = NULL;
 	pthread_mutex_destroy(&dev->cfg_lock);
-	if (dev->defer.queued) {
-		dev->dying = true; /* the loop still holds &dev->defer: deferred() frees */
+	if (dev->defer.queued || dev->later.queued) {
+		dev->dying = true; /* the loop still holds a callback of ours: it frees */
 		return;
 	}
 	free(dev);
@@ -753,6 +808,7 @@ int virtio_net_create(const struct virtio_net_opts *o, const struct vlog *log, v
 	dev->log = log;
 	dev->max_pairs = pairs;
 	dev->defer.fn = deferred;
+	dev->later.fn = serve_later;
 	pthread_mutex_init(&dev->cfg_lock, NULL);
 	dev->features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) | (1ull << VIRTIO_NET_F_MRG_RXBUF) |
 			(1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |

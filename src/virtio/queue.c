@@ -327,6 +327,22 @@ bool virtq_set_notify(struct virtq *q, bool enable)
 	return virtq_has_work(q);
 }
 
+bool virtq_serve(struct virtq *q, int (*take)(void *arg), void *arg, unsigned budget)
+{
+	int ret = 0;
+
+	for (;;) {
+		virtq_set_notify(q, false);
+		while (budget && (ret = take(arg)) == 1)
+			budget--;
+		if (!budget)
+			return true;
+		/* Re-enabled either way; true: chains arrived while disabled, go again. */
+		if (!virtq_set_notify(q, true) || ret < 0)
+			return false;
+	}
+}
+
 bool virtq_has_work(const struct virtq *q)
 {
 	if (q->broken)

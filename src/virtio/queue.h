@@ -92,6 +92,16 @@ bool virtq_should_interrupt(struct virtq *q);
  */
 bool virtq_set_notify(struct virtq *q, bool enable);
 
+/*
+ * The device loop above with a budget, so one doorbell cannot keep the I/O thread to itself:
+ * take(arg) takes one chain and returns 1 (taken: completed or started), 0 (ring empty) or < 0
+ * (stop for now: no slot, queue broken, ...). It is called at most budget times. Returns true when
+ * the budget ran out with chains possibly left: notifications are still off, and the caller must
+ * come back by itself (event_loop_later()), for no kick will announce what is already on the ring.
+ * Returns false when take() stopped or the ring was found empty with notifications re-enabled.
+ */
+bool virtq_serve(struct virtq *q, int (*take)(void *arg), void *arg, unsigned budget);
+
 /* Are there available chains we have not popped? (false once the queue is broken) */
 bool virtq_has_work(const struct virtq *q);
 

@@ -18,6 +18,7 @@
 #include "memory.h"
 #include "virtio/blk.h"
 #include "virtio/blk_req.h" /* the device's in-flight state, for the ordering checks */
+#include "guest_flood.h"
 #include "unit.h"
 
 #define RAM_SIZE (8u << 20)
@@ -713,6 +714,42 @@ START_TEST(invalid_write_does_not_release_flush)
 }
 END_TEST
 
+/*
+ * Issue 18: a guest re-posting GET_ID requests on queue 0 as fast as they complete must not keep
+ * the I/O thread: one notify serves at most a queue's worth, the rest comes on later turns by
+ * itself (no doorbell: notifications stay off), and queue 1 is served while the flood goes on.
+ */
+START_TEST(flood_does_not_starve_other_queue)
+{
+	struct drv d;
+	struct flood f;
+	uint64_t hdr, id;
+
+	setup(&d, false, false, 2);
+	hdr = header(&d, VIRTIO_BLK_T_GET_ID, 0);
+	id = galloc(&d, VIRTIO_BLK_ID_BYTES + 1);
+	for (uint16_t i = 0; i < QSIZE / 2; i++) {
+		desc(&d, 0)[2 * i] = (struct vring_desc){ htole64(hdr), htole32(16), htole16(VRING_DESC_F_NEXT),
+							  htole16(2 * i + 1) };
+		desc(&d, 0)[2 * i + 1] = (struct vring_desc){ htole64(id), htole32(VIRTIO_BLK_ID_BYTES + 1),
+							      htole16(VRING_DESC_F_WRITE), 0 };
+	}
+	memset(&f, 0, sizeof(f));
+	f = (struct flood){ .l = d.l, .ops = &virtio_blk_ops, .dev = d.dev, .q = 0, .vq = &d.vq[0],
+			    .avail = avail(&d, 0), .used = used(&d, 0), .qsize = QSIZE, .nchains = QSIZE / 2,
+			    .stride = 2 };
+	flood_start(&f);
+	ck_assert(flood_wait_completed(&f, 1024 * QSIZE));
+	ck_assert_uint_eq(req(&d, 1, VIRTIO_BLK_T_GET_ID, 0, galloc(&d, 32), VIRTIO_BLK_ID_BYTES, true, NULL),
+			  VIRTIO_BLK_S_OK);
+	ck_assert_msg(atomic_load(&f.running), "queue 1 was served only once the flood had ended");
+	flood_stop(&f);
+	ck_assert_uint_le(f.max_per_notify, QSIZE);
+	ck_assert_int_eq(atomic_load(&d.resets), 0);
+	teardown(&d);
+}
+END_TEST
+
 static char last_msg[512];
 
 static void capture(void *opaque, enum vmm_log_level level, const char *msg)
@@ -797,6 +834,7 @@ int main(void)
 	tcase_add_test(tc, disk_in_use);
 	tcase_add_test(tc, config_space);
 	tcase_add_test(tc, invalid_write_does_not_release_flush);
+	tcase_add_test(tc, flood_does_not_starve_other_queue);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -17,6 +17,7 @@
 #include "memory.h"
 #include "tap.h"
 #include "virtio/net.h"
+#include "guest_flood.h"
 #include "unit.h"
 
 #define RAM_SIZE (8u << 20)
@@ -642,6 +643,49 @@ START_TEST(tap_gone)
 }
 END_TEST
 
+/* A one-buffer chain the device refuses and completes at once on queue q (wrong direction for it). */
+static void bad_chain(unsigned q, struct vring_desc *t, uint64_t g)
+{
+	*t = (struct vring_desc){ htole64(g), htole32(64), htole16(q == 1 ? VRING_DESC_F_WRITE : 0), 0 };
+}
+
+/*
+ * Issue 18: a guest re-posting chains that complete at once (malformed RX buffers, malformed TX
+ * frames, control commands) must not keep the I/O thread: one notify serves at most a queue's
+ * worth, the rest comes on later turns by itself, and another queue is served meanwhile.
+ */
+START_TEST(flood_does_not_starve_other_queue)
+{
+	for (unsigned q = 0; q < 3; q++) {
+		unsigned other = q == 2 ? 1 : 2;
+		struct drv d;
+		struct flood f;
+		uint64_t g;
+
+		setup(&d, 1, 0);
+		g = galloc(&d, 64);
+		for (uint16_t i = 0; i < QSIZE; i++)
+			bad_chain(q, &desc(&d, q)[i], g);
+		memset(&f, 0, sizeof(f));
+		f = (struct flood){ .l = d.l, .ops = &virtio_net_ops, .dev = d.dev, .q = q, .vq = &d.vq[q],
+				    .avail = avail(&d, q), .used = used(&d, q), .qsize = QSIZE, .nchains = QSIZE,
+				    .stride = 1 };
+		flood_start(&f);
+		ck_assert(flood_wait_completed(&f, 1024 * QSIZE));
+		bad_chain(other, &desc(&d, other)[0], g);
+		avail(&d, other)->ring[0] = 0;
+		__atomic_store_n(&avail(&d, other)->idx, htole16(1), __ATOMIC_RELEASE);
+		kick(&d, other);
+		wait_used(&d, other, 1);
+		ck_assert_msg(atomic_load(&f.running), "queue %u: queue %u was served only once the flood had ended", q,
+			      other);
+		flood_stop(&f);
+		ck_assert_msg(f.max_per_notify <= QSIZE, "queue %u: one notify served %u chains", q, f.max_per_notify);
+		teardown(&d);
+	}
+}
+END_TEST
+
 START_TEST(config_space)
 {
 	struct drv d;
@@ -701,6 +745,7 @@ int main(void)
 	tcase_add_test(tc, tap_gone);
 	tcase_add_test(tc, config_space);
 	tcase_add_test(tc, create_checks);
+	tcase_add_test(tc, flood_does_not_starve_other_queue);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -715,6 +715,51 @@ START_TEST(set_notify_flags)
 }
 END_TEST
 
+/* A device's take() for virtq_serve() whose guest re-posts each chain the moment it completes. */
+static int take_and_repost(void *arg)
+{
+	struct fx *f = arg;
+	int ret = pop(f);
+
+	if (ret == 1) {
+		virtq_push(&f->q, f->c.head, 0);
+		avail_add(f, f->c.head); /* an endless supply */
+	}
+	return ret;
+}
+
+static int take_once(void *arg)
+{
+	struct fx *f = arg;
+	int ret = pop(f);
+
+	if (ret == 1)
+		virtq_push(&f->q, f->c.head, 0);
+	return ret;
+}
+
+/* The budget: a guest that never lets the ring run dry gets budget chains per run, then a yield. */
+START_TEST(serve_budget)
+{
+	struct fx f;
+
+	fx_init(&f, QSIZE, false);
+	desc(&f, 0, BUF_GPA, 8, 0, 0);
+	avail_add(&f, 0);
+	ck_assert(virtq_serve(&f.q, take_and_repost, &f, QSIZE));
+	ck_assert_uint_eq(used_idx(&f), QSIZE);
+	/* Cut short: notifications stay off, for the chain left is served without a kick. */
+	ck_assert_uint_eq(get16(&f, USED_GPA) & VRING_USED_F_NO_NOTIFY, VRING_USED_F_NO_NOTIFY);
+	ck_assert(virtq_serve(&f.q, take_and_repost, &f, 3));
+	ck_assert_uint_eq(used_idx(&f), QSIZE + 3);
+	/* A guest that stops: the rest is served, notifications are on again. */
+	ck_assert(!virtq_serve(&f.q, take_once, &f, QSIZE));
+	ck_assert_uint_eq(used_idx(&f), QSIZE + 4);
+	ck_assert_uint_eq(get16(&f, USED_GPA) & VRING_USED_F_NO_NOTIFY, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 START_TEST(set_notify_event_idx)
 {
 	struct fx f;
@@ -882,6 +927,7 @@ int main(void)
 	tcase_add_test(tc, no_interrupt_flag);
 	tcase_add_test(tc, set_notify_flags);
 	tcase_add_test(tc, set_notify_event_idx);
+	tcase_add_test(tc, serve_budget);
 	tcase_add_test(tc, fuzz);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
