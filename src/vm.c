@@ -96,7 +96,17 @@ static void close_kvm(struct vmm *vm)
 
 static int create_vm(struct vmm *vm)
 {
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	/*
+	 * KVM_CREATE_VM registers an MMU notifier, which gives up with EINTR when the thread has a
+	 * signal or task work pending (io_uring queues task work to the thread that tore a previous
+	 * VM's ring down; seen in the nested test host, once in a few dozen creations; QEMU retries
+	 * too). Nothing was created, and returning to user space ran the work: try again, boundedly.
+	 */
+	for (unsigned tries = 0; tries < 100; tries++) {
+		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+		if (vm->vm_fd >= 0 || errno != EINTR)
+			break;
+	}
 	if (vm->vm_fd < 0) {
 		int e = errno;
 
