@@ -21,17 +21,29 @@ void vlog(const struct vlog *log, enum vmm_log_level level, const char *fmt, ...
 		fprintf(stderr, "vmm: %s\n", msg);
 }
 
+unsigned vlog_ration(struct vlog_budget *b)
+{
+	unsigned n = atomic_load(&b->used);
+
+	/* Never past the budget: a counter that kept counting would wrap and start over. */
+	do {
+		if (n >= VLOG_GUEST_BUDGET)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&b->used, &n, n + 1));
+	return VLOG_GUEST_BUDGET - n;
+}
+
 void vlog_guest(const struct vlog *log, struct vlog_budget *b, const char *prefix, const char *fmt, ...)
 {
-	unsigned n = atomic_fetch_add(&b->used, 1);
+	unsigned left = vlog_ration(b);
 	char msg[256];
 	va_list ap;
 
-	if (n >= VLOG_GUEST_BUDGET)
+	if (!left)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	vlog(log, VMM_LOG_WARN, "%s: %s%s", prefix, msg,
-	     n + 1 == VLOG_GUEST_BUDGET ? " (further warnings of this device suppressed)" : "");
+	     left == 1 ? " (further warnings of this device suppressed)" : "");
 }

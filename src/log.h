@@ -21,6 +21,13 @@ struct vlog_budget {
 	_Atomic unsigned used;
 };
 
+/*
+ * Take one from ration b: 0 when it is used up, else how many were left with this one (1: this is
+ * the last). It saturates (a guest cannot wrap it around). Any thread. For guest-triggerable
+ * events other than log lines (e.g. VMM_EVENT_DEVICE_ERROR).
+ */
+unsigned vlog_ration(struct vlog_budget *b);
+
 /* A warning caused by the guest: "prefix: message", the last one allowed says so. Any thread. */
 void vlog_guest(const struct vlog *log, struct vlog_budget *b, const char *prefix, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -260,8 +260,7 @@ static int pop_one(void *arg)
 	if (ret == 0)
 		return 0;
 	if (ret < 0) {
-		vlog_err(s->dev->log, "virtio-blk '%s': queue %u is broken; the device needs a reset",
-			 s->dev->disk->path, q->idx);
+		blk_warn(s->dev, "queue %u is broken; the device needs a reset", q->idx);
 		q->stopped = true;
 		s->ctx.needs_reset(s->ctx.irq_opaque);
 		return -1;

@@ -160,8 +160,7 @@ static bool session_alive(struct net_session *s)
 
 static void broken(struct net_pair *p, bool *stopped, unsigned q)
 {
-	vlog_err(p->s->dev->log, "virtio-net '%s': queue %u is broken; the device needs a reset", p->s->dev->tap->name,
-		 q);
+	guest_warn(p->s->dev, "queue %u is broken; the device needs a reset", q);
 	*stopped = true;
 	p->s->ctx.needs_reset(p->s->ctx.irq_opaque);
 }
@@ -516,8 +515,7 @@ static int ctrl_take(void *arg)
 	int ret = virtq_pop(s->ctrl, &c, iov, CTRL_IOV);
 
 	if (ret < 0) {
-		vlog_err(s->dev->log, "virtio-net '%s': control queue is broken; the device needs a reset",
-			 s->dev->tap->name);
+		guest_warn(s->dev, "control queue is broken; the device needs a reset");
 		s->ctx.needs_reset(s->ctx.irq_opaque);
 		return -1;
 	}

@@ -75,18 +75,31 @@ static void queue_interrupt(void *opaque, unsigned q)
 
 void virtio_pci_device_error(struct virtio_pci *t)
 {
-	if (t->device_error)
-		t->device_error(t->error_opaque);
+	unsigned left;
+
+	if (!t->device_error)
+		return;
+	left = vlog_ration(&t->errors);
+	if (!left)
+		return;
+	if (left == 1)
+		vlog_warn(t->log, "%s: the guest keeps breaking the device; further device errors are not reported",
+			  t->ops->name);
+	t->device_error(t->error_opaque);
 }
 
 /* virtio_ctx.needs_reset */
 static void needs_reset(void *opaque)
 {
 	struct virtio_pci *t = opaque;
+	bool already;
 
 	pthread_mutex_lock(&t->lock);
+	already = t->status & VIRTIO_CONFIG_S_NEEDS_RESET;
 	t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	pthread_mutex_unlock(&t->lock);
+	if (already)
+		return; /* reported (two queues broke): the driver's reset clears it */
 	guest_warn(t, "%s: the device needs a reset", t->ops->name);
 	virtio_pci_device_error(t);
 	virtio_pci_config_interrupt(t);
@@ -130,11 +143,16 @@ static void ring_doorbell(struct vp_queue *vq)
 		;
 }
 
-/* With t->lock held: (un)register every doorbell with KVM at BAR address addr (0: nothing). */
-static void ioev_set(struct virtio_pci *t, uint64_t addr, bool assign)
+/*
+ * With t->lock held: (un)register every doorbell with KVM at BAR address addr (0: nothing). Returns
+ * 0, or the -errno of the first registration that failed (the caller reports it, lock dropped).
+ */
+static int ioev_set(struct virtio_pci *t, uint64_t addr, bool assign)
 {
+	int err = 0;
+
 	if (t->vm_fd < 0 || !addr)
-		return;
+		return 0;
 	for (unsigned i = 0; i < t->nq; i++) {
 		struct vp_queue *vq = &t->q[i];
 		struct kvm_ioeventfd io = {
@@ -148,30 +166,35 @@ static void ioev_set(struct virtio_pci *t, uint64_t addr, bool assign)
 			continue;
 		if (ioctl(t->vm_fd, KVM_IOEVENTFD, &io) < 0) {
 			/* Not fatal: the doorbell write then exits to the BAR handler, which rings efd. */
-			if (assign)
-				vlog_warn(t->log, "%s: KVM_IOEVENTFD for queue %u failed: %s", t->ops->name, i,
-					  strerror(errno));
+			if (assign && !err)
+				err = -errno;
 			vq->ioev = false;
 			continue;
 		}
 		vq->ioev = assign;
 	}
 	t->ioev_addr = assign ? addr : 0;
+	return err;
 }
 
 /* pci_dev_ops.bar_update: the BAR moved or memory decoding toggled (vCPU thread, under the bus's cfg_lock). */
 static void bar_update(struct pci_dev *d, int bar, uint64_t addr)
 {
 	struct virtio_pci *t = d->opaque;
+	int err = 0;
 
 	if (bar != VIRTIO_PCI_BAR)
 		return;
 	pthread_mutex_lock(&t->lock);
 	if (addr != t->ioev_addr) {
 		ioev_set(t, t->ioev_addr, false);
-		ioev_set(t, addr, true);
+		err = ioev_set(t, addr, true);
 	}
 	pthread_mutex_unlock(&t->lock);
+	/* The guest places the BAR (over another device's doorbells, say): rationed. */
+	if (err)
+		guest_warn(t, "%s: KVM_IOEVENTFD at 0x%llx failed (%s); doorbells go through the BAR handler",
+			   t->ops->name, (unsigned long long)addr, strerror(-err));
 }
 
 static void cfg_write(struct pci_dev *d, uint32_t off, uint32_t len)

@@ -48,10 +48,9 @@ static void do_activate(void *arg)
 	else
 		t->active = true;
 	pthread_mutex_unlock(&t->lock);
-	if (ret < 0)
-		virtio_pci_device_error(t);
 	if (ret < 0) {
-		vlog_warn(t->log, "%s: activation failed: %s", t->ops->name, strerror(-ret));
+		virtio_pci_device_error(t);
+		guest_warn(t, "%s: activation failed: %s", t->ops->name, strerror(-ret)); /* the guest can repeat it */
 		virtio_pci_config_interrupt(t);
 		return;
 	}

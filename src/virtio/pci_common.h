@@ -14,8 +14,7 @@
 #include "virtio/pci.h"
 
 
-/* Rate-limited: a guest must not be able to flood the log. */
-/* A guest-triggerable warning, rationed (see vlog_guest()). */
+/* A guest-triggerable warning, rationed (see vlog_guest()): a guest must not flood the log. */
 #define guest_warn(t, ...) vlog_guest((t)->log, &(t)->warn, "virtio-pci", __VA_ARGS__)
 
 struct vp_queue {
@@ -63,7 +62,8 @@ struct virtio_pci {
 	struct virtio_ctx ctx;
 	struct virtq vq[VIRTIO_PCI_MAX_QUEUES];
 
-	struct vlog_budget warn; /* guest-triggerable warnings */
+	struct vlog_budget warn;   /* guest-triggerable warnings */
+	struct vlog_budget errors; /* device_error() calls: a guest breaking queues in a loop must not flood the VM */
 };
 
 /* vCPU thread: an access to the common configuration at off (takes op_lock, then lock). */
@@ -76,7 +76,7 @@ void virtio_pci_common_reset(struct virtio_pci *t, bool device_too);
 /* From virtio/pci.c: a configuration-change interrupt (ISR bit 1 / the config vector). Any thread, no lock held. */
 void virtio_pci_config_interrupt(struct virtio_pci *t);
 
-/* The device went to DEVICE_NEEDS_RESET: tell the VM (its device_error callback). */
+/* The device went to DEVICE_NEEDS_RESET: tell the VM (its device_error callback), rationed. */
 void virtio_pci_device_error(struct virtio_pci *t);
 
 #endif

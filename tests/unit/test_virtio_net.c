@@ -32,6 +32,7 @@ static void drop_msg(void *opaque, enum vmm_log_level level, const char *msg)
 }
 
 static const struct vlog quiet = { .fn = drop_msg, .level = VMM_LOG_ERROR };
+static const struct vlog *dev_log = &quiet; /* the device's log (a test may count its lines) */
 static const uint8_t MAC[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 
 struct drv {
@@ -154,7 +155,7 @@ static void setup(struct drv *d, unsigned pairs, uint64_t drop_features)
 	ck_assert_int_eq(event_loop_start(d->l), 0);
 	memcpy(o.mac, MAC, 6);
 	o.tap = d->tap;
-	ck_assert_int_eq(virtio_net_create(&o, &quiet, &d->dev), 0);
+	ck_assert_int_eq(virtio_net_create(&o, dev_log, &d->dev), 0);
 	d->nq = virtio_net_ops.num_queues(d->dev);
 	ck_assert_uint_eq(d->nq, 2 * pairs + 1);
 	init_queues(d);
@@ -686,6 +687,42 @@ START_TEST(flood_does_not_starve_other_queue)
 }
 END_TEST
 
+static atomic_int lines;
+
+static void count_line(void *opaque, enum vmm_log_level level, const char *msg)
+{
+	(void)opaque, (void)level, (void)msg;
+	atomic_fetch_add(&lines, 1);
+}
+
+/* Issue 18: a guest breaking its queues in a loop (bad avail index, notify, reset) gets a few lines, not one each. */
+START_TEST(broken_queue_lines_rationed)
+{
+	static const struct vlog counting = { .fn = count_line, .level = VMM_LOG_DEBUG };
+	struct drv d;
+	int n;
+
+	dev_log = &counting;
+	setup(&d, 1, 0);
+	for (int i = 0; i < 1000; i++) {
+		unsigned q = (unsigned)i % 3;
+
+		/* An avail index more than the queue size ahead: the queue cannot be trusted. */
+		__atomic_store_n(&avail(&d, q)->idx, htole16(QSIZE + 5), __ATOMIC_RELEASE);
+		kick(&d, q);
+		ck_assert_int_eq(atomic_load(&d.resets), i + 1);
+		ck_assert_int_eq(event_loop_call(d.l, reset_fn, &d), 0);
+		init_queues(&d);
+		ck_assert_int_eq(event_loop_call(d.l, activate_fn, &d), 0);
+	}
+	n = atomic_load(&lines);
+	ck_assert_int_ge(n, 1);
+	ck_assert_int_le(n, VLOG_GUEST_BUDGET);
+	teardown(&d);
+	dev_log = &quiet;
+}
+END_TEST
+
 START_TEST(config_space)
 {
 	struct drv d;
@@ -746,6 +783,7 @@ int main(void)
 	tcase_add_test(tc, config_space);
 	tcase_add_test(tc, create_checks);
 	tcase_add_test(tc, flood_does_not_starve_other_queue);
+	tcase_add_test(tc, broken_queue_lines_rationed);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

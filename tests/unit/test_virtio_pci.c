@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The virtio-pci transport driven like the Linux driver: capabilities, negotiation, queues, doorbells, interrupts. */
+#define _GNU_SOURCE /* mkostemp */
 #include <check.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/pci_regs.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
@@ -13,12 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "devices/msix.h"
 #include "devices/pci.h"
 #include "event_loop.h"
 #include "memory.h"
+#include "disk.h"
+#include "virtio/blk.h"
 #include "virtio/pci.h"
 #include "unit.h"
 
@@ -133,6 +138,7 @@ static const struct virtio_device_ops fake_ops = {
 /* --- The rig: RAM, buses, a PCI bus, an event loop, fake IRQ and MSI delivery. --- */
 struct rig {
 	atomic_int device_errors; /* the VM's device_error callback */
+	const struct virtio_device_ops *ops; /* &fake_ops, or a real device's */
 	struct fake_dev dev;
 	struct guest_mem mem;
 	uint8_t *ram;
@@ -219,7 +225,7 @@ static void discover(struct rig *r)
 	unsigned at, n = 0;
 
 	for (r->slot = 0; r->slot < PCI_SLOTS; r->slot++)
-		if (cfg_rd(r, PCI_VENDOR_ID, 2) == 0x1af4 && cfg_rd(r, PCI_DEVICE_ID, 2) == 0x1040 + FAKE_ID)
+		if (cfg_rd(r, PCI_VENDOR_ID, 2) == 0x1af4 && cfg_rd(r, PCI_DEVICE_ID, 2) == 0x1040u + r->ops->device_id)
 			break;
 	ck_assert_uint_lt(r->slot, PCI_SLOTS);
 	ck_assert(cfg_rd(r, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
@@ -251,14 +257,12 @@ static void count_device_error(void *opaque)
 	atomic_fetch_add(&r->device_errors, 1);
 }
 
-static void rig_init(struct rig *r)
+/* The rig around device dev (ops), its transport logging to log. */
+static void rig_start(struct rig *r, const struct virtio_device_ops *ops, void *dev, const struct vlog *log)
 {
 	struct virtio_pci_opts o;
 
-	memset(r, 0, sizeof(*r));
-	r->dev.test_thread = pthread_self();
-	for (int i = 0; i < CFG_SIZE; i++)
-		r->dev.config[i] = (uint8_t)(0xa0 + i);
+	r->ops = ops;
 	r->ram = calloc(1, RAM_SIZE);
 	ck_assert_ptr_nonnull(r->ram);
 	ck_assert_int_eq(gmem_add_region(&r->mem, 0, RAM_SIZE, r->ram), 0);
@@ -268,19 +272,30 @@ static void rig_init(struct rig *r)
 	ck_assert_int_eq(event_loop_create(64, NULL, &r->loop), 0);
 	ck_assert_int_eq(event_loop_start(r->loop), 0);
 	o = (struct virtio_pci_opts){
-		.ops = &fake_ops, .dev = &r->dev, .mem = &r->mem, .loop = r->loop, .bus = &r->pb, .vm_fd = -1,
-		.msi_ops = &fake_msi, .msi_opaque = r, .log = NULL,
+		.ops = ops, .dev = dev, .mem = &r->mem, .loop = r->loop, .bus = &r->pb, .vm_fd = -1,
+		.msi_ops = &fake_msi, .msi_opaque = r, .log = log,
 		.device_error = count_device_error, .error_opaque = r,
 	};
 	ck_assert_int_eq(virtio_pci_create(&o, &r->vp), 0);
 	discover(r);
 }
 
+static void rig_init(struct rig *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->dev.test_thread = pthread_self();
+	for (int i = 0; i < CFG_SIZE; i++)
+		r->dev.config[i] = (uint8_t)(0xa0 + i);
+	rig_start(r, &fake_ops, &r->dev, NULL);
+}
+
 static void rig_fini(struct rig *r)
 {
 	virtio_pci_destroy(r->vp); /* with the loop running: its reset runs on the I/O thread */
-	ck_assert_int_eq(r->dev.destroys, 1);
-	ck_assert_int_eq(r->dev.wrong_thread, 0);
+	if (r->ops == &fake_ops) {
+		ck_assert_int_eq(r->dev.destroys, 1);
+		ck_assert_int_eq(r->dev.wrong_thread, 0);
+	}
 	event_loop_stop(r->loop);
 	event_loop_destroy(r->loop);
 	pci_bus_destroy(&r->pb);
@@ -344,7 +359,7 @@ static void setup_queue(struct rig *r, uint16_t q, uint16_t size, uint64_t desc,
 			uint16_t vec)
 {
 	wr(r, COMMON(r, VIRTIO_PCI_COMMON_Q_SELECT), 2, q);
-	ck_assert_uint_eq(rd(r, COMMON(r, VIRTIO_PCI_COMMON_Q_SIZE), 2), FAKE_QMAX);
+	ck_assert_uint_eq(rd(r, COMMON(r, VIRTIO_PCI_COMMON_Q_SIZE), 2), r->ops->queue_max_size);
 	ck_assert_uint_eq(rd(r, COMMON(r, VIRTIO_PCI_COMMON_Q_NOFF), 2), q);
 	wr(r, COMMON(r, VIRTIO_PCI_COMMON_Q_SIZE), 2, size);
 	wr(r, COMMON(r, VIRTIO_PCI_COMMON_Q_DESCLO), 4, (uint32_t)desc);
@@ -795,6 +810,70 @@ START_TEST(create_rejects_bad_devices)
 }
 END_TEST
 
+static atomic_int log_lines;
+
+static void count_line(void *opaque, enum vmm_log_level level, const char *msg)
+{
+	(void)opaque, (void)level, (void)msg;
+	atomic_fetch_add(&log_lines, 1);
+}
+
+/* Wait (up to 2 s) for the device to report DEVICE_NEEDS_RESET. */
+static bool wait_needs_reset(struct rig *r)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (status(r) & VIRTIO_CONFIG_S_NEEDS_RESET)
+			return true;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	return false;
+}
+
+/*
+ * Issue 18: a guest looping reset, queue enable, a bad avail index, doorbell, against a real
+ * virtio-blk, gets a bounded number of log lines and of device-error events, not one per loop.
+ */
+START_TEST(break_loop_is_rationed)
+{
+	static const struct vlog counting = { .fn = count_line, .level = VMM_LOG_DEBUG };
+	char path[] = "/tmp/vmm-test-vpci-XXXXXX";
+	int fd = mkostemp(path, O_CLOEXEC);
+	struct disk *disk;
+	struct rig r;
+	void *blk;
+	int lines, errors;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	ck_assert_int_eq(disk_open(path, false, false, &counting, &disk), 0);
+	ck_assert_int_eq(virtio_blk_create(disk, NULL, &counting, &blk), 0);
+	memset(&r, 0, sizeof(r));
+	rig_start(&r, &virtio_blk_ops, blk, &counting);
+	atomic_store(&log_lines, 0);
+	for (int i = 0; i < 1000; i++) {
+		ck_assert(negotiate(&r, GOOD_FEATURES)); /* starts with a reset */
+		setup_queue(&r, 0, 8, DESC_GPA, AVAIL_GPA, USED_GPA, 1);
+		set_status(&r, STATUS_UP | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+		ck_assert(status(&r) & VIRTIO_CONFIG_S_DRIVER_OK);
+		/* An avail index more than the queue size ahead, then the doorbell. */
+		__atomic_store_n((uint16_t *)(r.ram + AVAIL_GPA + 2), htole16(8 + 5), __ATOMIC_RELEASE);
+		wr(&r, cap_off(&r, VIRTIO_PCI_CAP_NOTIFY_CFG), 2, 0);
+		ck_assert_msg(wait_needs_reset(&r), "loop %d: no DEVICE_NEEDS_RESET", i);
+		memset(r.ram + AVAIL_GPA, 0, 4);
+	}
+	lines = atomic_load(&log_lines);
+	errors = atomic_load(&r.device_errors);
+	ck_assert_int_ge(errors, 1); /* the VM hears of it, */
+	ck_assert_int_le(errors, VLOG_GUEST_BUDGET); /* but not 1000 times */
+	ck_assert_int_ge(lines, 1);
+	ck_assert_int_le(lines, 2 * VLOG_GUEST_BUDGET + 1); /* the device's ration, the transport's, "no more" */
+	rig_fini(&r);
+	disk_close(disk);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio_pci");
@@ -815,6 +894,7 @@ int main(void)
 	tcase_add_test(tc, hostile_accesses);
 	tcase_add_test(tc, destroy_after_loop_stop);
 	tcase_add_test(tc, create_rejects_bad_devices);
+	tcase_add_test(tc, break_loop_is_rationed);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
