@@ -294,14 +294,9 @@ static void run_queue(struct blk_queue *q)
 	}
 }
 
-/* destroy() came while a callback was queued: the last one to run frees. */
 static bool dying(struct virtio_blk *dev)
 {
-	if (!dev->dying)
-		return false;
-	if (!dev->defer.queued && !dev->later.queued)
-		free(dev);
-	return true;
+	return virtio_dev_dying(dev, dev->dying, &dev->defer, &dev->later);
 }
 
 /* After each batch of completions: resume queues, then interrupt the guest once per queue. */

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "event_loop.h"
 #include "memory.h"
@@ -56,5 +57,18 @@ struct virtio_device_ops {
 	/* Free everything (after reset). */
 	void (*destroy)(void *dev);
 };
+
+/*
+ * In a device's loop callbacks (ev_defer), its destroy() may have come while the loop still held
+ * them (dying): true then, and the last of them to run (neither a nor b queued) frees dev.
+ */
+static inline bool virtio_dev_dying(void *dev, bool dying, const struct ev_defer *a, const struct ev_defer *b)
+{
+	if (!dying)
+		return false;
+	if (!a->queued && !b->queued)
+		free(dev);
+	return true;
+}
 
 #endif

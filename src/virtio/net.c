@@ -539,14 +539,9 @@ static void ctrl_run(struct net_session *s)
 		s->ctx.interrupt(s->ctx.irq_opaque, s->ctrl_idx);
 }
 
-/* destroy() came while a callback was queued: the last one to run frees. */
 static bool dying(struct virtio_net *dev)
 {
-	if (!dev->dying)
-		return false;
-	if (!dev->defer.queued && !dev->later.queued)
-		free(dev);
-	return true;
+	return virtio_dev_dying(dev, dev->dying, &dev->defer, &dev->later);
 }
 
 /* After each batch of completions: resume queues, then interrupt the guest once per queue. */
