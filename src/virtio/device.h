@@ -54,7 +54,7 @@ struct virtio_device_ops {
 	void (*reset)(void *dev);
 	/* The driver notified queue q (ioeventfd). On the I/O thread, only while active. */
 	void (*notify)(void *dev, unsigned q);
-	/* Free everything (after reset). */
+	/* Free everything (after reset). On the I/O thread, or any thread once its loop has stopped. */
 	void (*destroy)(void *dev);
 };
 

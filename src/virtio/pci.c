@@ -458,6 +458,13 @@ err_free:
 	return ret;
 }
 
+static void destroy_device(void *arg)
+{
+	struct virtio_pci *t = arg;
+
+	t->ops->destroy(t->dev);
+}
+
 void virtio_pci_destroy(struct virtio_pci *t)
 {
 	bool touched;
@@ -477,8 +484,13 @@ void virtio_pci_destroy(struct virtio_pci *t)
 	pthread_mutex_unlock(&t->lock);
 	close_doorbells(t);
 	msix_destroy(&t->msix);
+	/*
+	 * On the I/O thread (inline once the loop has stopped): the device's loop callbacks may still
+	 * be queued, and one that is running has already cleared its queued flag, so only there can
+	 * destroy() tell whether to free now or leave it to the last callback.
+	 */
 	if (t->ops->destroy)
-		t->ops->destroy(t->dev);
+		event_loop_call(t->loop, destroy_device, t);
 	pthread_mutex_destroy(&t->lock);
 	pthread_mutex_destroy(&t->irq_lock);
 	pthread_mutex_destroy(&t->op_lock);

@@ -78,8 +78,9 @@ int virtio_pci_create(const struct virtio_pci_opts *o, struct virtio_pci **out);
 /*
  * After the vCPUs stopped (no more bus dispatch) and before the event loop is destroyed: reset an
  * active device (on the I/O thread, or inline when the loop is stopped), stop watching the
- * doorbells, unregister the ioeventfds, call ops->destroy, free. The struct pci_dev was on the
- * bus: destroy the transport only when the bus is no longer used. NULL is ignored.
+ * doorbells, unregister the ioeventfds, call ops->destroy (the same way), free. The struct
+ * pci_dev was on the bus: destroy the transport only when the bus is no longer used. NULL is
+ * ignored.
  */
 void virtio_pci_destroy(struct virtio_pci *t);
 /* The PCI function (slot, BAR address) for the VM's tables and for tests. */

@@ -19,7 +19,7 @@
 #include "event_loop.h"
 #include "virtio/device.h"
 
-#define FLOOD_SECONDS 10 /* a safety stop: the test stops the flood long before */
+#define FLOOD_SECONDS 20 /* a safety stop: the test stops the flood long before */
 
 struct flood {
 	/* Set by the caller; the descriptor table holds nchains chains at heads 0, stride, 2 * stride... */
@@ -105,10 +105,10 @@ static inline void flood_start(struct flood *f)
 	ck_assert_int_eq(pthread_create(&f->thread, NULL, flood_thread, f), 0);
 }
 
-/* Wait (up to 5 s) until the device completed n of the flood's chains. */
+/* Wait (up to 10 s: a loaded or sanitized build) until the device completed n of the flood's chains. */
 static inline bool flood_wait_completed(struct flood *f, unsigned n)
 {
-	for (int i = 0; i < 5000 && atomic_load(&f->completed) < n; i++)
+	for (int i = 0; i < 10000 && atomic_load(&f->completed) < n; i++)
 		usleep(1000);
 	return atomic_load(&f->completed) >= n;
 }
