@@ -11,6 +11,8 @@ set -euo pipefail
 R=$1
 shift
 for prog in "$@"; do
+	# A static program (or the freestanding payload) needs nothing.
+	ldd "$prog" >/dev/null 2>&1 || continue
 	ldd "$prog" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
 		[ -e "$R$lib" ] && continue
 		mkdir -p "$R$(dirname "$lib")"

@@ -49,7 +49,7 @@ extern int api_failures;
 
 /* true when /dev/kvm can be opened read-write. */
 bool api_have_kvm(void);
-/* Exit 77 with "SKIP: <test>: ..." when /dev/kvm is absent or not accessible. */
+/* Exit 77 with "SKIP: <test>: ..." when /dev/kvm is absent or not accessible (1, "FAIL", with VMM_REQUIRE_ALL=1). */
 void api_need_kvm(const char *test);
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t api_now_ms(void);

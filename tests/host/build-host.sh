@@ -8,7 +8,9 @@
 #   /vmm/vmm              our vmm, with every shared library ldd names at its own path
 #   /vmm/NAME             the programs VMM_EXTRA_PROGRAMS names (space-separated paths), likewise
 #   /guest/               the guest kernel and initramfs
-#   /tests/               the case scripts (tests/integration/cases/linux.sh, net.sh) and the batch list
+#   /tests/               the case scripts (tests/integration/cases/linux.sh, net.sh, direct/run.sh as
+#                         direct.sh, tests/host/payload-case.sh) and the batch list
+#   /bin/bash, flock      for direct.sh
 #   /extra/               for benchmarks: the folder VMM_HOST_EXTRA names, if set
 # Programs named in VMM_HOST_BINS (space-separated absolute paths) go in at their own paths with
 # their libraries, like vmm.
@@ -27,8 +29,10 @@ R=$(mktemp -d)
 trap 'rm -rf "$R"' EXIT
 mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,lib/modules,vmm,guest,tests}
 cp /bin/busybox "$R/bin/busybox"
+# Absolute links: on a merged-/usr build machine a relative link computed with realpath would
+# point at usr/bin/busybox, which the image does not have (busybox sh hid that: it runs applets itself).
 /bin/busybox --list-full | while read -r app; do
-	[ "$app" = bin/busybox ] || [ -e "$R/$app" ] || ln -s "$(realpath -m --relative-to="$(dirname "/$app")" /bin/busybox)" "$R/$app"
+	[ "$app" = bin/busybox ] || [ -e "$R/$app" ] || ln -s /bin/busybox "$R/$app"
 done
 install -m 0755 "$HERE/init" "$R/init"
 for m in irqbypass kvm kvm-amd kvm-intel; do cp "$G/modules/$m.ko" "$R/lib/modules/"; done
@@ -45,7 +49,8 @@ for p in ${VMM_EXTRA_PROGRAMS:-}; do
 	if [ "$(head -c 4 "$p" | tail -c 3)" = ELF ]; then with_libs "$p"; fi
 done
 # The cases prepare and inspect disk images from outside the guest with e2fsprogs.
-for b in /sbin/mke2fs /sbin/debugfs ${VMM_HOST_BINS:-}; do
+# direct.sh is a bash script, and its error case locks a disk image with util-linux's flock.
+for b in /sbin/mke2fs /sbin/debugfs "$(command -v bash)" "$(command -v flock)" ${VMM_HOST_BINS:-}; do
 	mkdir -p "$R$(dirname "$b")"
 	rm -f "$R$b" # it may be a busybox applet link: never copy through it onto the host's busybox
 	cp -L "$b" "$R$b"
@@ -55,6 +60,8 @@ if [ -n "${VMM_HOST_EXTRA:-}" ]; then mkdir -p "$R/extra" && cp -a "$VMM_HOST_EX
 cp "$G/vmlinuz" "$G/initramfs.gz" "$R/guest/"
 install -m 0755 "$SRC/tests/integration/cases/linux.sh" "$R/tests/linux.sh"
 install -m 0755 "$SRC/tests/integration/cases/net.sh" "$R/tests/net.sh"
+install -m 0755 "$SRC/tests/integration/direct/run.sh" "$R/tests/direct.sh"
+install -m 0755 "$HERE/payload-case.sh" "$R/tests/payload-case.sh"
 printf '%s\n' "$@" >"$R/tests/batch.list"
 ln -sf mke2fs "$R/sbin/mkfs.ext4"
 [ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$R/etc/"

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Run a batch of Linux-guest cases (tests/integration/cases/linux.sh) and leave one result per case:
-#   RESULTS/CASE/result   "PASS" or "FAIL <reason>"
+# Run a batch of cases that need KVM and leave one result per case:
+#   RESULTS/CASE/result   "PASS", "SKIP <why>" or "FAIL <why>"
 #   RESULTS/CASE/log      the case's script output, vmm's stderr and the guest console
-# Where this machine's /dev/kvm runs stock kernels (VMX/SVM) the cases run directly; elsewhere
-# (PVM, or no /dev/kvm) all of them run in ONE boot of the nested test host (QEMU software SVM).
+# Two kinds of case, and where each runs (scripts/kvm-mode.sh tells the mode):
+#   NAME                      a Linux-guest case (tests/integration/cases/linux.sh): directly where this
+#                             machine's /dev/kvm runs stock kernels (mode direct), else in the test host
+#   direct.* api.* unit.*     a payload, API or unit case (tests/host/payload-case.sh): CTest runs it
+#                             itself where this machine has a usable /dev/kvm (VMX/SVM or PVM), so it is
+#                             left out here; in the test host where there is none (mode none)
+# Every case that runs in the test host runs in ONE boot of it (QEMU software SVM).
 # usage: run-batch.sh VMM GUEST_DIR RESULTS CASE...     exit 0 when every case has a result
-# env: VMM_EXTRA_PROGRAMS  programs (space-separated paths) the cases run from vmm's folder (embed, ...)
+# env: VMM_EXTRA_PROGRAMS  programs and files (space-separated paths) the cases find next to vmm
+#      (embed, the API test programs, payload.elf, ...)
 set -uo pipefail
 [ $# -ge 4 ] || { echo "usage: $0 VMM GUEST_DIR RESULTS CASE..." >&2; exit 2; }
 VMM=$(realpath "$1") G=$(realpath "$2") RESULTS=$3
@@ -17,9 +23,16 @@ rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 RESULTS=$(realpath "$RESULTS")
 mode=$(bash "$SRC/scripts/kvm-mode.sh")
-echo "run-batch: ${#@} case(s), mode $mode"
+here=() host=() ctest=()
+for c in "$@"; do
+	case $c in
+	direct.* | api.* | unit.*) if [ "$mode" = none ]; then host+=("$c"); else ctest+=("$c"); fi ;;
+	*) if [ "$mode" = direct ]; then here+=("$c"); else host+=("$c"); fi ;;
+	esac
+done
+echo "run-batch: ${#@} case(s), mode $mode: ${#here[@]} run here, ${#host[@]} in the nested test host, ${#ctest[@]} by CTest itself on this /dev/kvm"
 
-if [ "$mode" = direct ]; then
+if [ ${#here[@]} -gt 0 ]; then
 	# The cases find the VMM_EXTRA_PROGRAMS next to vmm, as in the test host's /vmm/: link them together.
 	if [ -n "${VMM_EXTRA_PROGRAMS:-}" ]; then
 		mkdir -p "$RESULTS/bin"
@@ -27,7 +40,7 @@ if [ "$mode" = direct ]; then
 		for p in $VMM_EXTRA_PROGRAMS; do ln -sf "$(realpath "$p")" "$RESULTS/bin/$(basename "$p")"; done
 		VMM=$RESULTS/bin/vmm
 	fi
-	for c in "$@"; do
+	for c in "${here[@]}"; do
 		out=$RESULTS/$c
 		mkdir -p "$out"
 		start=$(date +%s)
@@ -36,8 +49,8 @@ if [ "$mode" = direct ]; then
 		cp "$out/run/result" "$out/result" 2>/dev/null || echo "FAIL the case script wrote no result" >"$out/result"
 		echo "run-batch: $c: $(cat "$out/result") ($(( $(date +%s) - start )) s)"
 	done
-	exit 0
 fi
+[ ${#host[@]} -gt 0 ] || exit 0
 
 # Nested: one test-host boot runs the whole batch; its console carries the results. The emulated
 # test host itself is not perfectly stable (QEMU's software SVM; seen: a kernel panic in the test
@@ -55,7 +68,7 @@ split() {
 		{ if (c != "") print > f }
 	' "$1"
 }
-todo=("$@")
+todo=("${host[@]}")
 for boot in 1 2 3; do
 	CPIO=$RESULTS/host.cpio
 	bash "$HERE/build-host.sh" "$CPIO" "$VMM" "$G" "${todo[@]}" || { echo "run-batch: cannot build the test host image"; exit 1; }
@@ -96,7 +109,7 @@ for boot in 1 2 3; do
 	todo=("${left[@]}")
 done
 missing=0
-for c in "$@"; do
+for c in "${host[@]}"; do
 	if [ ! -s "$RESULTS/$c/result" ]; then
 		mkdir -p "$RESULTS/$c"
 		echo "FAIL no result from the test host (it stopped early: see $HOSTLOG)" >"$RESULTS/$c/result"

@@ -8,6 +8,8 @@
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Run suite s (each test forks when CK_FORK=yes, as CTest sets it); 0 when every test passed, else 1. */
 static inline int unit_run(Suite *s)
@@ -21,13 +23,20 @@ static inline int unit_run(Suite *s)
 	return failed ? 1 : 0;
 }
 
-/* Can this process use io_uring? If not, say SKIP (the caller then exits 77, CTest's skip code). */
+/*
+ * Can this process use io_uring? If not, say SKIP (the caller then exits 77, CTest's skip code);
+ * with VMM_REQUIRE_ALL=1 (run-tests.sh) a missing io_uring fails the suite at once instead.
+ */
 static inline bool unit_have_io_uring(void)
 {
 	struct io_uring probe;
 	int ret = io_uring_queue_init(4, &probe, 0);
 
 	if (ret == -ENOSYS || ret == -EPERM) {
+		if (getenv("VMM_REQUIRE_ALL") && strcmp(getenv("VMM_REQUIRE_ALL"), "1") == 0) {
+			printf("FAIL: io_uring unavailable (%s), and VMM_REQUIRE_ALL=1\n", strerror(-ret));
+			exit(1);
+		}
 		printf("SKIP: io_uring unavailable\n");
 		return false;
 	}

@@ -11,7 +11,14 @@ LOG=$WORK/console.log ERR=$WORK/stderr.log
 
 fail() { echo "FAIL: $CASE: $*"; echo "--- console"; cat "$LOG" 2>/dev/null; echo "--- stderr"; cat "$ERR" 2>/dev/null; exit 1; }
 # shellcheck disable=SC2015
-need_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] || { echo "SKIP: $CASE: /dev/kvm is absent or not accessible"; exit 77; }; }
+# need_kvm: skip (77) without a usable /dev/kvm; fail instead with VMM_REQUIRE_ALL=1 (run-tests.sh sends
+# these cases to the nested test host where this machine has none, so a skip there is a defect).
+need_kvm() {
+	[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && return 0
+	[ "${VMM_REQUIRE_ALL:-0}" = 1 ] && fail "/dev/kvm is absent or not accessible, and VMM_REQUIRE_ALL=1"
+	echo "SKIP: $CASE: /dev/kvm is absent or not accessible"
+	exit 77
+}
 # run EXPECTED_RC [vmm args...]: run vmm with a console log and a timeout, check its exit code.
 run() {
 	local want=$1; shift
@@ -134,8 +141,13 @@ help)
 stock-kernel-pvm)
 	# On a PVM host a stock kernel starts in KVM's emulator, prints its first lines and dies
 	# at an instruction the emulator lacks; vmm must say so and exit 2.
+	# Only a PVM /dev/kvm has that emulator: elsewhere this cannot run anywhere on the machine (the
+	# nested test host's kvm-amd is not PVM), so it is the one case that skips even with VMM_REQUIRE_ALL=1.
+	if [ ! -c /dev/kvm ] || [ ! -d /sys/module/kvm_pvm ]; then
+		echo "SKIP: $CASE: this machine has no PVM /dev/kvm (nothing here can run this case)"
+		exit 77
+	fi
 	need_kvm
-	if [ ! -d /sys/module/kvm_pvm ]; then echo "SKIP: $CASE: /dev/kvm is not PVM here (the Linux guest tests cover this host)"; exit 77; fi
 	[ -f "$ASSETS/vmlinuz" ] || fail "no guest kernel in '$ASSETS'"
 	# 128 MiB: less memory to initialise in the emulator (about 5 million instructions a second).
 	run 2 --kernel "$ASSETS/vmlinuz" --cmdline "console=ttyS0 earlyprintk=serial,ttyS0" --mem 128M --timeout 250
