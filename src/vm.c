@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* VM lifecycle: open /dev/kvm, create the VM, memory, irqchip, devices, ACPI, kernel, vCPUs; teardown. */
+/*
+ * VM lifecycle: open the kernel and initrd, then /dev/kvm; create the VM, memory, irqchip, devices, ACPI,
+ * kernel, vCPUs; teardown.
+ */
 #include "vm.h"
 
 #include <errno.h>
@@ -9,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "devices/ged.h"
+#include "devices/cf9.h"
 #include "devices/i8042.h"
 #include "devices/pm.h"
 #include "devices/rtc.h"
@@ -41,6 +46,47 @@ static const struct {
 	{ KVM_CAP_IOEVENTFD, "ioeventfd (KVM_CAP_IOEVENTFD)" },
 	{ KVM_CAP_IRQFD, "irqfd (KVM_CAP_IRQFD)" },
 };
+
+static void close_images(struct vmm *vm)
+{
+	if (vm->kernel_fd >= 0)
+		close(vm->kernel_fd);
+	if (vm->initrd_fd >= 0)
+		close(vm->initrd_fd);
+	vm->kernel_fd = vm->initrd_fd = -1;
+}
+
+/*
+ * The files named by the user, before anything else: a mistyped path must be the error reported, not
+ * a missing /dev/kvm or too little memory. The kernel and initrd stay open until load_guest() reads them;
+ * a disk is only looked up here (disk_open() opens, checks and locks it later, with its device).
+ */
+static int open_images(struct vmm *vm)
+{
+	int fd;
+
+	fd = x86_open_image(&vm->log, "kernel", vm->kernel);
+	if (fd < 0)
+		return fd;
+	vm->kernel_fd = fd;
+	if (vm->initrd) {
+		fd = x86_open_image(&vm->log, "initrd", vm->initrd);
+		if (fd < 0)
+			return fd;
+		vm->initrd_fd = fd;
+	}
+	for (unsigned i = 0; i < vm->ndisks; i++) {
+		struct stat st;
+
+		if (stat(vm->disk_cfg[i].path, &st) < 0) {
+			int e = errno;
+
+			vlog_err(&vm->log, "cannot open disk '%s': %s", vm->disk_cfg[i].path, strerror(e));
+			return -e;
+		}
+	}
+	return 0;
+}
 
 static int open_kvm(struct vmm *vm)
 {
@@ -279,8 +325,9 @@ static int setup_devices(struct vmm *vm)
 	vm->rtc = rtc_create(NULL, NULL);
 	vm->i8042 = i8042_create(on_reset, vm);
 	vm->pm = pm_create(on_pm_event, vm);
+	vm->cf9 = cf9_create(on_reset, vm);
 	vm->ged = ged_create(&ged_irq);
-	if (!vm->serial || !vm->rtc || !vm->i8042 || !vm->pm || !vm->ged)
+	if (!vm->serial || !vm->rtc || !vm->i8042 || !vm->pm || !vm->cf9 || !vm->ged)
 		return -ENOMEM;
 	ret = bus_register(&vm->pio, COM1_PORT, 8, serial_io, vm->serial, "serial");
 	ret = ret ?: bus_register(&vm->pio, 0x70, 2, rtc_io, vm->rtc, "rtc");
@@ -307,12 +354,14 @@ static void teardown_devices(struct vmm *vm)
 	rtc_destroy(vm->rtc);
 	i8042_destroy(vm->i8042);
 	pm_destroy(vm->pm);
+	cf9_destroy(vm->cf9);
 	ged_destroy(vm->ged);
 	vm->ged = NULL;
 	vm->serial = NULL;
 	vm->rtc = NULL;
 	vm->i8042 = NULL;
 	vm->pm = NULL;
+	vm->cf9 = NULL;
 }
 
 static int setup_pci(struct vmm *vm)
@@ -368,6 +417,8 @@ static int load_guest(struct vmm *vm)
 		.ged_io_base = GED_IO_BASE,
 		.ged_gsi = GED_GSI,
 	};
+	const struct x86_boot_files f = { .kernel = vm->kernel, .initrd = vm->initrd, .kernel_fd = vm->kernel_fd,
+					  .initrd_fd = vm->initrd_fd };
 	uint64_t rsdp = 0;
 	int ret;
 
@@ -381,7 +432,9 @@ static int load_guest(struct vmm *vm)
 		vlog_err(&vm->log, "guest memory is too small for the boot page tables");
 		return ret;
 	}
-	return x86_boot_setup(&vm->mem, &vm->log, vm->kernel, vm->initrd, vm->cmdline, rsdp, &vm->boot);
+	ret = x86_boot_setup(&vm->mem, &vm->log, &f, vm->cmdline, rsdp, &vm->boot);
+	close_images(vm); /* read: not held while the guest runs */
+	return ret;
 }
 
 static int create_vcpus(struct vmm *vm)
@@ -413,6 +466,7 @@ static const struct {
 	int (*init)(struct vmm *vm);
 	void (*fini)(struct vmm *vm);
 } steps[] = {
+	{ open_images, close_images },
 	{ open_kvm, close_kvm },
 	{ create_vm, destroy_vm },
 	{ setup_memory, teardown_memory },
@@ -431,6 +485,7 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 {
 	vm->log = (struct vlog){ .fn = cfg->log, .opaque = cfg->log_opaque, .level = cfg->log_level };
 	vm->kvm_fd = vm->vm_fd = -1;
+	vm->kernel_fd = vm->initrd_fd = -1;
 	vm->mem_bytes = cfg->mem_bytes ? cfg->mem_bytes : VMM_DEFAULT_MEM;
 	vm->ncpus = cfg->cpus ? cfg->cpus : 1;
 	vm->timeout_ms = cfg->timeout_ms;

@@ -21,6 +21,7 @@ struct vcpu;
 struct serial;
 struct rtc;
 struct i8042;
+struct cf9;
 struct pm;
 struct ged;
 struct kvm_cpuid2;
@@ -31,6 +32,7 @@ struct disk;
 struct vmm {
 	struct vlog log;
 	char *kernel, *initrd, *cmdline;
+	int kernel_fd, initrd_fd;   /* opened first of all, closed once loaded (-1: not open) */
 	uint64_t mem_bytes;
 	unsigned ncpus;
 	unsigned timeout_ms;
@@ -47,6 +49,7 @@ struct vmm {
 	struct rtc *rtc;
 	struct i8042 *i8042;
 	struct pm *pm;
+	struct cf9 *cf9;            /* port 0xcf9, reached through the PCI configuration ports */
 	struct irq_routes routes;   /* GSI routing: irqchip pins + MSI routes (irqfd) */
 	struct pci_bus pci;
 	uint64_t pci_mmio64_base;

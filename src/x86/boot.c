@@ -201,18 +201,15 @@ int x86_write_boot_info(const struct guest_mem *m, const struct vlog *log, struc
 	return write_zero_page(m, b, initrd_gpa, initrd_size, rsdp_gpa);
 }
 
-/* Read a whole regular file (at most max bytes) into a new buffer. */
-static int read_file(const struct vlog *log, const char *what, const char *path, size_t max, uint8_t **out,
-		     size_t *len)
+int x86_open_image(const struct vlog *log, const char *what, const char *path)
 {
 	struct stat st;
-	uint8_t *buf;
-	size_t done = 0;
-	int fd, ret;
+	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		ret = -errno;
+		int ret = -errno;
+
 		vlog_err(log, "cannot open %s '%s': %s", what, path, strerror(errno));
 		return ret;
 	}
@@ -221,45 +218,63 @@ static int read_file(const struct vlog *log, const char *what, const char *path,
 		close(fd);
 		return -EINVAL;
 	}
+	if (st.st_size == 0) {
+		vlog_err(log, "%s '%s' is empty", what, path);
+		close(fd);
+		return -ENOEXEC;
+	}
+	return fd;
+}
+
+/* Read the whole of an image opened by x86_open_image() (at most max bytes) into a new buffer. */
+static int read_image(const struct vlog *log, const char *what, const char *path, int fd, size_t max, uint8_t **out,
+		      size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t done = 0;
+
+	if (fstat(fd, &st) < 0) {
+		int ret = -errno;
+
+		vlog_err(log, "cannot stat %s '%s': %s", what, path, strerror(errno));
+		return ret;
+	}
 	if (st.st_size == 0 || (uint64_t)st.st_size > max) {
 		vlog_err(log, "%s '%s' is %s (%lld bytes)", what, path, st.st_size ? "too large" : "empty",
 			 (long long)st.st_size);
-		close(fd);
 		return st.st_size ? -EFBIG : -ENOEXEC;
 	}
 	buf = malloc((size_t)st.st_size);
-	if (!buf) {
-		close(fd);
+	if (!buf)
 		return -ENOMEM;
-	}
 	while (done < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + done, (size_t)st.st_size - done);
+		ssize_t r = pread(fd, buf + done, (size_t)st.st_size - done, (off_t)done);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			ret = r < 0 ? -errno : -EIO;
+			int ret = r < 0 ? -errno : -EIO;
+
 			vlog_err(log, "cannot read %s '%s': %s", what, path, r < 0 ? strerror(errno) : "short read");
 			free(buf);
-			close(fd);
 			return ret;
 		}
 		done += (size_t)r;
 	}
-	close(fd);
 	*out = buf;
 	*len = done;
 	return 0;
 }
 
-static int load_initrd(const struct guest_mem *m, const struct vlog *log, const struct x86_boot *b, const char *path,
-		       uint64_t *gpa, uint64_t *size)
+static int load_initrd(const struct guest_mem *m, const struct vlog *log, const struct x86_boot *b, int fd,
+		       const char *path, uint64_t *gpa, uint64_t *size)
 {
 	uint8_t *buf;
 	size_t len;
 	int ret;
 
-	ret = read_file(log, "initrd", path, (size_t)gmem_low_end(m), &buf, &len);
+	ret = read_image(log, "initrd", path, fd, (size_t)gmem_low_end(m), &buf, &len);
 	if (ret)
 		return ret;
 	ret = x86_place_initrd(m, b, len, gpa);
@@ -273,7 +288,7 @@ static int load_initrd(const struct guest_mem *m, const struct vlog *log, const 
 	return ret;
 }
 
-int x86_boot_setup(const struct guest_mem *m, const struct vlog *log, const char *kernel_path, const char *initrd_path,
+int x86_boot_setup(const struct guest_mem *m, const struct vlog *log, const struct x86_boot_files *f,
 		   const char *cmdline, uint64_t rsdp_gpa, struct x86_boot *b)
 {
 	char what[PATH_MAX + 16];
@@ -282,16 +297,16 @@ int x86_boot_setup(const struct guest_mem *m, const struct vlog *log, const char
 	size_t len;
 	int ret;
 
-	ret = read_file(log, "kernel", kernel_path, 1ull << 30, &img, &len);
+	ret = read_image(log, "kernel", f->kernel, f->kernel_fd, 1ull << 30, &img, &len);
 	if (ret)
 		return ret;
-	snprintf(what, sizeof(what), "kernel '%s'", kernel_path);
+	snprintf(what, sizeof(what), "kernel '%s'", f->kernel);
 	ret = x86_load_kernel(m, log, what, img, len, b);
 	free(img);
 	if (ret)
 		return ret;
-	if (initrd_path) {
-		ret = load_initrd(m, log, b, initrd_path, &initrd_gpa, &initrd_size);
+	if (f->initrd) {
+		ret = load_initrd(m, log, b, f->initrd_fd, f->initrd, &initrd_gpa, &initrd_size);
 		if (ret)
 			return ret;
 	}

@@ -11,6 +11,9 @@ kvm_program(${PAYLOAD_ELF})
 # --help needs no KVM.
 add_test(NAME direct.help COMMAND ${DIRECT_RUN} $<TARGET_FILE:vmm> ${PAYLOAD_ELF} help)
 set_tests_properties(direct.help PROPERTIES TIMEOUT 60 LABELS direct)
+# Neither does the order of the set-up errors (a bad kernel path is reported before a missing /dev/kvm).
+add_test(NAME direct.errors-order COMMAND ${DIRECT_RUN} $<TARGET_FILE:vmm> ${PAYLOAD_ELF} errors-order)
+set_tests_properties(direct.errors-order PROPERTIES TIMEOUT 60 LABELS direct)
 add_test(NAME direct.stock-kernel-pvm
          COMMAND ${DIRECT_RUN} $<TARGET_FILE:vmm> ${PAYLOAD_ELF} stock-kernel-pvm ${CMAKE_BINARY_DIR}/guest)
 set_tests_properties(direct.stock-kernel-pvm PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS direct

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "x86/boot.h"
 #include "x86/elf.h"
@@ -498,6 +499,43 @@ START_TEST(elf_note_walks_bounded)
 }
 END_TEST
 
+/* The first message vmm_create() logs: what the user reads. */
+static char first[512];
+static void keep_first(void *opaque, enum vmm_log_level level, const char *msg)
+{
+	(void)opaque, (void)level;
+	if (!first[0])
+		snprintf(first, sizeof(first), "%s", msg);
+}
+
+START_TEST(images_checked_first)
+{
+	char dir[] = "/tmp/vmm-test-boot-XXXXXX", empty[64];
+	struct vmm_config cfg = { .kernel = "/nonexistent/bzImage", .log = keep_first, .log_level = VMM_LOG_DEBUG };
+	struct vmm *vm = NULL;
+	FILE *f;
+
+	/* Before /dev/kvm, memory or anything else: a wrong path is what the user hears about. */
+	first[0] = 0;
+	ck_assert_int_eq(vmm_create(&cfg, &vm), -ENOENT);
+	ck_assert_ptr_null(vm);
+	ck_assert_str_eq(first, "cannot open kernel '/nonexistent/bzImage': No such file or directory");
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(empty, sizeof(empty), "%s/empty", dir);
+	f = fopen(empty, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	said[0] = 0;
+	ck_assert_int_eq(x86_open_image(&kept, "initrd", dir), -EINVAL);
+	ck_assert(strstr(said, "is not a regular file"));
+	ck_assert_int_eq(x86_open_image(&kept, "kernel", empty), -ENOEXEC);
+	ck_assert(strstr(said, "is empty"));
+	unlink(empty);
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("boot");
@@ -520,6 +558,7 @@ int main(void)
 	tcase_add_test(tc, elf_overlapping_segments);
 	tcase_add_test(tc, elf_bad_segments);
 	tcase_add_test(tc, elf_note_walks_bounded);
+	tcase_add_test(tc, images_checked_first);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

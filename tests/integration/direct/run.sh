@@ -133,6 +133,22 @@ errors)
 		grep -q "in use" "$ERR" || fail "a locked disk is not reported as in use"
 		exec 8<&-
 	fi ;;
+errors-order)
+	# Needs no KVM: a bad kernel, initrd or disk path is reported before /dev/kvm is even opened, so a
+	# typo is not hidden behind a missing /dev/kvm (on a machine without one, the order shows).
+	one_line_error --kernel "$WORK/does-not-exist"
+	expect_err "^vmm: cannot open kernel '$WORK/does-not-exist': No such file or directory$"
+	one_line_error --kernel "$PAYLOAD" --initrd "$WORK/does-not-exist"
+	expect_err "^vmm: cannot open initrd '$WORK/does-not-exist': No such file or directory$"
+	one_line_error --kernel "$WORK"
+	expect_err "^vmm: kernel '$WORK' is not a regular file$"
+	one_line_error --kernel "$PAYLOAD" --disk "$WORK/does-not-exist.img"
+	expect_err "^vmm: cannot open disk '$WORK/does-not-exist.img': No such file or directory$"
+	if [ ! -e /dev/kvm ]; then
+		# Good files: now the missing /dev/kvm is the error.
+		one_line_error --kernel "$PAYLOAD" --initrd "$PAYLOAD"
+		expect_err "/dev/kvm does not exist"
+	fi ;;
 help)
 	"$VMM" --help >"$LOG" 2>"$ERR" || fail "--help exit code $?"
 	for opt in --kernel --initrd --cmdline --mem --cpus --console --timeout "Ctrl-A"; do
