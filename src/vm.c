@@ -377,6 +377,7 @@ static int setup_pci(struct vmm *vm)
 		top = GMEM_HOLE_END;
 	vm->pci_mmio64_base = (top + (1ull << 30) - 1) & ~((1ull << 30) - 1);
 	ret = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, vm->pci_mmio64_base, kvm_irq_set, vm, &vm->log);
+	pci_bus_set_port_cf9(&vm->pci, cf9_io, vm->cf9);
 	if (ret)
 		vlog_err(&vm->log, "cannot set up the PCI bus: %s", strerror(-ret));
 	return ret;

@@ -12,6 +12,7 @@
  * bus, device, function, register bits 7:2; the reserved bits read 0.
  */
 #define CF8_MASK 0x8ffffffcu
+#define CF9_OFF 1 /* port 0xcf9 - PCI_CONFIG_PORT */
 #define PCI_CAP_MAX 48        /* (256 - 64) / 4: bounds a walk of the capability list */
 
 static uint32_t le_get(const void *p, unsigned n)
@@ -259,6 +260,11 @@ static void config_port_io(void *opaque, uint64_t off, void *data, uint32_t len,
 	struct pci_bus *b = opaque;
 	uint32_t a;
 
+	/* A byte at 0xcf9 is the reset control register, not part of the address latch. */
+	if (off == CF9_OFF && len == 1 && b->cf9_fn) {
+		b->cf9_fn(b->cf9_opaque, 0, data, len, is_write);
+		return;
+	}
 	pthread_mutex_lock(&b->cfg_lock);
 	if (off < 4) {
 		if (off == 0 && len == 4) {
@@ -427,6 +433,12 @@ int pci_bus_add(struct pci_bus *b, struct pci_dev *d)
 	pthread_rwlock_unlock(&b->bar_lock);
 	pthread_mutex_unlock(&b->cfg_lock);
 	return 0;
+}
+
+void pci_bus_set_port_cf9(struct pci_bus *b, bus_io_fn fn, void *opaque)
+{
+	b->cf9_fn = fn;
+	b->cf9_opaque = opaque;
 }
 
 void pci_bus_destroy(struct pci_bus *b)

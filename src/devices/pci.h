@@ -141,6 +141,8 @@ struct pci_bus {
 	const struct vlog *log;
 	bool gsi_level[PCI_INTX_GSIS]; /* what irq_set() was last told, under intx_lock */
 	struct pci_window win32, win64;
+	bus_io_fn cf9_fn;             /* the byte at port 0xcf9 (reset control), or NULL */
+	void *cf9_opaque;
 };
 
 /*
@@ -158,6 +160,11 @@ int pci_bus_init(struct pci_bus *b, struct bus *pio, struct bus *mmio, uint64_t 
  * -ENOSPC (no slot, no window space).
  */
 int pci_bus_add(struct pci_bus *b, struct pci_dev *d);
+/*
+ * Hand byte accesses to port 0xcf9, which sits inside the configuration ports, to fn (the reset
+ * control register, devices/cf9.h) at offset 0, outside the bus's locks. Before the vCPUs run.
+ */
+void pci_bus_set_port_cf9(struct pci_bus *b, bus_io_fn fn, void *opaque);
 /* Releases the bus's locks; the devices belong to their owners. */
 void pci_bus_destroy(struct pci_bus *b);
 /* The GSI of a slot's INTx pin (0 = INTA), as the DSDT's _PRT tells the guest. */

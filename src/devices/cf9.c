@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The reset control register at port 0xcf9: a write with RST_CPU set resets (ends) the machine. */
+#include "devices/cf9.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cf9 {
+	cf9_reset_fn reset;
+	void *opaque;
+	_Atomic uint8_t value; /* SYS_RST and FULL_RST as last written; RST_CPU never stays set */
+};
+
+struct cf9 *cf9_create(cf9_reset_fn reset, void *opaque)
+{
+	struct cf9 *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->reset = reset;
+	r->opaque = opaque;
+	return r;
+}
+
+void cf9_destroy(struct cf9 *r)
+{
+	free(r);
+}
+
+void cf9_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	struct cf9 *r = opaque;
+	uint8_t v;
+
+	if (len == 0)
+		return;
+	if (off != 0 || len != 1) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	if (!is_write) {
+		*(uint8_t *)data = atomic_load(&r->value);
+		return;
+	}
+	v = *(const uint8_t *)data;
+	atomic_store(&r->value, (uint8_t)(v & (CF9_SYS_RST | CF9_FULL_RST)));
+	/* Soft, hard or full: the VM has no firmware to restart, so each one ends the run as a reboot. */
+	if ((v & CF9_RST_CPU) && r->reset)
+		r->reset(r->opaque);
+}
