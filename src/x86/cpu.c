@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "x86/cpu.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,12 @@
 #include "x86/layout.h"
 
 #define CPUID_MAX_ENTRIES 256
+#define CPUID_EXTRA_ENTRIES 4 /* what x86_cpuid_complete() may add: 0x80000000, 0x80000002..4 */
+
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
+#define CPUID_EXT_MAX 0x80000000u
+#define CPUID_BRAND_FIRST 0x80000002u
+#define CPUID_BRAND_LAST 0x80000004u
 
 #define X86_CR0_PE (1ull << 0)
 #define X86_CR0_ET (1ull << 4)
@@ -33,20 +40,106 @@
 #define APIC_MODE_NMI 0x4
 #define APIC_MODE_EXTINT 0x7
 
+void x86_host_cpuid(uint32_t leaf, uint32_t out[4])
+{
+	__cpuid_count(leaf, 0, out[0], out[1], out[2], out[3]);
+}
+
+static struct kvm_cpuid_entry2 *find_leaf(struct kvm_cpuid2 *c, uint32_t fn)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn && c->entries[i].index == 0)
+			return &c->entries[i];
+	return NULL;
+}
+
+static bool brand_missing(struct kvm_cpuid2 *c)
+{
+	bool zero = true;
+
+	for (uint32_t fn = CPUID_BRAND_FIRST; fn <= CPUID_BRAND_LAST; fn++) {
+		const struct kvm_cpuid_entry2 *e = find_leaf(c, fn);
+
+		if (!e)
+			return true;
+		zero = zero && !(e->eax | e->ebx | e->ecx | e->edx);
+	}
+	return zero;
+}
+
+/* The entry of leaf fn, appended (zeroed) if the table lacks it; there must be room. */
+static struct kvm_cpuid_entry2 *get_leaf(struct kvm_cpuid2 *c, uint32_t fn)
+{
+	struct kvm_cpuid_entry2 *e = find_leaf(c, fn);
+
+	if (!e) {
+		e = &c->entries[c->nent++];
+		memset(e, 0, sizeof(*e));
+		e->function = fn;
+	}
+	return e;
+}
+
+static void set_brand(struct kvm_cpuid2 *c, x86_host_cpuid_fn host)
+{
+	uint32_t r[4];
+	struct kvm_cpuid_entry2 *e;
+
+	host(CPUID_EXT_MAX, r);
+	if (r[0] < CPUID_BRAND_LAST)
+		return; /* the host has no brand string either */
+	e = get_leaf(c, CPUID_EXT_MAX);
+	if (e->eax < CPUID_BRAND_LAST)
+		e->eax = CPUID_BRAND_LAST; /* the guest only reads the brand leaves if the maximum covers them */
+	for (uint32_t fn = CPUID_BRAND_FIRST; fn <= CPUID_BRAND_LAST; fn++) {
+		host(fn, r);
+		e = get_leaf(c, fn);
+		e->eax = r[0];
+		e->ebx = r[1];
+		e->ecx = r[2];
+		e->edx = r[3];
+	}
+}
+
+int x86_cpuid_complete(struct kvm_cpuid2 *c, unsigned capacity, bool tsc_deadline, x86_host_cpuid_fn host)
+{
+	struct kvm_cpuid_entry2 *leaf1 = find_leaf(c, 1);
+	unsigned need = 0;
+
+	if (tsc_deadline && leaf1)
+		leaf1->ecx |= CPUID_1_ECX_TSC_DEADLINE;
+	if (!brand_missing(c))
+		return 0;
+	need += !find_leaf(c, CPUID_EXT_MAX);
+	for (uint32_t fn = CPUID_BRAND_FIRST; fn <= CPUID_BRAND_LAST; fn++)
+		need += !find_leaf(c, fn);
+	if (c->nent > capacity || capacity - c->nent < need)
+		return -ENOSPC;
+	set_brand(c, host);
+	return 0;
+}
+
 int x86_supported_cpuid(int kvm_fd, const struct vlog *log, struct kvm_cpuid2 **out)
 {
-	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
+	unsigned capacity = CPUID_MAX_ENTRIES + CPUID_EXTRA_ENTRIES;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + capacity * sizeof(c->entries[0]));
+	bool tsc_deadline;
+	int ret;
 
 	if (!c)
 		return -ENOMEM;
 	c->nent = CPUID_MAX_ENTRIES;
 	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-		int ret = -errno;
-
+		ret = -errno;
 		vlog_err(log, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
 		free(c);
 		return ret;
 	}
+	/* KVM never lists TSC-deadline as supported; Firecracker, Cloud Hypervisor, crosvm and QEMU add it. */
+	tsc_deadline = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	ret = x86_cpuid_complete(c, capacity, tsc_deadline, x86_host_cpuid);
+	if (ret)
+		vlog_warn(log, "no room for the processor brand string in the CPUID table: %s", strerror(-ret));
 	*out = c;
 	return 0;
 }
