@@ -402,6 +402,27 @@ static void teardown_event_loop(struct vmm *vm)
 	vm->loop = NULL;
 }
 
+/*
+ * There is no BIOS, but a guest may still jump to its reset entry at f000:fff0 in real mode to
+ * reboot: Linux does for reboot=b, and by default on our hardware-reduced ACPI machine (it picks
+ * EFI there, finds no EFI and falls back to the BIOS). Put there what a reset would end with: the
+ * keyboard controller's reset pulse, which ends the run as a reboot.
+ */
+static void write_reset_vector(struct vmm *vm)
+{
+	static const uint8_t stub[] = {
+		0xfa,       /* cli */
+		0xb0, 0xfe, /* mov al, 0xfe: pulse the reset line */
+		0xe6, 0x64, /* out 0x64, al */
+		0xf4,       /* 1: hlt */
+		0xeb, 0xfd, /* jmp 1b */
+	};
+	uint8_t *p = gmem_ptr(&vm->mem, RESET_VECTOR_ADDR, sizeof(stub));
+
+	if (p) /* else RAM ends below 1 MiB, and a jump there finds no RAM either way */
+		memcpy(p, stub, sizeof(stub));
+}
+
 static int load_guest(struct vmm *vm)
 {
 	const struct acpi_config acpi = {
@@ -428,6 +449,7 @@ static int load_guest(struct vmm *vm)
 		vlog_err(&vm->log, "cannot build the ACPI tables: %s", strerror(-ret));
 		return ret;
 	}
+	write_reset_vector(vm);
 	ret = x86_write_boot_tables(&vm->mem);
 	if (ret) {
 		vlog_err(&vm->log, "guest memory is too small for the boot page tables");

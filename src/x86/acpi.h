@@ -17,7 +17,8 @@
 #include "memory.h"
 
 #define ACPI_TABLES_START 0xe0000ull /* the RSDP sits here: also where legacy scans find it */
-#define ACPI_TABLES_END 0x100000ull
+#define ACPI_TABLES_END 0xffff0ull /* the reset vector's 16 bytes follow (RESET_VECTOR_ADDR) */
+#define RESET_VECTOR_ADDR 0xffff0ull /* f000:fff0, where a jump to the BIOS's reset lands (vm.c) */
 #define IOAPIC_ADDR 0xfec00000u
 #define LAPIC_ADDR 0xfee00000u
 
