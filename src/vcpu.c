@@ -169,7 +169,14 @@ static bool handle_exit(struct vcpu *v)
 	case KVM_EXIT_HLT:
 		return true;
 	case KVM_EXIT_SHUTDOWN:
-		crash(v, "triple fault (KVM_EXIT_SHUTDOWN)");
+		/*
+		 * A triple fault resets a PC, and it is Linux's last way to reboot (reboot=t, or when
+		 * every other method failed): a reset, as in QEMU, not a crash. Registers with -v only.
+		 */
+		vlog_warn(&vm->log, "the guest reset itself (triple fault)");
+		if (vm->log.level >= VMM_LOG_DEBUG)
+			x86_dump_regs(v->fd, &vm->log);
+		vm_exit(vm, VMM_EXIT_REBOOT);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
 		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && run->internal.ndata >= 1)

@@ -65,8 +65,8 @@ enum vmm_log_level {
 enum vmm_exit_reason {
 	VMM_EXIT_NONE = 0,     /* still running (or paused) */
 	VMM_EXIT_POWEROFF,     /* the guest powered off (ACPI S5) */
-	VMM_EXIT_REBOOT,       /* the guest asked for a reset */
-	VMM_EXIT_CRASH,        /* triple fault, KVM internal error, emulation failure */
+	VMM_EXIT_REBOOT,       /* the guest reset itself (any reset method, a triple fault too) */
+	VMM_EXIT_CRASH,        /* KVM internal error, emulation failure (a triple fault is a REBOOT) */
 	VMM_EXIT_TIMEOUT,      /* the configured timeout elapsed */
 	VMM_EXIT_STOPPED,      /* vmm_request_stop(): a hard stop, or the grace period ran out */
 	VMM_EXIT_ERROR,        /* a host-side error inside the VMM */

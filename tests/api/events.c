@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * api.events: the event callback sees each state change in order (RUNNING, PAUSED, RUNNING,
- * STOPPED / POWEROFF / CRASH), pause/resume/request_stop reject the wrong state, a callback may
+ * STOPPED / POWEROFF / REBOOT), pause/resume/request_stop reject the wrong state, a callback may
  * call vmm_request_stop(), and vmm_request_stop() with a grace period stops a guest that ignores
  * the power button when the period runs out. Linked against the shared library (libvmm.so).
  * Usage: api_events PAYLOAD_ELF
@@ -269,7 +269,7 @@ int main(int argc, char **argv)
 
 	pause_resume_stop();
 	guest_exits("payload=hello", VMM_EXIT_POWEROFF, VMM_EVENT_POWEROFF);
-	guest_exits("payload=triple", VMM_EXIT_CRASH, VMM_EVENT_CRASH);
+	guest_exits("payload=triple", VMM_EXIT_REBOOT, VMM_EVENT_REBOOT); /* a triple fault resets */
 	guest_exits("payload=reboot", VMM_EXIT_REBOOT, VMM_EVENT_REBOOT);
 	stop_from_callback();
 	grace_period(500, 0, 500);
