@@ -43,7 +43,7 @@ size_t irq_routes_default(struct kvm_irq_routing_entry *e)
 	return n;
 }
 
-/* Build the whole table and hand it to KVM. lock held. */
+/* Build the whole table and hand it to KVM. lock held. 0 or -errno; the callers say what failed. */
 static int commit(struct irq_routes *r)
 {
 	struct kvm_irq_routing *t = r->table;
@@ -63,14 +63,7 @@ static int commit(struct irq_routes *r)
 	}
 	t->nr = (uint32_t)n;
 	t->flags = 0;
-	if (ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t) < 0) {
-		int e = errno;
-
-		vlog_err(r->log, "cannot set the interrupt routing table (KVM_SET_GSI_ROUTING, %zu routes): %s", n,
-			 strerror(e));
-		return -e;
-	}
-	return 0;
+	return ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t) < 0 ? -errno : 0;
 }
 
 int irq_routes_init(struct irq_routes *r, int vm_fd, const struct vlog *log)
@@ -88,8 +81,10 @@ int irq_routes_init(struct irq_routes *r, int vm_fd, const struct vlog *log)
 	pthread_mutex_lock(&r->lock);
 	ret = commit(r);
 	pthread_mutex_unlock(&r->lock);
-	if (ret)
+	if (ret) {
+		vlog_err(log, "cannot set the interrupt routing table (KVM_SET_GSI_ROUTING): %s", strerror(-ret));
 		irq_routes_destroy(r);
+	}
 	return ret;
 }
 
@@ -210,8 +205,12 @@ static int msi_update(void *opaque, unsigned vec, uint64_t addr, uint32_t data)
 	if (old.state != ROUTE_ROUTED || old.addr != addr || old.data != data) {
 		*m = (struct irq_msi_route){ .state = ROUTE_ROUTED, .addr = addr, .data = data };
 		ret = commit(r);
-		if (ret)
+		if (ret) {
 			*m = old; /* keep what KVM has */
+			/* The guest's MSI-X programming got here: rationed, like every guest-triggered line. */
+			vlog_guest(r->log, &r->warn, "MSI-X", "cannot route vector %u (KVM_SET_GSI_ROUTING): %s", vec,
+				   strerror(-ret));
+		}
 	}
 	pthread_mutex_unlock(&r->lock);
 	return ret;

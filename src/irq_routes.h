@@ -41,6 +41,7 @@ struct irq_routes {
 	pthread_mutex_t lock;            /* the MSI routes and table */
 	struct kvm_irq_routing *table;   /* scratch for commits: IRQ_ROUTES_DEFAULT_NR + IRQ_ROUTES_MAX_MSI entries */
 	struct irq_msi_route msi[IRQ_ROUTES_MAX_MSI]; /* GSI IRQ_ROUTES_MSI_BASE + i */
+	struct vlog_budget warn;         /* for failures the guest's MSI-X writes cause */
 };
 
 /* The MSI vectors of one device: a GSI and an irqfd each. Opaque for irq_routes_msi_ops. */

@@ -536,6 +536,46 @@ START_TEST(kvm_routes)
 }
 END_TEST
 
+static unsigned route_log_lines;
+static void count_log(void *opaque, enum vmm_log_level level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	(void)msg;
+	route_log_lines++;
+}
+
+/* A guest whose MSI-X writes keep failing in KVM gets a rationed number of log lines, not one each. */
+START_TEST(failed_routes_log_rationed)
+{
+	struct vlog log = { .fn = count_log, .level = VMM_LOG_DEBUG };
+	struct irq_routes r;
+	struct irq_msix *a;
+	int kvm, vm = kvm_vm(&kvm, true);
+
+	if (vm < 0) {
+		ck_assert_msg(!getenv("VMM_REQUIRE_KVM"), "failed_routes_log_rationed: no usable /dev/kvm: %s",
+			      strerror(errno));
+		printf("failed_routes_log_rationed: skipped here, no usable /dev/kvm (unit.msix-kvm runs it)\n");
+		return;
+	}
+	ck_assert_int_eq(irq_routes_init(&r, vm, &log), 0);
+	ck_assert_int_eq(irq_routes_msix_create(&r, 1, &a), 0);
+	route_log_lines = 0;
+	/* From here on every KVM_SET_GSI_ROUTING fails (EBADF): the guest cannot make us log each time. */
+	r.vm_fd = -1;
+	for (unsigned i = 0; i < 1000; i++)
+		ck_assert_int_lt(irq_routes_msi_ops.update(a, 0, 0xfee00000, 0x4030 + (i & 1)), 0);
+	ck_assert_uint_ge(route_log_lines, 1);
+	ck_assert_uint_le(route_log_lines, VLOG_GUEST_BUDGET + 1);
+	r.vm_fd = vm;
+	irq_routes_msix_destroy(a);
+	irq_routes_destroy(&r);
+	close(vm);
+	close(kvm);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("msix");
@@ -552,6 +592,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tcase_add_test(routes, default_routes);
 	tcase_add_test(routes, kvm_routes);
+	tcase_add_test(routes, failed_routes_log_rationed);
 	suite_add_tcase(s, routes);
 	return unit_run(s);
 }
