@@ -61,7 +61,7 @@ static const struct bus_range *find(const struct bus *b, uint64_t addr)
 	return NULL;
 }
 
-bool bus_dispatch(const struct bus *b, uint64_t addr, void *data, uint32_t len, bool is_write)
+int bus_dispatch_at(const struct bus *b, uint64_t addr, void *data, uint32_t len, bool is_write)
 {
 	const struct bus_range *r = find(b, addr);
 
@@ -69,8 +69,13 @@ bool bus_dispatch(const struct bus *b, uint64_t addr, void *data, uint32_t len, 
 	if (!r || len == 0 || len > r->len - (addr - r->base)) {
 		if (!is_write)
 			memset(data, 0xff, len);
-		return false;
+		return -1;
 	}
 	r->fn(r->opaque, addr - r->base, data, len, is_write);
-	return true;
+	return (int)(r - b->ranges);
+}
+
+bool bus_dispatch(const struct bus *b, uint64_t addr, void *data, uint32_t len, bool is_write)
+{
+	return bus_dispatch_at(b, addr, data, len, is_write) >= 0;
 }

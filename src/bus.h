@@ -39,5 +39,7 @@ __attribute__((warn_unused_result)) int bus_register(struct bus *b, uint64_t bas
  * is answered with all-ones.
  */
 bool bus_dispatch(const struct bus *b, uint64_t addr, void *data, uint32_t len, bool is_write);
+/* The same, answering which range took it: its index in b->ranges, or -1 when none did. */
+int bus_dispatch_at(const struct bus *b, uint64_t addr, void *data, uint32_t len, bool is_write);
 
 #endif
