@@ -7,6 +7,7 @@
 
 #include <vmm/vmm.h>
 
+#include "devices/boot_timer.h"
 #include "devices/ged.h"
 #include "devices/serial.h"
 #include "event_loop.h"
@@ -124,6 +125,7 @@ static void put(struct vmm *vm)
 
 VMM_API int vmm_create(const struct vmm_config *cfg, struct vmm **out)
 {
+	uint64_t entry_ns = boot_timer_now_ns(); /* the boot timer's earliest time when no origin is given */
 	struct vlog log;
 	struct vmm *vm;
 	int ret;
@@ -148,6 +150,7 @@ VMM_API int vmm_create(const struct vmm_config *cfg, struct vmm **out)
 	vm->next_live = live;
 	live = vm;
 	pthread_mutex_unlock(&registry_lock);
+	vm_created(vm, entry_ns);
 	*out = vm;
 	return 0;
 }
@@ -420,6 +423,7 @@ VMM_API int vmm_destroy(struct vmm *h)
 			vcpu_join(vm->vcpus[i]);
 	if (vm->supervisor_started)
 		pthread_join(vm->supervisor, NULL);
+	vm_report_stats(vm); /* every vCPU thread has stopped: their counters hold still */
 
 	pthread_mutex_lock(&registry_lock);
 	while (vm->refs)

@@ -225,8 +225,18 @@ static int setup_console(struct cli *c)
 	return 0;
 }
 
+/* CLOCK_MONOTONIC in ns: the boot timer's origin is main()'s entry. */
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 int main(int argc, char **argv)
 {
+	uint64_t start_ns = mono_ns();
 	struct cli c = { .stop_fd = -1, .sig_fd = -1 };
 	struct vmm_config cfg;
 	enum vmm_exit_reason reason = VMM_EXIT_ERROR;
@@ -280,6 +290,12 @@ int main(int argc, char **argv)
 	cfg.console_opaque = &c;
 	cfg.log = log_cb;
 	cfg.log_level = c.opt.verbose ? VMM_LOG_DEBUG : VMM_LOG_WARN;
+	/* Their lines come through the log callback at INFO. */
+	cfg.boot_timer = c.opt.boot_timer;
+	cfg.boot_timer_origin_ns = start_ns;
+	cfg.stats = c.opt.stats;
+	if ((c.opt.boot_timer || c.opt.stats) && !c.opt.verbose)
+		cfg.log_level = VMM_LOG_INFO;
 
 	ret = vmm_create(&cfg, &c.vm);
 	if (ret)

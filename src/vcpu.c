@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "devices/boot_timer.h"
 #include "vm.h"
 #include "x86/cpu.h"
 
@@ -83,6 +84,12 @@ int vcpu_create(struct vmm *vm, unsigned id, struct vcpu **out)
 		free(v);
 		return ret;
 	}
+	ret = stats_init(&v->stats, vm->pio.nr, vm->mmio.nr);
+	if (ret) {
+		vlog_err(&vm->log, "vCPU %u: no memory for its exit statistics", id);
+		vcpu_destroy(v);
+		return ret;
+	}
 	ret = set_run_sigmask(v->fd);
 	if (ret) {
 		vlog_err(&vm->log, "vCPU %u: KVM_SET_SIGNAL_MASK failed: %s", id, strerror(-ret));
@@ -104,23 +111,27 @@ static void handle_io(struct vcpu *v)
 	uint32_t size = run->io.size, count = run->io.count;
 	uint64_t off = run->io.data_offset, end;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	int idx = -1;
 
 	/* KVM fills these, but a bad value must not make us touch memory past the run page. */
 	if ((size != 1 && size != 2 && size != 4) ||
 	    __builtin_add_overflow(off, (uint64_t)size * count, &end) || end > (uint64_t)v->vm->run_size)
 		return;
 	for (uint32_t i = 0; i < count; i++)
-		bus_dispatch(&v->vm->pio, run->io.port, (uint8_t *)run + off + (uint64_t)i * size, size, is_write);
+		idx = bus_dispatch_at(&v->vm->pio, run->io.port, (uint8_t *)run + off + (uint64_t)i * size, size,
+				      is_write);
+	stats_count_range(v->stats.pio, v->stats.npio, idx);
 }
 
 static void handle_mmio(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	uint32_t len = run->mmio.len;
+	int idx = -1;
 
-	if (len == 0 || len > sizeof(run->mmio.data))
-		return;
-	bus_dispatch(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
+	if (len != 0 && len <= sizeof(run->mmio.data))
+		idx = bus_dispatch_at(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
+	stats_count_range(v->stats.mmio, v->stats.nmmio, idx);
 }
 
 /* Report why the guest died, with its registers, and stop the VM (exit code 2 in the CLI). */
@@ -158,6 +169,7 @@ static bool handle_exit(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	struct vmm *vm = v->vm;
 
+	v->stats.exits[stats_exit_kind(run->exit_reason)]++;
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		handle_io(v);
@@ -216,9 +228,17 @@ static void *vcpu_thread(void *arg)
 	/* Every signal stays blocked in this thread (vcpu_start); KVM_RUN unblocks only the kick. */
 	vm_vcpu_enter(vm);
 	while (!vm_vcpu_checkpoint(vm)) {
+		uint64_t t = 0;
+		bool go;
+
+		if (!v->ran) {
+			v->ran = true;
+			vm_first_run(vm, v->id);
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				/* Kicked: take the signal, clear the request, look at the stop flag again. */
+				v->stats.exits[STATS_EXIT_KICK]++;
 				consume_kick();
 				atomic_store_explicit((_Atomic uint8_t *)&v->run->immediate_exit, 0,
 						      memory_order_relaxed);
@@ -228,7 +248,13 @@ static void *vcpu_thread(void *arg)
 			vm_exit(vm, VMM_EXIT_ERROR);
 			break;
 		}
-		if (!handle_exit(v))
+		/* --stats: the user space time of an exit, from KVM_RUN returning until it is handled. */
+		if (vm->stats)
+			t = boot_timer_now_ns();
+		go = handle_exit(v);
+		if (vm->stats)
+			v->stats.handle_ns += boot_timer_now_ns() - t;
+		if (!go)
 			break;
 	}
 	vm_vcpu_leave(vm);
@@ -283,5 +309,6 @@ void vcpu_destroy(struct vcpu *v)
 		munmap(v->run, (size_t)v->vm->run_size);
 	if (v->fd >= 0)
 		close(v->fd);
+	stats_destroy(&v->stats);
 	free(v);
 }

@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "stats.h"
+
 struct vmm;
 
 struct vcpu {
@@ -16,6 +18,8 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	atomic_bool thread_started;
+	bool ran;             /* has entered KVM_RUN once (the boot timer's "first KVM_RUN") */
+	struct stats stats;   /* written by this vCPU's thread only; read after vcpu_join() */
 };
 
 int vcpu_create(struct vmm *vm, unsigned id, struct vcpu **out);

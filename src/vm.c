@@ -496,6 +496,7 @@ static const struct {
 	{ setup_irqchip, nothing },
 	{ setup_irq_routes, teardown_irq_routes },
 	{ setup_devices, teardown_devices },
+	{ vm_setup_boot_timer, vm_teardown_boot_timer },
 	{ setup_pci, teardown_pci },
 	{ setup_event_loop, teardown_event_loop },
 	{ vm_setup_disks, vm_teardown_disks },
@@ -517,6 +518,11 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 	vm->event = cfg->event;
 	vm->event_opaque = cfg->event_opaque;
 	vm->debug_exit_port = cfg->debug_exit_port;
+	vm->boot_timer_on = cfg->boot_timer != 0;
+	vm->stats = cfg->stats != 0;
+	vm->origin_given = cfg->boot_timer_origin_ns != 0;
+	if (vm->origin_given)
+		vm->origin_ns = cfg->boot_timer_origin_ns;
 	bus_init(&vm->pio);
 	bus_init(&vm->mmio);
 	pthread_mutex_init(&vm->lock, NULL);

@@ -28,6 +28,7 @@ struct kvm_cpuid2;
 struct event_loop;
 struct virtio_pci;
 struct disk;
+struct boot_timer;
 
 struct vmm {
 	struct vlog log;
@@ -70,6 +71,14 @@ struct vmm {
 	void *event_opaque;
 	uint16_t debug_exit_port;
 	struct ged *ged;            /* the ACPI power button (Generic Event Device) */
+
+	/* Boot phases and exit statistics (vm_observe.c). */
+	struct boot_timer *boot_timer; /* the guest's marker port */
+	bool boot_timer_on;         /* --boot-timer: log the phases (INFO) */
+	bool stats;                 /* --stats: time exit handling, report at vmm_destroy() */
+	uint64_t origin_ns;         /* CLOCK_MONOTONIC ns the boot-timer times count from */
+	bool origin_given;          /* from the config (the process start); else vmm_create() entry */
+	atomic_bool first_run_seen; /* a vCPU has entered KVM_RUN */
 
 	/* vCPU fast-path flags (read without the lock; written under it). */
 	atomic_bool stop_flag;      /* every vCPU must leave */
@@ -120,5 +129,15 @@ int vm_pause(struct vmm *vm);
 int vm_resume(struct vmm *vm);
 /* Deliver an event to the application's callback (if any). */
 void vm_event(struct vmm *vm, enum vmm_event ev);
+/*
+ * Boot timer and exit statistics (vm_observe.c). The init step registers the marker port; a vCPU calls
+ * vm_first_run() before its first KVM_RUN; vmm_create() calls vm_created() when it succeeded and
+ * vmm_destroy() calls vm_report_stats() once the vCPU threads have stopped.
+ */
+int vm_setup_boot_timer(struct vmm *vm);
+void vm_teardown_boot_timer(struct vmm *vm);
+void vm_first_run(struct vmm *vm, unsigned vcpu);
+void vm_created(struct vmm *vm, uint64_t entry_ns);
+void vm_report_stats(struct vmm *vm);
 
 #endif

@@ -132,6 +132,24 @@ struct vmm_config {
 	vmm_log_fn log;             /* NULL: messages go to stderr */
 	void *log_opaque;
 	enum vmm_log_level log_level; /* messages above this level are dropped */
+
+	/*
+	 * Fields added later; vmm_config_init() sets each to off.
+	 *
+	 * boot_timer non-zero: log the boot phases at VMM_LOG_INFO, as they happen, one line each:
+	 * "boot-timer: PHASE at T ms", T in host CLOCK_MONOTONIC time since boot_timer_origin_ns. The
+	 * phases: process start (the origin; when boot_timer_origin_ns is 0 the origin is vmm_create()'s
+	 * entry and that line says so), vmm_create entry, vmm_create done, first KVM_RUN (the first vCPU
+	 * entering the guest), and "guest marker V" for each byte V the guest writes to I/O port 0x620
+	 * (the boot-timer port; always present, a marker costs one exit).
+	 */
+	int boot_timer;
+	uint64_t boot_timer_origin_ns; /* CLOCK_MONOTONIC ns the times count from (e.g. main()'s entry); 0: vmm_create() entry */
+	/*
+	 * stats non-zero: count KVM exits by reason and by port / MMIO range per vCPU, time their handling in
+	 * user space, and log the totals at VMM_LOG_INFO in vmm_destroy(), lines starting "stats: ".
+	 */
+	int stats;
 };
 
 /* Fill *cfg with defaults (nothing to free). */

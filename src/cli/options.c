@@ -34,6 +34,11 @@ const char *cli_usage(void)
 	       "      --net none           no network (the default)\n"
 	       "      --debug-exit=IOBASE  a port like QEMU's isa-debug-exit (e.g. 0xf4): a guest write of V\n"
 	       "                           stops the VM and vmm exits with (V << 1) | 1\n"
+	       "      --boot-timer         print on stderr when each boot phase happened (ms since vmm started):\n"
+	       "                           vmm_create done, first KVM_RUN, each byte V the guest writes to\n"
+	       "                           port 0x620 (\"guest marker V\")\n"
+	       "      --stats              print on stderr at exit the KVM exits by reason and by port and MMIO\n"
+	       "                           range, and the time spent handling them in user space\n"
 	       "  -t, --timeout SECONDS    stop the guest after SECONDS and exit with 124 (default: never)\n"
 	       "  -v, --verbose            print debug messages\n"
 	       "  -h, --help               print this help and exit\n"
@@ -196,7 +201,7 @@ int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
 	return 0;
 }
 
-enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT };
+enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT, OPT_BOOT_TIMER, OPT_STATS };
 
 static const struct option longopts[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -209,6 +214,8 @@ static const struct option longopts[] = {
 	{ "disk", required_argument, NULL, 'd' },
 	{ "net", required_argument, NULL, 'n' },
 	{ "debug-exit", required_argument, NULL, OPT_DEBUG_EXIT },
+	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
+	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -309,6 +316,12 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 			o->debug_exit_port = (uint16_t)v;
 			break;
 		}
+		case OPT_BOOT_TIMER:
+			o->boot_timer = true;
+			break;
+		case OPT_STATS:
+			o->stats = true;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;

@@ -25,6 +25,8 @@ struct cli_options {
 	bool no_net; /* --net none */
 	uint16_t debug_exit_port; /* --debug-exit=IOBASE; 0: none */
 	bool verbose;
+	bool boot_timer; /* --boot-timer */
+	bool stats;      /* --stats */
 	bool help, version;
 };
 

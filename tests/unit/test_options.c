@@ -84,6 +84,21 @@ START_TEST(defaults)
 	ck_assert_int_eq(o.console, CLI_CONSOLE_STDIO);
 	ck_assert_ptr_null(o.cmdline);
 	ck_assert_uint_eq(o.timeout_s, 0);
+	ck_assert(!o.boot_timer);
+	ck_assert(!o.stats);
+}
+END_TEST
+
+START_TEST(boot_timer_and_stats)
+{
+	struct cli_options o;
+	const char *args[] = { "-k", "bz", "--boot-timer", "--stats", NULL };
+	const char *bad[] = { "-k", "bz", "--stats=1", NULL };
+
+	ck_assert_int_eq(parse(&o, args), 0);
+	ck_assert(o.boot_timer);
+	ck_assert(o.stats);
+	ck_assert_int_eq(parse(&o, bad), -EINVAL);
 }
 END_TEST
 
@@ -224,6 +239,7 @@ int main(void)
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, disks);
 	tcase_add_test(tc, nets);
+	tcase_add_test(tc, boot_timer_and_stats);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
