@@ -133,6 +133,22 @@ static void debug_exit(const char *cmdline)
 	puts_serial("payload: the debug-exit port did not stop the VM\n");
 }
 
+/*
+ * Boot-timer markers: writes the bytes 1..N (N = payload.markers=, default 3) to the boot-timer port
+ * 0x620, one serial line before each, so the host records N increasing times.
+ */
+static void markers(const char *cmdline)
+{
+	uint32_t n = cmdline_u32(cmdline, "payload.markers=", 3);
+
+	for (uint32_t v = 1; v <= n && v <= 255; v++) {
+		puts_serial("payload: marker ");
+		put_dec(v);
+		puts_serial("\n");
+		outb(0x620, (uint8_t)v);
+	}
+}
+
 /* Busy work: prints "payload: count N" about every 100 ms (2^28 TSC ticks), forever. */
 static void count(void)
 {
@@ -267,11 +283,14 @@ void payload_main(const uint8_t *zp)
 	} else if (word_is(p, "debugexit")) {
 		debug_exit(cmdline);
 		poweroff();
+	} else if (word_is(p, "marker")) {
+		markers(cmdline);
+		poweroff();
 	} else if (word_is(p, "count")) {
 		count();
 	} else {
 		puts_serial("payload: unknown test; use payload=hello|reboot|reset-reg|triple|hang|echo|rtc|cpuid|unclaimed"
-			    "|debugexit|count\n");
+			    "|debugexit|marker|count\n");
 		poweroff();
 	}
 }

@@ -7,7 +7,8 @@
 #   initramfs.gz   newc cpio (gzip): static busybox + applet links, /init = tests/guest/init,
 #                  the virtio modules in /lib/modules (load order in /lib/modules/virtio.order)
 #                  and button + evdev for the ACPI power button (/init loads them at boot),
-#                  /bin/vmm-debug-exit (debug-exit.c: an outb to the isa-debug-exit port)
+#                  /bin/vmm-debug-exit (debug-exit.c: an outb to the isa-debug-exit port) and
+#                  /bin/vmm-mark (a link to it: a boot-timer marker on port 0x620)
 # usage: build-assets.sh OUTDIR
 # env:   VMM_CACHE_DIR     where downloaded .debs are kept (default: $XDG_CACHE_HOME/vmm if set,
 #                          else OUTDIR/../../.cache, i.e. build/.cache for OUTDIR=build/<variant>/guest)
@@ -178,6 +179,8 @@ install -m 0755 "$HERE/init" "$R/init"
 # t_run reports its command's status on the debug-exit port; Debian's kernels have no /dev/port.
 "${CC:-cc}" -static -Os -s -Wall -Wextra -Werror -o "$R/bin/vmm-debug-exit" "$HERE/debug-exit.c" ||
 	die "cannot compile $HERE/debug-exit.c statically (gcc, libc6-dev)"
+# vmm-mark V: the same program writes a boot-timer marker (port 0x620); /init marks its start.
+ln -s vmm-debug-exit "$R/bin/vmm-mark"
 for p in "${GUEST_PROGRAMS[@]}"; do
 	mkdir -p "$R$(dirname "$p")"
 	rm -f "$R$p"

@@ -3,7 +3,7 @@
 set(DIRECT_RUN ${CMAKE_CURRENT_SOURCE_DIR}/direct/run.sh)
 set(PAYLOAD_ELF ${PROJECT_BINARY_DIR}/firmware/payload.elf)
 # Without a usable /dev/kvm here they run in the nested test host (kvm_case(), tests/CMakeLists.txt).
-foreach(case hello smp reboot reset-reg triple-fault timeout console-input rtc cpuid unclaimed-port debug-exit errors)
+foreach(case hello smp reboot reset-reg triple-fault timeout console-input rtc cpuid unclaimed-port debug-exit boot-timer errors)
   kvm_case(direct.${case} ${DIRECT_RUN} $<TARGET_FILE:vmm> ${PAYLOAD_ELF} ${case})
   set_tests_properties(direct.${case} PROPERTIES TIMEOUT 300 LABELS direct)
 endforeach()

@@ -104,6 +104,25 @@ reboot | reboot-default | reboot-acpi | reboot-triple | reboot-pci | reboot-bios
 		fail "${how:-the default method} did not reset the guest by itself: $(head -c 300 "$ERR" | tr '\r\n' '  ')"
 	fi
 	pass ;;
+boot-timer)
+	# --boot-timer: /init's marker (1, written first thing) comes after the first KVM_RUN; --stats
+	# names the serial port among the exits.
+	boot 0 --mem 256M --boot-timer --stats --cmdline "$BASE vmmtest=poweroff"
+	guest_passed poweroff
+	grep "boot-timer:\|stats:" "$ERR"
+	# "NAME TIME" per phase, in the order printed.
+	ph=$(sed -n 's/^vmm: boot-timer: \(.*\) at \([0-9.-]*\) ms.*$/\1|\2/p' "$ERR" | tr -d '\r')
+	t_of() { echo "$ph" | grep "^$1" | head -1 | cut -d'|' -f2; }
+	run=$(t_of "first KVM_RUN") mark=$(t_of "guest marker 1|") done=$(t_of "vmm_create done")
+	[ -n "$run" ] && [ -n "$mark" ] && [ -n "$done" ] || fail "missing boot-timer phases: $(echo "$ph" | tr '\n' ' ')"
+	awk -v d="$done" -v r="$run" -v m="$mark" 'BEGIN { exit !(0 < d && d < r && r < m) }' ||
+		fail "phases out of order: create done $done, first KVM_RUN $run, /init marker $mark"
+	echo "$ph" | awk -F'|' '$2 + 0 < prev { bad = 1 } { prev = $2 + 0 } END { exit bad }' ||
+		fail "boot-timer times go back: $(echo "$ph" | tr '\n' ' ')"
+	grep -q "^vmm: stats: port 0x3f8-0x3ff serial: [1-9][0-9]* exits" "$ERR" || fail "--stats does not name the serial port"
+	grep -q "^vmm: stats: port 0x620 boot-timer: [1-9]" "$ERR" || fail "--stats does not count the /init marker"
+	grep -q "^vmm: stats: user space exit handling: " "$ERR" || fail "--stats has no handling time"
+	pass ;;
 date)
 	boot 0 --mem 256M --cmdline "$BASE vmmtest=date vmmtest.epoch=$(date +%s)"
 	guest_passed date

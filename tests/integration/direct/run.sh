@@ -107,6 +107,34 @@ debug-exit)
 		expect_log "payload: debug exit $v"
 		grep -q "did not stop" "$LOG" && fail "the debug-exit port did not stop the VM"
 	done ;;
+boot-timer)
+	# --boot-timer: the phases in order, times non-decreasing, one line per guest marker; --stats: the
+	# counts (the payload writes the boot-timer port 0x620 once per marker).
+	need_kvm
+	run 0 --kernel "$PAYLOAD" --cmdline "payload=marker payload.markers=5" --boot-timer --stats --timeout 60
+	expect_log "payload: marker 5"
+	phases=$(sed -n 's/^vmm: boot-timer: \(.*\) at \(-\{0,1\}[0-9.]*\) ms$/\2 \1/p' "$ERR")
+	echo "$phases"
+	echo "$phases" | awk '
+		NR == 1 && !($2 == "process" && $3 == "start" && $1 == 0) { print "first phase is not process start at 0: " $0; bad = 1 }
+		NR > 1 && $1 + 0 < prev { print "time goes back: " $0; bad = 1 }
+		{ prev = $1 + 0 }
+		END { exit bad }' || fail "boot-timer phases out of order"
+	names=$(echo "$phases" | cut -d' ' -f2- | sed 's/ (vCPU [0-9]*)//' | tr '\n' '|')
+	want="process start|vmm_create entry|vmm_create done|first KVM_RUN|guest marker 1|guest marker 2|guest marker 3|guest marker 4|guest marker 5|"
+	[ "$names" = "$want" ] || fail "boot-timer phases are '$names', expected '$want'"
+	# Strictly later: vmm_create does real work, and the guest runs after it.
+	echo "$phases" | awk '$2 == "vmm_create" && $3 == "done" { d = $1 } $2 == "first" { f = $1 }
+		END { exit !(d > 0 && f > d) }' || fail "process start < create done < first KVM_RUN does not hold"
+	expect_err "^vmm: stats: exits: [0-9]* (io [0-9]*"
+	expect_err "^vmm: stats: port 0x620 boot-timer: 5 exits$"
+	expect_err "^vmm: stats: port 0x3f8-0x3ff serial: [0-9]* exits$"
+	expect_err "^vmm: stats: user space exit handling: [0-9.]* ms in total"
+	# The payload writes 0x600 (S5) once to power off.
+	expect_err "^vmm: stats: port 0x600-0x603 acpi-pm: 1 exits$"
+	# Without the options, none of it.
+	run 0 --kernel "$PAYLOAD" --cmdline "payload=marker" --timeout 60
+	[ ! -s "$ERR" ] || fail "stderr not empty without --boot-timer/--stats" ;;
 errors)
 	printf 'this is not a kernel\n%.0s' $(seq 100) >"$WORK/garbage"
 	: >"$WORK/empty"
