@@ -111,7 +111,7 @@ boot-timer)
 	# --boot-timer: the phases in order, times non-decreasing, one line per guest marker; --stats: the
 	# counts (the payload writes the boot-timer port 0x620 once per marker).
 	need_kvm
-	run 0 --kernel "$PAYLOAD" --cmdline "payload=marker payload.markers=5" --boot-timer --stats --timeout 60
+	run 0 --kernel "$PAYLOAD" --cmdline "payload=marker payload.markers=5" --boot-timer --stats --cpus 2 --timeout 60
 	expect_log "payload: marker 5"
 	phases=$(sed -n 's/^vmm: boot-timer: \(.*\) at \(-\{0,1\}[0-9.]*\) ms$/\2 \1/p' "$ERR")
 	echo "$phases"
@@ -130,6 +130,9 @@ boot-timer)
 	expect_err "^vmm: stats: port 0x620 boot-timer: 5 exits$"
 	expect_err "^vmm: stats: port 0x3f8-0x3ff serial: [0-9]* exits$"
 	expect_err "^vmm: stats: user space exit handling: [0-9.]* ms in total"
+	# Two vCPUs: one line each (vCPU 1 waits for a SIPI that never comes: no exits of its own).
+	expect_err "^vmm: stats: vCPU 0: [1-9][0-9]* exits, [0-9.]* ms handling them$"
+	expect_err "^vmm: stats: vCPU 1: [0-9]* exits"
 	# The payload writes 0x600 (S5) once to power off.
 	expect_err "^vmm: stats: port 0x600-0x603 acpi-pm: 1 exits$"
 	# Without the options, none of it.
