@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // bootwatch: time one run of a VMM from process start to a console marker and to exit.
 //
-//   bootwatch [-t SECONDS] [-o FILE] PATTERN -- CMD [ARGS...]
+//   bootwatch [-t SECONDS] [-o FILE] [-s] PATTERN -- CMD [ARGS...]
 //
 // Forks and execs CMD with stdin on /dev/null and stdout+stderr on one pipe, reads the pipe until
 // EOF (copying it to FILE with -o), notes (CLOCK_MONOTONIC) when PATTERN, a plain substring, first
@@ -14,6 +14,11 @@
 // status is CMD's exit code, 128+N when signal N killed it, or "timeout" when it ran longer than
 // -t SECONDS (default 120), in which case it is killed with SIGKILL. Exit status: 0 when a line was
 // printed, 2 on usage or set-up errors. A bench tool, not part of libvmm.
+//
+// The line ends with first_ms=%.1f (start to the first console byte; -1 when none came) and, with -s,
+// smaps_rss_kib=N ram_rss_kib=N ram_size_kib=N: /proc/PID/smaps of CMD read when PATTERN appeared,
+// the Rss of all its mappings, and Rss and Size of its largest mapping (the guest RAM of a VMM);
+// total Rss minus the guest RAM's Rss is the VMM's own memory (-1 when not sampled).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +51,7 @@ static double tv_ms(struct timeval tv)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bootwatch [-t SECONDS] [-o FILE] PATTERN -- CMD [ARGS...]\n");
+	fprintf(stderr, "usage: bootwatch [-t SECONDS] [-o FILE] [-s] PATTERN -- CMD [ARGS...]\n");
 	exit(2);
 }
 
@@ -86,6 +91,36 @@ static bool matcher_feed(struct matcher *m, const char *data, size_t len)
 	return false;
 }
 
+struct smaps_sample {
+	long rss_kib, ram_rss_kib, ram_size_kib;
+};
+
+// Sums Rss over /proc/PID/smaps and notes Size and Rss of the largest mapping.
+static void sample_smaps(pid_t pid, struct smaps_sample *s)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return;
+	long total = 0, size = 0, best_size = -1, best_rss = -1, v;
+	bool cur_best = false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "Size: %ld kB", &v) == 1) {
+			size = v;
+			cur_best = size > best_size;
+			if (cur_best)
+				best_size = size;
+		} else if (sscanf(line, "Rss: %ld kB", &v) == 1) {
+			total += v;
+			if (cur_best)
+				best_rss = v;
+		}
+	}
+	fclose(f);
+	*s = (struct smaps_sample){ .rss_kib = total, .ram_rss_kib = best_rss, .ram_size_kib = best_size };
+}
+
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len > 0) {
@@ -105,8 +140,9 @@ int main(int argc, char **argv)
 {
 	double timeout_s = 120;
 	const char *outpath = NULL;
+	bool smaps = false;
 	int opt;
-	while ((opt = getopt(argc, argv, "+t:o:h")) != -1) {
+	while ((opt = getopt(argc, argv, "+t:o:sh")) != -1) {
 		switch (opt) {
 		case 't': {
 			char *end;
@@ -117,6 +153,9 @@ int main(int argc, char **argv)
 		}
 		case 'o':
 			outpath = optarg;
+			break;
+		case 's':
+			smaps = true;
 			break;
 		default:
 			usage();
@@ -170,7 +209,8 @@ int main(int argc, char **argv)
 	close(devnull);
 	int pidfd = open_pidfd(pid);
 
-	double result_ms = -1, exit_ms = -1;
+	double result_ms = -1, exit_ms = -1, first_ms = -1;
+	struct smaps_sample sm = { -1, -1, -1 };
 	bool eof = false, exited = false, timed_out = false;
 	int wstatus = 0;
 	struct rusage ru = { 0 };
@@ -213,8 +253,13 @@ int main(int argc, char **argv)
 			ssize_t r = read(pfd[0], chunk, sizeof(chunk));
 			if (r > 0) {
 				double t = now_ms() - t0;
-				if (!m.found && matcher_feed(&m, chunk, (size_t)r))
+				if (first_ms < 0)
+					first_ms = t;
+				if (!m.found && matcher_feed(&m, chunk, (size_t)r)) {
 					result_ms = t;
+					if (smaps)
+						sample_smaps(pid, &sm);
+				}
 				if (outfd >= 0)
 					(void)write_all(outfd, chunk, (size_t)r);
 			} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
@@ -258,8 +303,12 @@ int main(int argc, char **argv)
 		snprintf(status, sizeof(status), "%d", 128 + WTERMSIG(wstatus));
 	else
 		snprintf(status, sizeof(status), "unknown");
-	printf("result_ms=%.1f exit_ms=%.1f rss_kib=%ld status=%s user_ms=%.0f sys_ms=%.0f\n", result_ms, exit_ms,
-	       ru.ru_maxrss, status, tv_ms(ru.ru_utime), tv_ms(ru.ru_stime));
+	printf("result_ms=%.1f exit_ms=%.1f rss_kib=%ld status=%s user_ms=%.0f sys_ms=%.0f first_ms=%.1f", result_ms,
+	       exit_ms, ru.ru_maxrss, status, tv_ms(ru.ru_utime), tv_ms(ru.ru_stime), first_ms);
+	if (smaps)
+		printf(" smaps_rss_kib=%ld ram_rss_kib=%ld ram_size_kib=%ld", sm.rss_kib, sm.ram_rss_kib, sm.ram_size_kib);
+	printf("\n");
+
 	free(m.buf);
 	return 0;
 }

@@ -10,6 +10,9 @@
 # env:   BENCH_RUNS=N  counted runs per VMM (default 10; one warm-up run each comes on top)
 #        BENCH_LOG=F   keep the raw log (the test host's console, or the direct runs' output) in F
 #        QEMU_MACHINE  QEMU's -M (default microvm,rtc=on; see run-inside.sh)
+#        BENCH_MODE=timeline  the guests print their dmesg instead, and timeline-report.awk compares
+#                      them phase by phase (bench/boot/timeline.sh sets it); TIMELINE_STRACE=1 adds
+#                      one run per VMM under strace (slow: minutes in the nested test host)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -18,6 +21,8 @@ SRC=$(cd "$HERE/../.." && pwd)
 B=${1:-$SRC/build/plain}
 RUNS=${BENCH_RUNS:-10}
 QEMU_MACHINE=${QEMU_MACHINE:-microvm,rtc=on}
+MODE=${BENCH_MODE:-boot}
+STRACE=${TIMELINE_STRACE:-0}
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
 
@@ -51,22 +56,24 @@ mode=$(bash "$SRC/scripts/kvm-mode.sh")
 say "mode $mode, $RUNS runs each (+1 warm-up), guest kernel $KVER"
 case $mode in
 direct)
-	VMM=$W/vmm GUEST=$W/guest BOOTWATCH=$W/extra/bootwatch FW=$W/extra/fw QEMU=$QEMU QEMU_MACHINE=$QEMU_MACHINE \
+	STRACE=$STRACE MODE=$MODE VMM=$W/vmm GUEST=$W/guest BOOTWATCH=$W/extra/bootwatch FW=$W/extra/fw QEMU=$QEMU QEMU_MACHINE=$QEMU_MACHINE \
 		RUNS=$RUNS TMPDIR=$W \
 		sh "$W/extra/run-inside.sh" | tee "$LOG" | grep --line-buffered -E '^@@BENCH' >&2 || true
 	MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm"
 	;;
-nested)
+nested | none)
 	cp "$B/guest/kernel-version" "$W/extra/kernel-version" 2>/dev/null || true
-	printf 'RUNS=%s QEMU_MACHINE=%s GUEST_KVER_FILE=/extra/kernel-version sh /extra/run-inside.sh\n' \
-		"$RUNS" "$QEMU_MACHINE" >"$W/extra/run.sh"
-	VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS=$QEMU \
+	printf 'STRACE=%s MODE=%s RUNS=%s QEMU_MACHINE=%s GUEST_KVER_FILE=/extra/kernel-version sh /extra/run-inside.sh\n' \
+		"$STRACE" "$MODE" "$RUNS" "$QEMU_MACHINE" >"$W/extra/run.sh"
+	bins=$QEMU
+	if [ "$STRACE" = 1 ] && command -v strace >/dev/null; then bins="$bins $(command -v strace)"; fi
+	VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS=$bins \
 		bash "$SRC/tests/host/build-host.sh" "$W/host.cpio" "$W/vmm" "$W/guest" || die "cannot build the test host image"
 	say "booting the nested test host (a few minutes)"
 	: >"$LOG"
 	timeout 3000 bash "$SRC/tests/host/qemu-host.sh" "$W/guest/vmlinuz" "$W/host.cpio" script \
 		-serial "file:$LOG" </dev/null || say "the test host exited with status $?"
-	tr -d '\r' <"$LOG" | grep -aE '^@@(HOST|BENCH|SCRIPT)' >&2 || true
+	tr -d '\r' <"$LOG" | grep -aE '^@@(HOST|BENCH|SCRIPT|STRACE)' >&2 || true
 	host=$(tr -d '\r' <"$LOG" | sed -n 's/^@@HOST-READY \([^ ]*\).*cpus=\([0-9]*\).*/\1, \2 vCPUs/p' | head -1)
 	MACHINE="nested test host (QEMU $("$QEMU" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') TCG, EPYC+svm, ${host:-?}, kvm-amd)"
 	;;
@@ -75,6 +82,11 @@ esac
 
 tr -d '\r' <"$LOG" | grep -aq '^@@BENCH-DONE' || { tr -d '\r' <"$LOG" | tail -n 40 >&2; die "the benchmark did not finish (log above)"; }
 
+if [ "$MODE" = timeline ]; then
+	tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v machine="$MACHINE" -v kver="$KVER" -v qm="$QEMU_MACHINE" \
+		-f "$HERE/timeline-report.awk"
+	exit 0
+fi
 # The table: medians over the counted runs that exited 0 with the guest's PASS line.
 tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v machine="$MACHINE" -v kver="$KVER" -v runs="$RUNS" '
 	function median(a, n,   i, j, t) {
