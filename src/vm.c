@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "devices/ged.h"
+#include "devices/boot_timer.h"
 #include "devices/cf9.h"
 #include "devices/i8042.h"
 #include "devices/pm.h"
@@ -485,25 +486,28 @@ static void nothing(struct vmm *vm)
 }
 
 /* The order of set-up; teardown runs the finishers of the steps that ran, in reverse. */
+#define STEP(init, fini) { init, fini, #init }
 static const struct {
 	int (*init)(struct vmm *vm);
 	void (*fini)(struct vmm *vm);
+	const char *name; /* for the debug line with its duration */
 } steps[] = {
-	{ open_images, close_images },
-	{ open_kvm, close_kvm },
-	{ create_vm, destroy_vm },
-	{ setup_memory, teardown_memory },
-	{ setup_irqchip, nothing },
-	{ setup_irq_routes, teardown_irq_routes },
-	{ setup_devices, teardown_devices },
-	{ vm_setup_boot_timer, vm_teardown_boot_timer },
-	{ setup_pci, teardown_pci },
-	{ setup_event_loop, teardown_event_loop },
-	{ vm_setup_disks, vm_teardown_disks },
-	{ vm_setup_nets, vm_teardown_nets },
-	{ load_guest, nothing },
-	{ create_vcpus, destroy_vcpus },
+	STEP(open_images, close_images),
+	STEP(open_kvm, close_kvm),
+	STEP(create_vm, destroy_vm),
+	STEP(setup_memory, teardown_memory),
+	STEP(setup_irqchip, nothing),
+	STEP(setup_irq_routes, teardown_irq_routes),
+	STEP(setup_devices, teardown_devices),
+	STEP(vm_setup_boot_timer, vm_teardown_boot_timer),
+	STEP(setup_pci, teardown_pci),
+	STEP(setup_event_loop, teardown_event_loop),
+	STEP(vm_setup_disks, vm_teardown_disks),
+	STEP(vm_setup_nets, vm_teardown_nets),
+	STEP(load_guest, nothing),
+	STEP(create_vcpus, destroy_vcpus),
 };
+#undef STEP
 
 int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 {
@@ -558,8 +562,11 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 	}
 
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		uint64_t t0 = boot_timer_now_ns();
 		int ret = steps[i].init(vm);
 
+		/* -v: where vmm_create's time goes, step by step (issue 10: see every phase). */
+		vlog_debug(&vm->log, "set-up: %s took %.3f ms", steps[i].name, (double)(boot_timer_now_ns() - t0) / 1e6);
 		vm->init_done = (int)i + 1;
 		if (ret)
 			return ret;
