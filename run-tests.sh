@@ -34,10 +34,16 @@ for variant in plain sanitize; do
 	ctest --test-dir "build/$variant" --output-on-failure "$@" 2>&1 | tee "$out"
 	[ "${PIPESTATUS[0]}" = 0 ] || status=1
 	# Count CTest's result lines ("12/95 Test #12: name ....   Passed  1.0 sec"): Passed, Skipped
-	# (exit 77); anything else (Failed, Timeout, Not Run after a failed fixture, ...) failed.
-	read -r pass fail skip < <(sed -n 's/^ *[0-9]*\/[0-9]* *Test *#[0-9]*: *[^ ]* [ .]*\(\*\*\*\)\{0,1\}\([A-Za-z]*\).*/\2/p' "$out" |
-		awk '{ if ($1 == "Passed") p++; else if ($1 == "Skipped") s++; else f++ } END { print p + 0, f + 0, s + 0 }')
-	skipped=$(sed -n 's/^ *[0-9]*\/[0-9]* *Test *#[0-9]*: *\([^ ]*\) [ .]*\*\*\*Skipped.*/\1/p' "$out" | paste -sd, -)
+	# (exit 77, named); anything else (Failed, Timeout, Not Run after a failed fixture, ...) failed.
+	read -r pass fail skip skipped < <(awk '
+		/^ *[0-9]+\/[0-9]+ +Test +#[0-9]+: / {
+			name = $0; sub(/^[^:]*: */, "", name); sub(/ .*/, "", name)
+			st = $0; sub(/^[^:]*: *[^ ]+ [ .]*(\*\*\*)?/, "", st); sub(/[^A-Za-z].*/, "", st)
+			if (st == "Passed") p++
+			else if (st == "Skipped") { s++; names = names (names == "" ? "" : ",") name }
+			else f++
+		}
+		END { print p + 0, f + 0, s + 0, names }' "$out")
 	summary+=("$variant: $((pass + fail)) ran, $pass passed, $fail failed, $skip skipped${skipped:+ ($skipped)}")
 	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail)) total_skip=$((total_skip + skip))
 done
