@@ -18,7 +18,7 @@ set -euo pipefail
 
 # The one list of guest modules, in load order (dependencies first). Tests insmod them in this order.
 VIRTIO_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
-	failover net_failover virtio_net)
+	failover net_failover virtio_net virtio_console)
 # The ACPI power button: /init insmods these at boot, in this order (then starts busybox acpid).
 POWER_MODULES=(button evdev)
 # Modules the nested test host loads to get a /dev/kvm (kvm-intel is kept for completeness).
