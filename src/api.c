@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The public API (include/vmm/vmm.h): argument checks, start, wait, stop, destroy. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,12 +26,43 @@ VMM_API void vmm_config_init(struct vmm_config *cfg)
 	cfg->mem_bytes = VMM_DEFAULT_MEM;
 	cfg->cpus = 1;
 	cfg->log_level = VMM_LOG_INFO;
+	cfg->console.in_fd = cfg->console.out_fd = -1;
+	cfg->hvc_io.in_fd = cfg->hvc_io.out_fd = -1;
+}
+
+/* A console's fds, when it has them: open, and not the other console's input. */
+static int check_console(const struct vmm_console *c, const char *what, const struct vlog *log)
+{
+	if (!c->fds)
+		return 0;
+	if (c->in_fd < -1 || c->out_fd < -1 || (c->in_fd >= 0 && fcntl(c->in_fd, F_GETFD) < 0) ||
+	    (c->out_fd >= 0 && fcntl(c->out_fd, F_GETFD) < 0)) {
+		vlog_err(log, "the %s's file descriptors (in %d, out %d) are not open", what, c->in_fd, c->out_fd);
+		return -EBADF;
+	}
+	if (c->escape < 0 || c->escape > 255) {
+		vlog_err(log, "the %s's escape byte %d is not a byte", what, c->escape);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int check_config(const struct vmm_config *cfg, const struct vlog *log)
 {
+	int ret;
+
 	if (!cfg->kernel || !*cfg->kernel) {
 		vlog_err(log, "no kernel given");
+		return -EINVAL;
+	}
+	ret = check_console(&cfg->console, "serial console", log);
+	if (!ret && cfg->hvc)
+		ret = check_console(&cfg->hvc_io, "virtio console", log);
+	if (ret)
+		return ret;
+	if (cfg->hvc && cfg->console.fds && cfg->hvc_io.fds && cfg->console.in_fd >= 0 &&
+	    cfg->console.in_fd == cfg->hvc_io.in_fd) {
+		vlog_err(log, "the serial and the virtio console cannot both read fd %d", cfg->console.in_fd);
 		return -EINVAL;
 	}
 	if (cfg->cpus > VMM_MAX_CPUS) {
@@ -377,6 +409,21 @@ VMM_API int vmm_console_input(struct vmm *h, const void *buf, size_t len)
 	if (!vm)
 		return -EINVAL;
 	ret = (int)serial_receive(vm->serial, buf, len > 65536 ? 65536 : len);
+	put(vm);
+	return ret;
+}
+
+VMM_API int vmm_hvc_input(struct vmm *h, const void *buf, size_t len)
+{
+	struct vmm *vm;
+	int ret;
+
+	if (!buf && len)
+		return -EINVAL;
+	vm = get(h);
+	if (!vm)
+		return -EINVAL;
+	ret = vm_hvc_input(vm, buf, len > 65536 ? 65536 : len);
 	put(vm);
 	return ret;
 }

@@ -79,6 +79,17 @@ void console_want_room(struct console *c, size_t n);
 /* The sink can take bytes again: offer what waits, resume reading. Any thread; cheap when nothing waits. */
 void console_rx_kick(struct console *c);
 
+/*
+ * Queue host bytes as input, for a console without in_fd (the library's API): how many were taken
+ * (fewer when 4 KiB already wait). No escape processing. Any thread.
+ */
+size_t console_inject(struct console *c, const void *buf, size_t len);
+/*
+ * Wait until the writer has written everything the ring held, giving up after timeout_ms without
+ * progress. A no-op on the I/O thread itself (it would wait for itself). Any other thread.
+ */
+void console_flush(struct console *c, unsigned timeout_ms);
+
 /* Bytes discarded so far (drop policy, a failed writer, or after console_stop()). */
 uint64_t console_dropped(const struct console *c);
 

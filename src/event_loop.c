@@ -469,6 +469,16 @@ int event_loop_call(struct event_loop *l, void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
+bool event_loop_on_thread(struct event_loop *l)
+{
+	bool self;
+
+	pthread_mutex_lock(&l->lock);
+	self = l->running && on_thread(l);
+	pthread_mutex_unlock(&l->lock);
+	return self;
+}
+
 int event_loop_start(struct event_loop *l)
 {
 	sigset_t all, old;

@@ -71,5 +71,7 @@ void event_loop_later(struct event_loop *l, struct ev_defer *d);
  * fn runs on the calling thread: there is no I/O thread to race with).
  */
 int event_loop_call(struct event_loop *l, void (*fn)(void *arg), void *arg);
+/* Is the calling thread l's I/O thread? */
+bool event_loop_on_thread(struct event_loop *l);
 
 #endif

@@ -21,20 +21,17 @@
 #define EXIT_USAGE 1
 #define EXIT_CRASH 2
 #define EXIT_TIMEOUT 124
-#define CTRL_A 0x01
+#define CTRL_A 0x01 /* the escape byte on a terminal: Ctrl-A x quits */
 #define GRACE_MS 10000 /* how long a guest gets to shut down after the first SIGINT/SIGTERM/SIGHUP */
 
 struct cli {
 	struct cli_options opt;
 	struct vmm *vm;
-	int out_fd;       /* where guest output goes; -1: nowhere */
-	int in_fd;        /* guest input; -1: none */
-	bool escapes;     /* Ctrl-A x handling (input is a terminal) */
-	bool saw_ctrl_a;
-	int stop_fd;      /* eventfd: tells the input thread to finish */
+	struct vmm_console uart, hvc; /* the consoles' fds, served by the library */
+	int in_fd;        /* stdin when a console reads it; -1: none */
+	int stop_fd;      /* eventfd: tells the signal thread to finish */
 	int sig_fd;       /* signalfd for SIGINT, SIGTERM, SIGHUP */
 	volatile int exit_signal;
-	volatile bool quit_key;
 };
 
 static void log_cb(void *opaque, enum vmm_log_level level, const char *msg)
@@ -45,122 +42,33 @@ static void log_cb(void *opaque, enum vmm_log_level level, const char *msg)
 	fprintf(stderr, "vmm: %s%s", msg, term_is_raw() ? "\r\n" : "\n");
 }
 
-static void write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* a closed or broken output must not stop the guest */
-		buf += w;
-		len -= (size_t)w;
-	}
-}
-
-static void console_cb(void *opaque, const uint8_t *buf, size_t len)
-{
-	struct cli *c = opaque;
-
-	if (c->out_fd >= 0)
-		write_all(c->out_fd, buf, len);
-}
-
-/* Give bytes to the guest, waiting while its UART buffer is full; false when the VM stopped meanwhile. */
-static bool feed(struct cli *c, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		struct pollfd p = { .fd = c->stop_fd, .events = POLLIN };
-		int n = vmm_console_input(c->vm, buf, len);
-
-		if (n < 0)
-			return false;
-		buf += n;
-		len -= (size_t)n;
-		if (len && poll(&p, 1, 10) > 0)
-			return false;
-	}
-	return true;
-}
-
-/* Input bytes from a terminal: Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A. */
-static bool handle_escapes(struct cli *c, const uint8_t *buf, size_t len)
-{
-	uint8_t out[4096];
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		uint8_t ch = buf[i];
-
-		if (c->saw_ctrl_a) {
-			c->saw_ctrl_a = false;
-			if (ch == 'x' || ch == 'X') {
-				c->quit_key = true;
-				vmm_request_stop(c->vm, 0);
-				return false;
-			}
-			if (ch != CTRL_A)
-				out[n++] = CTRL_A;
-		} else if (ch == CTRL_A) {
-			c->saw_ctrl_a = true;
-			continue;
-		}
-		out[n++] = ch;
-		if (n >= sizeof(out) - 1) {
-			if (!feed(c, out, n))
-				return false;
-			n = 0;
-		}
-	}
-	return feed(c, out, n);
-}
-
-static void *input_thread(void *arg)
+/* SIGINT, SIGTERM, SIGHUP: the first presses the guest's power button, a second one stops it now. */
+static void *signal_thread(void *arg)
 {
 	struct cli *c = arg;
-	uint8_t buf[2048];
 
 	for (;;) {
-		struct pollfd p[3] = {
+		struct pollfd p[2] = {
 			{ .fd = c->stop_fd, .events = POLLIN },
 			{ .fd = c->sig_fd, .events = POLLIN },
-			{ .fd = c->in_fd, .events = POLLIN },
 		};
-		int nfds = c->in_fd >= 0 ? 3 : 2;
-		ssize_t r;
+		struct signalfd_siginfo si;
 
-		if (poll(p, (nfds_t)nfds, -1) < 0) {
+		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (p[0].revents)
 			break;
-		if (p[1].revents) {
-			struct signalfd_siginfo si;
+		if (p[1].revents && read(c->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			unsigned grace = c->exit_signal ? 0 : GRACE_MS;
 
-			if (read(c->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				/* The first signal presses the guest's power button; a second one stops it now. */
-				unsigned grace = c->exit_signal ? 0 : GRACE_MS;
-
-				if (grace)
-					log_cb(NULL, VMM_LOG_INFO,
-					       "asking the guest to shut down (power button); a second signal stops it at once");
-				c->exit_signal = (int)si.ssi_signo;
-				vmm_request_stop(c->vm, grace);
-			}
-		}
-		if (nfds == 3 && p[2].revents) {
-			r = read(c->in_fd, buf, sizeof(buf));
-			if (r < 0 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			if (r <= 0) {
-				c->in_fd = -1; /* EOF: the guest keeps running without input */
-				continue;
-			}
-			if (!(c->escapes ? handle_escapes(c, buf, (size_t)r) : feed(c, buf, (size_t)r)))
-				break;
+			if (grace)
+				log_cb(NULL, VMM_LOG_INFO,
+				       "asking the guest to shut down (power button); a second signal stops it at once");
+			c->exit_signal = (int)si.ssi_signo;
+			vmm_request_stop(c->vm, grace);
 		}
 	}
 	return NULL;
@@ -198,30 +106,51 @@ static int exit_code(struct cli *c, enum vmm_exit_reason reason)
 	}
 }
 
+/* One console's output: the terminal, a file (created or truncated), or nowhere. */
+static int open_output(enum cli_console mode, const char *path, const char *opt)
+{
+	int fd;
+
+	switch (mode) {
+	case CLI_CONSOLE_STDIO:
+		return STDOUT_FILENO;
+	case CLI_CONSOLE_FILE:
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			fprintf(stderr, "vmm: cannot open %s file '%s': %s\n", opt, path, strerror(errno));
+		return fd < 0 ? -2 : fd;
+	case CLI_CONSOLE_NONE:
+	default:
+		return -1;
+	}
+}
+
+/*
+ * The consoles' fds. stdin goes to the console on stdio; with none on stdio, to the serial port
+ * when it writes to a file, else to the virtio console when it does.
+ */
 static int setup_console(struct cli *c)
 {
-	c->out_fd = -1;
-	c->in_fd = -1;
-	switch (c->opt.console) {
-	case CLI_CONSOLE_STDIO:
-		c->out_fd = STDOUT_FILENO;
-		c->in_fd = STDIN_FILENO;
-		break;
-	case CLI_CONSOLE_FILE:
-		c->out_fd = open(c->opt.console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (c->out_fd < 0) {
-			fprintf(stderr, "vmm: cannot open console file '%s': %s\n", c->opt.console_path,
-				strerror(errno));
-			return -1;
-		}
-		c->in_fd = STDIN_FILENO;
-		break;
-	case CLI_CONSOLE_NONE:
-		break;
-	}
-	/* stdin closed or /dev/null: no input, nothing to poll. */
-	if (c->in_fd >= 0 && fcntl(c->in_fd, F_GETFD) < 0)
-		c->in_fd = -1;
+	const struct cli_options *o = &c->opt;
+	struct vmm_console none = { .fds = 1, .in_fd = -1, .out_fd = -1 };
+	struct vmm_console *input = NULL;
+
+	c->uart = none;
+	c->hvc = none;
+	c->uart.out_fd = open_output(o->console, o->console_path, "--console");
+	c->hvc.out_fd = open_output(o->hvc, o->hvc_path, "--hvc");
+	if (c->uart.out_fd == -2 || c->hvc.out_fd == -2)
+		return -1;
+	if (o->hvc == CLI_CONSOLE_STDIO)
+		input = &c->hvc;
+	else if (o->console != CLI_CONSOLE_NONE)
+		input = &c->uart;
+	else if (o->hvc == CLI_CONSOLE_FILE)
+		input = &c->hvc;
+	/* stdin closed: no input. */
+	c->in_fd = input && fcntl(STDIN_FILENO, F_GETFD) >= 0 ? STDIN_FILENO : -1;
+	if (input)
+		input->in_fd = c->in_fd;
 	return 0;
 }
 
@@ -237,10 +166,10 @@ static uint64_t mono_ns(void)
 int main(int argc, char **argv)
 {
 	uint64_t start_ns = mono_ns();
-	struct cli c = { .stop_fd = -1, .sig_fd = -1 };
+	struct cli c = { .stop_fd = -1, .sig_fd = -1, .in_fd = -1 };
 	struct vmm_config cfg;
 	enum vmm_exit_reason reason = VMM_EXIT_ERROR;
-	pthread_t input;
+	pthread_t sigthread;
 	sigset_t sigs;
 	char err[512];
 	int ret, rc;
@@ -286,8 +215,9 @@ int main(int argc, char **argv)
 	cfg.nets = c.opt.nets;
 	cfg.nnets = c.opt.nnets;
 	cfg.debug_exit_port = c.opt.debug_exit_port;
-	cfg.console_out = console_cb;
-	cfg.console_opaque = &c;
+	cfg.console = c.uart;
+	cfg.hvc = c.opt.hvc != CLI_CONSOLE_NONE;
+	cfg.hvc_io = c.hvc;
 	cfg.log = log_cb;
 	cfg.log_level = c.opt.verbose ? VMM_LOG_DEBUG : VMM_LOG_WARN;
 	/* Their lines come through the log callback at INFO. */
@@ -297,13 +227,17 @@ int main(int argc, char **argv)
 	if ((c.opt.boot_timer || c.opt.stats) && !c.opt.verbose)
 		cfg.log_level = VMM_LOG_INFO;
 
+	/* On a terminal: raw mode, and Ctrl-A x quits (the library watches for it in the input). */
+	if (c.in_fd >= 0 && isatty(c.in_fd) && term_raw(c.in_fd) == 0) {
+		if (cfg.console.in_fd == c.in_fd)
+			cfg.console.escape = CTRL_A;
+		else
+			cfg.hvc_io.escape = CTRL_A;
+	}
 	ret = vmm_create(&cfg, &c.vm);
-	if (ret)
+	if (ret) {
+		term_restore();
 		return EXIT_USAGE; /* the library said why through log_cb */
-
-	if (c.in_fd >= 0 && isatty(c.in_fd)) {
-		if (term_raw(c.in_fd) == 0)
-			c.escapes = true;
 	}
 	ret = vmm_start(c.vm);
 	if (ret) {
@@ -311,9 +245,9 @@ int main(int argc, char **argv)
 		term_restore();
 		return EXIT_CRASH;
 	}
-	ret = pthread_create(&input, NULL, input_thread, &c);
+	ret = pthread_create(&sigthread, NULL, signal_thread, &c);
 	if (ret) {
-		fprintf(stderr, "vmm: cannot start the console input thread: %s\n", strerror(ret));
+		fprintf(stderr, "vmm: cannot start the signal thread: %s\n", strerror(ret));
 		vmm_request_stop(c.vm, 0);
 	}
 	vmm_wait(c.vm, -1, &reason);
@@ -322,12 +256,14 @@ int main(int argc, char **argv)
 
 		if (write(c.stop_fd, &one, sizeof(one)) < 0)
 			perror("vmm: eventfd");
-		pthread_join(input, NULL);
+		pthread_join(sigthread, NULL);
 	}
 	rc = exit_code(&c, reason);
 	vmm_destroy(c.vm);
 	term_restore();
-	if (c.out_fd > STDERR_FILENO)
-		close(c.out_fd);
+	if (c.uart.out_fd > STDERR_FILENO)
+		close(c.uart.out_fd);
+	if (c.hvc.out_fd > STDERR_FILENO)
+		close(c.hvc.out_fd);
 	return rc;
 }

@@ -278,14 +278,6 @@ static void kvm_irq_set(void *opaque, unsigned gsi, int level)
 		vlog_warn(&vm->log, "KVM_IRQ_LINE %u failed: %s", gsi, strerror(errno));
 }
 
-static void console_out(void *opaque, const uint8_t *buf, size_t len)
-{
-	struct vmm *vm = opaque;
-
-	if (vm->console_out)
-		vm->console_out(vm->console_opaque, buf, len);
-}
-
 static void on_reset(void *opaque)
 {
 	vm_exit(opaque, VMM_EXIT_REBOOT);
@@ -322,7 +314,7 @@ static int setup_devices(struct vmm *vm)
 	const struct irq_line ged_irq = { .set = kvm_irq_set, .opaque = vm, .gsi = GED_GSI };
 	int ret;
 
-	vm->serial = serial_create(&com1, console_out, vm);
+	vm->serial = vm_create_serial(vm, &com1);
 	vm->rtc = rtc_create(NULL, NULL);
 	vm->i8042 = i8042_create(on_reset, vm);
 	vm->pm = pm_create(on_pm_event, vm);
@@ -498,12 +490,14 @@ static const struct {
 	STEP(setup_memory, teardown_memory),
 	STEP(setup_irqchip, nothing),
 	STEP(setup_irq_routes, teardown_irq_routes),
+	STEP(vm_create_consoles, vm_destroy_consoles),
 	STEP(setup_devices, teardown_devices),
 	STEP(vm_setup_boot_timer, vm_teardown_boot_timer),
 	STEP(setup_pci, teardown_pci),
 	STEP(setup_event_loop, teardown_event_loop),
 	STEP(vm_setup_disks, vm_teardown_disks),
 	STEP(vm_setup_nets, vm_teardown_nets),
+	STEP(vm_start_consoles, vm_stop_consoles),
 	STEP(load_guest, nothing),
 	STEP(create_vcpus, destroy_vcpus),
 };
@@ -519,6 +513,11 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 	vm->timeout_ms = cfg->timeout_ms;
 	vm->console_out = cfg->console_out;
 	vm->console_opaque = cfg->console_opaque;
+	vm->console_cfg = cfg->console;
+	vm->hvc_on = cfg->hvc != 0;
+	vm->hvc_cfg = cfg->hvc_io;
+	vm->hvc_out = cfg->hvc_out;
+	vm->hvc_opaque = cfg->hvc_opaque;
 	vm->event = cfg->event;
 	vm->event_opaque = cfg->event_opaque;
 	vm->debug_exit_port = cfg->debug_exit_port;
@@ -715,8 +714,10 @@ int vm_pause(struct vmm *vm)
 			vlog_warn(&vm->log, "KVM_GET_CLOCK failed (%s): guest time runs on while paused", strerror(errno));
 	}
 	pthread_mutex_unlock(&vm->lock);
-	if (!ret)
+	if (!ret) {
+		vm_flush_consoles(vm); /* what the guest wrote before the pause is out before PAUSED */
 		vm_event(vm, VMM_EVENT_PAUSED);
+	}
 	return ret;
 }
 

@@ -29,6 +29,9 @@ struct event_loop;
 struct virtio_pci;
 struct disk;
 struct boot_timer;
+struct console;
+struct irq_line;
+struct virtio_device_ops;
 
 struct vmm {
 	struct vlog log;
@@ -39,6 +42,14 @@ struct vmm {
 	unsigned timeout_ms;
 	vmm_console_fn console_out;
 	void *console_opaque;
+	struct vmm_console console_cfg;   /* the UART's fds (console_cfg.fds) */
+	bool hvc_on;                      /* a virtio-console */
+	struct vmm_console hvc_cfg;
+	vmm_console_fn hvc_out;
+	void *hvc_opaque;
+	struct console *uart_con, *hvc_con; /* their host sides (vm_console.c) */
+	struct virtio_pci *vhvc;
+	struct irq_msix *vhvc_msix;
 
 	int kvm_fd, vm_fd;
 	int run_size; /* KVM_GET_VCPU_MMAP_SIZE */
@@ -114,6 +125,21 @@ int vm_setup_disks(struct vmm *vm);
 void vm_teardown_disks(struct vmm *vm);
 int vm_setup_nets(struct vmm *vm);
 void vm_teardown_nets(struct vmm *vm);
+/* A virtio-pci function for device dev (ops), with MSI-X vectors from the VM's routes. */
+int vm_attach_virtio_pci(struct vmm *vm, const struct virtio_device_ops *ops, void *dev, struct irq_msix **msix,
+			 struct virtio_pci **out);
+/*
+ * The consoles (vm_console.c): created before the devices (the UART writes into one), started with
+ * the I/O thread (the virtio-console is added then), stopped (flushed) before the I/O thread stops.
+ */
+int vm_create_consoles(struct vmm *vm);
+void vm_destroy_consoles(struct vmm *vm);
+struct serial *vm_create_serial(struct vmm *vm, const struct irq_line *irq);
+int vm_start_consoles(struct vmm *vm);
+void vm_stop_consoles(struct vmm *vm);
+/* Wait (bounded) until the consoles' writers have written what the guest wrote (a pause). */
+void vm_flush_consoles(struct vmm *vm);
+int vm_hvc_input(struct vmm *vm, const void *buf, size_t len);
 void vm_teardown(struct vmm *vm);
 /* Record why the VM stops (the first reason wins) and kick every vCPU out of the guest. */
 void vm_exit(struct vmm *vm, enum vmm_exit_reason reason);

@@ -17,9 +17,8 @@ static void device_error(void *opaque)
 	vm_event(opaque, VMM_EVENT_DEVICE_ERROR);
 }
 
-/* A virtio-pci function for device dev (ops); its MSI-X vectors come from the VM's routes. */
-static int attach_pci(struct vmm *vm, const struct virtio_device_ops *ops, void *dev, struct irq_msix **msix,
-		      struct virtio_pci **out)
+int vm_attach_virtio_pci(struct vmm *vm, const struct virtio_device_ops *ops, void *dev, struct irq_msix **msix,
+			 struct virtio_pci **out)
 {
 	int ret = irq_routes_msix_create(&vm->routes, ops->num_queues(dev) + 1, msix);
 
@@ -60,7 +59,7 @@ static int add_disk(struct vmm *vm, unsigned i)
 		vlog_err(&vm->log, "cannot create the virtio-blk device for '%s': %s", c->path, strerror(-ret));
 		return ret;
 	}
-	ret = attach_pci(vm, &virtio_blk_ops, blk, &vm->vblk_msix[i], &vm->vblk[i]);
+	ret = vm_attach_virtio_pci(vm, &virtio_blk_ops, blk, &vm->vblk_msix[i], &vm->vblk[i]);
 	if (ret) {
 		vlog_err(&vm->log, "cannot attach disk '%s' to the PCI bus: %s", c->path, strerror(-ret));
 		virtio_blk_ops.destroy(blk); /* not the disk: vm_teardown_disks() closes it */
@@ -126,7 +125,7 @@ static int add_net(struct vmm *vm, unsigned i)
 		tap_close(tap);
 		return ret;
 	}
-	ret = attach_pci(vm, &virtio_net_ops, dev, &vm->vnet_msix[i], &vm->vnet[i]);
+	ret = vm_attach_virtio_pci(vm, &virtio_net_ops, dev, &vm->vnet_msix[i], &vm->vnet[i]);
 	if (ret) {
 		vlog_err(&vm->log, "cannot attach the NIC on tap '%s' to the PCI bus: %s", c->tap, strerror(-ret));
 		virtio_net_ops.destroy(dev); /* closes the tap */

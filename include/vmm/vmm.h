@@ -100,9 +100,25 @@ struct vmm_net {
 	unsigned queue_pairs; /* RX/TX queue pairs (multi-queue tap), 1 to 8; 0: 1 */
 };
 
+/*
+ * A guest console's host side as file descriptors, served by the library itself on its I/O thread
+ * (io_uring): output is buffered (128 KiB) and written in large writes; while the buffer is full the
+ * guest's transmitter reads busy and its driver waits, so no byte is lost and no vCPU blocks. If
+ * out_fd fails for good (the reader went away: EPIPE, EIO; a full disk: ENOSPC), the output is
+ * discarded from then on, counted, and said once in the log.
+ */
+struct vmm_console {
+	int fds;     /* non-zero: serve in_fd and out_fd below (else the callbacks are used) */
+	int in_fd;   /* read for guest input; -1: none. Borrowed: close it after vmm_destroy() */
+	int out_fd;  /* guest output is written here; -1: discarded. Borrowed, like in_fd */
+	int escape;  /* non-zero: this byte then 'x' on in_fd stops the VM (VMM_EXIT_STOPPED); the byte
+		      * twice sends it once. The vmm command uses 0x01 (Ctrl-A) when in_fd is a terminal */
+	int drop;    /* non-zero: never hold the guest back: drop (and count) what out_fd cannot take */
+};
+
 /* Called with one complete message (no trailing newline). */
 typedef void (*vmm_log_fn)(void *opaque, enum vmm_log_level level, const char *msg);
-/* Bytes the guest wrote to its serial console (from vCPU threads). */
+/* Bytes the guest wrote to a console, in order, in chunks (on the I/O thread). */
 typedef void (*vmm_console_fn)(void *opaque, const uint8_t *buf, size_t len);
 /* A state change of the VM. */
 typedef void (*vmm_event_fn)(void *opaque, struct vmm *vm, enum vmm_event ev);
@@ -150,6 +166,18 @@ struct vmm_config {
 	 * user space, and log the totals at VMM_LOG_INFO in vmm_destroy(), lines starting "stats: ".
 	 */
 	int stats;
+
+	/*
+	 * The UART (ttyS0): console.fds non-zero serves console.in_fd/out_fd instead of console_out and
+	 * vmm_console_input(). hvc non-zero adds a virtio-console device with one port (the guest's hvc0,
+	 * on virtio-pci; the guest needs virtio_console): its host side is hvc_io.fds, or else the hvc_out
+	 * callback (NULL: output discarded) and vmm_hvc_input().
+	 */
+	struct vmm_console console;
+	int hvc;
+	struct vmm_console hvc_io;
+	vmm_console_fn hvc_out;
+	void *hvc_opaque;
 };
 
 /* Fill *cfg with defaults (nothing to free). */
@@ -175,6 +203,8 @@ VMM_API int vmm_resume(struct vmm *vm);
 VMM_API int vmm_request_stop(struct vmm *vm, unsigned grace_ms);
 /* Feed bytes to the guest's serial console: returns how many were taken (0 when its buffer is full), or -EINVAL. */
 VMM_API int vmm_console_input(struct vmm *vm, const void *buf, size_t len);
+/* Feed bytes to the guest's hvc0 (config hvc, without hvc_io.fds): how many were taken, or -EINVAL. */
+VMM_API int vmm_hvc_input(struct vmm *vm, const void *buf, size_t len);
 /* The value the guest wrote to the debug-exit port (after VMM_EXIT_DEBUG), in *value. */
 VMM_API int vmm_guest_exit_value(struct vmm *vm, uint32_t *value);
 /*

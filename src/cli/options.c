@@ -22,8 +22,13 @@ const char *cli_usage(void)
 	       "  -a, --cmdline STRING     kernel command line (default: \"" VMM_DEFAULT_CMDLINE "\")\n"
 	       "  -m, --mem SIZE           guest RAM, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
 	       "  -c, --cpus N             number of vCPUs, 1 to 64 (default 1)\n"
-	       "      --console=MODE       stdio (default): the terminal; file:PATH: guest output to PATH,\n"
-	       "                           input from stdin; none: no console\n"
+	       "      --console=MODE       where the serial port (ttyS0) goes: stdio (the default, unless\n"
+	       "                           --hvc=stdio): the terminal; file:PATH: output to PATH, input from\n"
+	       "                           stdin (unless --hvc=stdio); none: nowhere\n"
+	       "      --hvc=MODE           a virtio-console (the guest's hvc0, module virtio_console): stdio,\n"
+	       "                           file:PATH (input from stdin unless the serial port has it) or none\n"
+	       "                           (the default). With --cmdline 'console=hvc0' it is a fast console\n"
+	       "                           (buffers, not one VM exit per byte)\n"
 	       "  -d, --disk PATH[,ro][,serial=ID][,direct=on|off]\n"
 	       "                           a virtio-blk disk on a raw image or block device; repeat for more\n"
 	       "                           (up to 16); ro: read-only; serial: up to 20 bytes; direct: O_DIRECT\n"
@@ -45,6 +50,9 @@ const char *cli_usage(void)
 	       "  -V, --version            print the version and exit\n"
 	       "\n"
 	       "On a terminal, press Ctrl-A then x to quit (Ctrl-A Ctrl-A sends a Ctrl-A to the guest).\n"
+	       "Guest output is buffered and written by the I/O thread: a slow or stopped reader makes the\n"
+	       "guest wait (nothing is lost); a reader that went away (or a full disk) makes vmm discard\n"
+	       "the rest, with one message.\n"
 	       "\n"
 	       "SIGINT, SIGTERM or SIGHUP presses the guest's ACPI power button and gives it 10 s to shut\n"
 	       "down; a second signal stops it at once.\n"
@@ -201,7 +209,7 @@ int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
 	return 0;
 }
 
-enum { OPT_CONSOLE = 256, OPT_DEBUG_EXIT, OPT_BOOT_TIMER, OPT_STATS };
+enum { OPT_CONSOLE = 256, OPT_HVC, OPT_DEBUG_EXIT, OPT_BOOT_TIMER, OPT_STATS };
 
 static const struct option longopts[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -210,6 +218,7 @@ static const struct option longopts[] = {
 	{ "mem", required_argument, NULL, 'm' },
 	{ "cpus", required_argument, NULL, 'c' },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "hvc", required_argument, NULL, OPT_HVC },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "disk", required_argument, NULL, 'd' },
 	{ "net", required_argument, NULL, 'n' },
@@ -222,14 +231,29 @@ static const struct option longopts[] = {
 	{ 0 },
 };
 
+static int parse_console(const char *arg, enum cli_console *mode, const char **path)
+{
+	if (!strcmp(arg, "stdio"))
+		*mode = CLI_CONSOLE_STDIO;
+	else if (!strcmp(arg, "none"))
+		*mode = CLI_CONSOLE_NONE;
+	else if (!strncmp(arg, "file:", 5) && arg[5])
+		*mode = CLI_CONSOLE_FILE, *path = arg + 5;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t errlen)
 {
+	bool console_given = false;
 	int c, ret;
 
 	memset(o, 0, sizeof(*o));
 	o->mem_bytes = VMM_DEFAULT_MEM;
 	o->cpus = 1;
 	o->console = CLI_CONSOLE_STDIO;
+	o->hvc = CLI_CONSOLE_NONE;
 	optind = 0; /* a full reset: the parser may run more than once (tests) */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:t:d:n:vhV", longopts, NULL)) != -1) {
@@ -261,15 +285,15 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 			}
 			break;
 		case OPT_CONSOLE:
-			if (!strcmp(optarg, "stdio")) {
-				o->console = CLI_CONSOLE_STDIO;
-			} else if (!strcmp(optarg, "none")) {
-				o->console = CLI_CONSOLE_NONE;
-			} else if (!strncmp(optarg, "file:", 5) && optarg[5]) {
-				o->console = CLI_CONSOLE_FILE;
-				o->console_path = optarg + 5;
-			} else {
+			if (parse_console(optarg, &o->console, &o->console_path)) {
 				snprintf(err, errlen, "--console '%s' must be stdio, file:PATH or none", optarg);
+				return -EINVAL;
+			}
+			console_given = true;
+			break;
+		case OPT_HVC:
+			if (parse_console(optarg, &o->hvc, &o->hvc_path)) {
+				snprintf(err, errlen, "--hvc '%s' must be stdio, file:PATH or none", optarg);
 				return -EINVAL;
 			}
 			break;
@@ -345,6 +369,16 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 	}
 	if (!o->kernel) {
 		snprintf(err, errlen, "no kernel given: use --kernel PATH (see vmm --help)");
+		return -EINVAL;
+	}
+	if (o->hvc == CLI_CONSOLE_STDIO && !console_given)
+		o->console = CLI_CONSOLE_NONE; /* two devices never share the terminal */
+	if (o->hvc == CLI_CONSOLE_STDIO && o->console == CLI_CONSOLE_STDIO) {
+		snprintf(err, errlen, "--console=stdio and --hvc=stdio cannot share the terminal; send one to a file");
+		return -EINVAL;
+	}
+	if (o->hvc == CLI_CONSOLE_FILE && o->console == CLI_CONSOLE_FILE && !strcmp(o->hvc_path, o->console_path)) {
+		snprintf(err, errlen, "--console and --hvc cannot write the same file '%s'", o->hvc_path);
 		return -EINVAL;
 	}
 	if (o->no_net && o->nnets) {

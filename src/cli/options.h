@@ -17,6 +17,8 @@ struct cli_options {
 	unsigned cpus;
 	enum cli_console console;
 	const char *console_path; /* CLI_CONSOLE_FILE */
+	enum cli_console hvc;     /* --hvc: a virtio-console (default none) */
+	const char *hvc_path;
 	unsigned timeout_s;       /* 0: none */
 	struct vmm_disk disks[VMM_MAX_DISKS];
 	unsigned ndisks;

@@ -72,13 +72,15 @@ struct serial {
 	 */
 	pthread_mutex_t lock;
 	struct irq_line irq;
-	serial_out_fn out;
-	void *opaque;
+	struct serial_backend be;
 
 	uint8_t ier, lcr, mcr, scr, dll, dlm;
 	uint8_t msr; /* modem status bits 7:4 as last seen, delta bits 3:0 until MSR is read */
 	bool fifo;
 	bool thre_pending; /* the THR-empty interrupt has not been acknowledged */
+	bool tx_busy;      /* the backend is short of room: THR reads full until serial_tx_ready() */
+	bool rx_short;     /* serial_receive() returned short: tell the backend when room comes */
+	uint64_t tx_lost;  /* bytes written to a busy THR with the backend full */
 	int level; /* the level last given to irq */
 
 	uint8_t rx[RX_SIZE];
@@ -94,6 +96,16 @@ static bool rx_push(struct serial *s, uint8_t b)
 	return true;
 }
 
+/* The receive buffer has room again: wake a backend whose input waits. */
+static void rx_made_room(struct serial *s)
+{
+	if (s->rx_short && s->rx_count < RX_SIZE) {
+		s->rx_short = false;
+		if (s->be.rx_room)
+			s->be.rx_room(s->be.opaque);
+	}
+}
+
 static uint8_t rx_pop(struct serial *s)
 {
 	uint8_t b;
@@ -103,7 +115,27 @@ static uint8_t rx_pop(struct serial *s)
 	b = s->rx[s->rx_head];
 	s->rx_head = (s->rx_head + 1) % RX_SIZE;
 	s->rx_count--;
+	rx_made_room(s);
 	return b;
+}
+
+/* What the guest's driver may write when THR reads empty: a whole FIFO, or one byte without it. */
+static size_t tx_chunk(const struct serial *s)
+{
+	return s->fifo ? 16 : 1;
+}
+
+/* Can the transmitter take another FIFO's worth? When not, ask the backend to say when it can. */
+static bool tx_empty(struct serial *s)
+{
+	if (s->tx_busy)
+		return false;
+	if (!s->be.room || s->be.room(s->be.opaque, tx_chunk(s)))
+		return true;
+	s->tx_busy = true;
+	if (s->be.want_room)
+		s->be.want_room(s->be.opaque, tx_chunk(s));
+	return false;
 }
 
 /* The highest-priority enabled interrupt, as IIR bits 3:0. */
@@ -188,8 +220,8 @@ static uint8_t reg_read(struct serial *s, unsigned off)
 	case REG_MCR:
 		return s->mcr;
 	case REG_LSR:
-		/* Transmission is instantaneous: the holding and shift registers are always empty. */
-		return LSR_THRE | LSR_TEMT | (s->rx_count ? LSR_DR : 0);
+		/* The holding and shift registers are empty whenever the backend has room for a FIFO's worth. */
+		return (tx_empty(s) ? LSR_THRE | LSR_TEMT : 0) | (s->rx_count ? LSR_DR : 0);
 	case REG_MSR:
 		v = s->msr;
 		s->msr &= 0xf0;
@@ -201,8 +233,16 @@ static uint8_t reg_read(struct serial *s, unsigned off)
 	}
 }
 
-/* Returns true when v went out on the wire and must be handed to the output callback. */
-static bool reg_write(struct serial *s, unsigned off, uint8_t v)
+/* A byte leaves through THR: to the backend, which may be full (the guest ignored a busy THR: lost). */
+static void transmit(struct serial *s, uint8_t v)
+{
+	if (s->be.write && s->be.write(s->be.opaque, &v, 1) == 0)
+		s->tx_lost++;
+	/* THR-empty again, unless the backend is now short of room: then serial_tx_ready() raises it. */
+	s->thre_pending = tx_empty(s);
+}
+
+static void reg_write(struct serial *s, unsigned off, uint8_t v)
 {
 	uint8_t old;
 
@@ -210,48 +250,51 @@ static bool reg_write(struct serial *s, unsigned off, uint8_t v)
 	case REG_RBR_THR_DLL:
 		if (s->lcr & LCR_DLAB) {
 			s->dll = v;
-			return false;
+			return;
 		}
-		/* The write acknowledges THR-empty, and the byte leaves at once: THR is empty again. */
+		if (!(s->mcr & MCR_LOOP)) {
+			transmit(s, v);
+			return;
+		}
+		/* Loopback: THR is empty again at once; with a full buffer the byte is lost (we do not model overrun). */
 		s->thre_pending = true;
-		if (!(s->mcr & MCR_LOOP))
-			return true;
-		/* Loopback with a full buffer: the byte is lost (we do not model overrun). */
 		rx_push(s, v);
-		return false;
+		return;
 	case REG_IER_DLM:
 		if (s->lcr & LCR_DLAB) {
 			s->dlm = v;
-			return false;
+			return;
 		}
 		old = s->ier;
 		s->ier = v & IER_MASK;
 		/* Switching ETBEI on with THR empty raises THR-empty: Linux's 8250 starts transmitting this way. */
 		if (!(old & IER_ETBEI) && (s->ier & IER_ETBEI))
-			s->thre_pending = true;
-		return false;
+			s->thre_pending = (s->mcr & MCR_LOOP) || tx_empty(s);
+		return;
 	case REG_IIR_FCR:
 		s->fifo = v & FCR_ENABLE;
-		if (v & FCR_CLEAR_RX)
+		if (v & FCR_CLEAR_RX) {
 			s->rx_head = s->rx_count = 0;
-		/* FCR_CLEAR_TX: the transmitter is always empty already. Trigger levels are ignored. */
-		return false;
+			rx_made_room(s);
+		}
+		/* FCR_CLEAR_TX: bytes handed to the backend are gone already. Trigger levels are ignored. */
+		return;
 	case REG_LCR:
 		s->lcr = v;
-		return false;
+		return;
 	case REG_MCR:
 		s->mcr = v & MCR_MASK;
 		update_msr(s);
-		return false;
+		return;
 	case REG_SCR:
 		s->scr = v;
-		return false;
+		return;
 	default: /* LSR and MSR are read-only; nothing lives past offset 7 */
-		return false;
+		return;
 	}
 }
 
-struct serial *serial_create(const struct irq_line *irq, serial_out_fn out, void *opaque)
+struct serial *serial_create(const struct irq_line *irq, const struct serial_backend *be)
 {
 	struct serial *s = calloc(1, sizeof(*s));
 
@@ -263,8 +306,8 @@ struct serial *serial_create(const struct irq_line *irq, serial_out_fn out, void
 	}
 	if (irq)
 		s->irq = *irq;
-	s->out = out;
-	s->opaque = opaque;
+	if (be)
+		s->be = *be;
 	s->dll = 0x0c; /* 9600 baud from the 1.8432 MHz clock */
 	s->msr = MSR_CONNECTED;
 	return s;
@@ -279,19 +322,14 @@ void serial_destroy(struct serial *s)
 }
 
 /*
- * Output ordering: the byte is handed to the callback after the lock is dropped, with no second
- * lock. This keeps the guest's order: an OUT to THR does not complete in the guest until KVM_RUN
- * is re-entered, i.e. after serial_io (and the callback) returned, so any two THR writes the guest
- * orders (one vCPU, or several under the guest's port lock) reach the callback in that order. Only
- * writes racing on two vCPUs with no guest-side ordering can come out either way, and for those
- * there is no right order.
+ * Output ordering: the byte is handed to the backend under the lock, so bytes reach it in the
+ * order the guest's THR writes completed (an OUT does not complete in the guest before serial_io
+ * returned). The backend only copies it into a ring: nothing here waits for host I/O.
  */
 void serial_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
 {
 	struct serial *s = opaque;
 	uint8_t *p = data;
-	bool send = false;
-	uint8_t b = 0;
 
 	if (!len)
 		return;
@@ -303,16 +341,13 @@ void serial_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_wri
 	}
 	pthread_mutex_lock(&s->lock);
 	if (is_write) {
-		b = p[0];
-		send = reg_write(s, (unsigned)off, b);
+		reg_write(s, (unsigned)off, p[0]);
 	} else {
 		p[0] = reg_read(s, (unsigned)off);
 		memset(p + 1, 0, len - 1);
 	}
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);
-	if (send && s->out)
-		s->out(s->opaque, &b, 1);
 }
 
 size_t serial_receive(struct serial *s, const void *buf, size_t len)
@@ -328,7 +363,32 @@ size_t serial_receive(struct serial *s, const void *buf, size_t len)
 		n = len;
 	for (size_t i = 0; i < n; i++)
 		rx_push(s, p[i]);
+	if (n < len)
+		s->rx_short = true;
 	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+void serial_tx_ready(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->tx_busy) {
+		s->tx_busy = false;
+		/* Room again (or still not: then tx_empty() asks once more). THR-empty interrupts anew. */
+		if (tx_empty(s))
+			s->thre_pending = true;
+		update_irq(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t serial_tx_lost(struct serial *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->tx_lost;
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A 16550A UART (COM1): divisor latch, FIFO-enable bits in IIR, THR-empty,
- * receive-data and modem-status interrupts, loopback. Transmission is
- * instantaneous: output bytes go to a callback. Input bytes wait in a 4 KiB
+ * receive-data and modem-status interrupts, loopback. Transmitted bytes go to
+ * a backend (the console's output ring) that may be short of room: then the
+ * transmitter reads busy (LSR THRE/TEMT clear, no THR-empty interrupt) until
+ * the backend calls serial_tx_ready(), so the guest's driver waits instead of
+ * bytes being lost or the vCPU blocking. Input bytes wait in a 4 KiB
  * host-side buffer, queued from any thread with serial_receive(); there is no
  * overrun. The interrupt line is "any enabled interrupt pending" and is set
  * only when that changes, so it drops whenever the condition clears (the ISA
@@ -19,11 +22,21 @@
 
 struct serial;
 
-/* Bytes the guest transmitted. Called from the vCPU thread that wrote THR, without the UART's lock. */
-typedef void (*serial_out_fn)(void *opaque, const uint8_t *buf, size_t len);
+/* Where transmitted bytes go. Its calls come with the UART's lock held: they must not call back into it. */
+struct serial_backend {
+	/* Take up to len bytes; returns how many were taken (the rest is lost: the guest wrote to a busy THR). */
+	size_t (*write)(void *opaque, const uint8_t *buf, size_t len);
+	/* Is there room for n bytes? NULL: always. */
+	bool (*room)(void *opaque, size_t n);
+	/* Short of room: call serial_tx_ready() once there is room for n bytes. */
+	void (*want_room)(void *opaque, size_t n);
+	/* serial_receive() returned short and the guest has since made room. NULL: nothing. */
+	void (*rx_room)(void *opaque);
+	void *opaque;
+};
 
-/* irq is copied (NULL: no interrupt); out may be NULL (output discarded). NULL on allocation failure. */
-struct serial *serial_create(const struct irq_line *irq, serial_out_fn out, void *opaque);
+/* irq is copied (NULL: no interrupt); so is be (NULL or write NULL: output discarded). NULL on allocation failure. */
+struct serial *serial_create(const struct irq_line *irq, const struct serial_backend *be);
 void serial_destroy(struct serial *s);
 /*
  * Bus handler for the 8 registers at the UART's base port. Wider accesses act
@@ -35,5 +48,9 @@ void serial_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_wri
  * len when the receive buffer is full: the caller retries later). Any thread.
  */
 size_t serial_receive(struct serial *s, const void *buf, size_t len);
+/* The backend has room again (after want_room): the transmitter is empty, THR-empty may interrupt. Any thread. */
+void serial_tx_ready(struct serial *s);
+/* Bytes the guest wrote while the transmitter was busy and the backend full (lost). */
+uint64_t serial_tx_lost(struct serial *s);
 
 #endif

@@ -30,21 +30,53 @@ static void fake_irq_set(void *opaque, unsigned gsi, int level)
 	f->gsi = gsi;
 }
 
-/* A fake output: everything the guest transmitted. */
+/*
+ * A fake backend: everything the guest transmitted. cap > 0 limits how many bytes it holds
+ * (the room left is cap - len) until the test empties it, as a console ring whose writer stalls.
+ */
 struct sink {
 	uint8_t buf[4096];
 	size_t len;
 	int calls;
+	size_t cap;
+	int want_calls;
+	size_t want_n;
+	int rx_room_calls;
 };
 
-static void sink_out(void *opaque, const uint8_t *buf, size_t len)
+static size_t sink_room_left(const struct sink *k)
+{
+	return k->cap ? k->cap - k->len : sizeof(k->buf) - k->len;
+}
+
+static size_t sink_write(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct sink *k = opaque;
 
-	ck_assert_uint_le(k->len + len, sizeof(k->buf));
+	if (len > sink_room_left(k))
+		len = sink_room_left(k);
 	memcpy(k->buf + k->len, buf, len);
 	k->len += len;
 	k->calls++;
+	return len;
+}
+
+static bool sink_room(void *opaque, size_t n)
+{
+	return sink_room_left(opaque) >= n;
+}
+
+static void sink_want_room(void *opaque, size_t n)
+{
+	struct sink *k = opaque;
+
+	k->want_calls++;
+	k->want_n = n;
+}
+
+static void sink_rx_room(void *opaque)
+{
+	((struct sink *)opaque)->rx_room_calls++;
 }
 
 static struct serial *make(struct fake_irq *f, struct sink *k)
@@ -54,7 +86,12 @@ static struct serial *make(struct fake_irq *f, struct sink *k)
 
 	memset(f, 0, sizeof(*f));
 	memset(k, 0, sizeof(*k));
-	s = serial_create(&irq, sink_out, k);
+	{
+		const struct serial_backend be = { .write = sink_write, .room = sink_room, .want_room = sink_want_room,
+						   .rx_room = sink_rx_room, .opaque = k };
+
+		s = serial_create(&irq, &be);
+	}
 	ck_assert_ptr_nonnull(s);
 	return s;
 }
@@ -156,7 +193,7 @@ START_TEST(thr_output)
 	serial_destroy(s);
 
 	/* No output callback, no interrupt line: output is discarded. */
-	s = serial_create(NULL, NULL, NULL);
+	s = serial_create(NULL, NULL);
 	ck_assert_ptr_nonnull(s);
 	wr(s, IER, 0x0f);
 	wr(s, THR, 'x');
@@ -450,6 +487,98 @@ START_TEST(two_instances)
 }
 END_TEST
 
+/* A backend short of room: THR reads busy, no THR-empty interrupt, until serial_tx_ready(). */
+START_TEST(tx_backpressure)
+{
+	struct fake_irq f;
+	struct sink k;
+	struct serial *s = make(&f, &k);
+
+	k.cap = 40;
+	wr(s, FCR, 0x01); /* FIFO on: THRE means room for 16 */
+	wr(s, IER, 0x02);
+	ck_assert_int_eq(f.level, 1); /* ETBEI with an empty transmitter */
+	ck_assert_uint_eq(rd(s, IIR), 0xc2);
+	ck_assert_int_eq(f.level, 0);
+	for (int i = 0; i < 24; i++)
+		wr(s, THR, (uint8_t)('a' + i));
+	/* 24 taken, 16 left: still room for a FIFO's worth. One more and it is short. */
+	ck_assert_uint_eq(rd(s, LSR) & 0x60, 0x60);
+	wr(s, THR, 'y');
+	ck_assert_uint_eq(rd(s, LSR) & 0x60, 0x00);
+	ck_assert_int_eq(k.want_calls, 1);
+	ck_assert_uint_eq(k.want_n, 16);
+	ck_assert_uint_eq(rd(s, IIR), 0xc1); /* no THR-empty while busy */
+	ck_assert_int_eq(f.level, 0);
+	/* A guest that writes anyway fills the rest, then loses bytes (counted), never blocks. */
+	for (int i = 0; i < 20; i++)
+		wr(s, THR, 'z');
+	ck_assert_uint_eq(k.len, 40);
+	ck_assert_uint_eq(serial_tx_lost(s), 5);
+	ck_assert_int_eq(k.want_calls, 1); /* asked once per busy period */
+	/* The backend made room: THRE and TEMT again, and a THR-empty interrupt. */
+	k.len = 0;
+	serial_tx_ready(s);
+	ck_assert_uint_eq(rd(s, LSR) & 0x60, 0x60);
+	ck_assert_int_eq(f.level, 1);
+	ck_assert_uint_eq(rd(s, IIR), 0xc2);
+	ck_assert_int_eq(f.level, 0);
+	/* A tx_ready without a busy period changes nothing. */
+	serial_tx_ready(s);
+	ck_assert_int_eq(f.level, 0);
+	/* Room came but not enough for a FIFO's worth: still busy, asked again. */
+	k.len = 30;
+	wr(s, THR, '1');
+	ck_assert_uint_eq(rd(s, LSR) & 0x60, 0x00);
+	ck_assert_int_eq(k.want_calls, 2);
+	k.len = 30;
+	serial_tx_ready(s);
+	ck_assert_uint_eq(rd(s, LSR) & 0x60, 0x00);
+	ck_assert_int_eq(f.level, 0);
+	ck_assert_int_eq(k.want_calls, 3);
+	serial_destroy(s);
+}
+END_TEST
+
+/* Without the FIFO one byte of room is enough for THRE. */
+START_TEST(tx_backpressure_nofifo)
+{
+	struct fake_irq f;
+	struct sink k;
+	struct serial *s = make(&f, &k);
+
+	k.cap = 2;
+	wr(s, THR, 'a');
+	ck_assert_uint_eq(rd(s, LSR) & 0x60, 0x60);
+	wr(s, THR, 'b');
+	ck_assert_uint_eq(rd(s, LSR) & 0x60, 0x00);
+	ck_assert_int_eq(k.want_calls, 1);
+	ck_assert_uint_eq(k.want_n, 1);
+	serial_destroy(s);
+}
+END_TEST
+
+/* A short serial_receive() is followed by rx_room once the guest reads (or clears the FIFO). */
+START_TEST(rx_room_kick)
+{
+	struct fake_irq f;
+	struct sink k;
+	struct serial *s = make(&f, &k);
+	static uint8_t big[5000];
+
+	ck_assert_uint_eq(serial_receive(s, big, sizeof(big)), 4096);
+	ck_assert_int_eq(k.rx_room_calls, 0);
+	rd(s, RBR);
+	ck_assert_int_eq(k.rx_room_calls, 1);
+	rd(s, RBR);
+	ck_assert_int_eq(k.rx_room_calls, 1); /* once per short receive */
+	ck_assert_uint_eq(serial_receive(s, big, 10), 2);
+	wr(s, FCR, 0x03);
+	ck_assert_int_eq(k.rx_room_calls, 2);
+	serial_destroy(s);
+}
+END_TEST
+
 #define THREAD_BYTES 200000
 
 struct producer {
@@ -532,6 +661,9 @@ int main(void)
 	tcase_add_test(regs, two_instances);
 	tcase_add_test(irq, thre_interrupt);
 	tcase_add_test(irq, priority_rx_over_thre);
+	tcase_add_test(irq, tx_backpressure);
+	tcase_add_test(irq, tx_backpressure_nofifo);
+	tcase_add_test(rx, rx_room_kick);
 	tcase_add_test(rx, rx_basic);
 	tcase_add_test(rx, rx_buffer_full);
 	tcase_add_test(rx, loopback);

@@ -160,6 +160,95 @@ console-input)
 	grep -q "GOT-INPUT:echo-from-host 42" "$LOG" || fail "the guest did not receive the line sent through its serial port"
 	guest_passed console-input
 	pass ;;
+console-serial | console-hvc)
+	# The guest floods ttyS0 (or hvc0) through --console=stdio (--hvc=stdio) into a pipe whose reader
+	# (cat) is stopped for 5 s mid-flood: no byte may be lost (the host's own `seq` gives the same
+	# bytes), and the guest must keep running meanwhile (its 0.2 s uptime sampler sees no gap of 2.5 s).
+	# ttyS0 moves one byte per VM exit, slow under nested emulation: VMM_SERIAL_LINES lines (default
+	# 300000: 2 MB) there; hvc0 carries the 2700000 lines (20.5 MB) the issue asks for.
+	flood=$OUT/flood.out fifo=$OUT/flood.fifo
+	if [ "$CASE" = console-serial ]; then
+		lines=${VMM_SERIAL_LINES:-300000}
+		set -- --console=stdio --cmdline "$BASE vmmtest=console-flood vmmtest.dev=ttyS0 vmmtest.lines=$lines"
+	else
+		lines=2700000
+		set -- --console="file:$LOG" --hvc=stdio \
+			--cmdline "$BASE vmmtest=console-flood vmmtest.dev=hvc0 vmmtest.virtio=1 vmmtest.lines=$lines"
+	fi
+	flood_once() {
+		rm -f "$fifo" "$flood"
+		mkfifo "$fifo" || fail "mkfifo failed"
+		cat "$fifo" >"$flood" &
+		catpid=$!
+		echo "+ vmm $* >$fifo"
+		"$VMM" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 256M "$@" \
+			</dev/null >"$fifo" 2>"$ERR" &
+		pid=$!
+		i=0
+		until grep -q FLOOD-BEGIN "$flood" 2>/dev/null; do
+			i=$((i + 1))
+			[ $i -le $((TMO * 5)) ] && kill -0 $pid 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -STOP $catpid
+		echo "reader stopped at $(wc -c <"$flood") bytes"
+		sleep 5
+		echo "reader resumed at $(wc -c <"$flood") bytes"
+		kill -CONT $catpid
+		wait $pid
+		rc=$?
+		wait $catpid
+	}
+	flood_once "$@"
+	[ "$CASE" = console-serial ] && cp "$flood" "$LOG"
+	if retry_crash; then flood_once "$@"; fi
+	[ "$CASE" = console-serial ] && cp "$flood" "$LOG"
+	[ "$rc" = 0 ] || fail "vmm exited with $rc, expected 0 ($(head -c 300 "$ERR" | tr '\r\n' '  '))"
+	grep -a "FLOOD-RATE\|FLOOD-MAXGAP" "$LOG"
+	guest_passed console-flood
+	want=$(seq 1 "$lines" | md5sum | cut -d' ' -f1)
+	got=$(awk '/^FLOOD-BEGIN\r?$/ { on = 1; next } /^FLOOD-END\r?$/ { on = 0 } on' "$flood" | md5sum | cut -d' ' -f1)
+	[ "$want" = "$got" ] || fail "the flood arrived damaged: md5 $got, expected $want ($(wc -c <"$flood") bytes in all)"
+	gap=$(sed -n 's/^FLOOD-MAXGAP \([0-9.]*\).*/\1/p' "$LOG" | head -1)
+	[ -n "$gap" ] || fail "no FLOOD-MAXGAP line"
+	awk -v g="$gap" 'BEGIN { exit !(g < 2.5) }' ||
+		fail "the guest stood still for $gap s while the host reader was stopped (a vCPU blocked on output?)"
+	[ -s "$ERR" ] && fail "vmm said something on stderr: $(head -c 300 "$ERR" | tr '\r\n' '  ')"
+	pass ;;
+console-hvc-input)
+	# Input through --hvc=stdio reaches the guest's /dev/hvc0 (the serial port writes to a file).
+	fifo=$OUT/input
+	hvc_once() {
+		rm -f "$fifo"
+		mkfifo "$fifo" || fail "mkfifo failed"
+		echo "+ vmm --hvc=file (input through $fifo)"
+		"$VMM" --console="file:$LOG" --hvc="file:$OUT/hvc.out" --timeout "$TMO" --kernel "$G/vmlinuz" \
+			--initrd "$G/initramfs.gz" --mem 256M \
+			--cmdline "$BASE vmmtest=console-input vmmtest.dev=hvc0 vmmtest.virtio=1" <"$fifo" 2>"$ERR" &
+		pid=$!
+		exec 3>"$fifo"
+		i=0
+		while ! grep -q READY-FOR-INPUT "$LOG" 2>/dev/null; do
+			i=$((i + 1))
+			[ $i -le $((TMO * 5)) ] && kill -0 $pid 2>/dev/null || break
+			sleep 0.2
+		done
+		printf 'echo-from-host 43\n' >&3
+		wait $pid
+		rc=$?
+		exec 3>&-
+	}
+	hvc_once
+	if retry_crash; then hvc_once; fi
+	[ "$rc" = 0 ] || fail "vmm exited with $rc, expected 0"
+	grep -q "GOT-INPUT:echo-from-host 43" "$LOG" || fail "the guest did not receive the line sent through hvc0"
+	guest_passed console-input
+	pass ;;
+console-hvc-boot)
+	# console=hvc0: the guest's /init and the kernel's console on the virtio console, the UART unused.
+	boot 0 --mem 256M --console=none --hvc="file:$LOG" --cmdline "console=hvc0 reboot=k panic=-1 quiet vmmtest=poweroff"
+	guest_passed poweroff
+	pass ;;
 blk-raw)
 	img=$OUT/disk.img
 	truncate -s 64M "$img"

@@ -1,0 +1,654 @@
+// SPDX-License-Identifier: Apache-2.0
+/* A guest console's host side: an output ring drained by io_uring writes, input read by io_uring, escapes. */
+#include "console.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IN_CHUNK 4096
+
+struct console {
+	struct console_opts o;
+	const struct vlog *log;
+	int kick_fd;          /* eventfd: producers and kicks wake the I/O thread */
+
+	pthread_mutex_t lock; /* guards the ring and the flags below it */
+	pthread_cond_t cond;  /* console_stop() waits here for the writer's progress */
+	uint8_t *buf;
+	size_t size, head, count;
+	size_t want;          /* room a device waits for (0: nobody waits) */
+	uint64_t dropped;
+	bool discard;         /* the writer failed for good, or the console stopped: output goes nowhere */
+	bool silent;          /* no output configured: discarding is not dropping (nothing counted) */
+	bool writing;         /* the I/O thread owns [head, head + count) and will look again */
+	bool kicked;          /* a kick is pending: the I/O thread will look */
+	bool failed_logged;
+
+	void (*tx_ready)(void *opaque);
+	void *tx_opaque;
+	size_t (*rx_sink)(void *opaque, const uint8_t *buf, size_t len);
+	void *rx_opaque;
+	atomic_bool rx_waiting; /* input waits for the sink: console_rx_kick() must wake us */
+	uint8_t inj[IN_CHUNK];  /* console_inject()'s bytes, under lock */
+	size_t inj_len;
+
+	/* The I/O thread only. */
+	struct event_loop *loop;
+	int watch_id;
+	bool started, stopping;
+	struct ev_req wreq, pollreq, rreq, rpollreq, noop;
+	bool wr_inflight, poll_inflight, rd_inflight, in_eof;
+	struct iovec iov[2];
+	uint8_t in[IN_CHUNK];
+	uint8_t pend[2 * IN_CHUNK]; /* input after escape processing, not yet taken by the sink */
+	size_t pend_off, pend_len;
+	bool saw_escape;
+};
+
+static void kick(struct console *c)
+{
+	uint64_t one = 1;
+
+	while (write(c->kick_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+static size_t room_locked(const struct console *c)
+{
+	return c->size - c->count;
+}
+
+/* Wake a device waiting for room when there is enough (or the console discards). Returns true to call tx_ready. */
+static bool take_want_locked(struct console *c)
+{
+	if (!c->want || (!c->discard && room_locked(c) < c->want))
+		return false;
+	c->want = 0;
+	return true;
+}
+
+static void notify_tx(struct console *c, bool call)
+{
+	if (call && c->tx_ready)
+		c->tx_ready(c->tx_opaque);
+}
+
+size_t console_inject(struct console *c, const void *buf, size_t len)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = sizeof(c->inj) - c->inj_len;
+	if (n > len)
+		n = len;
+	memcpy(c->inj + c->inj_len, buf, n);
+	c->inj_len += n;
+	pthread_mutex_unlock(&c->lock);
+	if (n)
+		kick(c);
+	return n;
+}
+
+size_t console_write(struct console *c, const void *buf, size_t len)
+{
+	size_t n, tail, first, ret;
+	bool need_kick = false;
+
+	if (!len)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->discard) {
+		if (!c->silent)
+			c->dropped += len;
+		pthread_mutex_unlock(&c->lock);
+		return len;
+	}
+	n = room_locked(c);
+	if (n > len)
+		n = len;
+	tail = (c->head + c->count) & (c->size - 1);
+	first = c->size - tail < n ? c->size - tail : n;
+	memcpy(c->buf + tail, buf, first);
+	memcpy(c->buf, (const uint8_t *)buf + first, n - first);
+	c->count += n;
+	ret = n;
+	if (c->o.drop) {
+		c->dropped += len - n;
+		ret = len;
+	}
+	if (n && !c->writing && !c->kicked) {
+		c->kicked = true;
+		need_kick = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (need_kick)
+		kick(c);
+	return ret;
+}
+
+bool console_room(struct console *c, size_t n)
+{
+	bool ok;
+
+	pthread_mutex_lock(&c->lock);
+	ok = c->discard || c->o.drop || room_locked(c) >= n;
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+void console_want_room(struct console *c, size_t n)
+{
+	bool need_kick = false;
+
+	if (n > c->size)
+		n = c->size;
+	pthread_mutex_lock(&c->lock);
+	c->want = n ? n : 1;
+	/* Room came already (or nothing is being written that would make some): let the I/O thread say so. */
+	if ((c->discard || room_locked(c) >= c->want || !c->writing) && !c->kicked) {
+		c->kicked = true;
+		need_kick = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (need_kick)
+		kick(c);
+}
+
+void console_rx_kick(struct console *c)
+{
+	if (atomic_load(&c->rx_waiting))
+		kick(c);
+}
+
+uint64_t console_dropped(const struct console *c)
+{
+	uint64_t d;
+
+	pthread_mutex_lock((pthread_mutex_t *)&c->lock);
+	d = c->dropped;
+	pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
+	return d;
+}
+
+void console_set_tx_ready(struct console *c, void (*fn)(void *opaque), void *opaque)
+{
+	c->tx_ready = fn;
+	c->tx_opaque = opaque;
+}
+
+void console_set_rx_sink(struct console *c, size_t (*fn)(void *opaque, const uint8_t *buf, size_t len),
+			 void *opaque)
+{
+	c->rx_sink = fn;
+	c->rx_opaque = opaque;
+}
+
+/* ---- the writer (I/O thread) ---- */
+
+/* The writer failed for good: discard from now on, say so once. */
+static void writer_failed(struct console *c, int err)
+{
+	bool call, say;
+
+	pthread_mutex_lock(&c->lock);
+	c->discard = true;
+	c->dropped += c->count;
+	c->count = 0;
+	c->writing = false;
+	say = !c->failed_logged;
+	c->failed_logged = true;
+	call = take_want_locked(c);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	if (say && !c->stopping)
+		vlog_warn(c->log, "console %s: cannot write the guest's output (%s); discarding it from now on",
+			  c->o.name, strerror(err));
+	notify_tx(c, call);
+}
+
+/* Bytes [head, head + n) have left: free them, wake who waits for room or for the drain. */
+static void advance(struct console *c, size_t n)
+{
+	bool call;
+
+	pthread_mutex_lock(&c->lock);
+	if (n > c->count)
+		n = c->count;
+	c->head = (c->head + n) & (c->size - 1);
+	c->count -= n;
+	c->writing = false;
+	call = take_want_locked(c);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	notify_tx(c, call);
+}
+
+static void start_write(struct console *c);
+
+static void write_done(struct ev_req *req, int res)
+{
+	struct console *c = (struct console *)((char *)req - offsetof(struct console, wreq));
+
+	c->wr_inflight = false;
+	if (res > 0) {
+		advance(c, (size_t)res);
+	} else if (res == -EAGAIN) {
+		/* A non-blocking out_fd that is full: wait until it is writable. */
+		struct io_uring_sqe *sqe = c->stopping ? NULL : event_loop_sqe(c->loop, &c->pollreq);
+
+		if (sqe) {
+			io_uring_prep_poll_add(sqe, c->o.out_fd, POLLOUT);
+			c->poll_inflight = true;
+		} else {
+			pthread_mutex_lock(&c->lock);
+			c->writing = false;
+			pthread_mutex_unlock(&c->lock);
+		}
+		return;
+	} else if (res == -ECANCELED || (res == -EINTR && c->stopping)) {
+		pthread_mutex_lock(&c->lock);
+		c->writing = false;
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	} else if (res != -EINTR) {
+		writer_failed(c, res ? -res : EIO); /* 0: nothing was written and nothing will be */
+		return;
+	} else {
+		pthread_mutex_lock(&c->lock);
+		c->writing = false;
+		pthread_mutex_unlock(&c->lock);
+	}
+	start_write(c);
+}
+
+static void poll_done(struct ev_req *req, int res)
+{
+	struct console *c = (struct console *)((char *)req - offsetof(struct console, pollreq));
+
+	(void)res;
+	c->poll_inflight = false;
+	pthread_mutex_lock(&c->lock);
+	c->writing = false;
+	pthread_mutex_unlock(&c->lock);
+	start_write(c);
+}
+
+/* Write what the ring holds: one writev of its (at most two) pieces, or the callback. */
+static void start_write(struct console *c)
+{
+	struct io_uring_sqe *sqe;
+	size_t first, total;
+	int niov;
+
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		if (c->writing || c->stopping || c->discard || !c->count) {
+			pthread_mutex_unlock(&c->lock);
+			return;
+		}
+		c->writing = true;
+		c->kicked = false;
+		total = c->count;
+		first = c->size - c->head < total ? c->size - c->head : total;
+		c->iov[0] = (struct iovec){ c->buf + c->head, first };
+		c->iov[1] = (struct iovec){ c->buf, total - first };
+		niov = total > first ? 2 : 1;
+		pthread_mutex_unlock(&c->lock);
+		/* The producers only append past head + count: these bytes stay put until advance(). */
+		if (c->o.out_fd < 0) {
+			if (c->o.out_cb)
+				for (int i = 0; i < niov; i++)
+					c->o.out_cb(c->o.out_opaque, c->iov[i].iov_base, c->iov[i].iov_len);
+			advance(c, total);
+			continue;
+		}
+		sqe = event_loop_sqe(c->loop, &c->wreq);
+		if (!sqe) {
+			/* The ring is full: a later kick or completion tries again. */
+			pthread_mutex_lock(&c->lock);
+			c->writing = false;
+			pthread_mutex_unlock(&c->lock);
+			kick(c);
+			return;
+		}
+		io_uring_prep_writev(sqe, c->o.out_fd, c->iov, (unsigned)niov, (uint64_t)-1);
+		c->wr_inflight = true;
+		return;
+	}
+}
+
+/* ---- input (I/O thread) ---- */
+
+static void start_read(struct console *c);
+
+/* Offer the pending input to the sink; read more once it has all been taken. */
+static void deliver(struct console *c)
+{
+	while (c->pend_off < c->pend_len) {
+		size_t n;
+
+		atomic_store(&c->rx_waiting, true); /* before the sink: a kick after its short answer finds it set */
+		n = c->rx_sink ? c->rx_sink(c->rx_opaque, c->pend + c->pend_off, c->pend_len - c->pend_off)
+			       : c->pend_len - c->pend_off;
+		if (!n)
+			return; /* console_rx_kick() wakes us */
+		c->pend_off += n;
+	}
+	atomic_store(&c->rx_waiting, false);
+	c->pend_off = c->pend_len = 0;
+	start_read(c);
+}
+
+/* Escape processing of n input bytes into pend. Returns false when ESC 'x' asked to quit. */
+static bool unescape(struct console *c, const uint8_t *in, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ch = in[i];
+
+		if (!c->o.escape) {
+			c->pend[k++] = ch;
+			continue;
+		}
+		if (c->saw_escape) {
+			c->saw_escape = false;
+			if (ch == 'x' || ch == 'X') {
+				c->pend_len = k;
+				return false;
+			}
+			if (ch != c->o.escape)
+				c->pend[k++] = c->o.escape;
+		} else if (ch == c->o.escape) {
+			c->saw_escape = true;
+			continue;
+		}
+		c->pend[k++] = ch;
+	}
+	c->pend_len = k;
+	return true;
+}
+
+static void read_done(struct ev_req *req, int res)
+{
+	struct console *c = (struct console *)((char *)req - offsetof(struct console, rreq));
+
+	c->rd_inflight = false;
+	if (c->stopping)
+		return;
+	if (res > 0) {
+		c->pend_off = 0;
+		if (!unescape(c, c->in, (size_t)res)) {
+			c->in_eof = true; /* no more input: the VM stops */
+			deliver(c);       /* what came before the escape */
+			if (c->o.on_quit)
+				c->o.on_quit(c->o.quit_opaque);
+			return;
+		}
+		deliver(c);
+		return;
+	}
+	if (res == -EAGAIN) {
+		/* A non-blocking in_fd with nothing to read: wait until it is readable. */
+		struct io_uring_sqe *sqe = event_loop_sqe(c->loop, &c->rpollreq);
+
+		if (sqe) {
+			io_uring_prep_poll_add(sqe, c->o.in_fd, POLLIN);
+			c->rd_inflight = true;
+		}
+		return;
+	}
+	if (res == -EINTR) {
+		start_read(c);
+		return;
+	}
+	if (res < 0 && res != -ECANCELED)
+		vlog_warn(c->log, "console %s: cannot read input: %s; no more input", c->o.name, strerror(-res));
+	c->in_eof = true; /* 0 is the end of the input: the guest keeps running without */
+}
+
+static void rpoll_done(struct ev_req *req, int res)
+{
+	struct console *c = (struct console *)((char *)req - offsetof(struct console, rpollreq));
+
+	(void)res;
+	c->rd_inflight = false;
+	if (!c->stopping)
+		start_read(c);
+}
+
+static void start_read(struct console *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->o.in_fd < 0 || c->rd_inflight || c->in_eof || c->stopping || c->pend_len)
+		return;
+	sqe = event_loop_sqe(c->loop, &c->rreq);
+	if (!sqe) {
+		kick(c); /* the ring is full: try again on the next turn */
+		return;
+	}
+	io_uring_prep_read(sqe, c->o.in_fd, c->in, sizeof(c->in), (uint64_t)-1);
+	c->rd_inflight = true;
+}
+
+/* ---- the kick eventfd, start, stop ---- */
+
+static void on_kick(void *opaque)
+{
+	struct console *c = opaque;
+	uint64_t v;
+	bool call;
+
+	while (read(c->kick_fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	if (c->stopping)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->kicked = false;
+	call = take_want_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	notify_tx(c, call);
+	if (c->pend_off == c->pend_len) {
+		/* Nothing waits for the sink: take what the API injected, if anything. */
+		pthread_mutex_lock(&c->lock);
+		memcpy(c->pend, c->inj, c->inj_len);
+		c->pend_off = 0;
+		c->pend_len = c->inj_len;
+		c->inj_len = 0;
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (c->pend_off < c->pend_len)
+		deliver(c);
+	else
+		start_read(c);
+	start_write(c);
+}
+
+static void noop_done(struct ev_req *req, int res)
+{
+	(void)req;
+	(void)res;
+}
+
+int console_create(const struct console_opts *o, struct console **out)
+{
+	struct console *c = calloc(1, sizeof(*c));
+	size_t size = o->ring_size ? o->ring_size : CONSOLE_RING_SIZE;
+
+	if (!c)
+		return -ENOMEM;
+	if (size < 64 || size > (1u << 30)) {
+		free(c);
+		return -EINVAL;
+	}
+	while (size & (size - 1))
+		size += size & -size; /* round up to a power of two */
+	c->o = *o;
+	if (!c->o.name)
+		c->o.name = "console";
+	c->log = o->log;
+	c->size = size;
+	c->watch_id = -1;
+	c->wreq.done = write_done;
+	c->pollreq.done = poll_done;
+	c->rreq.done = read_done;
+	c->rpollreq.done = rpoll_done;
+	c->noop.done = noop_done;
+	atomic_init(&c->rx_waiting, false);
+	c->buf = malloc(size);
+	c->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!c->buf || c->kick_fd < 0) {
+		int ret = c->buf ? -errno : -ENOMEM;
+
+		if (c->kick_fd >= 0)
+			close(c->kick_fd);
+		free(c->buf);
+		free(c);
+		return ret;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	/* Nothing reads or writes: act as a sink that swallows everything (no guest ever waits). */
+	if (o->out_fd < 0 && !o->out_cb)
+		c->discard = c->silent = true;
+	*out = c;
+	return 0;
+}
+
+static void start_fn(void *arg)
+{
+	struct console *c = arg;
+
+	start_read(c);
+	start_write(c);
+}
+
+int console_start(struct console *c, struct event_loop *loop)
+{
+	int id;
+
+	if (c->started)
+		return -EALREADY;
+	c->loop = loop;
+	id = event_loop_watch(loop, c->kick_fd, on_kick, c);
+	if (id < 0) {
+		vlog_err(c->log, "console %s: cannot watch its eventfd: %s", c->o.name, strerror(-id));
+		return id;
+	}
+	c->watch_id = id;
+	c->started = true;
+	event_loop_call(loop, start_fn, c);
+	return 0;
+}
+
+static void cancel(struct console *c, struct ev_req *req)
+{
+	struct io_uring_sqe *sqe = event_loop_sqe(c->loop, &c->noop);
+
+	if (sqe)
+		io_uring_prep_cancel(sqe, req, 0);
+}
+
+/* On the I/O thread: no new I/O, cancel what is in flight (the loop's stop waits for their completions). */
+static void stop_fn(void *arg)
+{
+	struct console *c = arg;
+
+	c->stopping = true;
+	if (c->wr_inflight)
+		cancel(c, &c->wreq);
+	if (c->poll_inflight)
+		cancel(c, &c->pollreq);
+	if (c->rd_inflight) {
+		cancel(c, &c->rreq);
+		cancel(c, &c->rpollreq);
+	}
+	if (c->watch_id >= 0)
+		event_loop_unwatch(c->loop, c->watch_id);
+	c->watch_id = -1;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void console_flush(struct console *c, unsigned timeout_ms)
+{
+	uint64_t last_progress = mono_ms();
+	size_t last_count;
+
+	if (!c || !c->started || event_loop_on_thread(c->loop))
+		return;
+	pthread_mutex_lock(&c->lock);
+	last_count = c->count;
+	/* Wait while the writer makes progress; give up after timeout_ms without any. */
+	while (c->count && !c->discard) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (!c->writing && !c->kicked) {
+			c->kicked = true;
+			pthread_mutex_unlock(&c->lock);
+			kick(c);
+			pthread_mutex_lock(&c->lock);
+		}
+		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+		if (c->count != last_count) {
+			last_count = c->count;
+			last_progress = mono_ms();
+		} else if (mono_ms() - last_progress >= timeout_ms) {
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void console_stop(struct console *c, unsigned timeout_ms)
+{
+	uint64_t dropped;
+
+	if (!c || !c->started)
+		return;
+	console_flush(c, timeout_ms);
+	event_loop_call(c->loop, stop_fn, c);
+	pthread_mutex_lock(&c->lock);
+	c->dropped += c->count;
+	c->count = 0;
+	c->discard = true;
+	dropped = c->dropped;
+	pthread_mutex_unlock(&c->lock);
+	if (dropped)
+		vlog_warn(c->log, "console %s: %llu bytes of the guest's output were discarded", c->o.name,
+			  (unsigned long long)dropped);
+	c->started = false;
+}
+
+void console_destroy(struct console *c)
+{
+	if (!c)
+		return;
+	close(c->kick_fd);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	free(c->buf);
+	free(c);
+}
