@@ -9,11 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #define IN_CHUNK 4096
+/*
+ * The ring is anonymous memory reserved at create and touched only as the backlog grows: whenever
+ * the writer has caught up, the next bytes go to the start again, and what a backlog of more than
+ * RECLAIM_AT touched is given back (MADV_DONTNEED), so a large ring costs memory only while a
+ * reader is stalled.
+ */
+#define RECLAIM_AT (256u << 10)
 
 struct console {
 	struct console_opts o;
@@ -24,6 +32,7 @@ struct console {
 	pthread_cond_t cond;  /* console_stop() waits here for the writer's progress */
 	uint8_t *buf;
 	size_t size, head, count;
+	size_t touched;       /* bytes of buf written since the last reclaim (from its start) */
 	size_t want;          /* room a device waits for (0: nobody waits) */
 	uint64_t dropped;
 	bool discard;         /* the writer failed for good, or the console stopped: output goes nowhere */
@@ -119,6 +128,8 @@ size_t console_write(struct console *c, const void *buf, size_t len)
 	memcpy(c->buf + tail, buf, first);
 	memcpy(c->buf, (const uint8_t *)buf + first, n - first);
 	c->count += n;
+	if (n - first || tail + first > c->touched)
+		c->touched = n - first ? c->size : tail + first;
 	ret = n;
 	if (c->o.drop) {
 		c->dropped += len - n;
@@ -202,6 +213,7 @@ static void writer_failed(struct console *c, int err)
 	c->discard = true;
 	c->dropped += c->count;
 	c->count = 0;
+	c->head = 0;
 	c->writing = false;
 	say = !c->failed_logged;
 	c->failed_logged = true;
@@ -225,6 +237,14 @@ static void advance(struct console *c, size_t n)
 	c->head = (c->head + n) & (c->size - 1);
 	c->count -= n;
 	c->writing = false;
+	if (!c->count) {
+		/* Caught up: start from the beginning again, and give back what a backlog touched. */
+		c->head = 0;
+		if (c->touched > RECLAIM_AT) {
+			madvise(c->buf + RECLAIM_AT, c->touched - RECLAIM_AT, MADV_DONTNEED);
+			c->touched = RECLAIM_AT;
+		}
+	}
 	call = take_want_locked(c);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
@@ -505,14 +525,16 @@ int console_create(const struct console_opts *o, struct console **out)
 	c->rpollreq.done = rpoll_done;
 	c->noop.done = noop_done;
 	atomic_init(&c->rx_waiting, false);
-	c->buf = malloc(size);
+	c->buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (c->buf == MAP_FAILED) {
+		free(c);
+		return -ENOMEM;
+	}
 	c->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!c->buf || c->kick_fd < 0) {
-		int ret = c->buf ? -errno : -ENOMEM;
+	if (c->kick_fd < 0) {
+		int ret = -errno;
 
-		if (c->kick_fd >= 0)
-			close(c->kick_fd);
-		free(c->buf);
+		munmap(c->buf, size);
 		free(c);
 		return ret;
 	}
@@ -649,6 +671,6 @@ void console_destroy(struct console *c)
 	close(c->kick_fd);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
-	free(c->buf);
+	munmap(c->buf, c->size);
 	free(c);
 }

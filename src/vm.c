@@ -630,6 +630,8 @@ void vm_exit(struct vmm *vm, enum vmm_exit_reason reason)
 			vcpu_kick(vm->vcpus[i]);
 	if (!first)
 		return;
+	/* What the guest wrote to its consoles is out before anyone hears that it stopped. */
+	vm_flush_consoles(vm);
 	/* The event is delivered before vmm_wait() learns the reason: a waiter may free what it uses. */
 	vm_event(vm, exit_event(reason));
 	pthread_mutex_lock(&vm->lock);

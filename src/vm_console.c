@@ -12,6 +12,15 @@
 #include "virtio/pci.h"
 #include "vm.h"
 
+/*
+ * Output backlogs. The UART moves a byte per VM exit and its driver waits politely (interrupts) while
+ * the transmitter is busy: 16 KiB lets the I/O thread gather many bytes into one write. Linux's hvc
+ * driver instead spins the writing vCPU, interrupts off, until the device takes its buffer: hvc0 holds
+ * up to 32 MiB for a stalled reader (memory used only while it is stalled, see console.c) before
+ * the guest has to wait.
+ */
+#define UART_RING (16u << 10)
+#define HVC_RING (32u << 20)
 #define FLUSH_MS 1000 /* how long a stop or pause waits for a console writer that makes no progress */
 
 static void on_quit(void *opaque)
@@ -23,7 +32,7 @@ static void on_quit(void *opaque)
 }
 
 static int make_console(struct vmm *vm, const char *name, const struct vmm_console *fds, vmm_console_fn out,
-			void *opaque, struct console **c)
+			void *opaque, size_t ring, struct console **c)
 {
 	struct console_opts o = {
 		.name = name,
@@ -32,6 +41,7 @@ static int make_console(struct vmm *vm, const char *name, const struct vmm_conso
 		.on_quit = on_quit,
 		.quit_opaque = vm,
 		.log = &vm->log,
+		.ring_size = ring,
 	};
 	int ret;
 
@@ -83,10 +93,11 @@ static size_t uart_rx(void *opaque, const uint8_t *buf, size_t len)
 
 int vm_create_consoles(struct vmm *vm)
 {
-	int ret = make_console(vm, "serial", &vm->console_cfg, vm->console_out, vm->console_opaque, &vm->uart_con);
+	int ret = make_console(vm, "serial", &vm->console_cfg, vm->console_out, vm->console_opaque, UART_RING,
+			       &vm->uart_con);
 
 	if (!ret && vm->hvc_on)
-		ret = make_console(vm, "hvc0", &vm->hvc_cfg, vm->hvc_out, vm->hvc_opaque, &vm->hvc_con);
+		ret = make_console(vm, "hvc0", &vm->hvc_cfg, vm->hvc_out, vm->hvc_opaque, HVC_RING, &vm->hvc_con);
 	return ret;
 }
 

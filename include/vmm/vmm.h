@@ -102,10 +102,12 @@ struct vmm_net {
 
 /*
  * A guest console's host side as file descriptors, served by the library itself on its I/O thread
- * (io_uring): output is buffered (128 KiB) and written in large writes; while the buffer is full the
- * guest's transmitter reads busy and its driver waits, so no byte is lost and no vCPU blocks. If
- * out_fd fails for good (the reader went away: EPIPE, EIO; a full disk: ENOSPC), the output is
- * discarded from then on, counted, and said once in the log.
+ * (io_uring). Output is buffered and written in large writes: up to 16 KiB for the UART, after which
+ * its transmitter reads busy and the guest's driver waits (interrupt-driven: the guest runs on);
+ * up to 32 MiB for hvc0 (memory used only while the reader lags), after which Linux's hvc driver
+ * spins its writing vCPU until there is room. No byte is lost and no vCPU thread of ours blocks on
+ * host I/O. If out_fd fails for good (the reader went away: EPIPE, EIO; a full disk: ENOSPC), the
+ * output is discarded from then on, counted, and said once in the log.
  */
 struct vmm_console {
 	int fds;     /* non-zero: serve in_fd and out_fd below (else the callbacks are used) */

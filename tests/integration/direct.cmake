@@ -3,7 +3,11 @@
 set(DIRECT_RUN ${CMAKE_CURRENT_SOURCE_DIR}/direct/run.sh)
 set(PAYLOAD_ELF ${PROJECT_BINARY_DIR}/firmware/payload.elf)
 # Without a usable /dev/kvm here they run in the nested test host (kvm_case(), tests/CMakeLists.txt).
-foreach(case hello smp reboot reset-reg triple-fault timeout console-input rtc cpuid unclaimed-port debug-exit boot-timer errors)
+# pty-run: a command on a pseudo-terminal, keys typed into it (the Ctrl-A x case).
+add_executable(pty-run direct/pty-run.c)
+set_target_properties(pty-run PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests/integration)
+kvm_program($<TARGET_FILE:pty-run>)
+foreach(case hello smp reboot reset-reg triple-fault timeout console-input ctrl-a-x console-reader-gone console-full-disk console-hangup rtc cpuid unclaimed-port debug-exit boot-timer errors)
   kvm_case(direct.${case} ${DIRECT_RUN} $<TARGET_FILE:vmm> ${PAYLOAD_ELF} ${case})
   set_tests_properties(direct.${case} PROPERTIES TIMEOUT 300 LABELS direct)
 endforeach()

@@ -85,6 +85,58 @@ console-input)
 	exec 3>&-
 	[ "$rc" = 0 ] || fail "exit code $rc"
 	expect_log "HELLO FROM THE HOST" ;;
+ctrl-a-x)
+	# At a terminal (a pty here): Ctrl-A x quits at once with status 0 and the terminal is as before
+	# (pty-run checks its settings); Ctrl-A Ctrl-A reaches the guest as one Ctrl-A first.
+	need_kvm
+	PTY=$(dirname "$VMM")/pty-run
+	[ -x "$PTY" ] || PTY=$(dirname "$VMM")/tests/integration/pty-run
+	[ -x "$PTY" ] || fail "no pty-run next to $VMM"
+	"$PTY" 60 "ready for input" 'ab\x01\x01c' 'AB\x01C' '\x01x' -- "$VMM" --kernel "$PAYLOAD" \
+		--cmdline "payload=echo" --timeout 50 >"$LOG" 2>&1
+	rc=$?
+	[ "$rc" = 0 ] || fail "pty-run exited with $rc (0: vmm quit with 0 and restored the terminal)"
+	grep -q "timeout of" "$LOG" && fail "vmm ran into its --timeout: Ctrl-A x did not quit"
+	grep -q "$(printf 'AB\001C')" "$LOG" || fail "Ctrl-A Ctrl-A did not reach the guest as one Ctrl-A"
+	grep -q "$(printf '\001\001')" "$LOG" && fail "the guest saw two Ctrl-As for Ctrl-A Ctrl-A"
+	echo "ok: Ctrl-A x quit vmm on a terminal with status 0; the terminal's settings were restored" ;;
+console-reader-gone)
+	# The reader of vmm's output goes away (head exits): vmm says so once, discards the rest and
+	# runs on until its --timeout (neither a hang nor a crash on EPIPE).
+	need_kvm
+	start=$(date +%s)
+	( timeout 60 "$VMM" --kernel "$PAYLOAD" --cmdline "payload=count" --timeout 4 </dev/null 2>"$ERR"
+	  echo $? >"$WORK/rc" ) | head -c 40 >"$LOG"
+	rc=$(cat "$WORK/rc")
+	[ "$rc" = 124 ] || fail "exit code $rc, expected 124 (the timeout)"
+	[ $(($(date +%s) - start)) -le 30 ] || fail "vmm took $(($(date +%s) - start)) s to end"
+	expect_err "console serial: cannot write the guest's output (Broken pipe); discarding it"
+	[ "$(grep -c "cannot write" "$ERR")" = 1 ] || fail "the failed write was reported more than once"
+	expect_err "bytes of the guest's output were discarded"
+	echo "ok: $(tr '\n' ' ' <"$ERR")" ;;
+console-full-disk)
+	# The console file is on a full disk (/dev/full: ENOSPC): one line, and the guest runs to its end.
+	need_kvm
+	timeout 60 "$VMM" --console=file:/dev/full --kernel "$PAYLOAD" --cmdline "payload=hello" --timeout 30 \
+		</dev/null 2>"$ERR"
+	rc=$?
+	[ "$rc" = 0 ] || fail "exit code $rc, expected 0 (the guest powers off)"
+	expect_err "console serial: cannot write the guest's output (No space left on device)"
+	echo "ok: $(tr '\n' ' ' <"$ERR")" ;;
+console-hangup)
+	# The terminal goes away under a running guest: SIGHUP asks the guest to shut down (the payload
+	# ignores its power button: stopped after the 10 s grace period, status 128 + SIGHUP), and the
+	# writes that fail on the dead terminal neither hang nor crash vmm.
+	need_kvm
+	PTY=$(dirname "$VMM")/pty-run
+	[ -x "$PTY" ] || PTY=$(dirname "$VMM")/tests/integration/pty-run
+	[ -x "$PTY" ] || fail "no pty-run next to $VMM"
+	start=$(date +%s)
+	"$PTY" 60 "count 3" HANGUP -- "$VMM" --kernel "$PAYLOAD" --cmdline "payload=count" --timeout 50 >"$LOG" 2>&1
+	rc=$?
+	[ "$rc" = 129 ] || fail "pty-run exited with $rc, expected 129 (vmm stopped by SIGHUP)"
+	[ $(($(date +%s) - start)) -le 30 ] || fail "vmm took $(($(date +%s) - start)) s to end after the hangup"
+	echo "ok: vmm ended with 129 after the terminal went away" ;;
 rtc)
 	need_kvm
 	run 0 --kernel "$PAYLOAD" --cmdline "payload=rtc" --timeout 60
