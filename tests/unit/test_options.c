@@ -102,6 +102,39 @@ START_TEST(boot_timer_and_stats)
 }
 END_TEST
 
+/* --hvc: a virtio console; on stdio it takes the terminal from the serial port, never shares it. */
+START_TEST(hvc)
+{
+	struct cli_options o;
+	const char *none[] = { "-k", "bz", NULL };
+	const char *stdio[] = { "-k", "bz", "--hvc=stdio", NULL };
+	const char *both[] = { "-k", "bz", "--hvc=stdio", "--console=stdio", NULL };
+	const char *file[] = { "-k", "bz", "--hvc=file:/tmp/h", "--console=file:/tmp/s", NULL };
+	const char *same[] = { "-k", "bz", "--hvc=file:/tmp/x", "--console=file:/tmp/x", NULL };
+	const char *uart_file[] = { "-k", "bz", "--hvc=stdio", "--console=file:/tmp/s", NULL };
+	const char *bad[] = { "-k", "bz", "--hvc=tty", NULL };
+	const char *empty[] = { "-k", "bz", "--hvc=file:", NULL };
+
+	ck_assert_int_eq(parse(&o, none), 0);
+	ck_assert_int_eq(o.hvc, CLI_CONSOLE_NONE);
+	ck_assert_int_eq(parse(&o, stdio), 0);
+	ck_assert_int_eq(o.hvc, CLI_CONSOLE_STDIO);
+	ck_assert_int_eq(o.console, CLI_CONSOLE_NONE);
+	ck_assert_int_eq(parse(&o, both), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "cannot share the terminal"));
+	ck_assert_int_eq(parse(&o, file), 0);
+	ck_assert_str_eq(o.hvc_path, "/tmp/h");
+	ck_assert_str_eq(o.console_path, "/tmp/s");
+	ck_assert_int_eq(parse(&o, same), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "same file"));
+	ck_assert_int_eq(parse(&o, uart_file), 0);
+	ck_assert_int_eq(o.console, CLI_CONSOLE_FILE);
+	ck_assert_int_eq(parse(&o, bad), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "--hvc 'tty' must be stdio, file:PATH or none"));
+	ck_assert_int_eq(parse(&o, empty), -EINVAL);
+}
+END_TEST
+
 START_TEST(bad_input_messages)
 {
 	struct cli_options o;
@@ -235,6 +268,7 @@ int main(void)
 	tcase_add_test(tc, sizes);
 	tcase_add_test(tc, full_command_line);
 	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, hvc);
 	tcase_add_test(tc, bad_input_messages);
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, disks);
