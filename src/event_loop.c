@@ -73,7 +73,7 @@ struct event_loop {
 static const uint8_t allowed_ops[] = {
 	IORING_OP_NOP,	     IORING_OP_READV,	    IORING_OP_WRITEV,	    IORING_OP_READ,
 	IORING_OP_WRITE,     IORING_OP_FSYNC,	    IORING_OP_FALLOCATE,    IORING_OP_POLL_ADD,
-	IORING_OP_POLL_REMOVE, IORING_OP_ASYNC_CANCEL,
+	IORING_OP_POLL_REMOVE, IORING_OP_ASYNC_CANCEL, IORING_OP_TIMEOUT,
 };
 
 static int ring_register(struct io_uring *r, unsigned op, const void *arg, unsigned n)
@@ -288,46 +288,73 @@ static void call_ready(void *opaque)
 	run_calls(l);
 }
 
+/*
+ * One turn of the loop: submit what is queued (waiting for a completion when wait is set and
+ * nothing else is pending), dispatch the CQEs that are there, then the work put off to this turn
+ * and the deferred calls. false when the ring failed for good (said once, through *failed).
+ */
+static bool loop_turn(struct event_loop *l, bool wait, bool *failed)
+{
+	struct io_uring_cqe *cqe;
+	unsigned budget;
+	int ret;
+
+	/* Waiting while the watch table or put-off work is pending would sleep on it: only submit. */
+	ret = io_uring_submit_and_wait(&l->ring, !wait || atomic_load(&l->dirty) || l->later_head ? 0 : 1);
+	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
+		if (!*failed)
+			vlog_err(l->log, "event loop: io_uring_enter failed: %s", strerror(-ret));
+		if (ret == -EBADF || ret == -EFAULT || ret == -EOPNOTSUPP)
+			return false;
+		*failed = true;
+	}
+	/* One CQE at a time, released before its callback runs (which may submit more). */
+	budget = l->ring.cq.ring_entries;
+	while (budget-- && io_uring_peek_cqe(&l->ring, &cqe) == 0) {
+		uint64_t ud = cqe->user_data;
+		int res = cqe->res;
+		unsigned flags = cqe->flags;
+
+		io_uring_cqe_seen(&l->ring, cqe);
+		dispatch(l, ud, res, flags);
+	}
+	run_later(l); /* before the defers: the interrupts for its completions go out this turn */
+	run_defers(l);
+	return true;
+}
+
 static void *loop_thread(void *arg)
 {
 	struct event_loop *l = arg;
 	bool failed = false;
 
 	for (;;) {
-		struct io_uring_cqe *cqe;
-		unsigned budget;
-		int ret;
-
 		sync_watches(l);
 		if (l->stopping && l->inflight == 0 && !l->later_head)
 			break;
-		/* Waiting while the watch table or put-off work is pending would sleep on it: only submit. */
-		ret = io_uring_submit_and_wait(&l->ring, atomic_load(&l->dirty) || l->later_head ? 0 : 1);
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
-			if (!failed)
-				vlog_err(l->log, "event loop: io_uring_enter failed: %s", strerror(-ret));
-			if (ret == -EBADF || ret == -EFAULT || ret == -EOPNOTSUPP)
-				break;
-			failed = true;
-		}
-		/* One CQE at a time, released before its callback runs (which may submit more). */
-		budget = l->ring.cq.ring_entries;
-		while (budget-- && io_uring_peek_cqe(&l->ring, &cqe) == 0) {
-			uint64_t ud = cqe->user_data;
-			int res = cqe->res;
-			unsigned flags = cqe->flags;
-
-			io_uring_cqe_seen(&l->ring, cqe);
-			dispatch(l, ud, res, flags);
-		}
-		run_later(l); /* before the defers: the interrupts for its completions go out this turn */
-		run_defers(l);
+		if (!loop_turn(l, true, &failed))
+			break;
 	}
 	pthread_mutex_lock(&l->lock);
 	l->running = false;
 	pthread_mutex_unlock(&l->lock);
 	run_calls(l); /* callers that queued before running went false; later ones run fn themselves */
 	return NULL;
+}
+
+int event_loop_run_once(struct event_loop *l, bool wait)
+{
+	bool started, failed = false;
+
+	pthread_mutex_lock(&l->lock);
+	started = l->started;
+	pthread_mutex_unlock(&l->lock);
+	if (started)
+		return -EBUSY; /* the ring belongs to the I/O thread */
+	sync_watches(l);
+	if (!loop_turn(l, wait, &failed) || failed)
+		return -EIO;
+	return l->inflight || l->later_head || l->defer_head ? 1 : 0;
 }
 
 static int add_watch_locked(struct event_loop *l, struct watch *w)

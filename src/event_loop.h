@@ -71,6 +71,15 @@ void event_loop_later(struct event_loop *l, struct ev_defer *d);
  * fn runs on the calling thread: there is no I/O thread to race with).
  */
 int event_loop_call(struct event_loop *l, void (*fn)(void *arg), void *arg);
+/*
+ * For unit tests and fuzz targets that drive devices without an I/O thread: run one turn of the
+ * loop on the calling thread (arm watches, submit, dispatch the completions that are there, then
+ * the work put off to this turn and the deferred calls). wait: block until a completion arrives
+ * when nothing else is pending. Only while the loop's thread is not started (-EBUSY). Returns 1
+ * while work remains (requests in flight, work put off to the next turn), 0 when idle, -EIO when
+ * io_uring_enter failed.
+ */
+int event_loop_run_once(struct event_loop *l, bool wait);
 /* Is the calling thread l's I/O thread? */
 bool event_loop_on_thread(struct event_loop *l);
 
