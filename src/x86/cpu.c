@@ -321,17 +321,18 @@ static int set_msrs(int fd)
 		{ MSR_IA32_MISC_ENABLE, 1 },                  /* fast string operations */
 		{ MSR_MTRR_DEF_TYPE, (1u << 11) | 6 },        /* MTRRs on, default write-back */
 	};
-	struct {
+	/* The header and room for one entry (a struct with a flexible member inside another is a GNU extension). */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[1];
+		uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
 	} one;
 
 	/* One at a time: a host that lacks one of them must not lose the others. */
 	for (size_t i = 0; i < sizeof(init) / sizeof(init[0]); i++) {
 		memset(&one, 0, sizeof(one));
 		one.hdr.nmsrs = 1;
-		one.e[0].index = init[i].index;
-		one.e[0].data = init[i].data;
+		one.hdr.entries[0].index = init[i].index;
+		one.hdr.entries[0].data = init[i].data;
 		if (ioctl(fd, KVM_SET_MSRS, &one) < 0)
 			return -errno;
 	}
