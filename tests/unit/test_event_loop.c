@@ -329,6 +329,51 @@ START_TEST(no_fd_leaks)
 }
 END_TEST
 
+/* event_loop_run_once(): the loop's turns on the calling thread, with no I/O thread started. */
+START_TEST(run_once_without_thread)
+{
+	struct event_loop *l = new_loop();
+	struct io nop = { .req.done = io_done, .l = l, .kind = 0 };
+	struct yielder y = { .d.fn = yield_run, .turn.fn = turn_end, .l = l };
+	struct watch_rec w = { .l = l };
+	uint64_t one = 1;
+	int id;
+
+	ck_assert_int_eq(event_loop_run_once(l, false), 0); /* nothing pending: idle */
+	/* A watched fd: armed at the first turn, its ready() called at a later one, on this thread. */
+	w.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_int_ge(w.fd, 0);
+	id = event_loop_watch(l, w.fd, ready, &w);
+	ck_assert_int_ge(id, 0);
+	ck_assert_int_eq(event_loop_run_once(l, false), 0);
+	ck_assert_int_eq(write(w.fd, &one, sizeof(one)), sizeof(one));
+	for (int i = 0; i < 100 && !atomic_load(&w.calls); i++)
+		ck_assert_int_ge(event_loop_run_once(l, i > 0), 0);
+	ck_assert_int_eq(atomic_load(&w.calls), 1);
+	ck_assert(pthread_equal(w.thread, pthread_self()));
+	ck_assert(!atomic_load(&w.on_loop)); /* not the I/O thread: event_loop_call() said -ESHUTDOWN */
+	/* A request: in flight (1) until its completion is dispatched. */
+	io_submit(&nop);
+	ck_assert_int_ge(event_loop_run_once(l, true), 0);
+	ck_assert_int_eq(atomic_load(&nop.done), 1);
+	ck_assert_int_eq(atomic_load(&nop.res), 0);
+	/* Work put off runs one turn at a time; the turn that queues it again reports work pending. */
+	event_loop_later(l, &y.d);
+	ck_assert_int_eq(event_loop_run_once(l, false), 1);
+	ck_assert_int_eq(atomic_load(&y.runs), 1);
+	atomic_store(&y.stop, true);
+	ck_assert_int_eq(event_loop_run_once(l, false), 0);
+	ck_assert_int_eq(atomic_load(&y.runs), 2);
+	ck_assert_int_eq(y.max_runs_per_turn, 1);
+	/* With the thread started the ring is the thread's. */
+	ck_assert_int_eq(event_loop_start(l), 0);
+	ck_assert_int_eq(event_loop_run_once(l, false), -EBUSY);
+	event_loop_unwatch(l, id);
+	event_loop_destroy(l);
+	close(w.fd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("event_loop");
@@ -344,6 +389,7 @@ int main(void)
 	tcase_add_test(tc, stop_waits_for_in_flight);
 	tcase_add_test(tc, no_fd_leaks);
 	tcase_add_test(tc, later_runs_once_per_turn);
+	tcase_add_test(tc, run_once_without_thread);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
