@@ -53,8 +53,11 @@ struct console {
 	struct event_loop *loop;
 	int watch_id;
 	bool started, stopping;
-	struct ev_req wreq, pollreq, rreq, rpollreq, noop;
+	struct ev_req wreq, pollreq, rreq, rpollreq, treq, noop;
 	bool wr_inflight, poll_inflight, rd_inflight, in_eof;
+	bool timer_inflight;  /* the gather delay is running (the writer counts as busy meanwhile) */
+	bool gathered;        /* the current batch waited its gather delay already */
+	struct __kernel_timespec gather_ts;
 	struct iovec iov[2];
 	uint8_t in[IN_CHUNK];
 	uint8_t pend[2 * IN_CHUNK]; /* input after escape processing, not yet taken by the sink */
@@ -253,6 +256,33 @@ static void advance(struct console *c, size_t n)
 
 static void start_write(struct console *c);
 
+/*
+ * With a gather delay, a writer that has caught up stays "busy" for one more delay: bytes that come
+ * meanwhile are picked up by the timer, so a steady trickle never makes a producer kick (a syscall
+ * on a vCPU thread per byte or two is what a UART flood would otherwise cost). True when armed.
+ */
+static bool linger(struct console *c)
+{
+	struct io_uring_sqe *sqe;
+	bool armed = false;
+
+	if (!c->o.gather_us || c->stopping || c->o.out_fd < 0)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	if (!c->writing && !c->count && !c->discard) {
+		sqe = event_loop_sqe(c->loop, &c->treq);
+		if (sqe) {
+			io_uring_prep_timeout(sqe, &c->gather_ts, 0, 0);
+			c->timer_inflight = true;
+			c->writing = true;
+			c->kicked = false;
+			armed = true;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return armed;
+}
+
 static void write_done(struct ev_req *req, int res)
 {
 	struct console *c = (struct console *)((char *)req - offsetof(struct console, wreq));
@@ -260,6 +290,8 @@ static void write_done(struct ev_req *req, int res)
 	c->wr_inflight = false;
 	if (res > 0) {
 		advance(c, (size_t)res);
+		if (linger(c))
+			return;
 	} else if (res == -EAGAIN) {
 		/* A non-blocking out_fd that is full: wait until it is writable. */
 		struct io_uring_sqe *sqe = c->stopping ? NULL : event_loop_sqe(c->loop, &c->pollreq);
@@ -287,6 +319,22 @@ static void write_done(struct ev_req *req, int res)
 		c->writing = false;
 		pthread_mutex_unlock(&c->lock);
 	}
+	start_write(c);
+}
+
+static void timer_done(struct ev_req *req, int res)
+{
+	struct console *c = (struct console *)((char *)req - offsetof(struct console, treq));
+
+	(void)res; /* -ETIME: it expired; -ECANCELED: the console stops */
+	c->timer_inflight = false;
+	pthread_mutex_lock(&c->lock);
+	c->writing = false;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	if (c->stopping)
+		return;
+	c->gathered = true;
 	start_write(c);
 }
 
@@ -318,6 +366,21 @@ static void start_write(struct console *c)
 		c->writing = true;
 		c->kicked = false;
 		total = c->count;
+		if (c->o.gather_us && !c->gathered && total < c->size / 4 && c->o.out_fd >= 0) {
+			/*
+			 * A trickle (a UART's byte per VM exit): let more pile up for gather_us before writing,
+			 * so a flood costs one write per gather_us, not a write and a producer's wake-up per
+			 * byte or two. The writer counts as busy meanwhile: producers do not kick.
+			 */
+			sqe = event_loop_sqe(c->loop, &c->treq);
+			if (sqe) {
+				io_uring_prep_timeout(sqe, &c->gather_ts, 0, 0);
+				c->timer_inflight = true;
+				pthread_mutex_unlock(&c->lock);
+				return;
+			}
+		}
+		c->gathered = false;
 		first = c->size - c->head < total ? c->size - c->head : total;
 		c->iov[0] = (struct iovec){ c->buf + c->head, first };
 		c->iov[1] = (struct iovec){ c->buf, total - first };
@@ -523,6 +586,9 @@ int console_create(const struct console_opts *o, struct console **out)
 	c->pollreq.done = poll_done;
 	c->rreq.done = read_done;
 	c->rpollreq.done = rpoll_done;
+	c->treq.done = timer_done;
+	c->gather_ts.tv_sec = o->gather_us / 1000000;
+	c->gather_ts.tv_nsec = (long long)(o->gather_us % 1000000) * 1000;
 	c->noop.done = noop_done;
 	atomic_init(&c->rx_waiting, false);
 	c->buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -591,6 +657,8 @@ static void stop_fn(void *arg)
 		cancel(c, &c->wreq);
 	if (c->poll_inflight)
 		cancel(c, &c->pollreq);
+	if (c->timer_inflight)
+		cancel(c, &c->treq);
 	if (c->rd_inflight) {
 		cancel(c, &c->rreq);
 		cancel(c, &c->rpollreq);

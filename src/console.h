@@ -41,6 +41,7 @@ struct console_opts {
 	void (*on_quit)(void *opaque); /* ESC 'x' seen on input (I/O thread) */
 	void *quit_opaque;
 	size_t ring_size;        /* 0: CONSOLE_RING_SIZE; rounded up to a power of two */
+	unsigned gather_us;      /* out_fd: let a small backlog gather this long before writing it (0: at once) */
 	const struct vlog *log;
 };
 

@@ -21,6 +21,12 @@
  */
 #define UART_RING (16u << 10)
 #define HVC_RING (32u << 20)
+/*
+ * The UART's writer lets bytes gather this long before a write (1 ms of echo latency at most): a
+ * kernel printing at full speed then costs one write per millisecond instead of a write and an
+ * I/O-thread wake-up per byte.
+ */
+#define UART_GATHER_US 1000
 #define FLUSH_MS 1000 /* how long a stop or pause waits for a console writer that makes no progress */
 
 static void on_quit(void *opaque)
@@ -32,7 +38,7 @@ static void on_quit(void *opaque)
 }
 
 static int make_console(struct vmm *vm, const char *name, const struct vmm_console *fds, vmm_console_fn out,
-			void *opaque, size_t ring, struct console **c)
+			void *opaque, size_t ring, unsigned gather_us, struct console **c)
 {
 	struct console_opts o = {
 		.name = name,
@@ -42,6 +48,7 @@ static int make_console(struct vmm *vm, const char *name, const struct vmm_conso
 		.quit_opaque = vm,
 		.log = &vm->log,
 		.ring_size = ring,
+		.gather_us = gather_us,
 	};
 	int ret;
 
@@ -94,10 +101,10 @@ static size_t uart_rx(void *opaque, const uint8_t *buf, size_t len)
 int vm_create_consoles(struct vmm *vm)
 {
 	int ret = make_console(vm, "serial", &vm->console_cfg, vm->console_out, vm->console_opaque, UART_RING,
-			       &vm->uart_con);
+			       UART_GATHER_US, &vm->uart_con);
 
 	if (!ret && vm->hvc_on)
-		ret = make_console(vm, "hvc0", &vm->hvc_cfg, vm->hvc_out, vm->hvc_opaque, HVC_RING, &vm->hvc_con);
+		ret = make_console(vm, "hvc0", &vm->hvc_cfg, vm->hvc_out, vm->hvc_opaque, HVC_RING, 0, &vm->hvc_con);
 	return ret;
 }
 

@@ -81,10 +81,12 @@ static bool wait_int(atomic_int *v, int want)
 	return false;
 }
 
+static unsigned rig_gather_us; /* the next rig_up()'s gather delay */
+
 static void rig_up(struct rig *r, size_t ring, uint8_t escape, bool drop)
 {
 	struct console_opts o = { .name = "test", .ring_size = ring, .escape = escape, .drop = drop,
-				  .on_quit = on_quit, .log = &quiet };
+				  .on_quit = on_quit, .log = &quiet, .gather_us = rig_gather_us };
 
 	memset(r, 0, sizeof(*r));
 	r->quits = 0;
@@ -151,6 +153,38 @@ START_TEST(output_in_order)
 	}
 	ck_assert(!memcmp(pat, back, sizeof(pat)));
 	ck_assert_uint_eq(console_dropped(r.c), 0);
+	rig_down(&r);
+}
+END_TEST
+
+/* With a gather delay (the UART's): the same bytes, in order, and a trickle still gets out. */
+START_TEST(output_gathered)
+{
+	static struct rig r;
+	static uint8_t pat[100000], back[100000];
+	size_t sent = 0;
+	char one;
+
+	rig_gather_us = 1000;
+	rig_up(&r, 16384, 0, false);
+	rig_gather_us = 0;
+	for (size_t i = 0; i < sizeof(pat); i++)
+		pat[i] = (uint8_t)(i * 13 + i / 253);
+	for (size_t got = 0; got < sizeof(pat);) {
+		if (sent < sizeof(pat))
+			sent += console_write(r.c, pat + sent, sizeof(pat) - sent < 7 ? sizeof(pat) - sent : 7);
+		if (sent > got && (sent - got > 5000 || sent == sizeof(pat))) {
+			ssize_t g = read(r.out[0], back + got, sent - got);
+
+			ck_assert_int_gt(g, 0);
+			got += (size_t)g;
+		}
+	}
+	ck_assert(!memcmp(pat, back, sizeof(pat)));
+	/* One byte alone goes out after the delay, without more coming. */
+	ck_assert_uint_eq(console_write(r.c, "z", 1), 1);
+	read_n(r.out[0], (uint8_t *)&one, 1);
+	ck_assert_int_eq(one, 'z');
 	rig_down(&r);
 }
 END_TEST
@@ -412,6 +446,7 @@ int main(void)
 	in = tcase_create("input");
 
 	tcase_add_test(out, output_in_order);
+	tcase_add_test(out, output_gathered);
 	tcase_add_test(out, backpressure);
 	tcase_add_test(out, want_room_already);
 	tcase_add_test(out, reader_gone);
