@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-/* A guest console's host side: an output ring drained by io_uring writes, input read by io_uring, escapes. */
+/* A guest console's host side: the output ring, its writer on io_uring, and the lifecycle (input: console_input.c). */
 #include "console.h"
+#include "console_priv.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -14,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IN_CHUNK 4096
 /*
  * The ring is anonymous memory reserved at create and touched only as the backlog grows: whenever
  * the writer has caught up, the next bytes go to the start again, and what a backlog of more than
@@ -23,49 +23,7 @@
  */
 #define RECLAIM_AT (256u << 10)
 
-struct console {
-	struct console_opts o;
-	const struct vlog *log;
-	int kick_fd;          /* eventfd: producers and kicks wake the I/O thread */
-
-	pthread_mutex_t lock; /* guards the ring and the flags below it */
-	pthread_cond_t cond;  /* console_stop() waits here for the writer's progress */
-	uint8_t *buf;
-	size_t size, head, count;
-	size_t touched;       /* bytes of buf written since the last reclaim (from its start) */
-	size_t want;          /* room a device waits for (0: nobody waits) */
-	uint64_t dropped;
-	bool discard;         /* the writer failed for good, or the console stopped: output goes nowhere */
-	bool silent;          /* no output configured: discarding is not dropping (nothing counted) */
-	bool writing;         /* the I/O thread owns [head, head + count) and will look again */
-	bool kicked;          /* a kick is pending: the I/O thread will look */
-	bool failed_logged;
-
-	void (*tx_ready)(void *opaque);
-	void *tx_opaque;
-	size_t (*rx_sink)(void *opaque, const uint8_t *buf, size_t len);
-	void *rx_opaque;
-	atomic_bool rx_waiting; /* input waits for the sink: console_rx_kick() must wake us */
-	uint8_t inj[IN_CHUNK];  /* console_inject()'s bytes, under lock */
-	size_t inj_len;
-
-	/* The I/O thread only. */
-	struct event_loop *loop;
-	int watch_id;
-	bool started, stopping;
-	struct ev_req wreq, pollreq, rreq, rpollreq, treq, noop;
-	bool wr_inflight, poll_inflight, rd_inflight, in_eof;
-	bool timer_inflight;  /* the gather delay is running (the writer counts as busy meanwhile) */
-	bool gathered;        /* the current batch waited its gather delay already */
-	struct __kernel_timespec gather_ts;
-	struct iovec iov[2];
-	uint8_t in[IN_CHUNK];
-	uint8_t pend[2 * IN_CHUNK]; /* input after escape processing, not yet taken by the sink */
-	size_t pend_off, pend_len;
-	bool saw_escape;
-};
-
-static void kick(struct console *c)
+void console_kick(struct console *c)
 {
 	uint64_t one = 1;
 
@@ -91,22 +49,6 @@ static void notify_tx(struct console *c, bool call)
 {
 	if (call && c->tx_ready)
 		c->tx_ready(c->tx_opaque);
-}
-
-size_t console_inject(struct console *c, const void *buf, size_t len)
-{
-	size_t n;
-
-	pthread_mutex_lock(&c->lock);
-	n = sizeof(c->inj) - c->inj_len;
-	if (n > len)
-		n = len;
-	memcpy(c->inj + c->inj_len, buf, n);
-	c->inj_len += n;
-	pthread_mutex_unlock(&c->lock);
-	if (n)
-		kick(c);
-	return n;
 }
 
 size_t console_write(struct console *c, const void *buf, size_t len)
@@ -144,7 +86,7 @@ size_t console_write(struct console *c, const void *buf, size_t len)
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (need_kick)
-		kick(c);
+		console_kick(c);
 	return ret;
 }
 
@@ -173,13 +115,7 @@ void console_want_room(struct console *c, size_t n)
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (need_kick)
-		kick(c);
-}
-
-void console_rx_kick(struct console *c)
-{
-	if (atomic_load(&c->rx_waiting))
-		kick(c);
+		console_kick(c);
 }
 
 uint64_t console_dropped(const struct console *c)
@@ -196,13 +132,6 @@ void console_set_tx_ready(struct console *c, void (*fn)(void *opaque), void *opa
 {
 	c->tx_ready = fn;
 	c->tx_opaque = opaque;
-}
-
-void console_set_rx_sink(struct console *c, size_t (*fn)(void *opaque, const uint8_t *buf, size_t len),
-			 void *opaque)
-{
-	c->rx_sink = fn;
-	c->rx_opaque = opaque;
 }
 
 /* ---- the writer (I/O thread) ---- */
@@ -400,128 +329,13 @@ static void start_write(struct console *c)
 			pthread_mutex_lock(&c->lock);
 			c->writing = false;
 			pthread_mutex_unlock(&c->lock);
-			kick(c);
+			console_kick(c);
 			return;
 		}
 		io_uring_prep_writev(sqe, c->o.out_fd, c->iov, (unsigned)niov, (uint64_t)-1);
 		c->wr_inflight = true;
 		return;
 	}
-}
-
-/* ---- input (I/O thread) ---- */
-
-static void start_read(struct console *c);
-
-/* Offer the pending input to the sink; read more once it has all been taken. */
-static void deliver(struct console *c)
-{
-	while (c->pend_off < c->pend_len) {
-		size_t n;
-
-		atomic_store(&c->rx_waiting, true); /* before the sink: a kick after its short answer finds it set */
-		n = c->rx_sink ? c->rx_sink(c->rx_opaque, c->pend + c->pend_off, c->pend_len - c->pend_off)
-			       : c->pend_len - c->pend_off;
-		if (!n)
-			return; /* console_rx_kick() wakes us */
-		c->pend_off += n;
-	}
-	atomic_store(&c->rx_waiting, false);
-	c->pend_off = c->pend_len = 0;
-	start_read(c);
-}
-
-/* Escape processing of n input bytes into pend. Returns false when ESC 'x' asked to quit. */
-static bool unescape(struct console *c, const uint8_t *in, size_t n)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		uint8_t ch = in[i];
-
-		if (!c->o.escape) {
-			c->pend[k++] = ch;
-			continue;
-		}
-		if (c->saw_escape) {
-			c->saw_escape = false;
-			if (ch == 'x' || ch == 'X') {
-				c->pend_len = k;
-				return false;
-			}
-			if (ch != c->o.escape)
-				c->pend[k++] = c->o.escape;
-		} else if (ch == c->o.escape) {
-			c->saw_escape = true;
-			continue;
-		}
-		c->pend[k++] = ch;
-	}
-	c->pend_len = k;
-	return true;
-}
-
-static void read_done(struct ev_req *req, int res)
-{
-	struct console *c = (struct console *)((char *)req - offsetof(struct console, rreq));
-
-	c->rd_inflight = false;
-	if (c->stopping)
-		return;
-	if (res > 0) {
-		c->pend_off = 0;
-		if (!unescape(c, c->in, (size_t)res)) {
-			c->in_eof = true; /* no more input: the VM stops */
-			deliver(c);       /* what came before the escape */
-			if (c->o.on_quit)
-				c->o.on_quit(c->o.quit_opaque);
-			return;
-		}
-		deliver(c);
-		return;
-	}
-	if (res == -EAGAIN) {
-		/* A non-blocking in_fd with nothing to read: wait until it is readable. */
-		struct io_uring_sqe *sqe = event_loop_sqe(c->loop, &c->rpollreq);
-
-		if (sqe) {
-			io_uring_prep_poll_add(sqe, c->o.in_fd, POLLIN);
-			c->rd_inflight = true;
-		}
-		return;
-	}
-	if (res == -EINTR) {
-		start_read(c);
-		return;
-	}
-	if (res < 0 && res != -ECANCELED)
-		vlog_warn(c->log, "console %s: cannot read input: %s; no more input", c->o.name, strerror(-res));
-	c->in_eof = true; /* 0 is the end of the input: the guest keeps running without */
-}
-
-static void rpoll_done(struct ev_req *req, int res)
-{
-	struct console *c = (struct console *)((char *)req - offsetof(struct console, rpollreq));
-
-	(void)res;
-	c->rd_inflight = false;
-	if (!c->stopping)
-		start_read(c);
-}
-
-static void start_read(struct console *c)
-{
-	struct io_uring_sqe *sqe;
-
-	if (c->o.in_fd < 0 || c->rd_inflight || c->in_eof || c->stopping || c->pend_len)
-		return;
-	sqe = event_loop_sqe(c->loop, &c->rreq);
-	if (!sqe) {
-		kick(c); /* the ring is full: try again on the next turn */
-		return;
-	}
-	io_uring_prep_read(sqe, c->o.in_fd, c->in, sizeof(c->in), (uint64_t)-1);
-	c->rd_inflight = true;
 }
 
 /* ---- the kick eventfd, start, stop ---- */
@@ -541,19 +355,7 @@ static void on_kick(void *opaque)
 	call = take_want_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	notify_tx(c, call);
-	if (c->pend_off == c->pend_len) {
-		/* Nothing waits for the sink: take what the API injected, if anything. */
-		pthread_mutex_lock(&c->lock);
-		memcpy(c->pend, c->inj, c->inj_len);
-		c->pend_off = 0;
-		c->pend_len = c->inj_len;
-		c->inj_len = 0;
-		pthread_mutex_unlock(&c->lock);
-	}
-	if (c->pend_off < c->pend_len)
-		deliver(c);
-	else
-		start_read(c);
+	console_input_resume(c);
 	start_write(c);
 }
 
@@ -584,8 +386,7 @@ int console_create(const struct console_opts *o, struct console **out)
 	c->watch_id = -1;
 	c->wreq.done = write_done;
 	c->pollreq.done = poll_done;
-	c->rreq.done = read_done;
-	c->rpollreq.done = rpoll_done;
+	console_input_init(c);
 	c->treq.done = timer_done;
 	c->gather_ts.tv_sec = o->gather_us / 1000000;
 	c->gather_ts.tv_nsec = (long long)(o->gather_us % 1000000) * 1000;
@@ -617,7 +418,7 @@ static void start_fn(void *arg)
 {
 	struct console *c = arg;
 
-	start_read(c);
+	console_input_resume(c);
 	start_write(c);
 }
 
@@ -639,7 +440,7 @@ int console_start(struct console *c, struct event_loop *loop)
 	return 0;
 }
 
-static void cancel(struct console *c, struct ev_req *req)
+void console_cancel(struct console *c, struct ev_req *req)
 {
 	struct io_uring_sqe *sqe = event_loop_sqe(c->loop, &c->noop);
 
@@ -654,15 +455,12 @@ static void stop_fn(void *arg)
 
 	c->stopping = true;
 	if (c->wr_inflight)
-		cancel(c, &c->wreq);
+		console_cancel(c, &c->wreq);
 	if (c->poll_inflight)
-		cancel(c, &c->pollreq);
+		console_cancel(c, &c->pollreq);
 	if (c->timer_inflight)
-		cancel(c, &c->treq);
-	if (c->rd_inflight) {
-		cancel(c, &c->rreq);
-		cancel(c, &c->rpollreq);
-	}
+		console_cancel(c, &c->treq);
+	console_input_cancel(c);
 	if (c->watch_id >= 0)
 		event_loop_unwatch(c->loop, c->watch_id);
 	c->watch_id = -1;
@@ -698,7 +496,7 @@ void console_flush(struct console *c, unsigned timeout_ms)
 		if (!c->writing && !c->kicked) {
 			c->kicked = true;
 			pthread_mutex_unlock(&c->lock);
-			kick(c);
+			console_kick(c);
 			pthread_mutex_lock(&c->lock);
 		}
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
