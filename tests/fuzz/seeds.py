@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Write the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/), small meaningful inputs
+in each target's input format (see the comment at the top of tests/fuzz/fuzz_<target>.c and
+fuzz_vq.h). Run it again after changing a format: python3 tests/fuzz/seeds.py"""
+import os
+import shutil
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "corpus")
+
+# --- fuzz_vq.h: a driver round ---------------------------------------------------------------
+NEXT, WRITE, INDIRECT = 1, 2, 4
+RAM = 0x20000  # each of the two regions of fuzz_vq.h's fake RAM
+DATA = 0xe000  # FVQ_DATA
+
+
+def u8(v):
+    return struct.pack("<B", v & 0xff)
+
+
+def u16(v):
+    return struct.pack("<H", v & 0xffff)
+
+
+def u32(v):
+    return struct.pack("<I", v & 0xffffffff)
+
+
+def u64(v):
+    return struct.pack("<Q", v & 0xffffffffffffffff)
+
+
+def desc(addr, length, flags=0, nxt=0):
+    return struct.pack("<QIHH", addr, length, flags, nxt)
+
+
+def round_(descs=(), heads=(), blobs=(), avail_flags=0, used_event=0, raw_idx=None):
+    """descs: [(index, desc bytes)], heads: avail entries, blobs: [(gpa, bytes)]."""
+    out = u8(len(descs))
+    for i, d in descs:
+        out += u8(i) + d
+    out += u8(len(heads) | (0x80 if raw_idx is not None else 0))
+    for h in heads:
+        out += u16(h)
+    if raw_idx is not None:
+        out += u16(raw_idx)
+    out += u8(len(blobs))
+    for gpa, b in blobs:
+        assert len(b) < 256
+        out += u32(gpa) + u8(len(b)) + b
+    return out + u16(avail_flags) + u16(used_event)
+
+
+def chain(first, bufs):
+    """Descriptors first.. for bufs [(addr, len, write)], linked with NEXT."""
+    out = []
+    for k, (addr, length, wr) in enumerate(bufs):
+        last = k == len(bufs) - 1
+        out.append((first + k, desc(addr, length, (WRITE if wr else 0) | (0 if last else NEXT), first + k + 1)))
+    return out
+
+
+def table(bufs):
+    """An indirect table's bytes for bufs [(addr, len, write)]."""
+    return b"".join(d for _, d in chain(0, bufs))
+
+
+def write(target, name, data):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# --- fuzz_virtq ------------------------------------------------------------------------------
+def virtq():
+    t = "virtq"
+    two = round_(chain(0, [(DATA, 64, False), (DATA + 0x100, 128, True)]), heads=[0],
+                 blobs=[(DATA, b"hello, device")])
+    write(t, "chain-pop-push", u8(4) + u8(8) + u8(0) + two + u8(1) + u8(4) + u8(3) + u8(4) + u8(1))
+    write(t, "chain-event-idx", u8(0x20 | 4) + u8(8) + u8(0) + two + u8(5) + u8(8) + u8(3) + u8(4) + u8(1) + u8(7))
+    ind = table([(DATA + 0x200, 32, False), (DATA + 0x300, 32, False), (DATA + 0x400, 64, True)])
+    r = round_([(0, desc(DATA + 0x800, len(ind), INDIRECT))], heads=[0], blobs=[(DATA + 0x800, ind)])
+    write(t, "indirect", u8(4) + u8(16) + u8(0) + r + u8(1) + u8(2) + u8(2) + u8(0) + u32(64))
+    loop = round_([(0, desc(DATA, 8, NEXT, 1)), (1, desc(DATA, 8, NEXT, 0))], heads=[0])
+    write(t, "loop", u8(3) + u8(8) + u8(0) + loop + u8(1) + u8(1))
+    cross = round_([(0, desc(RAM - 8, 16, WRITE))], heads=[0])
+    write(t, "across-regions", u8(3) + u8(8) + u8(0) + cross + u8(1) + u8(1))
+    jump = round_(raw_idx=300)
+    write(t, "avail-jump", u8(3) + u8(8) + u8(0) + jump + u8(1) + u8(1) + u8(7))
+    write(t, "custom-rings", u8(0x10) + u8(4) + u16(16) + u32(0x1000) + u32(0x6000) + u32(0x8000) + u8(1) + u8(1))
+    many = round_(chain(0, [(DATA + 16 * i, 16, i >= 4) for i in range(8)]), heads=[0, 0, 0])
+    write(t, "many-bufs", u8(4) + u8(3) + u8(0) + many + u8(6) + u8(0) + u8(2) + u8(1) + u8(8) + u8(6) + u8(0) + u8(2))
+
+
+# --- fuzz_blk_req ----------------------------------------------------------------------------
+def blk_header(req_type, sector):
+    return u32(req_type) + u32(0) + u64(sector)
+
+
+def blk_req():
+    t = "blk_req"
+    hdr = DATA
+    cfg = u8(4 << 4) + u8(7) + u64(2048) + b"fuzz-serial".ljust(20, b"\0")
+
+    def req(name, bufs, header, extra_blobs=(), flags=None):
+        r = round_(chain(0, bufs), heads=[0], blobs=[(hdr, header)] + list(extra_blobs))
+        c = cfg if flags is None else u8(flags) + cfg[1:]
+        write(t, name, c + u8(0) + r + u8(1) + u8(1))
+
+    status = (DATA + 0x2000, 1, True)
+    req("read", [(hdr, 16, False), (DATA + 0x1000, 512, True), status], blk_header(0, 8))
+    req("write", [(hdr, 16, False), (DATA + 0x1000, 1024, False), status], blk_header(1, 2046))
+    req("write-ro", [(hdr, 16, False), (DATA + 0x1000, 512, False), status], blk_header(1, 0), flags=(4 << 4) | 1)
+    req("read-direct", [(hdr, 16, False), (DATA + 0x1000, 4096, True), status], blk_header(0, 8), flags=(4 << 4) | 6)
+    req("flush", [(hdr, 16, False), status], blk_header(4, 0))
+    req("get-id", [(hdr, 16, False), (DATA + 0x1000, 20, True), status], blk_header(8, 0))
+    seg = u64(16) + u32(8) + u32(0)
+    req("discard", [(hdr, 16, False), (DATA + 0x100, 16, False), status], blk_header(11, 0), [(DATA + 0x100, seg)])
+    req("write-zeroes", [(hdr, 16, False), (DATA + 0x100, 32, False), status], blk_header(13, 0),
+        [(DATA + 0x100, seg + u64(100) + u32(4) + u32(1))])
+    req("past-end", [(hdr, 16, False), (DATA + 0x1000, 512, True), status], blk_header(0, 2048))
+    ind = table([(hdr, 16, False), (DATA + 0x1000, 512, True), status])
+    r = round_([(0, desc(DATA + 0x3000, len(ind), INDIRECT))], heads=[0],
+               blobs=[(hdr, blk_header(0, 1)), (DATA + 0x3000, ind)])
+    write(t, "read-indirect", cfg + u8(0) + r + u8(1) + u8(1))
+    split = [(hdr, 4, False), (hdr + 4, 12, False), (DATA + 0x1000, 256, True), (DATA + 0x1100, 257, True)]
+    req("split-header", split, blk_header(0, 4))
+
+
+# --- fuzz_options ----------------------------------------------------------------------------
+def options():
+    t = "options"
+
+    def argv(name, *args, errlen=200):
+        write(t, name, u8(0) + u8(errlen) + b"\0".join(a.encode() for a in args))
+
+    argv("minimal", "--kernel", "bzImage")
+    argv("typical", "--kernel", "bzImage", "--initrd", "initrd.img", "--mem", "2G", "--cpus", "2",
+         "--disk", "root.img", "--cmdline", "console=ttyS0 root=/dev/vda")
+    argv("short", "-k", "vmlinux", "-m", "512M", "-c", "4", "-t", "30", "-v")
+    argv("disks-nets", "--kernel=k", "--disk", "a.img,ro,serial=disk0", "--disk", "b.img,direct=on",
+         "--net", "tap=tap0,mac=52:54:00:12:34:56,queues=2", "--net", "tap=tap1")
+    argv("consoles", "--kernel", "k", "--console=file:serial.log", "--hvc=stdio", "--debug-exit=0xf4",
+         "--boot-timer", "--stats")
+    argv("errors", "--kernel", "k", "--mem", "1T", "--cpus", "65", errlen=16)
+    argv("net-none", "-k", "k", "--net", "none", "--hvc", "file:hvc.log")
+    argv("help", "--help")
+    write(t, "size-g", u8(1) + u8(0) + b"4GiB")
+    write(t, "size-k", u8(1) + u8(0) + b"64k")
+    write(t, "size-big", u8(1) + u8(0) + b"18446744073709551615T")
+    write(t, "disk", u8(2) + u8(64) + b"root.img,ro,serial=0123456789abcdefghij,direct=off")
+    write(t, "disk-bad", u8(2) + u8(8) + b",ro")
+    write(t, "net", u8(3) + u8(64) + b"tap=tap0,mac=02:00:00:00:00:01,queues=8")
+    write(t, "net-bad-mac", u8(3) + u8(32) + b"tap=t,mac=01:00:5e:00:00:01")
+
+
+# --- fuzz_legacy -----------------------------------------------------------------------------
+COM, RTC, KBD_DATA, KBD_CMD, PM, GED, CF9, TIMER = range(8)
+
+
+def pio_w(dev, off, v, width=1):
+    return u8(1 | ({1: 0, 2: 1, 4: 2}[width] << 3)) + u8(dev) + u8(off + 1) + u32(v)
+
+
+def pio_r(dev, off, width=1):
+    return u8(0 | ({1: 0, 2: 1, 4: 2}[width] << 3)) + u8(dev) + u8(off + 1) + u32(0)
+
+
+def legacy():
+    t = "legacy"
+    hdr = u8(16) + u64(1700000000)
+    # Linux's 8250 probe and set-up: LCR DLAB, divisor, 8N1, FIFOs, interrupts on, a line of output.
+    uart = (pio_w(COM, 3, 0x80) + pio_w(COM, 0, 1) + pio_w(COM, 1, 0) + pio_w(COM, 3, 0x03) + pio_w(COM, 2, 0xc7) +
+            pio_w(COM, 4, 0x0b) + pio_w(COM, 1, 0x0f) + pio_r(COM, 2) + pio_r(COM, 5))
+    for c in b"Linux version 6.1\r\n":
+        uart += pio_w(COM, 0, c) + pio_r(COM, 5)
+    uart += u8(3) + u8(64) + pio_r(COM, 2) + u8(2) + u8(5) + b"ls\r\n\x01" + pio_r(COM, 5) + pio_r(COM, 0) + pio_r(COM, 0)
+    write(t, "uart", hdr + uart)
+    write(t, "uart-loopback", hdr + pio_w(COM, 4, 0x10) + pio_w(COM, 0, 0x41) + pio_r(COM, 5) + pio_r(COM, 0) +
+          pio_r(COM, 6) + pio_w(COM, 7, 0x55) + pio_r(COM, 7) + u8(6))
+    rtc = b""
+    for reg in (0x0a, 0x0b, 0x00, 0x02, 0x04, 0x07, 0x08, 0x09, 0x32, 0x0c, 0x0d):
+        rtc += pio_w(RTC, 0, reg) + pio_r(RTC, 1)
+    rtc += pio_w(RTC, 0, 0x0b) + pio_w(RTC, 1, 0x86) + pio_w(RTC, 0, 0x09) + pio_w(RTC, 1, 0x99)
+    rtc += pio_w(RTC, 0, 0x0b) + pio_w(RTC, 1, 0x02) + pio_w(RTC, 0, 0x04) + pio_r(RTC, 1) + u8(4) + u32(86400 * 400)
+    rtc += pio_w(RTC, 0, 0x40) + pio_w(RTC, 1, 0xaa) + pio_r(RTC, 1)
+    write(t, "rtc", hdr + rtc)
+    write(t, "i8042", hdr + pio_r(KBD_CMD, 0) + pio_w(KBD_CMD, 0, 0x20) + pio_r(KBD_DATA, 0) + pio_w(KBD_CMD, 0, 0x60) +
+          pio_w(KBD_DATA, 0, 0x45) + pio_w(KBD_CMD, 0, 0xaa) + pio_r(KBD_DATA, 0) + pio_w(KBD_CMD, 0, 0xd1) +
+          pio_w(KBD_DATA, 0, 0xfe) + pio_w(KBD_CMD, 0, 0xfe))
+    write(t, "pm-ged", hdr + pio_r(PM, 0) + pio_r(PM, 1) + pio_w(PM, 1, 0x80) + u8(5) + pio_r(GED, 0) + pio_r(GED, 0) +
+          pio_w(PM, 0, (5 << 2) | (1 << 5)) + pio_w(PM, 2, 0x0e) + pio_w(CF9, 0, 0x02) + pio_w(CF9, 0, 0x06) +
+          pio_w(TIMER, 0, 0x10) + pio_r(COM, 0, 4) + pio_w(PM, 0, 0x12345678, 4))
+
+
+# --- fuzz_pci --------------------------------------------------------------------------------
+def pci_op(kind, write=False, width=4):
+    return u8(kind | (8 if write else 0) | ({1: 0, 2: 1, 4: 2, 8: 3}[width] << 4))
+
+
+def type1(devfn, reg, write=False, width=4, value=0):
+    return pci_op(6, write, width) + u8(devfn) + u8(reg) + u32(value)
+
+
+def ecam(slot, reg, write=False, width=4, value=0):
+    return pci_op(7, write, width) + u8(slot) + u16(reg) + u32(value)
+
+
+def pci():
+    t = "pci"
+    # Linux's enumeration of slot 1 by type-1 cycles: IDs, header, BAR sizing, enable, capabilities.
+    scan = b"".join(type1(d << 3, 0) for d in range(5))
+    bars = b""
+    for reg in range(0x10, 0x28, 4):
+        bars += type1(1 << 3, reg) + type1(1 << 3, reg, True, 4, 0xffffffff) + type1(1 << 3, reg)
+    bars += type1(1 << 3, 0x10, True, 4, 0xc0000000) + type1(1 << 3, 0x18, True, 4, 0x0) + \
+        type1(1 << 3, 0x1c, True, 4, 0x10)
+    enable = type1(1 << 3, 0x04, True, 2, 0x0406) + type1(1 << 3, 0x34, width=1) + type1(1 << 3, 0x40) + \
+        type1(1 << 3, 0x44, True, 4, 0x12345678) + type1(1 << 3, 0x06, width=2)
+    mmio = pci_op(3) + u8(0) + u8(0) + u32(0x10) + u32(0) + pci_op(3, True, 8) + u8(0) + u8(2) + u32(0xfff8) + u32(7)
+    write(t, "type1-enumerate", scan + bars + enable + mmio)
+    # The same through ECAM, moving a BAR over another and turning INTx on and off.
+    e = ecam(2, 0) + ecam(2, 0x04, True, 2, 0x0002) + ecam(2, 0x14, True, 4, 0xffffffff) + ecam(2, 0x14) + \
+        ecam(2, 0x14, True, 4, 0xc0000000) + ecam(3, 0x24, True, 4, 0xc0000000) + ecam(3, 0x04, True, 2, 2) + \
+        pci_op(4) + u8(0) + u32(0x10) + u32(0) + pci_op(5) + u8(0) + u8(1) + ecam(1, 0x04, True, 2, 0x400) + \
+        ecam(1, 0x06, width=2) + pci_op(5) + u8(0) + u8(0) + ecam(3, 0x100) + ecam(1, 0x3c, True, 1, 11)
+    write(t, "ecam-move", e)
+    ports = pci_op(0) + u32(0x80000800) + pci_op(1, False, 2) + u8(6) + u32(0) + pci_op(1, True, 1) + u8(1) + \
+        u32(0x06) + pci_op(1, False, 1) + u8(1) + u32(0) + pci_op(0) + u32(0x8f000000 | (1 << 11)) + \
+        pci_op(1) + u8(4) + u32(0) + pci_op(2, False, 8) + u32(0x8000) + u32(0)
+    write(t, "ports-ecs", ports)
+
+
+# --- fuzz_msix -------------------------------------------------------------------------------
+def msix():
+    t = "msix"
+
+    def entry(vec, field, value):  # op 5: an aligned dword of the table
+        return u8(5 | 8 | (2 << 4)) + u8(vec) + u8(field) + u32(value)
+
+    def ctrl(v):
+        return u8(1) + u16(v)
+
+    def notify(v):
+        return u8(2) + u8(v)
+
+    # Linux: enable with the function masked, program and unmask each vector, unmask the function.
+    setup = ctrl(0xc000)
+    for v in range(4):
+        setup += entry(v, 0, 0xfee00000) + entry(v, 1, 0) + entry(v, 2, 0x4021 + v) + entry(v, 3, 0)
+    setup += ctrl(0x8000) + notify(0) + notify(3) + notify(0xff)
+    # Mask vector 1, notify it (pending), read the PBA, unmask (delivered), disable.
+    setup += entry(1, 3, 1) + notify(1) + u8(0 | (3 << 4)) + u16(0x3c00) + u64(0) + entry(1, 3, 0) + ctrl(0)
+    write(t, "linux-setup", u8(3) + u16(0x3800) + u16(0x3c00) + setup)
+    # qword table writes, odd widths, a PBA write, a BAR move through configuration space.
+    odd = u8(0 | 8 | (3 << 4)) + u16(0x1000) + u64(0xfee00000) + u8(0 | 8 | (1 << 4)) + u16(0x1002) + u64(0x55) + \
+        u8(0 | 8 | (2 << 4)) + u16(0x2000) + u64(1) + ctrl(0x8000) + u8(0 | 8 | (3 << 4)) + u16(0x1008) + \
+        u64(0x00004041) + notify(0) + u8(3 | 8 | (2 << 4)) + u8(0x10) + u32(0xc0004000) + \
+        u8(0 | (3 << 4)) + u16(0x1000) + u64(0) + u8(4)
+    write(t, "qword-move", u8(0) + u16(0x1000) + u16(0x2000) + odd)
+    write(t, "bad-layout", u8(63) + u16(0x3ffc) + u16(0x3800) + ctrl(0x8000) + notify(63) + notify(62))
+
+
+# --- fuzz_boot -------------------------------------------------------------------------------
+# The setup header (0x1f1..0x26c) of Debian 12's linux-image-6.1.0-57-cloud-amd64 bzImage: data
+# fields only (the boot sector's code and messages before it are left zero); setup_sects is set to
+# 1 below so that a few hundred bytes stand for the protected-mode kernel.
+DEBIAN_SETUP_HEADER = bytes.fromhex(
+    "27010020830d000000ffff000055aaeb6a486472530f02000000000010c04200"
+    "01008000001000000000000000000000000000e05b000000000000ffffff7f00"
+    "00200001157f00ff070000000000000000000000000000cc020000779dd60000"
+    "00000000000000000000010000000000803703c035d700bcffd700")
+
+
+def bzimage(setup_sects=1, kernel=512, init_size=None, version=None, loadflags=None):
+    img = bytearray(512 * (setup_sects + 1) + kernel)
+    hdr = bytearray(DEBIAN_SETUP_HEADER)
+    img[0x1f1:0x1f1 + len(hdr)] = hdr
+    img[0x1f1] = setup_sects
+    if init_size is not None:
+        struct.pack_into("<I", img, 0x260, init_size)
+    if version is not None:
+        struct.pack_into("<H", img, 0x206, version)
+    if loadflags is not None:
+        img[0x211] = loadflags
+    for i in range(512 * (setup_sects + 1), len(img)):
+        img[i] = i & 0xff
+    return bytes(img)
+
+
+def elf(segments, pvh_entry=None, entry=0x1000000):
+    """A 64-bit ELF vmlinux: PT_LOAD (paddr, data, memsz) segments, an optional Xen PVH note."""
+    phnum = len(segments) + (1 if pvh_entry is not None else 0)
+    off = 64 + 56 * phnum
+    phdrs, body = b"", b""
+    for paddr, data, memsz in segments:
+        phdrs += struct.pack("<IIQQQQQQ", 1, 7, off + len(body), paddr, paddr, len(data), memsz, 0x1000)
+        body += data
+    if pvh_entry is not None:
+        note = struct.pack("<III", 4, 4, 18) + b"Xen\0" + struct.pack("<I", pvh_entry)
+        phdrs += struct.pack("<IIQQQQQQ", 4, 4, off + len(body), 0, 0, len(note), len(note), 4)
+        body += note
+    eh = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8) + struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, entry, 64, 0, 0, 64,
+                                                                     56, phnum, 64, 0, 0)
+    return eh + phdrs + body
+
+
+def boot():
+    t = "boot"
+
+    def seed(name, kernel, cmdline=b"console=ttyS0 reboot=k panic=-1", initrd=None, ram=3, high=False, rsdp=True):
+        cfg = ram | (4 if high else 0) | (8 if initrd is not None else 0) | (0x10 if rsdp else 0)
+        out = u8(cfg) + u16(len(cmdline)) + cmdline
+        if initrd is not None:
+            out += u16(len(initrd)) + initrd
+        write(t, name, out + kernel)
+
+    seed("bzimage-debian-header", bzimage(), initrd=b"070701" + bytes(100))
+    seed("bzimage-high-ram", bzimage(init_size=0x100000), ram=2, high=True, rsdp=False)
+    seed("bzimage-old-protocol", bzimage(version=0x020b))
+    seed("bzimage-zimage", bzimage(loadflags=0))
+    seed("bzimage-long-cmdline", bzimage(init_size=0x100000), cmdline=b"x" * 2100, ram=2)
+    code = bytes(range(256))
+    seed("elf-pvh", elf([(0x1000000, code, 0x2000), (0x1200000, code[:64], 0x100)], pvh_entry=0x1000040),
+         initrd=b"initrd!", ram=2)
+    seed("elf-64bit", elf([(0x1000000, code, 0x1000)]), ram=2, high=True)
+    seed("elf-overlap", elf([(0x1000000, code, 0x1000), (0x1000800, code, 0x1000)]), ram=2)
+    seed("elf-outside", elf([(0x7fffff00, code, 0x1000)], entry=0x7fffff00), ram=1)
+
+
+# --- fuzz_virtio_console ---------------------------------------------------------------------
+def virtio_console():
+    t = "virtio_console"
+
+    def rnd(q, r):
+        return u8(0) + u8(q) + r
+
+    def notify(q):
+        return u8(1) + u8(q)
+
+    text = b"Debian GNU/Linux 12 guest hvc0\r\n"
+    tx = rnd(1, round_(chain(0, [(DATA, len(text), False)]), heads=[0], blobs=[(DATA, text)])) + notify(1)
+    rx = rnd(0, round_(chain(0, [(DATA + 0x100, 64, True)]) + chain(1, [(DATA + 0x200, 8, True)]), heads=[0, 1]))
+    rx += notify(0) + u8(2) + u8(20) + b"root\rls -l /\r\x03exit\r" + u8(4)
+    write(t, "tx-rx", u8(0x44) + u8(0) + u16(4096) + tx + rx + u8(4))
+    # A backend with 10 bytes of room: the chain is held, want_room(), then tx_ready() finishes it.
+    write(t, "tx-short", u8(0x44) + u8(0) + u16(10) + tx + u8(4) + u8(3) + u8(16) + u8(3) + u8(200) + u8(4))
+    write(t, "tx-inline-ready", u8(0x44) + u8(3) + u16(1) + tx + u8(4) + u8(4))
+    multi = rnd(1, round_(chain(0, [(DATA + 16 * i, 16, False) for i in range(6)]), heads=[0, 0],
+                          blobs=[(DATA, bytes(range(96)))])) + notify(1)
+    write(t, "tx-multi-reset", u8(0x33) + u8(1) + u16(20) + multi + u8(6) + u8(7) + multi + u8(3) + u8(255) + u8(4))
+    emerg = u8(5) + u8(8) + u8(4) + u32(0x41) + u8(1) + u8(5) + u8(0) + u8(4) + u32(0) + u8(0)
+    write(t, "config-emerg", u8(0x22) + u8(8) + u16(100) + emerg + u8(5) + u8(4) + u8(2) + u32(0) + u8(0))
+    bad = rnd(0, round_(chain(0, [(DATA, 16, False)]), heads=[0])) + notify(0) + u8(2) + u8(3) + b"abc" + \
+        rnd(1, round_(chain(0, [(DATA, 16, True)]), heads=[0])) + notify(1) + u8(4)
+    write(t, "malformed", u8(0x22) + u8(0) + u16(100) + bad)
+
+
+# --- fuzz_virtio_pci -------------------------------------------------------------------------
+# Field indexes of fuzz_virtio_pci.c's fields[].
+DFSELECT, DF, GFSELECT, GF, MSIX_CFG, NUMQ, STATUS, CFGGEN, QSEL, QSIZE, QMSIX, QENABLE, QNOFF = range(13)
+
+
+def vp_field(i, value, write=True):
+    return u8(1 | (8 if write else 0)) + u8(i) + u64(value)
+
+
+def vp_queue(q, size):
+    return u8(7) + u8(q << 1 | 1) + u16(size)
+
+
+def vp_round(q, r):
+    return u8(7) + u8(q << 1) + r
+
+
+def vp_linux_probe(nq, features_hi=1, msix=True):
+    """Reset, ACKNOWLEDGE|DRIVER, features (VERSION_1 + EVENT_IDX), FEATURES_OK, queues, DRIVER_OK."""
+    out = vp_field(STATUS, 0) + vp_field(STATUS, 1) + vp_field(STATUS, 3)
+    out += vp_field(DFSELECT, 0) + vp_field(DF, 0, False) + vp_field(DFSELECT, 1) + vp_field(DF, 0, False)
+    out += vp_field(GFSELECT, 0) + vp_field(GF, 1 << 29 | 1) + vp_field(GFSELECT, 1) + vp_field(GF, features_hi)
+    out += vp_field(STATUS, 11) + vp_field(STATUS, 0, False)
+    if msix:  # MSI-X on through configuration space (the capability follows the vendor ones)
+        out += vp_field(MSIX_CFG, 0)
+    for q in range(nq):
+        out += vp_queue(q, 16)
+    return out + vp_field(STATUS, 15)
+
+
+def virtio_pci():
+    t = "virtio_pci"
+    fake2 = u8((1 << 1) | (4 << 4)) + u8(12 << 3)  # fake: 2 queues of up to 16, 12 config bytes
+    tx = round_(chain(0, [(DATA, 32, False), (DATA + 0x100, 32, True)]), heads=[0], blobs=[(DATA, b"ping")])
+    notify = u8(3 | 8 | (1 << 4)) + u8(0)
+    write(t, "fake-probe-notify", fake2 + vp_linux_probe(2) + vp_round(0, tx) + notify + u8(6) + u8(4 | (0 << 4)) +
+          u8(2 | (2 << 4)) + u8(4) + u64(0) + u8(2 | 8 | (1 << 4)) + u8(10) + u64(0xbeef) + vp_field(STATUS, 0))
+    # The MSI-X capability enabled by a configuration write, vectors unmasked in the table.
+    msix_on = u8(5 | 8 | (1 << 4)) + u8(0x9a) + u32(0x8000)  # the capability sits at 0x98 for this fake
+    table = b"".join(u8(0 | 8 | (2 << 4)) + u16(0x3800 + 16 * v + f) + u64(val)
+                     for v in range(3) for f, val in ((0, 0xfee00000), (8, 0x4020 + v), (12, 0)))
+    write(t, "fake-msix", fake2 + msix_on + table + vp_linux_probe(2) + vp_round(1, tx) + u8(3 | 8 | (1 << 4)) +
+          u8(1) + u8(6) + u8(4))
+    write(t, "fake-activate-fails", u8((3 << 1) | (3 << 4)) + u8(1 | 2 | 4 | (5 << 3)) + vp_linux_probe(4) +
+          u8(6) + vp_field(STATUS, 0, False) + vp_field(STATUS, 0))
+    write(t, "fake-broken-queue", u8((0 << 1) | (8 << 4)) + u8(2 | 4) + vp_linux_probe(1) + vp_round(0, tx) +
+          u8(3 | 8 | (1 << 4)) + u8(0) + u8(6) + u8(4) + vp_field(STATUS, 0, False))
+    bad_rings = vp_field(STATUS, 3) + vp_field(GF, 1) + vp_field(GFSELECT, 1) + vp_field(GF, 1) + \
+        vp_field(STATUS, 11) + vp_field(QSEL, 0) + vp_field(QSIZE, 3) + \
+        u8(1 | 8 | (3 << 4)) + u8(21) + u64(0xfffffffffffffff0) + vp_field(QENABLE, 1) + vp_field(STATUS, 15)
+    write(t, "fake-bad-rings", fake2 + bad_rings + u8(6))
+    rx = round_(chain(0, [(DATA + 0x400, 64, True)]), heads=[0])
+    write(t, "console", u8(1) + u8(0) + vp_linux_probe(2) + vp_round(1, tx) + vp_round(0, rx) +
+          u8(3 | 8 | (1 << 4)) + u8(1) + u8(3 | 8 | (1 << 4)) + u8(0) + u8(6) + u8(2 | (1 << 4)) + u8(0) + u64(0) +
+          u8(2 | 8 | (2 << 4)) + u8(8) + u64(0x21) + u8(6) + vp_field(STATUS, 0))
+
+
+# --- fuzz_net --------------------------------------------------------------------------------
+def net():
+    t = "net"
+    # Mode 0: net_rx.c. cfg bits: 1 MRG_RXBUF, 2 GUEST_CSUM, 3 GSO, 4 EVENT_IDX, 5-7 size 2^(n+1).
+    bufs = [c for i in range(4) for c in chain(i, [(DATA + i * 0x800, 0x600, True)])]
+    frame = lambda n, head=b"": u8(2) + u16(n) + head  # noqa: E731
+    hdr = bytes([1, 0]) + bytes(8) + u16(0)  # virtio_net_hdr_mrg_rxbuf: NEEDS_CSUM
+    write(t, "rx-merge", u8(2 | 4 | 8 | (3 << 5)) + u8(0) + round_(bufs, heads=[0, 1, 2, 3]) + u8(1) + u8(8) +
+          frame(3000, hdr + b"\xff" * 12) + frame(60, hdr) + u8(1) + u8(8))
+    write(t, "rx-plain", u8(3 << 5) + u8(0) + round_(chain(0, [(DATA, 12, True), (DATA + 0x100, 1518, True)]),
+                                                    heads=[0]) + u8(1) + u8(4) + frame(74, hdr))
+    write(t, "rx-truncated", u8(1 << 5) + u8(0) + round_(chain(0, [(DATA, 100, True)]), heads=[0]) + u8(1) + u8(1) +
+          frame(1514) + frame(8) + frame(100))
+    write(t, "rx-not-rx-chain", u8(2 | (1 << 5)) + u8(0) + round_(chain(0, [(DATA, 100, False)]) +
+                                                                   chain(1, [(DATA, 4, True)]), heads=[0, 1]) +
+          u8(1) + u8(4))
+    # Mode 1: net.c over a socketpair. cfg bit 0 set; bit 1 two pairs; bit 2 EVENT_IDX; 3-7 dropped features.
+    def dev(cfg, qsize_log, ops):
+        return u8(1 | cfg) + u8(qsize_log) + ops
+
+    def rnd(q, r):
+        return u8(0) + u8(q) + r
+
+    def notify(q):
+        return u8(1) + u8(q)
+
+    def host_frame(pair, data):
+        return u8(2) + u8(pair) + u16(len(data)) + data[:256]
+
+    eth = bytes.fromhex("525400123456525400abcdef0800") + bytes(46)
+    tx = rnd(1, round_(chain(0, [(DATA, 12, False), (DATA + 0x40, len(eth), False)]), heads=[0],
+                       blobs=[(DATA, hdr), (DATA + 0x40, eth)])) + notify(1)
+    write(t, "dev-tx", dev(0, 4, tx + u8(3) + u8(4) + u8(7)))
+    rx = rnd(0, round_(chain(0, [(DATA + 0x1000, 2048, True)]) + chain(1, [(DATA + 0x2000, 2048, True)]),
+                       heads=[0, 1])) + notify(0)
+    write(t, "dev-rx", dev(4, 4, rx + host_frame(0, hdr + eth) + u8(7) + u8(7) + u8(7) + host_frame(0, hdr) + u8(7) +
+                          u8(7)))
+
+    def ctrl(q, head, cls, cmd, data):
+        cmdbuf = bytes([cls, cmd]) + data
+        at = DATA + 0x3000 + 0x100 * head
+        return rnd(q, round_(chain(head, [(at, len(cmdbuf), False), (at + 0x80, 1, True)]), heads=[head],
+                             blobs=[(at, cmdbuf)])) + notify(q)
+
+    c = ctrl(2, 0, 0, 0, b"\x01") + ctrl(2, 2, 1, 1, bytes.fromhex("02aabbccddee")) + \
+        ctrl(2, 4, 1, 0, u32(0) + u32(0)) + ctrl(2, 6, 9, 9, b"") + u8(6) + u8(0) + u8(6) + u8(3)
+    write(t, "dev-ctrl", dev(0, 4, c + u8(7)))
+    rx1 = rnd(2, round_(chain(0, [(DATA + 0x1000, 2048, True)]), heads=[0])) + notify(2)
+    mq = ctrl(4, 0, 4, 0, u16(2)) + rx1 + host_frame(1, hdr + eth) + u8(7) + u8(7) + ctrl(4, 2, 4, 0, u16(1)) + u8(7)
+    write(t, "dev-mq", dev(2, 4, mq))
+    write(t, "dev-reset", dev(0, 3, rx + u8(3) + u8(5) + rx + host_frame(0, hdr + eth) + u8(7) + u8(5)))
+
+
+def main():
+    shutil.rmtree(CORPUS, ignore_errors=True)
+    for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_pci, net):
+        gen()
+
+
+if __name__ == "__main__":
+    main()
