@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The whole test suite: install what is missing, build the plain and the sanitized (ASan+UBSan)
-# configurations, and run every test of both with CTest. Exits non-zero when any test fails.
+# configurations, and run every test of both with CTest; then the fuzz configuration (clang,
+# VMM_FUZZ=ON: tests/fuzz), whose tests run each libFuzzer target on its seed corpus for a short
+# fixed budget. Exits non-zero when any test fails.
 # Ends with one line that counts, per build, the tests that ran, passed, failed and skipped.
 # VMM_REQUIRE_ALL=1 (the default) makes a test that needs /dev/kvm or io_uring fail where it would
 # skip: whatever this machine cannot run directly runs in the nested test host, so the only skip
@@ -20,10 +22,14 @@ esac
 echo "run-tests: mode $mode: $where (see README.md, Tests)"
 start=$(date +%s)
 status=0 summary=() total_pass=0 total_fail=0 total_skip=0
-for variant in plain sanitize; do
-	flag=OFF; [ "$variant" = sanitize ] && flag=ON
-	echo "=== $variant build (VMM_SANITIZE=$flag)"
-	if ! cmake -S . -B "build/$variant" -DVMM_SANITIZE=$flag >/dev/null ||
+for variant in plain sanitize fuzz; do
+	case $variant in
+	plain) opts=(-DVMM_SANITIZE=OFF) ;;
+	sanitize) opts=(-DVMM_SANITIZE=ON) ;;
+	fuzz) opts=(-DCMAKE_C_COMPILER=clang -DVMM_FUZZ=ON) ;;
+	esac
+	echo "=== $variant build (${opts[*]#-D})"
+	if ! cmake -S . -B "build/$variant" "${opts[@]}" >/dev/null ||
 	   ! cmake --build "build/$variant" -j"$(nproc)"; then
 		echo "run-tests: the $variant build failed"
 		summary+=("$variant: BUILD FAILED")

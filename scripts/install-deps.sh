@@ -3,6 +3,9 @@
 # Install what building and testing vmm needs on Debian 12 (only what is missing).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config liburing-dev check busybox-static cpio gzip kmod acpica-tools)
+# The fuzz build (run-tests.sh's third configuration): clang and its runtimes (libFuzzer, ASan, UBSan),
+# which Debian ships in libclang-rt-dev (only recommended by clang).
+pkgs+=(clang libclang-rt-dev)
 # The nested test host (QEMU's software SVM) is needed where /dev/kvm cannot run a stock kernel.
 if [ "$(bash "$(dirname "$0")/kvm-mode.sh")" != direct ]; then
 	pkgs+=(qemu-system-x86)
