@@ -398,7 +398,13 @@ VMM_API int vmm_request_stop(struct vmm *h, unsigned grace_ms)
 	return ret;
 }
 
-VMM_API int vmm_console_input(struct vmm *h, const void *buf, size_t len)
+static int uart_input(struct vmm *vm, const void *buf, size_t len)
+{
+	return (int)serial_receive(vm->serial, buf, len);
+}
+
+/* Host bytes for one of the guest's consoles: at most 64 KiB a call; how many were taken, or -EINVAL. */
+static int console_input(struct vmm *h, const void *buf, size_t len, int (*feed)(struct vmm *, const void *, size_t))
 {
 	struct vmm *vm;
 	int ret;
@@ -408,24 +414,19 @@ VMM_API int vmm_console_input(struct vmm *h, const void *buf, size_t len)
 	vm = get(h);
 	if (!vm)
 		return -EINVAL;
-	ret = (int)serial_receive(vm->serial, buf, len > 65536 ? 65536 : len);
+	ret = feed(vm, buf, len > 65536 ? 65536 : len);
 	put(vm);
 	return ret;
 }
 
+VMM_API int vmm_console_input(struct vmm *h, const void *buf, size_t len)
+{
+	return console_input(h, buf, len, uart_input);
+}
+
 VMM_API int vmm_hvc_input(struct vmm *h, const void *buf, size_t len)
 {
-	struct vmm *vm;
-	int ret;
-
-	if (!buf && len)
-		return -EINVAL;
-	vm = get(h);
-	if (!vm)
-		return -EINVAL;
-	ret = vm_hvc_input(vm, buf, len > 65536 ? 65536 : len);
-	put(vm);
-	return ret;
+	return console_input(h, buf, len, vm_hvc_input);
 }
 
 VMM_API int vmm_guest_exit_value(struct vmm *h, uint32_t *value)

@@ -131,33 +131,41 @@ kvmclock)
 	boot 0 --mem 256M --cmdline "$BASE vmmtest=clocksource"
 	guest_passed clocksource
 	pass ;;
-console-input)
+console-input | console-hvc-input)
+	# A line typed into vmm's stdin (a fifo here) once the guest asks for it reaches the guest: through
+	# the serial port, or through hvc0 (--hvc=stdio; the serial port writes to a file).
 	fifo=$OUT/input
-	# input_once: boot with stdin from a fifo, send a line once the guest asks for it; sets rc.
+	if [ "$CASE" = console-input ]; then
+		line='echo-from-host 42' how="its serial port"
+		set -- --cmdline "$BASE vmmtest=console-input"
+	else
+		line='echo-from-host 43' how=hvc0
+		set -- --hvc=stdio --cmdline "$BASE vmmtest=console-input vmmtest.dev=hvc0 vmmtest.virtio=1"
+	fi
+	# input_once ARGS...: boot with stdin from a fifo, send the line once the guest asks; sets rc.
 	input_once() {
 		rm -f "$fifo"
 		mkfifo "$fifo" || fail "mkfifo failed"
-		echo "+ vmm (input through $fifo)"
+		echo "+ vmm $* (input through $fifo)"
 		"$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" \
-			--mem 256M --cmdline "$BASE vmmtest=console-input" <"$fifo" 2>"$ERR" &
+			--mem 256M "$@" <"$fifo" >"$OUT/stdout" 2>"$ERR" &
 		pid=$!
 		exec 3>"$fifo"
 		i=0
 		while ! grep -q READY-FOR-INPUT "$LOG" 2>/dev/null; do
 			i=$((i + 1))
-			[ $i -le $((TMO * 5)) ] || break
-			kill -0 $pid 2>/dev/null || break
+			[ $i -le $((TMO * 5)) ] && kill -0 $pid 2>/dev/null || break
 			sleep 0.2
 		done
-		printf 'echo-from-host 42\n' >&3
+		printf '%s\n' "$line" >&3
 		wait $pid
 		rc=$?
 		exec 3>&-
 	}
-	input_once
-	if retry_crash; then input_once; fi
+	input_once "$@"
+	if retry_crash; then input_once "$@"; fi
 	[ "$rc" = 0 ] || fail "vmm exited with $rc, expected 0"
-	grep -q "GOT-INPUT:echo-from-host 42" "$LOG" || fail "the guest did not receive the line sent through its serial port"
+	grep -q "GOT-INPUT:$line" "$LOG" || fail "the guest did not receive the line sent through $how"
 	guest_passed console-input
 	pass ;;
 console-serial | console-hvc)
@@ -220,36 +228,6 @@ console-serial | console-hvc)
 	awk -v g="$gap" -v s="$stop" 'BEGIN { exit !(g < s / 2) }' ||
 		fail "the guest stood still for $gap s while the host reader was stopped for $stop s (a vCPU blocked on output?)"
 	[ -s "$ERR" ] && fail "vmm said something on stderr: $(head -c 300 "$ERR" | tr '\r\n' '  ')"
-	pass ;;
-console-hvc-input)
-	# Input through --hvc=stdio reaches the guest's /dev/hvc0 (the serial port writes to a file).
-	fifo=$OUT/input
-	hvc_once() {
-		rm -f "$fifo"
-		mkfifo "$fifo" || fail "mkfifo failed"
-		echo "+ vmm --hvc=stdio (input through $fifo)"
-		"$VMM" --console="file:$LOG" --hvc=stdio --timeout "$TMO" --kernel "$G/vmlinuz" \
-			--initrd "$G/initramfs.gz" --mem 256M \
-			--cmdline "$BASE vmmtest=console-input vmmtest.dev=hvc0 vmmtest.virtio=1" <"$fifo" \
-			>"$OUT/hvc.out" 2>"$ERR" &
-		pid=$!
-		exec 3>"$fifo"
-		i=0
-		while ! grep -q READY-FOR-INPUT "$LOG" 2>/dev/null; do
-			i=$((i + 1))
-			[ $i -le $((TMO * 5)) ] && kill -0 $pid 2>/dev/null || break
-			sleep 0.2
-		done
-		printf 'echo-from-host 43\n' >&3
-		wait $pid
-		rc=$?
-		exec 3>&-
-	}
-	hvc_once
-	if retry_crash; then hvc_once; fi
-	[ "$rc" = 0 ] || fail "vmm exited with $rc, expected 0"
-	grep -q "GOT-INPUT:echo-from-host 43" "$LOG" || fail "the guest did not receive the line sent through hvc0"
-	guest_passed console-input
 	pass ;;
 console-hvc-boot)
 	# console=hvc0: the guest's /init and the kernel's console on the virtio console, the UART unused.
