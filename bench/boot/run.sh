@@ -67,6 +67,8 @@ nested | none)
 		"$STRACE" "$MODE" "$RUNS" "$QEMU_MACHINE" >"$W/extra/run.sh"
 	bins=$QEMU
 	if [ "$STRACE" = 1 ] && command -v strace >/dev/null; then bins="$bins $(command -v strace)"; fi
+	# The idle VM that keeps KVM static keys on: without it the nested host can freeze (tests/host/kvm-keeper.c).
+	VMM_EXTRA_PROGRAMS=$([ -x "$B/tests/kvm-keeper" ] && echo "$B/tests/kvm-keeper") \
 	VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS=$bins \
 		bash "$SRC/tests/host/build-host.sh" "$W/host.cpio" "$W/vmm" "$W/guest" || die "cannot build the test host image"
 	say "booting the nested test host (a few minutes)"

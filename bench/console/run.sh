@@ -75,6 +75,8 @@ run_all() {
 		cp "$B/guest/kernel-version" "$W/extra/kernel-version" 2>/dev/null || true
 		printf 'RUNS=%s LINES=%s SERIAL_LINES=%s FLOOD_LIMIT=%s WHAT="%s" QEMU_MACHINE=%s GUEST_KVER_FILE=/extra/kernel-version sh /extra/run-inside.sh\n' \
 			"$RUNS" "$LINES" "$SERIAL_LINES" "$FLOOD_LIMIT" "$WHAT" "$QEMU_MACHINE" >"$W/extra/run.sh"
+		# The idle VM that keeps KVM static keys on: without it the nested host can freeze (tests/host/kvm-keeper.c).
+		VMM_EXTRA_PROGRAMS=$([ -x "$B/tests/kvm-keeper" ] && echo "$B/tests/kvm-keeper") \
 		VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS=$QEMU \
 			bash "$SRC/tests/host/build-host.sh" "$W/host.cpio" "$W/vmm" "$W/guest" || die "cannot build the test host image"
 		say "booting the nested test host"

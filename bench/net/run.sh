@@ -77,6 +77,8 @@ direct)
 nested)
 	printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s sh /extra/run-inside.sh\n' \
 		"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" >"$W/extra/run.sh"
+	# The idle VM that keeps KVM static keys on: without it the nested host can freeze (tests/host/kvm-keeper.c).
+	VMM_EXTRA_PROGRAMS=$([ -x "$B/tests/kvm-keeper" ] && echo "$B/tests/kvm-keeper") \
 	VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS="$QEMU $IPERF" \
 		bash "$SRC/tests/host/build-host.sh" "$W/host.cpio" "$W/vmm" "$W/guest" || die "cannot build the test host image"
 	say "booting the nested test host (about $((3 * ROUNDS * (3 * (RUNTIME + 4) + 8) / 60 + 1)) minutes)"
