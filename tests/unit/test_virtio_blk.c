@@ -20,105 +20,18 @@
 #include "virtio/blk_req.h" /* the device's in-flight state, for the ordering checks */
 #include "guest_flood.h"
 #include "unit.h"
+#include "virtq_driver.h"
 
-#define RAM_SIZE (8u << 20)
-#define QSIZE 256
-#define DATA_BASE 0x100000u
 #define DISK_SIZE (4u << 20)
 #define SERIAL "vmm-serial-0001"
 
 static const struct vlog quiet = { .level = VMM_LOG_ERROR };
 
 struct drv {
-	struct guest_mem mem;
-	uint8_t *ram;
-	struct virtq vq[2];
-	unsigned nq;
-	uint16_t next_desc[2], avail_idx[2];
-	uint64_t heap;
-	struct event_loop *l;
+	struct virtq_driver vd;
 	struct disk *disk;
-	void *dev;
 	char path[64];
-	struct virtio_ctx ctx;
-	atomic_int irqs[2];
-	atomic_int resets;
 };
-
-struct buf {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
-static void fake_irq(void *opaque, unsigned q)
-{
-	atomic_fetch_add(&((struct drv *)opaque)->irqs[q], 1);
-}
-
-static void fake_needs_reset(void *opaque)
-{
-	atomic_fetch_add(&((struct drv *)opaque)->resets, 1);
-}
-
-static void fake_config_changed(void *opaque)
-{
-	(void)opaque;
-}
-
-static uint64_t ring_gpa(unsigned q)
-{
-	return 0x10000u * (q + 1);
-}
-
-static struct vring_desc *desc(struct drv *d, unsigned q)
-{
-	return (struct vring_desc *)(d->ram + ring_gpa(q));
-}
-
-static struct vring_avail *avail(struct drv *d, unsigned q)
-{
-	return (struct vring_avail *)(d->ram + ring_gpa(q) + 0x1000);
-}
-
-static struct vring_used *used(struct drv *d, unsigned q)
-{
-	return (struct vring_used *)(d->ram + ring_gpa(q) + 0x2000);
-}
-
-static uint64_t galloc(struct drv *d, uint32_t len)
-{
-	uint64_t g = d->heap;
-
-	d->heap = (d->heap + len + 4095) & ~4095ull;
-	ck_assert_uint_le(d->heap, RAM_SIZE);
-	return g;
-}
-
-static void init_queues(struct drv *d)
-{
-	for (unsigned q = 0; q < d->nq; q++) {
-		memset(d->ram + ring_gpa(q), 0, 0x3000);
-		d->next_desc[q] = d->avail_idx[q] = 0;
-		ck_assert_int_eq(virtq_init(&d->vq[q], &d->mem, QSIZE, ring_gpa(q), ring_gpa(q) + 0x1000,
-					    ring_gpa(q) + 0x2000, false),
-				 0);
-	}
-}
-
-static void activate_fn(void *arg)
-{
-	struct drv *d = arg;
-
-	ck_assert_int_eq(virtio_blk_ops.activate(d->dev, &d->ctx), 0);
-}
-
-static void reset_fn(void *arg)
-{
-	struct drv *d = arg;
-
-	virtio_blk_ops.reset(d->dev);
-}
 
 static void setup(struct drv *d, bool ro, bool direct, unsigned nq)
 {
@@ -132,134 +45,57 @@ static void setup(struct drv *d, bool ro, bool direct, unsigned nq)
 	ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0);
 	close(fd);
 	ck_assert_int_eq(disk_open(d->path, ro, direct, &quiet, &d->disk), 0);
-	d->ram = aligned_alloc(4096, RAM_SIZE);
-	ck_assert_ptr_nonnull(d->ram);
-	memset(d->ram, 0, RAM_SIZE);
-	ck_assert_int_eq(gmem_add_region(&d->mem, 0, RAM_SIZE, d->ram), 0);
-	d->heap = DATA_BASE;
-	d->nq = nq;
-	ck_assert_int_eq(event_loop_create(256, &quiet, &d->l), 0);
-	ck_assert_int_eq(event_loop_start(d->l), 0);
-	ck_assert_int_eq(virtio_blk_create(d->disk, &o, &quiet, &d->dev), 0);
-	ck_assert_uint_eq(virtio_blk_ops.num_queues(d->dev), nq);
-	init_queues(d);
-	d->ctx = (struct virtio_ctx){
-		.mem = &d->mem,
-		.loop = d->l,
-		.features = virtio_blk_ops.features(d->dev),
-		.vq = d->vq,
-		.nvq = nq,
-		.interrupt = fake_irq,
-		.needs_reset = fake_needs_reset,
-		.config_changed = fake_config_changed,
-		.irq_opaque = d,
-	};
-	ck_assert_int_eq(event_loop_call(d->l, activate_fn, d), 0);
+	vqd_init(&d->vd, &quiet);
+	ck_assert_int_eq(virtio_blk_create(d->disk, &o, &quiet, &d->vd.dev), 0);
+	ck_assert_uint_eq(virtio_blk_ops.num_queues(d->vd.dev), nq);
+	vqd_start(&d->vd, &virtio_blk_ops, nq, virtio_blk_ops.features(d->vd.dev));
 }
 
 static void teardown(struct drv *d)
 {
-	event_loop_call(d->l, reset_fn, d);
-	event_loop_stop(d->l);
-	virtio_blk_ops.destroy(d->dev);
-	event_loop_destroy(d->l);
+	vqd_teardown(&d->vd);
 	disk_close(d->disk);
 	unlink(d->path);
-	free(d->ram);
-}
-
-/* Put a chain on the avail ring (not yet notified); returns its head. */
-static uint16_t add_chain(struct drv *d, unsigned q, const struct buf *b, unsigned n)
-{
-	struct vring_desc *t = desc(d, q);
-	struct vring_avail *a = avail(d, q);
-	uint16_t head = d->next_desc[q];
-
-	if (head + n > QSIZE)
-		head = 0;
-	for (unsigned k = 0; k < n; k++) {
-		uint16_t i = (uint16_t)(head + k);
-
-		t[i].addr = htole64(b[k].gpa);
-		t[i].len = htole32(b[k].len);
-		t[i].flags = htole16((b[k].write ? VRING_DESC_F_WRITE : 0) | (k + 1 < n ? VRING_DESC_F_NEXT : 0));
-		t[i].next = htole16((uint16_t)(i + 1));
-	}
-	d->next_desc[q] = (uint16_t)((head + n) % QSIZE);
-	a->ring[d->avail_idx[q] % QSIZE] = htole16(head);
-	d->avail_idx[q]++;
-	__atomic_store_n(&a->idx, htole16(d->avail_idx[q]), __ATOMIC_RELEASE);
-	return head;
-}
-
-struct kick_arg {
-	struct drv *d;
-	unsigned q;
-};
-
-static void notify_fn(void *arg)
-{
-	struct kick_arg *k = arg;
-
-	virtio_blk_ops.notify(k->d->dev, k->q);
-}
-
-static void kick(struct drv *d, unsigned q)
-{
-	struct kick_arg k = { d, q };
-
-	ck_assert_int_eq(event_loop_call(d->l, notify_fn, &k), 0);
-}
-
-/* Wait until the used ring holds n entries; the guest must never wait forever. */
-static void wait_used(struct drv *d, unsigned q, uint16_t n)
-{
-	for (int i = 0; i < 5000; i++) {
-		if (le16toh(__atomic_load_n(&used(d, q)->idx, __ATOMIC_ACQUIRE)) == n)
-			return;
-		usleep(1000);
-	}
-	ck_abort_msg("queue %u: used idx %u, want %u", q, le16toh(used(d, q)->idx), n);
 }
 
 static uint64_t header(struct drv *d, uint32_t type, uint64_t sector)
 {
-	uint64_t g = galloc(d, 16);
+	uint64_t g = vqd_alloc(&d->vd, 16);
 	struct virtio_blk_outhdr h = { .type = htole32(type), .sector = htole64(sector) };
 
-	memcpy(d->ram + g, &h, sizeof(h));
+	memcpy(d->vd.ram + g, &h, sizeof(h));
 	return g;
 }
 
 /* Submit one chain on q and wait for it; returns the status byte (0xee if untouched). */
-static uint8_t run_chain(struct drv *d, unsigned q, struct buf *b, unsigned n, uint64_t status_gpa, uint32_t *len)
+static uint8_t run_chain(struct drv *d, unsigned q, struct vqd_buf *b, unsigned n, uint64_t status_gpa, uint32_t *len)
 {
 	uint16_t head, idx;
 
 	if (status_gpa)
-		d->ram[status_gpa] = 0xee;
-	head = add_chain(d, q, b, n);
-	kick(d, q);
-	wait_used(d, q, d->avail_idx[q]);
-	idx = (uint16_t)(d->avail_idx[q] - 1) % QSIZE;
-	ck_assert_uint_eq(le32toh(used(d, q)->ring[idx].id), head);
+		d->vd.ram[status_gpa] = 0xee;
+	head = vqd_add_chain(&d->vd, q, b, n);
+	vqd_kick(&d->vd, q);
+	vqd_wait_used(&d->vd, q, d->vd.avail_idx[q]);
+	idx = (uint16_t)(d->vd.avail_idx[q] - 1) % VQD_QSIZE;
+	ck_assert_uint_eq(le32toh(vqd_used(&d->vd, q)->ring[idx].id), head);
 	if (len)
-		*len = le32toh(used(d, q)->ring[idx].len);
-	return status_gpa ? d->ram[status_gpa] : 0xee;
+		*len = le32toh(vqd_used(&d->vd, q)->ring[idx].len);
+	return status_gpa ? d->vd.ram[status_gpa] : 0xee;
 }
 
 /* A plain request: header, one data buffer (or none), status. */
 static uint8_t req(struct drv *d, unsigned q, uint32_t type, uint64_t sector, uint64_t data, uint32_t dlen,
 		   bool dwrite, uint32_t *len)
 {
-	struct buf b[3];
-	uint64_t st = galloc(d, 1);
+	struct vqd_buf b[3];
+	uint64_t st = vqd_alloc(&d->vd, 1);
 	unsigned n = 0;
 
-	b[n++] = (struct buf){ header(d, type, sector), 16, false };
+	b[n++] = (struct vqd_buf){ header(d, type, sector), 16, false };
 	if (dlen)
-		b[n++] = (struct buf){ data, dlen, dwrite };
-	b[n++] = (struct buf){ st, 1, true };
+		b[n++] = (struct vqd_buf){ data, dlen, dwrite };
+	b[n++] = (struct vqd_buf){ st, 1, true };
 	return run_chain(d, q, b, n, st, len);
 }
 
@@ -275,28 +111,28 @@ START_TEST(write_then_read_back)
 	uint64_t src, dst, st;
 	uint8_t file[4096];
 	uint32_t len;
-	struct buf b[5];
+	struct vqd_buf b[5];
 
 	setup(&d, false, false, 1);
-	src = galloc(&d, 4096);
-	dst = galloc(&d, 4096);
-	fill(d.ram + src, 4096, 1);
+	src = vqd_alloc(&d.vd, 4096);
+	dst = vqd_alloc(&d.vd, 4096);
+	fill(d.vd.ram + src, 4096, 1);
 	/* Data split into uneven buffers: only the total must be a multiple of 512. */
-	st = galloc(&d, 1);
-	b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_OUT, 10), 16, false };
-	b[1] = (struct buf){ src, 100, false };
-	b[2] = (struct buf){ src + 100, 3000, false };
-	b[3] = (struct buf){ src + 3100, 996, false };
-	b[4] = (struct buf){ st, 1, true };
+	st = vqd_alloc(&d.vd, 1);
+	b[0] = (struct vqd_buf){ header(&d, VIRTIO_BLK_T_OUT, 10), 16, false };
+	b[1] = (struct vqd_buf){ src, 100, false };
+	b[2] = (struct vqd_buf){ src + 100, 3000, false };
+	b[3] = (struct vqd_buf){ src + 3100, 996, false };
+	b[4] = (struct vqd_buf){ st, 1, true };
 	ck_assert_uint_eq(run_chain(&d, 0, b, 5, st, &len), VIRTIO_BLK_S_OK);
 	ck_assert_uint_eq(len, 1);
 	/* The bytes are really in the file. */
 	ck_assert_int_eq(pread(d.disk->fd, file, sizeof(file), 10 * 512), 4096);
-	ck_assert_mem_eq(file, d.ram + src, 4096);
+	ck_assert_mem_eq(file, d.vd.ram + src, 4096);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 10, dst, 4096, true, &len), VIRTIO_BLK_S_OK);
 	ck_assert_uint_eq(len, 4097);
-	ck_assert_mem_eq(d.ram + dst, d.ram + src, 4096);
-	ck_assert_int_ge(atomic_load(&d.irqs[0]), 1);
+	ck_assert_mem_eq(d.vd.ram + dst, d.vd.ram + src, 4096);
+	ck_assert_int_ge(atomic_load(&d.vd.irqs[0]), 1);
 	/* The last sector of the disk is reachable; one past it is not. */
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, DISK_SIZE / 512 - 1, dst, 512, true, NULL), VIRTIO_BLK_S_OK);
 	teardown(&d);
@@ -311,12 +147,12 @@ START_TEST(get_id_and_flush)
 	char want[VIRTIO_BLK_ID_BYTES] = SERIAL;
 
 	setup(&d, false, false, 1);
-	id = galloc(&d, 64);
-	memset(d.ram + id, 0xaa, 64);
+	id = vqd_alloc(&d.vd, 64);
+	memset(d.vd.ram + id, 0xaa, 64);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_GET_ID, 0, id, VIRTIO_BLK_ID_BYTES, true, &len), VIRTIO_BLK_S_OK);
 	ck_assert_uint_eq(len, VIRTIO_BLK_ID_BYTES + 1);
-	ck_assert_mem_eq(d.ram + id, want, VIRTIO_BLK_ID_BYTES); /* NUL padded */
-	ck_assert_uint_eq(d.ram[id + VIRTIO_BLK_ID_BYTES], 0xaa);
+	ck_assert_mem_eq(d.vd.ram + id, want, VIRTIO_BLK_ID_BYTES); /* NUL padded */
+	ck_assert_uint_eq(d.vd.ram[id + VIRTIO_BLK_ID_BYTES], 0xaa);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
 	ck_assert_uint_eq(len, 1);
 	teardown(&d);
@@ -325,12 +161,12 @@ END_TEST
 
 static uint8_t seg_req(struct drv *d, uint32_t type, uint64_t sector, uint32_t num, uint32_t flags)
 {
-	uint64_t g = galloc(d, 16);
+	uint64_t g = vqd_alloc(&d->vd, 16);
 	struct virtio_blk_discard_write_zeroes s = {
 		.sector = htole64(sector), .num_sectors = htole32(num), .flags = htole32(flags)
 	};
 
-	memcpy(d->ram + g, &s, sizeof(s));
+	memcpy(d->vd.ram + g, &s, sizeof(s));
 	return req(d, 0, type, 0, g, 16, false, NULL);
 }
 
@@ -342,8 +178,8 @@ START_TEST(discard_and_write_zeroes)
 	uint64_t dst;
 
 	setup(&d, false, false, 1);
-	ck_assert(virtio_blk_ops.features(d.dev) & (1ull << VIRTIO_BLK_F_DISCARD));
-	ck_assert(virtio_blk_ops.features(d.dev) & (1ull << VIRTIO_BLK_F_WRITE_ZEROES));
+	ck_assert(virtio_blk_ops.features(d.vd.dev) & (1ull << VIRTIO_BLK_F_DISCARD));
+	ck_assert(virtio_blk_ops.features(d.vd.dev) & (1ull << VIRTIO_BLK_F_WRITE_ZEROES));
 	fill(pat, sizeof(pat), 3);
 	ck_assert_int_eq(pwrite(d.disk->fd, pat, sizeof(pat), 131072), (ssize_t)sizeof(pat));
 	ck_assert_int_eq(fsync(d.disk->fd), 0);
@@ -361,12 +197,12 @@ START_TEST(discard_and_write_zeroes)
 		ck_assert_int_eq(pwrite(d.disk->fd, pat, 8192, 1 << 20), 8192);
 		ck_assert_uint_eq(seg_req(&d, VIRTIO_BLK_T_WRITE_ZEROES, (1 << 20) / 512, 16, flags),
 				  VIRTIO_BLK_S_OK);
-		dst = galloc(&d, 8192);
-		memset(d.ram + dst, 0x55, 8192);
+		dst = vqd_alloc(&d.vd, 8192);
+		memset(d.vd.ram + dst, 0x55, 8192);
 		ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, (1 << 20) / 512, dst, 8192, true, NULL),
 				  VIRTIO_BLK_S_OK);
 		for (unsigned i = 0; i < 8192; i++)
-			ck_assert_uint_eq(d.ram[dst + i], 0);
+			ck_assert_uint_eq(d.vd.ram[dst + i], 0);
 	}
 	teardown(&d);
 }
@@ -393,8 +229,8 @@ START_TEST(zero_length_segments)
 	/* An empty segment before a real one. */
 	fill(pat, sizeof(pat), 5);
 	ck_assert_int_eq(pwrite(d.disk->fd, pat, sizeof(pat), 64 * 512), (ssize_t)sizeof(pat));
-	g = galloc(&d, sizeof(segs));
-	memcpy(d.ram + g, segs, sizeof(segs));
+	g = vqd_alloc(&d.vd, sizeof(segs));
+	memcpy(d.vd.ram + g, segs, sizeof(segs));
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, g, sizeof(segs), false, NULL), VIRTIO_BLK_S_OK);
 	ck_assert_int_eq(pread(d.disk->fd, back, sizeof(back), 64 * 512), (ssize_t)sizeof(back));
 	ck_assert_mem_eq(back, pat, 4096); /* sectors 64..71 untouched */
@@ -410,9 +246,9 @@ START_TEST(read_only_disk)
 	uint64_t buf;
 
 	setup(&d, true, false, 1);
-	ck_assert(virtio_blk_ops.features(d.dev) & (1ull << VIRTIO_BLK_F_RO));
-	ck_assert(!(virtio_blk_ops.features(d.dev) & (1ull << VIRTIO_BLK_F_DISCARD)));
-	buf = galloc(&d, 512);
+	ck_assert(virtio_blk_ops.features(d.vd.dev) & (1ull << VIRTIO_BLK_F_RO));
+	ck_assert(!(virtio_blk_ops.features(d.vd.dev) & (1ull << VIRTIO_BLK_F_DISCARD)));
+	buf = vqd_alloc(&d.vd, 512);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, 0, buf, 512, false, NULL), VIRTIO_BLK_S_IOERR);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 512, true, NULL), VIRTIO_BLK_S_OK);
 	teardown(&d);
@@ -425,7 +261,7 @@ START_TEST(out_of_range)
 	uint64_t buf;
 
 	setup(&d, false, false, 1);
-	buf = galloc(&d, 1024);
+	buf = vqd_alloc(&d.vd, 1024);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, DISK_SIZE / 512 - 1, buf, 1024, true, NULL), VIRTIO_BLK_S_IOERR);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, DISK_SIZE / 512, buf, 512, false, NULL), VIRTIO_BLK_S_IOERR);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, UINT64_MAX, buf, 512, true, NULL), VIRTIO_BLK_S_IOERR);
@@ -439,25 +275,25 @@ START_TEST(malformed_requests_complete)
 	struct drv d;
 	uint64_t buf, st, hdr;
 	uint32_t len;
-	struct buf b[3];
+	struct vqd_buf b[3];
 
 	setup(&d, false, false, 1);
-	buf = galloc(&d, 4096);
-	st = galloc(&d, 1);
+	buf = vqd_alloc(&d.vd, 4096);
+	st = vqd_alloc(&d.vd, 1);
 
 	/* Header too short. */
-	b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_IN, 0), 8, false };
-	b[1] = (struct buf){ st, 1, true };
+	b[0] = (struct vqd_buf){ header(&d, VIRTIO_BLK_T_IN, 0), 8, false };
+	b[1] = (struct vqd_buf){ st, 1, true };
 	ck_assert_uint_eq(run_chain(&d, 0, b, 2, st, &len), VIRTIO_BLK_S_IOERR);
 	ck_assert_uint_eq(len, 1);
 	/* No status byte (nothing writable): completed with 0 bytes, nothing touched. */
-	b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_OUT, 0), 16, false };
-	b[1] = (struct buf){ buf, 512, false };
+	b[0] = (struct vqd_buf){ header(&d, VIRTIO_BLK_T_OUT, 0), 16, false };
+	b[1] = (struct vqd_buf){ buf, 512, false };
 	ck_assert_uint_eq(run_chain(&d, 0, b, 2, 0, &len), 0xee);
 	ck_assert_uint_eq(len, 0);
 	/* A writable header: the header is not readable -> IOERR in the status byte. */
-	b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_IN, 0), 16, true };
-	b[1] = (struct buf){ st, 1, true };
+	b[0] = (struct vqd_buf){ header(&d, VIRTIO_BLK_T_IN, 0), 16, true };
+	b[1] = (struct vqd_buf){ st, 1, true };
 	ck_assert_uint_eq(run_chain(&d, 0, b, 2, st, NULL), VIRTIO_BLK_S_IOERR);
 	/* Data not a multiple of 512. */
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 500, true, NULL), VIRTIO_BLK_S_IOERR);
@@ -470,14 +306,14 @@ START_TEST(malformed_requests_complete)
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_SCSI_CMD, 0, buf, 512, true, NULL), VIRTIO_BLK_S_UNSUPP);
 	/* A buffer outside guest RAM: the chain is bad but its head is completed (0 bytes). */
 	hdr = header(&d, VIRTIO_BLK_T_IN, 0);
-	b[0] = (struct buf){ hdr, 16, false };
-	b[1] = (struct buf){ RAM_SIZE - 256, 512, true };
-	b[2] = (struct buf){ st, 1, true };
+	b[0] = (struct vqd_buf){ hdr, 16, false };
+	b[1] = (struct vqd_buf){ VQD_RAM_SIZE - 256, 512, true };
+	b[2] = (struct vqd_buf){ st, 1, true };
 	ck_assert_uint_eq(run_chain(&d, 0, b, 3, st, &len), 0xee);
 	ck_assert_uint_eq(len, 0);
 	/* The queue still works. */
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 512, true, NULL), VIRTIO_BLK_S_OK);
-	ck_assert_int_eq(atomic_load(&d.resets), 0);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 0);
 	teardown(&d);
 }
 END_TEST
@@ -487,39 +323,39 @@ START_TEST(many_in_flight_and_two_queues)
 	struct drv d;
 	uint64_t data[64], st[64], fst;
 	uint8_t file[4096];
-	struct buf b[3];
+	struct vqd_buf b[3];
 
 	setup(&d, false, false, 2);
-	ck_assert(virtio_blk_ops.features(d.dev) & (1ull << VIRTIO_BLK_F_MQ));
+	ck_assert(virtio_blk_ops.features(d.vd.dev) & (1ull << VIRTIO_BLK_F_MQ));
 	/* 64 writes over both queues, all queued before one notify each. */
 	for (unsigned i = 0; i < 64; i++) {
-		data[i] = galloc(&d, 4096);
-		st[i] = galloc(&d, 1);
-		d.ram[st[i]] = 0xee;
-		fill(d.ram + data[i], 4096, 100 + i);
-		b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_OUT, i * 8), 16, false };
-		b[1] = (struct buf){ data[i], 4096, false };
-		b[2] = (struct buf){ st[i], 1, true };
-		add_chain(&d, i & 1, b, 3);
+		data[i] = vqd_alloc(&d.vd, 4096);
+		st[i] = vqd_alloc(&d.vd, 1);
+		d.vd.ram[st[i]] = 0xee;
+		fill(d.vd.ram + data[i], 4096, 100 + i);
+		b[0] = (struct vqd_buf){ header(&d, VIRTIO_BLK_T_OUT, i * 8), 16, false };
+		b[1] = (struct vqd_buf){ data[i], 4096, false };
+		b[2] = (struct vqd_buf){ st[i], 1, true };
+		vqd_add_chain(&d.vd, i & 1, b, 3);
 	}
 	/* A flush behind the writes of queue 0: it waits for them (they are all in flight). */
-	fst = galloc(&d, 1);
-	d.ram[fst] = 0xee;
-	b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_FLUSH, 0), 16, false };
-	b[1] = (struct buf){ fst, 1, true };
-	add_chain(&d, 0, b, 2);
-	kick(&d, 1);
-	kick(&d, 0);
-	wait_used(&d, 0, 33);
-	ck_assert_uint_eq(d.ram[fst], VIRTIO_BLK_S_OK);
-	wait_used(&d, 1, 32);
+	fst = vqd_alloc(&d.vd, 1);
+	d.vd.ram[fst] = 0xee;
+	b[0] = (struct vqd_buf){ header(&d, VIRTIO_BLK_T_FLUSH, 0), 16, false };
+	b[1] = (struct vqd_buf){ fst, 1, true };
+	vqd_add_chain(&d.vd, 0, b, 2);
+	vqd_kick(&d.vd, 1);
+	vqd_kick(&d.vd, 0);
+	vqd_wait_used(&d.vd, 0, 33);
+	ck_assert_uint_eq(d.vd.ram[fst], VIRTIO_BLK_S_OK);
+	vqd_wait_used(&d.vd, 1, 32);
 	for (unsigned i = 0; i < 64; i++) {
-		ck_assert_uint_eq(d.ram[st[i]], VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(d.vd.ram[st[i]], VIRTIO_BLK_S_OK);
 		ck_assert_int_eq(pread(d.disk->fd, file, 4096, i * 4096), 4096);
-		ck_assert_mem_eq(file, d.ram + data[i], 4096);
+		ck_assert_mem_eq(file, d.vd.ram + data[i], 4096);
 	}
-	ck_assert_int_ge(atomic_load(&d.irqs[0]), 1);
-	ck_assert_int_ge(atomic_load(&d.irqs[1]), 1);
+	ck_assert_int_ge(atomic_load(&d.vd.irqs[0]), 1);
+	ck_assert_int_ge(atomic_load(&d.vd.irqs[1]), 1);
 	/* A flush after them all. */
 	ck_assert_uint_eq(req(&d, 1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
 	teardown(&d);
@@ -530,8 +366,8 @@ static void notify_then_reset(void *arg)
 {
 	struct drv *d = arg;
 
-	virtio_blk_ops.notify(d->dev, 0);
-	virtio_blk_ops.reset(d->dev);
+	virtio_blk_ops.notify(d->vd.dev, 0);
+	virtio_blk_ops.reset(d->vd.dev);
 }
 
 START_TEST(reset_and_reactivate)
@@ -540,16 +376,16 @@ START_TEST(reset_and_reactivate)
 	uint64_t buf;
 
 	setup(&d, false, false, 1);
-	buf = galloc(&d, 4096);
+	buf = vqd_alloc(&d.vd, 4096);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 4096, true, NULL), VIRTIO_BLK_S_OK);
 	/* Reset with a request in flight, then the driver sets the queue up again. */
-	add_chain(&d, 0, (struct buf[]){ { header(&d, VIRTIO_BLK_T_IN, 8), 16, false }, { buf, 4096, true },
-					 { galloc(&d, 1), 1, true } },
+	vqd_add_chain(&d.vd, 0, (struct vqd_buf[]){ { header(&d, VIRTIO_BLK_T_IN, 8), 16, false }, { buf, 4096, true },
+					 { vqd_alloc(&d.vd, 1), 1, true } },
 		  3);
 	/* Notify and reset in one go on the I/O thread: the read's SQE is surely still in flight. */
-	ck_assert_int_eq(event_loop_call(d.l, notify_then_reset, &d), 0);
-	init_queues(&d);
-	ck_assert_int_eq(event_loop_call(d.l, activate_fn, &d), 0);
+	ck_assert_int_eq(event_loop_call(d.vd.l, notify_then_reset, &d), 0);
+	vqd_init_queues(&d.vd);
+	ck_assert_int_eq(event_loop_call(d.vd.l, vqd_activate_fn, &d.vd), 0);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 0, buf, 4096, true, NULL), VIRTIO_BLK_S_OK);
 	teardown(&d);
 }
@@ -561,11 +397,11 @@ START_TEST(broken_queue_needs_reset)
 
 	setup(&d, false, false, 1);
 	/* An avail index more than the queue size ahead: the queue cannot be trusted. */
-	__atomic_store_n(&avail(&d, 0)->idx, htole16(QSIZE + 5), __ATOMIC_RELEASE);
-	kick(&d, 0);
-	ck_assert_int_eq(atomic_load(&d.resets), 1);
-	kick(&d, 0); /* stopped: no second report */
-	ck_assert_int_eq(atomic_load(&d.resets), 1);
+	__atomic_store_n(&vqd_avail(&d.vd, 0)->idx, htole16(VQD_QSIZE + 5), __ATOMIC_RELEASE);
+	vqd_kick(&d.vd, 0);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 1);
+	vqd_kick(&d.vd, 0); /* stopped: no second report */
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 1);
 	teardown(&d);
 }
 END_TEST
@@ -578,21 +414,21 @@ START_TEST(direct_unaligned_buffers)
 
 	setup(&d, false, true, 1);
 	/* Guest buffers at odd addresses: served through the buffered fd, still zero-copy. */
-	src = galloc(&d, 2048) + 3;
-	dst = galloc(&d, 2048) + 5;
-	fill(d.ram + src, 1024, 9);
+	src = vqd_alloc(&d.vd, 2048) + 3;
+	dst = vqd_alloc(&d.vd, 2048) + 5;
+	fill(d.vd.ram + src, 1024, 9);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, 3, src, 1024, false, NULL), VIRTIO_BLK_S_OK);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 3, dst, 1024, true, NULL), VIRTIO_BLK_S_OK);
-	ck_assert_mem_eq(d.ram + dst, d.ram + src, 1024);
+	ck_assert_mem_eq(d.vd.ram + dst, d.vd.ram + src, 1024);
 	ck_assert_int_eq(pread(d.disk->fd_buffered, file, 1024, 3 * 512), 1024);
-	ck_assert_mem_eq(file, d.ram + src, 1024);
+	ck_assert_mem_eq(file, d.vd.ram + src, 1024);
 	/* Aligned ones take the O_DIRECT fd. */
-	src = galloc(&d, 4096);
-	fill(d.ram + src, 4096, 10);
+	src = vqd_alloc(&d.vd, 4096);
+	fill(d.vd.ram + src, 4096, 10);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_OUT, 8, src, 4096, false, NULL), VIRTIO_BLK_S_OK);
-	dst = galloc(&d, 4096);
+	dst = vqd_alloc(&d.vd, 4096);
 	ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_IN, 8, dst, 4096, true, NULL), VIRTIO_BLK_S_OK);
-	ck_assert_mem_eq(d.ram + dst, d.ram + src, 4096);
+	ck_assert_mem_eq(d.vd.ram + dst, d.vd.ram + src, 4096);
 	teardown(&d);
 }
 END_TEST
@@ -607,7 +443,7 @@ struct inflight_look {
 static void notify_and_look(void *arg)
 {
 	struct inflight_look *a = arg;
-	struct virtio_blk *dev = a->d->dev;
+	struct virtio_blk *dev = a->d->vd.dev;
 
 	virtio_blk_ops.notify(dev, 0);
 	/* Still in this callback: no completion can have run, W1 is surely in flight. */
@@ -619,7 +455,7 @@ static void notify_and_look(void *arg)
 static void look(void *arg)
 {
 	struct inflight_look *a = arg;
-	struct virtio_blk *dev = a->d->dev;
+	struct virtio_blk *dev = a->d->vd.dev;
 
 	a->sqes = dev->s->inflight;
 	a->writes = dev->s->q[0].writes_inflight;
@@ -627,38 +463,38 @@ static void look(void *arg)
 }
 
 /* A write-type request the device completes without starting it (n buffers, then the status). */
-static unsigned invalid_write(struct drv *d, unsigned kind, struct buf *b, uint64_t st)
+static unsigned invalid_write(struct drv *d, unsigned kind, struct vqd_buf *b, uint64_t st)
 {
-	uint64_t data = galloc(d, 1024), g = galloc(d, 16);
+	uint64_t data = vqd_alloc(&d->vd, 1024), g = vqd_alloc(&d->vd, 16);
 	struct virtio_blk_discard_write_zeroes seg = { .sector = htole64(8), .num_sectors = 0 };
 
 	switch (kind) {
 	case 0: /* past the end of the disk */
-		b[0] = (struct buf){ header(d, VIRTIO_BLK_T_OUT, DISK_SIZE / 512), 16, false };
-		b[1] = (struct buf){ data, 512, false };
+		b[0] = (struct vqd_buf){ header(d, VIRTIO_BLK_T_OUT, DISK_SIZE / 512), 16, false };
+		b[1] = (struct vqd_buf){ data, 512, false };
 		break;
 	case 1: /* not a multiple of 512 */
-		b[0] = (struct buf){ header(d, VIRTIO_BLK_T_OUT, 0), 16, false };
-		b[1] = (struct buf){ data, 513, false };
+		b[0] = (struct vqd_buf){ header(d, VIRTIO_BLK_T_OUT, 0), 16, false };
+		b[1] = (struct vqd_buf){ data, 513, false };
 		break;
 	case 2: /* bad segments: unknown flags */
 		seg.num_sectors = htole32(8);
 		seg.flags = htole32(8);
-		memcpy(d->ram + g, &seg, sizeof(seg));
-		b[0] = (struct buf){ header(d, VIRTIO_BLK_T_DISCARD, 0), 16, false };
-		b[1] = (struct buf){ g, 16, false };
+		memcpy(d->vd.ram + g, &seg, sizeof(seg));
+		b[0] = (struct vqd_buf){ header(d, VIRTIO_BLK_T_DISCARD, 0), 16, false };
+		b[1] = (struct vqd_buf){ g, 16, false };
 		break;
 	case 3: /* nothing to write: done at once */
-		b[0] = (struct buf){ header(d, VIRTIO_BLK_T_OUT, 0), 16, false };
-		b[1] = (struct buf){ st, 1, true };
+		b[0] = (struct vqd_buf){ header(d, VIRTIO_BLK_T_OUT, 0), 16, false };
+		b[1] = (struct vqd_buf){ st, 1, true };
 		return 2;
 	default: /* a zero-length write-zeroes: done at once */
-		memcpy(d->ram + g, &seg, sizeof(seg));
-		b[0] = (struct buf){ header(d, VIRTIO_BLK_T_WRITE_ZEROES, 0), 16, false };
-		b[1] = (struct buf){ g, 16, false };
+		memcpy(d->vd.ram + g, &seg, sizeof(seg));
+		b[0] = (struct vqd_buf){ header(d, VIRTIO_BLK_T_WRITE_ZEROES, 0), 16, false };
+		b[1] = (struct vqd_buf){ g, 16, false };
 		break;
 	}
-	b[2] = (struct buf){ st, 1, true };
+	b[2] = (struct vqd_buf){ st, 1, true };
 	return 3;
 }
 
@@ -676,34 +512,34 @@ START_TEST(invalid_write_does_not_release_flush)
 		struct drv d;
 		struct inflight_look a = { .d = &d };
 		uint64_t data, st[3];
-		struct buf b[3];
+		struct vqd_buf b[3];
 		unsigned n;
 
 		setup(&d, false, false, 1);
-		data = galloc(&d, 65536);
-		fill(d.ram + data, 65536, kind);
+		data = vqd_alloc(&d.vd, 65536);
+		fill(d.vd.ram + data, 65536, kind);
 		for (unsigned i = 0; i < 3; i++) {
-			st[i] = galloc(&d, 1);
-			d.ram[st[i]] = 0xee;
+			st[i] = vqd_alloc(&d.vd, 1);
+			d.vd.ram[st[i]] = 0xee;
 		}
-		b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_OUT, 0), 16, false };
-		b[1] = (struct buf){ data, 65536, false };
-		b[2] = (struct buf){ st[0], 1, true };
-		add_chain(&d, 0, b, 3);
-		b[0] = (struct buf){ header(&d, VIRTIO_BLK_T_FLUSH, 0), 16, false };
-		b[1] = (struct buf){ st[1], 1, true };
-		add_chain(&d, 0, b, 2);
+		b[0] = (struct vqd_buf){ header(&d, VIRTIO_BLK_T_OUT, 0), 16, false };
+		b[1] = (struct vqd_buf){ data, 65536, false };
+		b[2] = (struct vqd_buf){ st[0], 1, true };
+		vqd_add_chain(&d.vd, 0, b, 3);
+		b[0] = (struct vqd_buf){ header(&d, VIRTIO_BLK_T_FLUSH, 0), 16, false };
+		b[1] = (struct vqd_buf){ st[1], 1, true };
+		vqd_add_chain(&d.vd, 0, b, 2);
 		n = invalid_write(&d, kind, b, st[2]);
-		add_chain(&d, 0, b, n);
-		ck_assert_int_eq(event_loop_call(d.l, notify_and_look, &a), 0);
+		vqd_add_chain(&d.vd, 0, b, n);
+		ck_assert_int_eq(event_loop_call(d.vd.l, notify_and_look, &a), 0);
 		ck_assert_msg(a.flush_waits && a.sqes == 1 && a.writes == 1,
 			      "kind %u: flush waiting %d, SQEs %u (want W1 only), writes in flight %u", kind,
 			      a.flush_waits, a.sqes, a.writes);
-		wait_used(&d, 0, 3);
-		ck_assert_uint_eq(d.ram[st[0]], VIRTIO_BLK_S_OK);
-		ck_assert_uint_eq(d.ram[st[1]], VIRTIO_BLK_S_OK);
-		ck_assert_uint_eq(d.ram[st[2]], want[kind]);
-		ck_assert_int_eq(event_loop_call(d.l, look, &a), 0);
+		vqd_wait_used(&d.vd, 0, 3);
+		ck_assert_uint_eq(d.vd.ram[st[0]], VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(d.vd.ram[st[1]], VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(d.vd.ram[st[2]], want[kind]);
+		ck_assert_int_eq(event_loop_call(d.vd.l, look, &a), 0);
 		ck_assert_uint_eq(a.writes, 0);
 		/* A later FLUSH, alone and behind a write, completes. */
 		ck_assert_uint_eq(req(&d, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
@@ -727,25 +563,25 @@ START_TEST(flood_does_not_starve_other_queue)
 
 	setup(&d, false, false, 2);
 	hdr = header(&d, VIRTIO_BLK_T_GET_ID, 0);
-	id = galloc(&d, VIRTIO_BLK_ID_BYTES + 1);
-	for (uint16_t i = 0; i < QSIZE / 2; i++) {
-		desc(&d, 0)[2 * i] = (struct vring_desc){ htole64(hdr), htole32(16), htole16(VRING_DESC_F_NEXT),
+	id = vqd_alloc(&d.vd, VIRTIO_BLK_ID_BYTES + 1);
+	for (uint16_t i = 0; i < VQD_QSIZE / 2; i++) {
+		vqd_desc(&d.vd, 0)[2 * i] = (struct vring_desc){ htole64(hdr), htole32(16), htole16(VRING_DESC_F_NEXT),
 							  htole16(2 * i + 1) };
-		desc(&d, 0)[2 * i + 1] = (struct vring_desc){ htole64(id), htole32(VIRTIO_BLK_ID_BYTES + 1),
+		vqd_desc(&d.vd, 0)[2 * i + 1] = (struct vring_desc){ htole64(id), htole32(VIRTIO_BLK_ID_BYTES + 1),
 							      htole16(VRING_DESC_F_WRITE), 0 };
 	}
 	memset(&f, 0, sizeof(f));
-	f = (struct flood){ .l = d.l, .ops = &virtio_blk_ops, .dev = d.dev, .q = 0, .vq = &d.vq[0],
-			    .avail = avail(&d, 0), .used = used(&d, 0), .qsize = QSIZE, .nchains = QSIZE / 2,
+	f = (struct flood){ .l = d.vd.l, .ops = &virtio_blk_ops, .dev = d.vd.dev, .q = 0, .vq = &d.vd.vq[0],
+			    .avail = vqd_avail(&d.vd, 0), .used = vqd_used(&d.vd, 0), .qsize = VQD_QSIZE, .nchains = VQD_QSIZE / 2,
 			    .stride = 2 };
 	flood_start(&f);
-	ck_assert(flood_wait_completed(&f, 1024 * QSIZE));
-	ck_assert_uint_eq(req(&d, 1, VIRTIO_BLK_T_GET_ID, 0, galloc(&d, 32), VIRTIO_BLK_ID_BYTES, true, NULL),
+	ck_assert(flood_wait_completed(&f, 1024 * VQD_QSIZE));
+	ck_assert_uint_eq(req(&d, 1, VIRTIO_BLK_T_GET_ID, 0, vqd_alloc(&d.vd, 32), VIRTIO_BLK_ID_BYTES, true, NULL),
 			  VIRTIO_BLK_S_OK);
 	ck_assert_msg(atomic_load(&f.running), "queue 1 was served only once the flood had ended");
 	flood_stop(&f);
-	ck_assert_uint_le(f.max_per_notify, QSIZE);
-	ck_assert_int_eq(atomic_load(&d.resets), 0);
+	ck_assert_uint_le(f.max_per_notify, VQD_QSIZE);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 0);
 	teardown(&d);
 }
 END_TEST
@@ -801,13 +637,13 @@ START_TEST(config_space)
 	ck_assert_uint_eq(virtio_blk_ops.config_size, 60);
 	memset(&c, 0xff, sizeof(c));
 	for (uint32_t off = 0; off < virtio_blk_ops.config_size; off += 4)
-		virtio_blk_ops.config_read(d.dev, off, (uint8_t *)&c + off, 4);
+		virtio_blk_ops.config_read(d.vd.dev, off, (uint8_t *)&c + off, 4);
 	ck_assert_uint_eq(le64toh(c.capacity), DISK_SIZE / 512);
-	ck_assert_uint_eq(le32toh(c.seg_max), QSIZE - 2);
+	ck_assert_uint_eq(le32toh(c.seg_max), VQD_QSIZE - 2);
 	ck_assert_uint_eq(le32toh(c.blk_size), 512);
 	ck_assert_uint_eq(le16toh(c.num_queues), 2);
 	ck_assert_uint_eq(le32toh(c.max_discard_seg), 16);
-	ck_assert_uint_eq(virtio_blk_ops.queue_max_size, QSIZE);
+	ck_assert_uint_eq(virtio_blk_ops.queue_max_size, VQD_QSIZE);
 	teardown(&d);
 }
 END_TEST

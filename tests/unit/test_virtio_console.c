@@ -17,10 +17,8 @@
 #include "memory.h"
 #include "virtio/console.h"
 #include "unit.h"
+#include "virtq_driver.h"
 
-#define RAM_SIZE (8u << 20)
-#define QSIZE 256
-#define DATA_BASE 0x100000u
 #define RXQ 0
 #define TXQ 1
 
@@ -55,24 +53,8 @@ struct fake {
 };
 
 struct drv {
-	struct guest_mem mem;
-	uint8_t *ram;
-	struct virtq vq[2];
-	uint16_t next_desc[2], avail_idx[2];
-	uint64_t heap;
-	bool event_idx;
-	struct event_loop *l;
-	void *dev;
+	struct virtq_driver vd;
 	struct fake f;
-	struct virtio_ctx ctx;
-	atomic_int irqs[2];
-	atomic_int resets;
-};
-
-struct buf {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
 };
 
 static size_t fake_write(void *opaque, const void *buf, size_t len)
@@ -132,80 +114,11 @@ static void fake_rx_kick(void *opaque)
 	f->pending_len -= n;
 }
 
-static void fake_irq(void *opaque, unsigned q)
-{
-	atomic_fetch_add(&((struct drv *)opaque)->irqs[q], 1);
-}
-
-static void fake_needs_reset(void *opaque)
-{
-	atomic_fetch_add(&((struct drv *)opaque)->resets, 1);
-}
-
-static void fake_config_changed(void *opaque)
-{
-	(void)opaque;
-}
-
-static uint64_t ring_gpa(unsigned q)
-{
-	return 0x10000u * (q + 1);
-}
-
-static struct vring_desc *desc(struct drv *d, unsigned q)
-{
-	return (struct vring_desc *)(d->ram + ring_gpa(q));
-}
-
-static struct vring_avail *avail(struct drv *d, unsigned q)
-{
-	return (struct vring_avail *)(d->ram + ring_gpa(q) + 0x1000);
-}
-
-static struct vring_used *used(struct drv *d, unsigned q)
-{
-	return (struct vring_used *)(d->ram + ring_gpa(q) + 0x2000);
-}
-
-static uint64_t galloc(struct drv *d, uint32_t len)
-{
-	uint64_t g = d->heap;
-
-	d->heap = (d->heap + len + 4095) & ~4095ull;
-	ck_assert_uint_le(d->heap, RAM_SIZE);
-	return g;
-}
-
-static void init_queues(struct drv *d)
-{
-	for (unsigned q = 0; q < 2; q++) {
-		memset(d->ram + ring_gpa(q), 0, 0x3000);
-		d->next_desc[q] = d->avail_idx[q] = 0;
-		ck_assert_int_eq(virtq_init(&d->vq[q], &d->mem, QSIZE, ring_gpa(q), ring_gpa(q) + 0x1000,
-					    ring_gpa(q) + 0x2000, d->event_idx),
-				 0);
-	}
-}
-
-static void activate_fn(void *arg)
-{
-	struct drv *d = arg;
-
-	ck_assert_int_eq(virtio_console_ops.activate(d->dev, &d->ctx), 0);
-}
-
-static void reset_fn(void *arg)
-{
-	struct drv *d = arg;
-
-	virtio_console_ops.reset(d->dev);
-}
-
 static void reactivate(struct drv *d)
 {
-	ck_assert_int_eq(event_loop_call(d->l, reset_fn, d), 0);
-	init_queues(d);
-	ck_assert_int_eq(event_loop_call(d->l, activate_fn, d), 0);
+	ck_assert_int_eq(event_loop_call(d->vd.l, vqd_reset_fn, &d->vd), 0);
+	vqd_init_queues(&d->vd);
+	ck_assert_int_eq(event_loop_call(d->vd.l, vqd_activate_fn, &d->vd), 0);
 }
 
 /* A device over the fake backend (collecting up to out_cap bytes; 0: count only), activated. */
@@ -221,87 +134,23 @@ static void setup(struct drv *d, size_t out_cap, bool event_idx)
 		d->f.out = malloc(out_cap);
 		ck_assert_ptr_nonnull(d->f.out);
 	}
-	d->event_idx = event_idx;
-	d->ram = aligned_alloc(4096, RAM_SIZE);
-	ck_assert_ptr_nonnull(d->ram);
-	memset(d->ram, 0, RAM_SIZE);
-	ck_assert_int_eq(gmem_add_region(&d->mem, 0, RAM_SIZE, d->ram), 0);
-	d->heap = DATA_BASE;
-	ck_assert_int_eq(event_loop_create(256, &quiet, &d->l), 0);
-	ck_assert_int_eq(event_loop_start(d->l), 0);
+	vqd_init(&d->vd, &quiet);
+	d->vd.used_wait_ms = 10000; /* this suite has always given the device 10 s */
+	d->vd.event_idx = event_idx;
 	o.backend = (struct virtio_console_backend){ fake_write, fake_want_room, fake_rx_kick, &d->f };
-	ck_assert_int_eq(virtio_console_create(&o, &quiet, &d->dev), 0);
-	d->f.dev = d->dev;
-	ck_assert_uint_eq(virtio_console_ops.num_queues(d->dev), 2);
-	init_queues(d);
-	d->ctx = (struct virtio_ctx){
-		.mem = &d->mem,
-		.loop = d->l,
-		.features = virtio_console_ops.features(d->dev),
-		.vq = d->vq,
-		.nvq = 2,
-		.interrupt = fake_irq,
-		.needs_reset = fake_needs_reset,
-		.config_changed = fake_config_changed,
-		.irq_opaque = d,
-	};
-	ck_assert_int_eq(event_loop_call(d->l, activate_fn, d), 0);
+	ck_assert_int_eq(virtio_console_create(&o, &quiet, &d->vd.dev), 0);
+	d->f.dev = d->vd.dev;
+	ck_assert_uint_eq(virtio_console_ops.num_queues(d->vd.dev), 2);
+	vqd_start(&d->vd, &virtio_console_ops, 2, virtio_console_ops.features(d->vd.dev));
 }
 
 static void teardown(struct drv *d)
 {
-	event_loop_call(d->l, reset_fn, d);
-	event_loop_stop(d->l);
-	virtio_console_ops.destroy(d->dev);
-	event_loop_destroy(d->l);
+	vqd_teardown(&d->vd);
 	ck_assert(!d->f.overflow);
 	ck_assert(!d->f.bad_want);
 	free(d->f.out);
 	pthread_mutex_destroy(&d->f.lock);
-	free(d->ram);
-}
-
-/* Put a chain on the avail ring (not yet notified); returns its head. */
-static uint16_t add_chain(struct drv *d, unsigned q, const struct buf *b, unsigned n)
-{
-	struct vring_desc *t = desc(d, q);
-	struct vring_avail *a = avail(d, q);
-	uint16_t head = d->next_desc[q];
-
-	if (head + n > QSIZE)
-		head = 0;
-	for (unsigned k = 0; k < n; k++) {
-		uint16_t i = (uint16_t)(head + k);
-
-		t[i].addr = htole64(b[k].gpa);
-		t[i].len = htole32(b[k].len);
-		t[i].flags = htole16((b[k].write ? VRING_DESC_F_WRITE : 0) | (k + 1 < n ? VRING_DESC_F_NEXT : 0));
-		t[i].next = htole16((uint16_t)(i + 1));
-	}
-	d->next_desc[q] = (uint16_t)((head + n) % QSIZE);
-	a->ring[d->avail_idx[q] % QSIZE] = htole16(head);
-	d->avail_idx[q]++;
-	__atomic_store_n(&a->idx, htole16(d->avail_idx[q]), __ATOMIC_RELEASE);
-	return head;
-}
-
-struct kick_arg {
-	struct drv *d;
-	unsigned q;
-};
-
-static void notify_fn(void *arg)
-{
-	struct kick_arg *k = arg;
-
-	virtio_console_ops.notify(k->d->dev, k->q);
-}
-
-static void kick(struct drv *d, unsigned q)
-{
-	struct kick_arg k = { d, q };
-
-	ck_assert_int_eq(event_loop_call(d->l, notify_fn, &k), 0);
 }
 
 static void nothing(void *arg)
@@ -317,38 +166,15 @@ static void settle(struct drv *d)
 {
 	for (int i = 0; i < 3; i++) {
 		usleep(2000);
-		ck_assert_int_eq(event_loop_call(d->l, nothing, NULL), 0);
+		ck_assert_int_eq(event_loop_call(d->vd.l, nothing, NULL), 0);
 	}
-}
-
-static uint16_t used_idx(struct drv *d, unsigned q)
-{
-	return le16toh(__atomic_load_n(&used(d, q)->idx, __ATOMIC_ACQUIRE));
-}
-
-/* Wait until the used ring holds n entries; the guest must never wait forever. */
-static void wait_used(struct drv *d, unsigned q, uint16_t n)
-{
-	for (int i = 0; i < 10000; i++) {
-		if (used_idx(d, q) == n)
-			return;
-		usleep(1000);
-	}
-	ck_abort_msg("queue %u: used idx %u, want %u", q, used_idx(d, q), n);
-}
-
-static struct vring_used_elem used_elem(struct drv *d, unsigned q, uint16_t i)
-{
-	struct vring_used_elem e = used(d, q)->ring[i % QSIZE];
-
-	return (struct vring_used_elem){ .id = le32toh(e.id), .len = le32toh(e.len) };
 }
 
 static void wait_irq(struct drv *d, unsigned q, int n)
 {
-	for (int i = 0; i < 5000 && atomic_load(&d->irqs[q]) < n; i++)
+	for (int i = 0; i < 5000 && atomic_load(&d->vd.irqs[q]) < n; i++)
 		usleep(1000);
-	ck_assert_int_ge(atomic_load(&d->irqs[q]), n);
+	ck_assert_int_ge(atomic_load(&d->vd.irqs[q]), n);
 }
 
 static void fill(uint8_t *p, size_t n, unsigned seed)
@@ -378,7 +204,7 @@ static void rx_fn(void *arg)
 {
 	struct rx_arg *a = arg;
 
-	a->took = virtio_console_rx(a->d->dev, a->buf, a->len);
+	a->took = virtio_console_rx(a->d->vd.dev, a->buf, a->len);
 }
 
 /* The backend offers host input on the I/O thread; returns what the device took. */
@@ -386,7 +212,7 @@ static size_t host_rx(struct drv *d, const uint8_t *buf, size_t len)
 {
 	struct rx_arg a = { d, buf, len, 0 };
 
-	ck_assert_int_eq(event_loop_call(d->l, rx_fn, &a), 0);
+	ck_assert_int_eq(event_loop_call(d->vd.l, rx_fn, &a), 0);
 	return a.took;
 }
 
@@ -395,7 +221,7 @@ static void offer_fn(void *arg)
 {
 	struct rx_arg *a = arg;
 
-	a->took = virtio_console_rx(a->d->dev, a->buf, a->len);
+	a->took = virtio_console_rx(a->d->vd.dev, a->buf, a->len);
 	a->d->f.pending = a->buf + a->took;
 	a->d->f.pending_len = a->len - a->took;
 }
@@ -404,7 +230,7 @@ static size_t host_offer(struct drv *d, const uint8_t *buf, size_t len)
 {
 	struct rx_arg a = { d, buf, len, 0 };
 
-	ck_assert_int_eq(event_loop_call(d->l, offer_fn, &a), 0);
+	ck_assert_int_eq(event_loop_call(d->vd.l, offer_fn, &a), 0);
 	return a.took;
 }
 
@@ -426,7 +252,7 @@ static struct fake_look look(struct drv *d)
 {
 	struct fake_look k = { .d = d };
 
-	ck_assert_int_eq(event_loop_call(d->l, look_fn, &k), 0);
+	ck_assert_int_eq(event_loop_call(d->vd.l, look_fn, &k), 0);
 	return k;
 }
 
@@ -447,44 +273,44 @@ START_TEST(tx_chains)
 	int irqs;
 
 	setup(&d, 1 << 20, false);
-	g = galloc(&d, 4096);
-	fill(d.ram + g, 4096, 1);
+	g = vqd_alloc(&d.vd, 4096);
+	fill(d.vd.ram + g, 4096, 1);
 	/* Several descriptors a chain, a one-byte chain, buffers out of order in memory. */
-	add_chain(&d, TXQ, (struct buf[]){ { g, 5, false }, { g + 5, 7, false }, { g + 100, 100, false },
+	vqd_add_chain(&d.vd, TXQ, (struct vqd_buf[]){ { g, 5, false }, { g + 5, 7, false }, { g + 100, 100, false },
 					   { g + 200, 200, false } },
 		  4);
-	memcpy(want + n, d.ram + g, 12), n += 12;
-	memcpy(want + n, d.ram + g + 100, 300), n += 300;
-	add_chain(&d, TXQ, &(struct buf){ g + 1000, 1, false }, 1);
-	want[n++] = d.ram[g + 1000];
-	add_chain(&d, TXQ, (struct buf[]){ { g + 3000, 60, false }, { g + 2000, 4, false } }, 2);
-	memcpy(want + n, d.ram + g + 3000, 60), n += 60;
-	memcpy(want + n, d.ram + g + 2000, 4), n += 4;
-	kick(&d, TXQ);
-	wait_used(&d, TXQ, 3);
+	memcpy(want + n, d.vd.ram + g, 12), n += 12;
+	memcpy(want + n, d.vd.ram + g + 100, 300), n += 300;
+	vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ g + 1000, 1, false }, 1);
+	want[n++] = d.vd.ram[g + 1000];
+	vqd_add_chain(&d.vd, TXQ, (struct vqd_buf[]){ { g + 3000, 60, false }, { g + 2000, 4, false } }, 2);
+	memcpy(want + n, d.vd.ram + g + 3000, 60), n += 60;
+	memcpy(want + n, d.vd.ram + g + 2000, 4), n += 4;
+	vqd_kick(&d.vd, TXQ);
+	vqd_wait_used(&d.vd, TXQ, 3);
 	check_out(&d, want, n);
 	for (uint16_t i = 0; i < 3; i++)
-		ck_assert_uint_eq(used_elem(&d, TXQ, i).len, 0);
-	ck_assert_uint_eq(used_elem(&d, TXQ, 1).id, 4);
+		ck_assert_uint_eq(vqd_used_elem(&d.vd, TXQ, i).len, 0);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, TXQ, 1).id, 4);
 	wait_irq(&d, TXQ, 1);
 
 	/* 100 chains, one notify: all in order, one interrupt for the batch. */
 	settle(&d);
-	irqs = atomic_load(&d.irqs[TXQ]);
+	irqs = atomic_load(&d.vd.irqs[TXQ]);
 	for (unsigned i = 0; i < 100; i++) {
-		uint64_t b = galloc(&d, 64);
+		uint64_t b = vqd_alloc(&d.vd, 64);
 
-		fill(d.ram + b, 64, 10 + i);
-		add_chain(&d, TXQ, &(struct buf){ b, 7, false }, 1);
-		memcpy(want + n, d.ram + b, 7), n += 7;
+		fill(d.vd.ram + b, 64, 10 + i);
+		vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ b, 7, false }, 1);
+		memcpy(want + n, d.vd.ram + b, 7), n += 7;
 	}
-	kick(&d, TXQ);
-	wait_used(&d, TXQ, 103);
+	vqd_kick(&d.vd, TXQ);
+	vqd_wait_used(&d.vd, TXQ, 103);
 	check_out(&d, want, n);
 	wait_irq(&d, TXQ, irqs + 1);
 	settle(&d);
-	ck_assert_int_eq(atomic_load(&d.irqs[TXQ]), irqs + 1);
-	ck_assert_int_eq(atomic_load(&d.resets), 0);
+	ck_assert_int_eq(atomic_load(&d.vd.irqs[TXQ]), irqs + 1);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 0);
 	teardown(&d);
 }
 END_TEST
@@ -496,21 +322,21 @@ END_TEST
 static uint8_t *post_pattern(struct drv *d)
 {
 	static const uint32_t sz[4] = { 1, 4095, 8191, 4097 };
-	uint64_t g = galloc(d, PATTERN);
+	uint64_t g = vqd_alloc(&d->vd, PATTERN);
 	uint8_t *want = malloc(PATTERN);
 
 	ck_assert_ptr_nonnull(want);
-	fill(d->ram + g, PATTERN, 77);
-	memcpy(want, d->ram + g, PATTERN);
+	fill(d->vd.ram + g, PATTERN, 77);
+	memcpy(want, d->vd.ram + g, PATTERN);
 	for (unsigned c = 0; c < CHAINS; c++) {
-		struct buf b[4];
+		struct vqd_buf b[4];
 		uint64_t at = g + (uint64_t)c * 16384;
 
 		for (unsigned k = 0; k < 4; k++) {
-			b[k] = (struct buf){ at, sz[k], false };
+			b[k] = (struct vqd_buf){ at, sz[k], false };
 			at += sz[k];
 		}
-		add_chain(d, TXQ, b, 4);
+		vqd_add_chain(&d->vd, TXQ, b, 4);
 	}
 	return want;
 }
@@ -529,7 +355,7 @@ static void ready_fn(void *arg)
 	pthread_mutex_lock(&a->d->f.lock);
 	a->d->f.credit = a->credit;
 	pthread_mutex_unlock(&a->d->f.lock);
-	virtio_console_tx_ready(a->d->dev);
+	virtio_console_tx_ready(a->d->vd.dev);
 }
 
 static void counts_fn(void *arg)
@@ -552,28 +378,28 @@ START_TEST(tx_backpressure)
 	setup(&d, PATTERN, _i); /* without and with EVENT_IDX */
 	d.f.credit = 0;
 	want = post_pattern(&d);
-	kick(&d, TXQ);
-	ck_assert_int_eq(event_loop_call(d.l, counts_fn, &a), 0);
+	vqd_kick(&d.vd, TXQ);
+	ck_assert_int_eq(event_loop_call(d.vd.l, counts_fn, &a), 0);
 	ck_assert_uint_eq(a.wants, 1);
 	/* Kicked while it waits for room: the device does not try the backend again. */
 	writes = a.writes;
-	kick(&d, TXQ);
-	ck_assert_int_eq(event_loop_call(d.l, counts_fn, &a), 0);
+	vqd_kick(&d.vd, TXQ);
+	ck_assert_int_eq(event_loop_call(d.vd.l, counts_fn, &a), 0);
 	ck_assert_uint_eq(a.writes, writes);
 	ck_assert_uint_eq(a.wants, 1);
 	/* Many stalls, anywhere in a buffer or on its edge: every byte once, in order. */
-	while (used_idx(&d, TXQ) != CHAINS) {
+	while (vqd_used_idx(&d.vd, TXQ) != CHAINS) {
 		ck_assert_uint_lt(rounds, 100000);
 		a.credit = 1 + (rounds * 7919u) % 6000;
 		if (rounds % 50 == 0)
 			a.credit = rounds % 100 ? 1 : 16384;
-		ck_assert_int_eq(event_loop_call(d.l, ready_fn, &a), 0);
+		ck_assert_int_eq(event_loop_call(d.vd.l, ready_fn, &a), 0);
 		rounds++;
 	}
 	check_out(&d, want, PATTERN);
 	for (uint16_t i = 0; i < CHAINS; i++) {
-		ck_assert_uint_eq(used_elem(&d, TXQ, i).id, i * 4);
-		ck_assert_uint_eq(used_elem(&d, TXQ, i).len, 0);
+		ck_assert_uint_eq(vqd_used_elem(&d.vd, TXQ, i).id, i * 4);
+		ck_assert_uint_eq(vqd_used_elem(&d.vd, TXQ, i).len, 0);
 	}
 	ck_assert_uint_gt(rounds, 100);
 	wait_irq(&d, TXQ, 1);
@@ -593,8 +419,8 @@ START_TEST(tx_ready_inside_want_room)
 	d.f.refill = 3000;
 	d.f.ready_inline = true;
 	want = post_pattern(&d);
-	kick(&d, TXQ);
-	wait_used(&d, TXQ, CHAINS);
+	vqd_kick(&d.vd, TXQ);
+	vqd_wait_used(&d.vd, TXQ, CHAINS);
 	check_out(&d, want, PATTERN);
 	pthread_mutex_lock(&d.f.lock);
 	ck_assert_uint_ge(d.f.wants, PATTERN / 3000);
@@ -608,23 +434,23 @@ END_TEST
 START_TEST(tx_huge_chain)
 {
 	struct drv d;
-	struct buf b[64];
+	struct vqd_buf b[64];
 	uint64_t g;
 
 	setup(&d, 0, false);
-	g = galloc(&d, 4u << 20);
+	g = vqd_alloc(&d.vd, 4u << 20);
 	for (unsigned i = 0; i < 64; i++)
-		b[i] = (struct buf){ g, 4u << 20, false };
-	add_chain(&d, TXQ, b, 64);
-	add_chain(&d, TXQ, &(struct buf){ g, 10, false }, 1);
-	kick(&d, TXQ);
-	wait_used(&d, TXQ, 2);
+		b[i] = (struct vqd_buf){ g, 4u << 20, false };
+	vqd_add_chain(&d.vd, TXQ, b, 64);
+	vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ g, 10, false }, 1);
+	vqd_kick(&d.vd, TXQ);
+	vqd_wait_used(&d.vd, TXQ, 2);
 	settle(&d);
 	pthread_mutex_lock(&d.f.lock);
 	ck_assert_uint_eq(d.f.total, (256ull << 20) + 10);
 	ck_assert_uint_gt(d.f.writes, 64); /* cut by the per-turn budget */
 	pthread_mutex_unlock(&d.f.lock);
-	ck_assert_int_eq(atomic_load(&d.resets), 0);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 0);
 	teardown(&d);
 }
 END_TEST
@@ -637,30 +463,30 @@ START_TEST(rx_buffers)
 
 	setup(&d, 4096, false);
 	fill(in, sizeof(in), 5);
-	g = galloc(&d, 4096);
-	h = galloc(&d, 4096);
-	memset(d.ram + g, 0xee, 4096);
-	memset(d.ram + h, 0xee, 4096);
+	g = vqd_alloc(&d.vd, 4096);
+	h = vqd_alloc(&d.vd, 4096);
+	memset(d.vd.ram + g, 0xee, 4096);
+	memset(d.vd.ram + h, 0xee, 4096);
 	/* A chain of 10 + 20 + 30 bytes, then one of 100. */
-	add_chain(&d, RXQ, (struct buf[]){ { g, 10, true }, { g + 100, 20, true }, { g + 200, 30, true } }, 3);
-	add_chain(&d, RXQ, &(struct buf){ h, 100, true }, 1);
-	kick(&d, RXQ);
+	vqd_add_chain(&d.vd, RXQ, (struct vqd_buf[]){ { g, 10, true }, { g + 100, 20, true }, { g + 200, 30, true } }, 3);
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ h, 100, true }, 1);
+	vqd_kick(&d.vd, RXQ);
 	ck_assert_uint_eq(host_rx(&d, in, 50), 50);
-	wait_used(&d, RXQ, 1);
-	ck_assert_uint_eq(used_elem(&d, RXQ, 0).len, 50);
-	ck_assert_mem_eq(d.ram + g, in, 10);
-	ck_assert_mem_eq(d.ram + g + 100, in + 10, 20);
-	ck_assert_mem_eq(d.ram + g + 200, in + 30, 20);
-	ck_assert_uint_eq(d.ram[g + 220], 0xee); /* nothing past the input */
+	vqd_wait_used(&d.vd, RXQ, 1);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, RXQ, 0).len, 50);
+	ck_assert_mem_eq(d.vd.ram + g, in, 10);
+	ck_assert_mem_eq(d.vd.ram + g + 100, in + 10, 20);
+	ck_assert_mem_eq(d.vd.ram + g + 200, in + 30, 20);
+	ck_assert_uint_eq(d.vd.ram[g + 220], 0xee); /* nothing past the input */
 	wait_irq(&d, RXQ, 1);
 	/* 150 bytes, one buffer of 100 left: 100 taken, the rest waits. */
 	ck_assert_uint_eq(host_rx(&d, in + 50, 150), 100);
-	ck_assert_uint_eq(used_elem(&d, RXQ, 1).len, 100);
-	ck_assert_uint_eq(used_elem(&d, RXQ, 1).id, 3);
-	ck_assert_mem_eq(d.ram + h, in + 50, 100);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, RXQ, 1).len, 100);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, RXQ, 1).id, 3);
+	ck_assert_mem_eq(d.vd.ram + h, in + 50, 100);
 	ck_assert_uint_eq(host_rx(&d, in + 150, 50), 0);
-	ck_assert_uint_eq(used_idx(&d, RXQ), 2);
-	ck_assert_int_eq(atomic_load(&d.resets), 0);
+	ck_assert_uint_eq(vqd_used_idx(&d.vd, RXQ), 2);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 0);
 	teardown(&d);
 }
 END_TEST
@@ -678,35 +504,35 @@ START_TEST(rx_kick_after_buffers)
 	ck_assert_uint_eq(look(&d).kicks, 0);
 	/* Two buffers: the notify kicks the backend, which offers again at once. */
 	for (unsigned i = 0; i < 2; i++) {
-		uint64_t b = galloc(&d, 128);
+		uint64_t b = vqd_alloc(&d.vd, 128);
 
 		g = i ? g : b;
-		add_chain(&d, RXQ, &(struct buf){ b, 128, true }, 1);
+		vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ b, 128, true }, 1);
 	}
-	kick(&d, RXQ);
+	vqd_kick(&d.vd, RXQ);
 	ck_assert_uint_eq(look(&d).kicks, 1);
 	ck_assert_uint_eq(look(&d).pending, 44);
-	wait_used(&d, RXQ, 2);
-	ck_assert_uint_eq(used_elem(&d, RXQ, 0).len, 128);
-	ck_assert_uint_eq(used_elem(&d, RXQ, 1).len, 128);
-	ck_assert_mem_eq(d.ram + g, in, 128);
-	ck_assert_mem_eq(d.ram + g + 4096, in + 128, 128);
+	vqd_wait_used(&d.vd, RXQ, 2);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, RXQ, 0).len, 128);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, RXQ, 1).len, 128);
+	ck_assert_mem_eq(d.vd.ram + g, in, 128);
+	ck_assert_mem_eq(d.vd.ram + g + 4096, in + 128, 128);
 	/* A notify without new buffers kicks (the device was short) but nothing moves. */
-	kick(&d, RXQ);
+	vqd_kick(&d.vd, RXQ);
 	ck_assert_uint_eq(look(&d).kicks, 2);
 	ck_assert_uint_eq(look(&d).pending, 44);
 	/* One more buffer: the rest. */
-	g = galloc(&d, 128);
-	add_chain(&d, RXQ, &(struct buf){ g, 128, true }, 1);
-	kick(&d, RXQ);
+	g = vqd_alloc(&d.vd, 128);
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ g, 128, true }, 1);
+	vqd_kick(&d.vd, RXQ);
 	ck_assert_uint_eq(look(&d).kicks, 3);
 	ck_assert_uint_eq(look(&d).pending, 0);
-	wait_used(&d, RXQ, 3);
-	ck_assert_uint_eq(used_elem(&d, RXQ, 2).len, 44);
-	ck_assert_mem_eq(d.ram + g, in + 256, 44);
+	vqd_wait_used(&d.vd, RXQ, 3);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, RXQ, 2).len, 44);
+	ck_assert_mem_eq(d.vd.ram + g, in + 256, 44);
 	/* Nothing was short since: a notify does not kick. */
-	add_chain(&d, RXQ, &(struct buf){ galloc(&d, 128), 128, true }, 1);
-	kick(&d, RXQ);
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ vqd_alloc(&d.vd, 128), 128, true }, 1);
+	vqd_kick(&d.vd, RXQ);
 	ck_assert_uint_eq(look(&d).kicks, 3);
 	wait_irq(&d, RXQ, 1);
 	teardown(&d);
@@ -716,25 +542,25 @@ END_TEST
 /* A chain whose two descriptors point at each other. */
 static void add_loop(struct drv *d, unsigned q, uint64_t g, bool write)
 {
-	struct vring_desc *t = desc(d, q);
-	uint16_t a = d->next_desc[q], b = (uint16_t)(a + 1);
+	struct vring_desc *t = vqd_desc(&d->vd, q);
+	uint16_t a = d->vd.next_desc[q], b = (uint16_t)(a + 1);
 	uint16_t f = VRING_DESC_F_NEXT | (write ? VRING_DESC_F_WRITE : 0);
 
 	t[a] = (struct vring_desc){ htole64(g), htole32(8), htole16(f), htole16(b) };
 	t[b] = (struct vring_desc){ htole64(g), htole32(8), htole16(f), htole16(a) };
-	d->next_desc[q] = (uint16_t)(a + 2);
-	avail(d, q)->ring[d->avail_idx[q] % QSIZE] = htole16(a);
-	d->avail_idx[q]++;
-	__atomic_store_n(&avail(d, q)->idx, htole16(d->avail_idx[q]), __ATOMIC_RELEASE);
+	d->vd.next_desc[q] = (uint16_t)(a + 2);
+	vqd_avail(&d->vd, q)->ring[d->vd.avail_idx[q] % VQD_QSIZE] = htole16(a);
+	d->vd.avail_idx[q]++;
+	__atomic_store_n(&vqd_avail(&d->vd, q)->idx, htole16(d->vd.avail_idx[q]), __ATOMIC_RELEASE);
 }
 
 /* A one-descriptor chain whose NEXT points outside the table. */
 static void add_bad_next(struct drv *d, unsigned q, uint64_t g)
 {
-	uint16_t i = add_chain(d, q, &(struct buf){ g, 8, q == RXQ }, 1);
+	uint16_t i = vqd_add_chain(&d->vd, q, &(struct vqd_buf){ g, 8, q == RXQ }, 1);
 
-	desc(d, q)[i].flags |= htole16(VRING_DESC_F_NEXT);
-	desc(d, q)[i].next = htole16(999);
+	vqd_desc(&d->vd, q)[i].flags |= htole16(VRING_DESC_F_NEXT);
+	vqd_desc(&d->vd, q)[i].next = htole16(999);
 }
 
 START_TEST(hostile_tx)
@@ -743,46 +569,46 @@ START_TEST(hostile_tx)
 	uint64_t g;
 
 	setup(&d, 4096, false);
-	g = galloc(&d, 4096);
-	fill(d.ram + g, 4096, 8);
+	g = vqd_alloc(&d.vd, 4096);
+	fill(d.vd.ram + g, 4096, 8);
 	/* Completed with 0 and dropped: outside RAM, a huge length, a loop, a writable buffer, next out of range. */
-	add_chain(&d, TXQ, &(struct buf){ RAM_SIZE - 10, 100, false }, 1);
-	add_chain(&d, TXQ, &(struct buf){ g, UINT32_MAX, false }, 1);
-	add_chain(&d, TXQ, &(struct buf){ UINT64_MAX - 4, 100, false }, 1);
+	vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ VQD_RAM_SIZE - 10, 100, false }, 1);
+	vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ g, UINT32_MAX, false }, 1);
+	vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ UINT64_MAX - 4, 100, false }, 1);
 	add_loop(&d, TXQ, g, false);
-	add_chain(&d, TXQ, (struct buf[]){ { g, 100, false }, { g + 100, 100, true } }, 2);
+	vqd_add_chain(&d.vd, TXQ, (struct vqd_buf[]){ { g, 100, false }, { g + 100, 100, true } }, 2);
 	add_bad_next(&d, TXQ, g);
 	/* Nothing to write: completed. */
-	add_chain(&d, TXQ, &(struct buf){ g, 0, false }, 1);
+	vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ g, 0, false }, 1);
 	/* The good one. */
-	add_chain(&d, TXQ, &(struct buf){ g + 500, 33, false }, 1);
-	kick(&d, TXQ);
-	wait_used(&d, TXQ, 8);
+	vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ g + 500, 33, false }, 1);
+	vqd_kick(&d.vd, TXQ);
+	vqd_wait_used(&d.vd, TXQ, 8);
 	for (uint16_t i = 0; i < 8; i++)
-		ck_assert_uint_eq(used_elem(&d, TXQ, i).len, 0);
-	check_out(&d, d.ram + g + 500, 33);
-	ck_assert_int_eq(atomic_load(&d.resets), 0);
+		ck_assert_uint_eq(vqd_used_elem(&d.vd, TXQ, i).len, 0);
+	check_out(&d, d.vd.ram + g + 500, 33);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 0);
 
 	/* An avail index far ahead: the queue cannot be trusted, reported once. */
-	__atomic_store_n(&avail(&d, TXQ)->idx, htole16(d.avail_idx[TXQ] + QSIZE + 5), __ATOMIC_RELEASE);
-	kick(&d, TXQ);
-	ck_assert_int_eq(atomic_load(&d.resets), 1);
-	kick(&d, TXQ);
-	ck_assert_int_eq(atomic_load(&d.resets), 1);
+	__atomic_store_n(&vqd_avail(&d.vd, TXQ)->idx, htole16(d.vd.avail_idx[TXQ] + VQD_QSIZE + 5), __ATOMIC_RELEASE);
+	vqd_kick(&d.vd, TXQ);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 1);
+	vqd_kick(&d.vd, TXQ);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 1);
 	/* A head outside the table: the same. */
 	reactivate(&d);
-	avail(&d, TXQ)->ring[0] = htole16(QSIZE + 3);
-	__atomic_store_n(&avail(&d, TXQ)->idx, htole16(1), __ATOMIC_RELEASE);
-	kick(&d, TXQ);
-	ck_assert_int_eq(atomic_load(&d.resets), 2);
+	vqd_avail(&d.vd, TXQ)->ring[0] = htole16(VQD_QSIZE + 3);
+	__atomic_store_n(&vqd_avail(&d.vd, TXQ)->idx, htole16(1), __ATOMIC_RELEASE);
+	vqd_kick(&d.vd, TXQ);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 2);
 	/* After a reset the device works again. */
 	reactivate(&d);
-	add_chain(&d, TXQ, &(struct buf){ g + 600, 7, false }, 1);
-	kick(&d, TXQ);
-	wait_used(&d, TXQ, 1);
+	vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ g + 600, 7, false }, 1);
+	vqd_kick(&d.vd, TXQ);
+	vqd_wait_used(&d.vd, TXQ, 1);
 	pthread_mutex_lock(&d.f.lock);
 	ck_assert_uint_eq(d.f.len, 40);
-	ck_assert_mem_eq(d.f.out + 33, d.ram + g + 600, 7);
+	ck_assert_mem_eq(d.f.out + 33, d.vd.ram + g + 600, 7);
 	pthread_mutex_unlock(&d.f.lock);
 	teardown(&d);
 }
@@ -796,49 +622,49 @@ START_TEST(hostile_rx)
 
 	setup(&d, 4096, false);
 	fill(in, sizeof(in), 9);
-	g = galloc(&d, 4096);
-	ro = galloc(&d, 4096);
-	memset(d.ram + ro, 0xee, 4096);
+	g = vqd_alloc(&d.vd, 4096);
+	ro = vqd_alloc(&d.vd, 4096);
+	memset(d.vd.ram + ro, 0xee, 4096);
 	/* Completed with 0: read-only, outside RAM, a huge length, zero length, a loop, next out of range. */
-	add_chain(&d, RXQ, &(struct buf){ ro, 100, false }, 1);
-	add_chain(&d, RXQ, (struct buf[]){ { ro, 10, false }, { g, 100, true } }, 2);
-	add_chain(&d, RXQ, &(struct buf){ RAM_SIZE - 10, 100, true }, 1);
-	add_chain(&d, RXQ, &(struct buf){ g, UINT32_MAX, true }, 1);
-	add_chain(&d, RXQ, &(struct buf){ g, 0, true }, 1);
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ ro, 100, false }, 1);
+	vqd_add_chain(&d.vd, RXQ, (struct vqd_buf[]){ { ro, 10, false }, { g, 100, true } }, 2);
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ VQD_RAM_SIZE - 10, 100, true }, 1);
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ g, UINT32_MAX, true }, 1);
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ g, 0, true }, 1);
 	add_loop(&d, RXQ, g, true);
 	add_bad_next(&d, RXQ, g);
 	/* A writable buffer before a readable one (the ring forbids it). */
-	add_chain(&d, RXQ, (struct buf[]){ { g, 10, true }, { ro, 10, false } }, 2);
+	vqd_add_chain(&d.vd, RXQ, (struct vqd_buf[]){ { g, 10, true }, { ro, 10, false } }, 2);
 	/* The good one. */
-	add_chain(&d, RXQ, &(struct buf){ g + 1000, 64, true }, 1);
-	kick(&d, RXQ); /* the first notify kicks the backend (nothing waits yet) */
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ g + 1000, 64, true }, 1);
+	vqd_kick(&d.vd, RXQ); /* the first notify kicks the backend (nothing waits yet) */
 	ck_assert_uint_eq(look(&d).kicks, 1);
 	ck_assert_uint_eq(host_rx(&d, in, 20), 20);
-	wait_used(&d, RXQ, 9);
+	vqd_wait_used(&d.vd, RXQ, 9);
 	for (uint16_t i = 0; i < 8; i++)
-		ck_assert_uint_eq(used_elem(&d, RXQ, i).len, 0);
-	ck_assert_uint_eq(used_elem(&d, RXQ, 8).len, 20);
-	ck_assert_mem_eq(d.ram + g + 1000, in, 20);
+		ck_assert_uint_eq(vqd_used_elem(&d.vd, RXQ, i).len, 0);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, RXQ, 8).len, 20);
+	ck_assert_mem_eq(d.vd.ram + g + 1000, in, 20);
 	for (unsigned i = 0; i < 4096; i++)
-		ck_assert_uint_eq(d.ram[ro + i], 0xee); /* read-only buffers untouched */
-	ck_assert_int_eq(atomic_load(&d.resets), 0);
+		ck_assert_uint_eq(d.vd.ram[ro + i], 0xee); /* read-only buffers untouched */
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 0);
 
 	/* An avail index far ahead: nothing taken, reported once; after a reset a notify kicks the backend. */
-	__atomic_store_n(&avail(&d, RXQ)->idx, htole16(d.avail_idx[RXQ] + QSIZE + 1), __ATOMIC_RELEASE);
+	__atomic_store_n(&vqd_avail(&d.vd, RXQ)->idx, htole16(d.vd.avail_idx[RXQ] + VQD_QSIZE + 1), __ATOMIC_RELEASE);
 	ck_assert_uint_eq(host_offer(&d, in, sizeof(in)), 0);
-	ck_assert_int_eq(atomic_load(&d.resets), 1);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 1);
 	ck_assert_uint_eq(host_offer(&d, in, sizeof(in)), 0);
-	kick(&d, RXQ);
-	ck_assert_int_eq(atomic_load(&d.resets), 1);
+	vqd_kick(&d.vd, RXQ);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 1);
 	ck_assert_uint_eq(look(&d).kicks, 1); /* a broken queue takes nothing: no kick */
 	reactivate(&d);
-	add_chain(&d, RXQ, &(struct buf){ g, 128, true }, 1);
-	kick(&d, RXQ);
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ g, 128, true }, 1);
+	vqd_kick(&d.vd, RXQ);
 	ck_assert_uint_eq(look(&d).kicks, 2);
 	ck_assert_uint_eq(look(&d).pending, 0);
-	wait_used(&d, RXQ, 1);
-	ck_assert_uint_eq(used_elem(&d, RXQ, 0).len, sizeof(in));
-	ck_assert_mem_eq(d.ram + g, in, sizeof(in));
+	vqd_wait_used(&d.vd, RXQ, 1);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, RXQ, 0).len, sizeof(in));
+	ck_assert_mem_eq(d.vd.ram + g, in, sizeof(in));
 	teardown(&d);
 }
 END_TEST
@@ -851,31 +677,31 @@ START_TEST(rx_budget)
 	uint64_t g;
 
 	setup(&d, 4096, false);
-	g = galloc(&d, 4096);
+	g = vqd_alloc(&d.vd, 4096);
 	/* A queue's worth of chains per call: the last of them takes the input. */
-	for (unsigned i = 0; i < QSIZE - 1; i++)
-		add_chain(&d, RXQ, &(struct buf){ g, 0, true }, 1);
-	add_chain(&d, RXQ, &(struct buf){ g, 8, true }, 1);
+	for (unsigned i = 0; i < VQD_QSIZE - 1; i++)
+		vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ g, 0, true }, 1);
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ g, 8, true }, 1);
 	ck_assert_uint_eq(host_offer(&d, in, 8), 8);
-	wait_used(&d, RXQ, QSIZE);
-	ck_assert_uint_eq(used_elem(&d, RXQ, QSIZE - 1).len, 8);
+	vqd_wait_used(&d.vd, RXQ, VQD_QSIZE);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, RXQ, VQD_QSIZE - 1).len, 8);
 	settle(&d);
 	ck_assert_uint_eq(look(&d).kicks, 0);
 	/* A queue's worth of empty chains: the call comes short, the backend is kicked on the next turn. */
-	for (unsigned i = 0; i < QSIZE; i++)
-		add_chain(&d, RXQ, &(struct buf){ g, 0, true }, 1);
+	for (unsigned i = 0; i < VQD_QSIZE; i++)
+		vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ g, 0, true }, 1);
 	ck_assert_uint_eq(host_offer(&d, in, 8), 0);
-	ck_assert_uint_eq(used_idx(&d, RXQ), (uint16_t)(2 * QSIZE));
+	ck_assert_uint_eq(vqd_used_idx(&d.vd, RXQ), (uint16_t)(2 * VQD_QSIZE));
 	wait_kicks(&d, 1); /* it found the ring empty: short again */
 	settle(&d);
 	ck_assert_uint_eq(look(&d).kicks, 1);
 	ck_assert_uint_eq(look(&d).pending, 8);
-	add_chain(&d, RXQ, &(struct buf){ g + 16, 8, true }, 1);
-	kick(&d, RXQ);
+	vqd_add_chain(&d.vd, RXQ, &(struct vqd_buf){ g + 16, 8, true }, 1);
+	vqd_kick(&d.vd, RXQ);
 	ck_assert_uint_eq(look(&d).kicks, 2);
 	ck_assert_uint_eq(look(&d).pending, 0);
-	ck_assert_mem_eq(d.ram + g + 16, in, 8);
-	ck_assert_int_eq(atomic_load(&d.resets), 0);
+	ck_assert_mem_eq(d.vd.ram + g + 16, in, 8);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 0);
 	teardown(&d);
 }
 END_TEST
@@ -904,7 +730,7 @@ START_TEST(config_space)
 	pthread_mutex_init(&f.lock, NULL);
 	f.out = malloc(f.cap);
 	ck_assert_uint_eq(virtio_console_ops.config_size, 12);
-	ck_assert_uint_eq(virtio_console_ops.queue_max_size, QSIZE);
+	ck_assert_uint_eq(virtio_console_ops.queue_max_size, VQD_QSIZE);
 	ck_assert_uint_eq(virtio_console_ops.device_id, 3);
 	/* cols without rows: no size. */
 	ck_assert_int_eq(virtio_console_create(&o, &quiet, &dev), 0);
@@ -972,21 +798,21 @@ START_TEST(emerg_write_races_tx)
 
 	setup(&d, EMERG_ROUNDS * EMERG_BYTES + 4096, false);
 	d.f.slow = true;
-	g = galloc(&d, EMERG_BYTES);
+	g = vqd_alloc(&d.vd, EMERG_BYTES);
 	for (size_t i = 0; i < EMERG_BYTES; i++)
-		d.ram[g + i] = (uint8_t)('a' + i % 26);
-	a = (struct emerg_arg){ d.dev, 2000 };
+		d.vd.ram[g + i] = (uint8_t)('a' + i % 26);
+	a = (struct emerg_arg){ d.vd.dev, 2000 };
 	ck_assert_int_eq(pthread_create(&t, NULL, emerg_thread, &a), 0);
 	for (unsigned r = 0; r < EMERG_ROUNDS; r++) {
 		for (unsigned c = 0; c < 64; c++) {
-			struct buf b[4];
+			struct vqd_buf b[4];
 
 			for (unsigned j = 0; j < 4; j++)
-				b[j] = (struct buf){ g + c * 4096 + j * 1024, 1024, false };
-			add_chain(&d, TXQ, b, 4);
+				b[j] = (struct vqd_buf){ g + c * 4096 + j * 1024, 1024, false };
+			vqd_add_chain(&d.vd, TXQ, b, 4);
 		}
-		kick(&d, TXQ);
-		wait_used(&d, TXQ, (uint16_t)(64 * (r + 1)));
+		vqd_kick(&d.vd, TXQ);
+		vqd_wait_used(&d.vd, TXQ, (uint16_t)(64 * (r + 1)));
 	}
 	pthread_join(t, NULL);
 	ck_assert(!atomic_load(&d.f.overlap));
@@ -997,7 +823,7 @@ START_TEST(emerg_write_races_tx)
 			n++;
 			continue;
 		}
-		if (d.f.out[i] != d.ram[g + k % EMERG_BYTES])
+		if (d.f.out[i] != d.vd.ram[g + k % EMERG_BYTES])
 			ck_abort_msg("transmitted byte %zu differs", k);
 		k++;
 	}
@@ -1016,23 +842,23 @@ START_TEST(reset_mid_chain)
 	uint64_t g;
 
 	setup(&d, 4096, false);
-	g = galloc(&d, 4096);
-	fill(d.ram + g, 4096, 11);
+	g = vqd_alloc(&d.vd, 4096);
+	fill(d.vd.ram + g, 4096, 11);
 	d.f.credit = 100;
-	add_chain(&d, TXQ, (struct buf[]){ { g, 60, false }, { g + 60, 940, false } }, 2);
-	kick(&d, TXQ);
-	ck_assert_uint_eq(used_idx(&d, TXQ), 0);
-	ck_assert_int_eq(event_loop_call(d.l, reset_fn, &d), 0);
-	ck_assert_int_eq(event_loop_call(d.l, ready_fn, &a), 0); /* not active: nothing */
-	init_queues(&d);
-	ck_assert_int_eq(event_loop_call(d.l, activate_fn, &d), 0);
-	add_chain(&d, TXQ, &(struct buf){ g + 2000, 50, false }, 1);
-	kick(&d, TXQ);
-	wait_used(&d, TXQ, 1);
+	vqd_add_chain(&d.vd, TXQ, (struct vqd_buf[]){ { g, 60, false }, { g + 60, 940, false } }, 2);
+	vqd_kick(&d.vd, TXQ);
+	ck_assert_uint_eq(vqd_used_idx(&d.vd, TXQ), 0);
+	ck_assert_int_eq(event_loop_call(d.vd.l, vqd_reset_fn, &d.vd), 0);
+	ck_assert_int_eq(event_loop_call(d.vd.l, ready_fn, &a), 0); /* not active: nothing */
+	vqd_init_queues(&d.vd);
+	ck_assert_int_eq(event_loop_call(d.vd.l, vqd_activate_fn, &d.vd), 0);
+	vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ g + 2000, 50, false }, 1);
+	vqd_kick(&d.vd, TXQ);
+	vqd_wait_used(&d.vd, TXQ, 1);
 	pthread_mutex_lock(&d.f.lock);
 	ck_assert_uint_eq(d.f.len, 150);
-	ck_assert_mem_eq(d.f.out, d.ram + g, 100);
-	ck_assert_mem_eq(d.f.out + 100, d.ram + g + 2000, 50);
+	ck_assert_mem_eq(d.f.out, d.vd.ram + g, 100);
+	ck_assert_mem_eq(d.f.out + 100, d.vd.ram + g + 2000, 50);
 	pthread_mutex_unlock(&d.f.lock);
 	teardown(&d);
 }
@@ -1042,9 +868,9 @@ static void notify_then_destroy(void *arg)
 {
 	struct drv *d = arg;
 
-	virtio_console_ops.notify(d->dev, TXQ); /* queues the interrupt's defer */
-	virtio_console_ops.reset(d->dev);
-	virtio_console_ops.destroy(d->dev); /* the defer, when it runs, frees */
+	virtio_console_ops.notify(d->vd.dev, TXQ); /* queues the interrupt's defer */
+	virtio_console_ops.reset(d->vd.dev);
+	virtio_console_ops.destroy(d->vd.dev); /* the defer, when it runs, frees */
 }
 
 /* destroy() while the loop still holds the device's callback: freed by it, no use after free. */
@@ -1054,16 +880,16 @@ START_TEST(destroy_with_defer_queued)
 	uint64_t g;
 
 	setup(&d, 4096, false);
-	g = galloc(&d, 4096);
-	add_chain(&d, TXQ, &(struct buf){ g, 10, false }, 1);
-	ck_assert_int_eq(event_loop_call(d.l, notify_then_destroy, &d), 0);
+	g = vqd_alloc(&d.vd, 4096);
+	vqd_add_chain(&d.vd, TXQ, &(struct vqd_buf){ g, 10, false }, 1);
+	ck_assert_int_eq(event_loop_call(d.vd.l, notify_then_destroy, &d), 0);
 	settle(&d);
-	event_loop_stop(d.l);
-	event_loop_destroy(d.l);
+	event_loop_stop(d.vd.l);
+	event_loop_destroy(d.vd.l);
 	ck_assert_uint_eq(d.f.len, 10);
 	free(d.f.out);
 	pthread_mutex_destroy(&d.f.lock);
-	free(d.ram);
+	free(d.vd.ram);
 }
 END_TEST
 

@@ -19,11 +19,8 @@
 #include "virtio/net.h"
 #include "guest_flood.h"
 #include "unit.h"
+#include "virtq_driver.h"
 
-#define RAM_SIZE (8u << 20)
-#define QSIZE 256
-#define DATA_BASE 0x100000u
-#define MAXQ 5
 #define HDR 12
 
 static void drop_msg(void *opaque, enum vmm_log_level level, const char *msg)
@@ -36,96 +33,11 @@ static const struct vlog *dev_log = &quiet; /* the device's log (a test may coun
 static const uint8_t MAC[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 
 struct drv {
-	struct guest_mem mem;
-	uint8_t *ram;
-	struct virtq vq[MAXQ];
-	unsigned nq;
-	uint16_t next_desc[MAXQ], avail_idx[MAXQ];
-	uint64_t heap;
-	struct event_loop *l;
+	struct virtq_driver vd;
 	struct tap *tap;
 	int peer[2]; /* the host side of each tap queue */
 	unsigned pairs;
-	void *dev;
-	struct virtio_ctx ctx;
-	atomic_int irqs[MAXQ];
-	atomic_int resets;
 };
-
-struct buf {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
-static void fake_irq(void *opaque, unsigned q)
-{
-	atomic_fetch_add(&((struct drv *)opaque)->irqs[q], 1);
-}
-
-static void fake_needs_reset(void *opaque)
-{
-	atomic_fetch_add(&((struct drv *)opaque)->resets, 1);
-}
-
-static void fake_config_changed(void *opaque)
-{
-	(void)opaque;
-}
-
-static uint64_t ring_gpa(unsigned q)
-{
-	return 0x10000u * (q + 1);
-}
-
-static struct vring_desc *desc(struct drv *d, unsigned q)
-{
-	return (struct vring_desc *)(d->ram + ring_gpa(q));
-}
-
-static struct vring_avail *avail(struct drv *d, unsigned q)
-{
-	return (struct vring_avail *)(d->ram + ring_gpa(q) + 0x1000);
-}
-
-static struct vring_used *used(struct drv *d, unsigned q)
-{
-	return (struct vring_used *)(d->ram + ring_gpa(q) + 0x2000);
-}
-
-static uint64_t galloc(struct drv *d, uint32_t len)
-{
-	uint64_t g = d->heap;
-
-	d->heap = (d->heap + len + 4095) & ~4095ull;
-	ck_assert_uint_le(d->heap, RAM_SIZE);
-	return g;
-}
-
-static void init_queues(struct drv *d)
-{
-	for (unsigned q = 0; q < d->nq; q++) {
-		memset(d->ram + ring_gpa(q), 0, 0x3000);
-		d->next_desc[q] = d->avail_idx[q] = 0;
-		ck_assert_int_eq(virtq_init(&d->vq[q], &d->mem, QSIZE, ring_gpa(q), ring_gpa(q) + 0x1000,
-					    ring_gpa(q) + 0x2000, false),
-				 0);
-	}
-}
-
-static void activate_fn(void *arg)
-{
-	struct drv *d = arg;
-
-	ck_assert_int_eq(virtio_net_ops.activate(d->dev, &d->ctx), 0);
-}
-
-static void reset_fn(void *arg)
-{
-	struct drv *d = arg;
-
-	virtio_net_ops.reset(d->dev);
-}
 
 /* A device over a fake tap: pairs socketpairs (SOCK_SEQPACKET keeps frame boundaries, like a tap). */
 static void setup(struct drv *d, unsigned pairs, uint64_t drop_features)
@@ -146,109 +58,21 @@ static void setup(struct drv *d, unsigned pairs, uint64_t drop_features)
 	d->tap->nqueues = pairs;
 	d->pairs = pairs;
 	d->tap->created = false;
-	d->ram = aligned_alloc(4096, RAM_SIZE);
-	ck_assert_ptr_nonnull(d->ram);
-	memset(d->ram, 0, RAM_SIZE);
-	ck_assert_int_eq(gmem_add_region(&d->mem, 0, RAM_SIZE, d->ram), 0);
-	d->heap = DATA_BASE;
-	ck_assert_int_eq(event_loop_create(256, &quiet, &d->l), 0);
-	ck_assert_int_eq(event_loop_start(d->l), 0);
+	vqd_init(&d->vd, &quiet);
 	memcpy(o.mac, MAC, 6);
 	o.tap = d->tap;
-	ck_assert_int_eq(virtio_net_create(&o, dev_log, &d->dev), 0);
-	d->nq = virtio_net_ops.num_queues(d->dev);
-	ck_assert_uint_eq(d->nq, 2 * pairs + 1);
-	init_queues(d);
-	d->ctx = (struct virtio_ctx){
-		.mem = &d->mem,
-		.loop = d->l,
-		.features = virtio_net_ops.features(d->dev) & ~drop_features,
-		.vq = d->vq,
-		.nvq = d->nq,
-		.interrupt = fake_irq,
-		.needs_reset = fake_needs_reset,
-		.config_changed = fake_config_changed,
-		.irq_opaque = d,
-	};
-	ck_assert_int_eq(event_loop_call(d->l, activate_fn, d), 0);
+	ck_assert_int_eq(virtio_net_create(&o, dev_log, &d->vd.dev), 0);
+	ck_assert_uint_eq(virtio_net_ops.num_queues(d->vd.dev), 2 * pairs + 1);
+	vqd_start(&d->vd, &virtio_net_ops, 2 * pairs + 1, virtio_net_ops.features(d->vd.dev) & ~drop_features);
 }
 
 static void teardown(struct drv *d)
 {
-	event_loop_call(d->l, reset_fn, d);
-	event_loop_stop(d->l); /* returns: reset cancelled the reads waiting for frames */
-	virtio_net_ops.destroy(d->dev); /* closes the tap's fds and frees it */
-	event_loop_destroy(d->l);
+	/* The loop stops (reset cancelled the reads waiting for frames); destroy() closes the tap's fds and frees it. */
+	vqd_teardown(&d->vd);
 	for (unsigned i = 0; i < d->pairs; i++)
 		if (d->peer[i] >= 0)
 			close(d->peer[i]);
-	free(d->ram);
-}
-
-/* Put a chain on the avail ring (not yet notified); returns its head. */
-static uint16_t add_chain(struct drv *d, unsigned q, const struct buf *b, unsigned n)
-{
-	struct vring_desc *t = desc(d, q);
-	struct vring_avail *a = avail(d, q);
-	uint16_t head = d->next_desc[q];
-
-	if (head + n > QSIZE)
-		head = 0;
-	for (unsigned k = 0; k < n; k++) {
-		uint16_t i = (uint16_t)(head + k);
-
-		t[i].addr = htole64(b[k].gpa);
-		t[i].len = htole32(b[k].len);
-		t[i].flags = htole16((b[k].write ? VRING_DESC_F_WRITE : 0) | (k + 1 < n ? VRING_DESC_F_NEXT : 0));
-		t[i].next = htole16((uint16_t)(i + 1));
-	}
-	d->next_desc[q] = (uint16_t)((head + n) % QSIZE);
-	a->ring[d->avail_idx[q] % QSIZE] = htole16(head);
-	d->avail_idx[q]++;
-	__atomic_store_n(&a->idx, htole16(d->avail_idx[q]), __ATOMIC_RELEASE);
-	return head;
-}
-
-struct kick_arg {
-	struct drv *d;
-	unsigned q;
-};
-
-static void notify_fn(void *arg)
-{
-	struct kick_arg *k = arg;
-
-	virtio_net_ops.notify(k->d->dev, k->q);
-}
-
-static void kick(struct drv *d, unsigned q)
-{
-	struct kick_arg k = { d, q };
-
-	ck_assert_int_eq(event_loop_call(d->l, notify_fn, &k), 0);
-}
-
-static uint16_t used_idx(struct drv *d, unsigned q)
-{
-	return le16toh(__atomic_load_n(&used(d, q)->idx, __ATOMIC_ACQUIRE));
-}
-
-/* Wait until the used ring holds n entries; the guest must never wait forever. */
-static void wait_used(struct drv *d, unsigned q, uint16_t n)
-{
-	for (int i = 0; i < 5000; i++) {
-		if (used_idx(d, q) == n)
-			return;
-		usleep(1000);
-	}
-	ck_abort_msg("queue %u: used idx %u, want %u", q, used_idx(d, q), n);
-}
-
-static struct vring_used_elem used_elem(struct drv *d, unsigned q, uint16_t i)
-{
-	struct vring_used_elem e = used(d, q)->ring[i % QSIZE];
-
-	return (struct vring_used_elem){ .id = le32toh(e.id), .len = le32toh(e.len) };
 }
 
 /* n one-buffer RX chains of len bytes each; returns the first buffer's address (they are 4 KiB apart). */
@@ -257,12 +81,12 @@ static uint64_t post_rx(struct drv *d, unsigned q, unsigned n, uint32_t len)
 	uint64_t first = 0;
 
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t g = galloc(d, len);
+		uint64_t g = vqd_alloc(&d->vd, len);
 
-		memset(d->ram + g, 0xee, len);
+		memset(d->vd.ram + g, 0xee, len);
 		if (i == 0)
 			first = g;
-		add_chain(d, q, &(struct buf){ g, len, true }, 1);
+		vqd_add_chain(&d->vd, q, &(struct vqd_buf){ g, len, true }, 1);
 	}
 	return first;
 }
@@ -297,7 +121,7 @@ static uint16_t num_buffers(struct drv *d, uint64_t g)
 {
 	uint16_t v;
 
-	memcpy(&v, d->ram + g + 10, 2);
+	memcpy(&v, d->vd.ram + g + 10, 2);
 	return le16toh(v);
 }
 
@@ -306,38 +130,38 @@ START_TEST(tx_frame)
 	struct drv d;
 	uint64_t h, f;
 	uint8_t want[HDR + 300], got[1024];
-	struct buf b[4];
+	struct vqd_buf b[4];
 
 	setup(&d, 1, 0);
-	h = galloc(&d, HDR);
-	f = galloc(&d, 300);
-	fill(d.ram + h, HDR, 1);
-	fill(d.ram + f, 300, 2);
-	memcpy(want, d.ram + h, HDR);
-	memcpy(want + HDR, d.ram + f, 300);
+	h = vqd_alloc(&d.vd, HDR);
+	f = vqd_alloc(&d.vd, 300);
+	fill(d.vd.ram + h, HDR, 1);
+	fill(d.vd.ram + f, 300, 2);
+	memcpy(want, d.vd.ram + h, HDR);
+	memcpy(want + HDR, d.vd.ram + f, 300);
 	/* The header split over two buffers, the frame over two more. */
-	b[0] = (struct buf){ h, 5, false };
-	b[1] = (struct buf){ h + 5, 7, false };
-	b[2] = (struct buf){ f, 100, false };
-	b[3] = (struct buf){ f + 100, 200, false };
-	add_chain(&d, 1, b, 4);
-	kick(&d, 1);
+	b[0] = (struct vqd_buf){ h, 5, false };
+	b[1] = (struct vqd_buf){ h + 5, 7, false };
+	b[2] = (struct vqd_buf){ f, 100, false };
+	b[3] = (struct vqd_buf){ f + 100, 200, false };
+	vqd_add_chain(&d.vd, 1, b, 4);
+	vqd_kick(&d.vd, 1);
 	ck_assert_int_eq(host_recv(&d, 0, got, sizeof(got)), (ssize_t)sizeof(want));
 	ck_assert_mem_eq(got, want, sizeof(want));
-	wait_used(&d, 1, 1);
-	ck_assert_uint_eq(used_elem(&d, 1, 0).len, 0);
-	for (int i = 0; i < 1000 && atomic_load(&d.irqs[1]) == 0; i++)
+	vqd_wait_used(&d.vd, 1, 1);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 1, 0).len, 0);
+	for (int i = 0; i < 1000 && atomic_load(&d.vd.irqs[1]) == 0; i++)
 		usleep(1000);
-	ck_assert_int_ge(atomic_load(&d.irqs[1]), 1);
+	ck_assert_int_ge(atomic_load(&d.vd.irqs[1]), 1);
 
 	/* Many at once: all sent, in order, all completed. */
 	for (unsigned i = 0; i < 100; i++) {
-		uint64_t g = galloc(&d, 64);
+		uint64_t g = vqd_alloc(&d.vd, 64);
 
-		fill(d.ram + g, 64, 10 + i);
-		add_chain(&d, 1, &(struct buf){ g, 64, false }, 1);
+		fill(d.vd.ram + g, 64, 10 + i);
+		vqd_add_chain(&d.vd, 1, &(struct vqd_buf){ g, 64, false }, 1);
 	}
-	kick(&d, 1);
+	vqd_kick(&d.vd, 1);
 	for (unsigned i = 0; i < 100; i++) {
 		uint8_t w[64];
 
@@ -345,7 +169,7 @@ START_TEST(tx_frame)
 		ck_assert_int_eq(host_recv(&d, 0, got, sizeof(got)), 64);
 		ck_assert_mem_eq(got, w, 64);
 	}
-	wait_used(&d, 1, 101);
+	vqd_wait_used(&d.vd, 1, 101);
 	teardown(&d);
 }
 END_TEST
@@ -359,24 +183,24 @@ START_TEST(rx_frame)
 
 	setup(&d, 1, 0);
 	g = post_rx(&d, 0, 4, 4096);
-	kick(&d, 0);
+	vqd_kick(&d.vd, 0);
 	host_send(&d, 0, pkt, sizeof(pkt), 3);
-	wait_used(&d, 0, 1);
-	e = used_elem(&d, 0, 0);
+	vqd_wait_used(&d.vd, 0, 1);
+	e = vqd_used_elem(&d.vd, 0, 0);
 	ck_assert_uint_eq(e.id, 0);
 	ck_assert_uint_eq(e.len, sizeof(pkt));
 	ck_assert_uint_eq(num_buffers(&d, g), 1);
-	ck_assert_mem_eq(d.ram + g, pkt, 10);
-	ck_assert_mem_eq(d.ram + g + HDR, pkt + HDR, 60);
-	ck_assert_uint_eq(d.ram[g + sizeof(pkt)], 0xee); /* nothing past the frame */
-	for (int i = 0; i < 1000 && atomic_load(&d.irqs[0]) == 0; i++)
+	ck_assert_mem_eq(d.vd.ram + g, pkt, 10);
+	ck_assert_mem_eq(d.vd.ram + g + HDR, pkt + HDR, 60);
+	ck_assert_uint_eq(d.vd.ram[g + sizeof(pkt)], 0xee); /* nothing past the frame */
+	for (int i = 0; i < 1000 && atomic_load(&d.vd.irqs[0]) == 0; i++)
 		usleep(1000);
-	ck_assert_int_ge(atomic_load(&d.irqs[0]), 1);
+	ck_assert_int_ge(atomic_load(&d.vd.irqs[0]), 1);
 	/* The next frame takes the next buffer. */
 	host_send(&d, 0, pkt, sizeof(pkt), 4);
-	wait_used(&d, 0, 2);
-	ck_assert_uint_eq(used_elem(&d, 0, 1).id, 1);
-	ck_assert_mem_eq(d.ram + g + 4096 + HDR, pkt + HDR, 60);
+	vqd_wait_used(&d.vd, 0, 2);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 0, 1).id, 1);
+	ck_assert_mem_eq(d.vd.ram + g + 4096 + HDR, pkt + HDR, 60);
 	teardown(&d);
 }
 END_TEST
@@ -389,21 +213,21 @@ START_TEST(rx_big_frame_merged)
 
 	setup(&d, 1, 0);
 	g = post_rx(&d, 0, 8, 4096);
-	kick(&d, 0);
+	vqd_kick(&d.vd, 0);
 	host_send(&d, 0, pkt, sizeof(pkt), 5);
-	wait_used(&d, 0, 3);
-	ck_assert_uint_eq(used_elem(&d, 0, 0).len, 4096);
-	ck_assert_uint_eq(used_elem(&d, 0, 1).len, 4096);
-	ck_assert_uint_eq(used_elem(&d, 0, 2).len, sizeof(pkt) - 2 * 4096);
-	ck_assert_uint_eq(used_elem(&d, 0, 2).id, 2);
+	vqd_wait_used(&d.vd, 0, 3);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 0, 0).len, 4096);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 0, 1).len, 4096);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 0, 2).len, sizeof(pkt) - 2 * 4096);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 0, 2).id, 2);
 	ck_assert_uint_eq(num_buffers(&d, g), 3);
-	ck_assert_mem_eq(d.ram + g + HDR, pkt + HDR, 4096 - HDR);
-	ck_assert_mem_eq(d.ram + g + 4096, pkt + 4096, 4096);
-	ck_assert_mem_eq(d.ram + g + 8192, pkt + 8192, sizeof(pkt) - 8192);
+	ck_assert_mem_eq(d.vd.ram + g + HDR, pkt + HDR, 4096 - HDR);
+	ck_assert_mem_eq(d.vd.ram + g + 4096, pkt + 4096, 4096);
+	ck_assert_mem_eq(d.vd.ram + g + 8192, pkt + 8192, sizeof(pkt) - 8192);
 	/* The rest of the buffers serve the next frame. */
 	host_send(&d, 0, pkt, 100, 6);
-	wait_used(&d, 0, 4);
-	ck_assert_uint_eq(used_elem(&d, 0, 3).id, 3);
+	vqd_wait_used(&d.vd, 0, 4);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 0, 3).id, 3);
 	ck_assert_uint_eq(num_buffers(&d, g + 3 * 4096), 1);
 	teardown(&d);
 }
@@ -417,16 +241,16 @@ START_TEST(rx_without_mrg)
 
 	setup(&d, 1, 1ull << VIRTIO_NET_F_MRG_RXBUF);
 	/* A header buffer and a data buffer in one chain (the header still carries num_buffers). */
-	h = galloc(&d, HDR);
-	f = galloc(&d, 1518);
-	memset(d.ram + h, 0xee, HDR);
-	add_chain(&d, 0, (struct buf[]){ { h, HDR, true }, { f, 1518, true } }, 2);
-	kick(&d, 0);
+	h = vqd_alloc(&d.vd, HDR);
+	f = vqd_alloc(&d.vd, 1518);
+	memset(d.vd.ram + h, 0xee, HDR);
+	vqd_add_chain(&d.vd, 0, (struct vqd_buf[]){ { h, HDR, true }, { f, 1518, true } }, 2);
+	vqd_kick(&d.vd, 0);
 	host_send(&d, 0, pkt, sizeof(pkt), 7);
-	wait_used(&d, 0, 1);
-	ck_assert_uint_eq(used_elem(&d, 0, 0).len, sizeof(pkt));
+	vqd_wait_used(&d.vd, 0, 1);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 0, 0).len, sizeof(pkt));
 	ck_assert_uint_eq(num_buffers(&d, h), 1);
-	ck_assert_mem_eq(d.ram + f, pkt + HDR, 1514);
+	ck_assert_mem_eq(d.vd.ram + f, pkt + HDR, 1514);
 	teardown(&d);
 }
 END_TEST
@@ -438,15 +262,15 @@ START_TEST(rx_buffers_after_frame)
 	uint64_t g;
 
 	setup(&d, 1, 0);
-	kick(&d, 0); /* no buffers: nothing is read */
+	vqd_kick(&d.vd, 0); /* no buffers: nothing is read */
 	host_send(&d, 0, pkt, sizeof(pkt), 8);
 	usleep(50000);
-	ck_assert_uint_eq(used_idx(&d, 0), 0);
+	ck_assert_uint_eq(vqd_used_idx(&d.vd, 0), 0);
 	g = post_rx(&d, 0, 2, 2048);
-	kick(&d, 0);
-	wait_used(&d, 0, 1);
-	ck_assert_uint_eq(used_elem(&d, 0, 0).len, sizeof(pkt));
-	ck_assert_mem_eq(d.ram + g + HDR, pkt + HDR, 80);
+	vqd_kick(&d.vd, 0);
+	vqd_wait_used(&d.vd, 0, 1);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 0, 0).len, sizeof(pkt));
+	ck_assert_mem_eq(d.vd.ram + g + HDR, pkt + HDR, 80);
 	teardown(&d);
 }
 END_TEST
@@ -454,28 +278,28 @@ END_TEST
 /* One control command; returns the ack byte (0xee if untouched) and the used length. */
 static uint8_t ctrl(struct drv *d, uint8_t class, uint8_t cmd, const void *data, uint32_t dlen, uint32_t *len)
 {
-	unsigned q = d->nq - 1;
-	uint64_t h = galloc(d, 2), dt = galloc(d, dlen + 1), ack = galloc(d, 1);
-	struct buf b[3];
+	unsigned q = d->vd.nq - 1;
+	uint64_t h = vqd_alloc(&d->vd, 2), dt = vqd_alloc(&d->vd, dlen + 1), ack = vqd_alloc(&d->vd, 1);
+	struct vqd_buf b[3];
 	unsigned n = 0;
 	uint16_t head;
 
-	d->ram[h] = class;
-	d->ram[h + 1] = cmd;
+	d->vd.ram[h] = class;
+	d->vd.ram[h + 1] = cmd;
 	if (dlen)
-		memcpy(d->ram + dt, data, dlen);
-	d->ram[ack] = 0xee;
-	b[n++] = (struct buf){ h, 2, false };
+		memcpy(d->vd.ram + dt, data, dlen);
+	d->vd.ram[ack] = 0xee;
+	b[n++] = (struct vqd_buf){ h, 2, false };
 	if (dlen)
-		b[n++] = (struct buf){ dt, dlen, false };
-	b[n++] = (struct buf){ ack, 1, true };
-	head = add_chain(d, q, b, n);
-	kick(d, q);
-	wait_used(d, q, d->avail_idx[q]);
-	ck_assert_uint_eq(used_elem(d, q, (uint16_t)(d->avail_idx[q] - 1)).id, head);
+		b[n++] = (struct vqd_buf){ dt, dlen, false };
+	b[n++] = (struct vqd_buf){ ack, 1, true };
+	head = vqd_add_chain(&d->vd, q, b, n);
+	vqd_kick(&d->vd, q);
+	vqd_wait_used(&d->vd, q, d->vd.avail_idx[q]);
+	ck_assert_uint_eq(vqd_used_elem(&d->vd, q, (uint16_t)(d->vd.avail_idx[q] - 1)).id, head);
 	if (len)
-		*len = used_elem(d, q, (uint16_t)(d->avail_idx[q] - 1)).len;
-	return d->ram[ack];
+		*len = vqd_used_elem(&d->vd, q, (uint16_t)(d->vd.avail_idx[q] - 1)).len;
+	return d->vd.ram[ack];
 }
 
 START_TEST(control_queue)
@@ -498,27 +322,27 @@ START_TEST(control_queue)
 	ck_assert_uint_eq(ctrl(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, "\1\0", 2, NULL), VIRTIO_NET_ERR);
 	/* A new MAC: in the configuration space from then on. */
 	ck_assert_uint_eq(ctrl(&d, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac2, 5, NULL), VIRTIO_NET_ERR);
-	virtio_net_ops.config_read(d.dev, 0, cfg, 6);
+	virtio_net_ops.config_read(d.vd.dev, 0, cfg, 6);
 	ck_assert_mem_eq(cfg, MAC, 6);
 	ck_assert_uint_eq(ctrl(&d, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac2, 6, NULL), VIRTIO_NET_OK);
-	virtio_net_ops.config_read(d.dev, 0, cfg, 6);
+	virtio_net_ops.config_read(d.vd.dev, 0, cfg, 6);
 	ck_assert_mem_eq(cfg, mac2, 6);
 	/* Malformed: no ack byte (completed with 0), a header cut short (ERR). */
 	{
-		uint64_t h = galloc(&d, 2);
-		uint64_t ack = galloc(&d, 1);
+		uint64_t h = vqd_alloc(&d.vd, 2);
+		uint64_t ack = vqd_alloc(&d.vd, 1);
 
-		add_chain(&d, 2, &(struct buf){ h, 2, false }, 1);
-		kick(&d, 2);
-		wait_used(&d, 2, d.avail_idx[2]);
-		ck_assert_uint_eq(used_elem(&d, 2, (uint16_t)(d.avail_idx[2] - 1)).len, 0);
-		d.ram[ack] = 0xee;
-		add_chain(&d, 2, (struct buf[]){ { h, 1, false }, { ack, 1, true } }, 2);
-		kick(&d, 2);
-		wait_used(&d, 2, d.avail_idx[2]);
-		ck_assert_uint_eq(d.ram[ack], VIRTIO_NET_ERR);
+		vqd_add_chain(&d.vd, 2, &(struct vqd_buf){ h, 2, false }, 1);
+		vqd_kick(&d.vd, 2);
+		vqd_wait_used(&d.vd, 2, d.vd.avail_idx[2]);
+		ck_assert_uint_eq(vqd_used_elem(&d.vd, 2, (uint16_t)(d.vd.avail_idx[2] - 1)).len, 0);
+		d.vd.ram[ack] = 0xee;
+		vqd_add_chain(&d.vd, 2, (struct vqd_buf[]){ { h, 1, false }, { ack, 1, true } }, 2);
+		vqd_kick(&d.vd, 2);
+		vqd_wait_used(&d.vd, 2, d.vd.avail_idx[2]);
+		ck_assert_uint_eq(d.vd.ram[ack], VIRTIO_NET_ERR);
 	}
-	ck_assert_int_eq(atomic_load(&d.irqs[2]), (int)d.avail_idx[2]);
+	ck_assert_int_eq(atomic_load(&d.vd.irqs[2]), (int)d.vd.avail_idx[2]);
 	teardown(&d);
 }
 END_TEST
@@ -530,40 +354,40 @@ START_TEST(multiqueue)
 	uint64_t g0, g1, tx;
 
 	setup(&d, 2, 0);
-	ck_assert(virtio_net_ops.features(d.dev) & (1ull << VIRTIO_NET_F_MQ));
+	ck_assert(virtio_net_ops.features(d.vd.dev) & (1ull << VIRTIO_NET_F_MQ));
 	g0 = post_rx(&d, 0, 4, 2048);
 	g1 = post_rx(&d, 2, 4, 2048);
-	kick(&d, 0);
-	kick(&d, 2);
+	vqd_kick(&d.vd, 0);
+	vqd_kick(&d.vd, 2);
 	/* Only the first pair receives until VQ_PAIRS_SET. */
 	host_send(&d, 1, pkt, sizeof(pkt), 9);
 	usleep(50000);
-	ck_assert_uint_eq(used_idx(&d, 2), 0);
+	ck_assert_uint_eq(vqd_used_idx(&d.vd, 2), 0);
 	ck_assert_uint_eq(ctrl(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, "\3\0", 2, NULL), VIRTIO_NET_ERR);
 	ck_assert_uint_eq(ctrl(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, "\0\0", 2, NULL), VIRTIO_NET_ERR);
 	ck_assert_uint_eq(ctrl(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, "\2\0", 2, NULL), VIRTIO_NET_OK);
-	wait_used(&d, 2, 1);
-	ck_assert_mem_eq(d.ram + g1 + HDR, pkt + HDR, 64);
+	vqd_wait_used(&d.vd, 2, 1);
+	ck_assert_mem_eq(d.vd.ram + g1 + HDR, pkt + HDR, 64);
 	/* Each pair its own tap queue, both ways. */
 	host_send(&d, 0, pkt, sizeof(pkt), 10);
-	wait_used(&d, 0, 1);
-	ck_assert_mem_eq(d.ram + g0 + HDR, pkt + HDR, 64);
-	tx = galloc(&d, 100);
-	fill(d.ram + tx, 100, 11);
-	add_chain(&d, 3, &(struct buf){ tx, 100, false }, 1);
-	kick(&d, 3);
+	vqd_wait_used(&d.vd, 0, 1);
+	ck_assert_mem_eq(d.vd.ram + g0 + HDR, pkt + HDR, 64);
+	tx = vqd_alloc(&d.vd, 100);
+	fill(d.vd.ram + tx, 100, 11);
+	vqd_add_chain(&d.vd, 3, &(struct vqd_buf){ tx, 100, false }, 1);
+	vqd_kick(&d.vd, 3);
 	ck_assert_int_eq(host_recv(&d, 1, got, sizeof(got)), 100);
-	ck_assert_mem_eq(got, d.ram + tx, 100);
-	wait_used(&d, 3, 1);
+	ck_assert_mem_eq(got, d.vd.ram + tx, 100);
+	vqd_wait_used(&d.vd, 3, 1);
 	/* Back to one pair: the second one's read is cancelled, its frames wait. */
 	ck_assert_uint_eq(ctrl(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, "\1\0", 2, NULL), VIRTIO_NET_OK);
 	usleep(20000);
 	host_send(&d, 1, pkt, sizeof(pkt), 12);
 	usleep(50000);
-	ck_assert_uint_eq(used_idx(&d, 2), 1);
+	ck_assert_uint_eq(vqd_used_idx(&d.vd, 2), 1);
 	ck_assert_uint_eq(ctrl(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, "\2\0", 2, NULL), VIRTIO_NET_OK);
-	wait_used(&d, 2, 2);
-	ck_assert_mem_eq(d.ram + g1 + 4096 + HDR, pkt + HDR, 64);
+	vqd_wait_used(&d.vd, 2, 2);
+	ck_assert_mem_eq(d.vd.ram + g1 + 4096 + HDR, pkt + HDR, 64);
 	teardown(&d);
 }
 END_TEST
@@ -575,31 +399,31 @@ START_TEST(malformed_tx)
 	uint8_t got[256];
 
 	setup(&d, 1, 0);
-	g = galloc(&d, 4096);
-	fill(d.ram + g, 4096, 13);
+	g = vqd_alloc(&d.vd, 4096);
+	fill(d.vd.ram + g, 4096, 13);
 	/* A writable buffer, a frame shorter than the header, a buffer outside RAM: completed with 0. */
-	add_chain(&d, 1, (struct buf[]){ { g, 100, false }, { g + 100, 100, true } }, 2);
-	add_chain(&d, 1, &(struct buf){ g, HDR - 1, false }, 1);
-	add_chain(&d, 1, &(struct buf){ RAM_SIZE - 10, 100, false }, 1);
-	add_chain(&d, 1, &(struct buf){ g, 50, false }, 1);
-	kick(&d, 1);
-	wait_used(&d, 1, 4);
+	vqd_add_chain(&d.vd, 1, (struct vqd_buf[]){ { g, 100, false }, { g + 100, 100, true } }, 2);
+	vqd_add_chain(&d.vd, 1, &(struct vqd_buf){ g, HDR - 1, false }, 1);
+	vqd_add_chain(&d.vd, 1, &(struct vqd_buf){ VQD_RAM_SIZE - 10, 100, false }, 1);
+	vqd_add_chain(&d.vd, 1, &(struct vqd_buf){ g, 50, false }, 1);
+	vqd_kick(&d.vd, 1);
+	vqd_wait_used(&d.vd, 1, 4);
 	for (uint16_t i = 0; i < 4; i++)
-		ck_assert_uint_eq(used_elem(&d, 1, i).len, 0);
+		ck_assert_uint_eq(vqd_used_elem(&d.vd, 1, i).len, 0);
 	/* Only the good frame went out. */
 	ck_assert_int_eq(host_recv(&d, 0, got, sizeof(got)), 50);
-	ck_assert_mem_eq(got, d.ram + g, 50);
+	ck_assert_mem_eq(got, d.vd.ram + g, 50);
 	ck_assert_int_eq(recv(d.peer[0], got, sizeof(got), MSG_DONTWAIT), -1);
 	/* A readable RX buffer: completed with 0, the queue still works. */
-	add_chain(&d, 0, &(struct buf){ g, 2048, false }, 1);
+	vqd_add_chain(&d.vd, 0, &(struct vqd_buf){ g, 2048, false }, 1);
 	post_rx(&d, 0, 1, 2048);
-	kick(&d, 0);
-	wait_used(&d, 0, 1);
-	ck_assert_uint_eq(used_elem(&d, 0, 0).len, 0);
+	vqd_kick(&d.vd, 0);
+	vqd_wait_used(&d.vd, 0, 1);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 0, 0).len, 0);
 	host_send(&d, 0, got, 40, 14);
-	wait_used(&d, 0, 2);
-	ck_assert_uint_eq(used_elem(&d, 0, 1).len, 40);
-	ck_assert_int_eq(atomic_load(&d.resets), 0);
+	vqd_wait_used(&d.vd, 0, 2);
+	ck_assert_uint_eq(vqd_used_elem(&d.vd, 0, 1).len, 40);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 0);
 	teardown(&d);
 }
 END_TEST
@@ -612,16 +436,16 @@ START_TEST(reset_and_reactivate)
 
 	setup(&d, 1, 0);
 	post_rx(&d, 0, 4, 2048);
-	kick(&d, 0); /* a read waits for a frame */
+	vqd_kick(&d.vd, 0); /* a read waits for a frame */
 	usleep(20000);
-	ck_assert_int_eq(event_loop_call(d.l, reset_fn, &d), 0);
-	init_queues(&d);
-	ck_assert_int_eq(event_loop_call(d.l, activate_fn, &d), 0);
+	ck_assert_int_eq(event_loop_call(d.vd.l, vqd_reset_fn, &d.vd), 0);
+	vqd_init_queues(&d.vd);
+	ck_assert_int_eq(event_loop_call(d.vd.l, vqd_activate_fn, &d.vd), 0);
 	g = post_rx(&d, 0, 4, 2048);
-	kick(&d, 0);
+	vqd_kick(&d.vd, 0);
 	host_send(&d, 0, pkt, sizeof(pkt), 15);
-	wait_used(&d, 0, 1);
-	ck_assert_mem_eq(d.ram + g + HDR, pkt + HDR, 64);
+	vqd_wait_used(&d.vd, 0, 1);
+	ck_assert_mem_eq(d.vd.ram + g + HDR, pkt + HDR, 64);
 	teardown(&d); /* the loop's stop returns: the read of this session is cancelled too */
 }
 END_TEST
@@ -634,12 +458,12 @@ START_TEST(tap_gone)
 	close(d.peer[0]); /* end of file on every read: like a tap that went away */
 	d.peer[0] = -1;
 	post_rx(&d, 0, 4, 2048);
-	kick(&d, 0);
+	vqd_kick(&d.vd, 0);
 	usleep(50000);
-	kick(&d, 0); /* a notify retries once, then the queue parks again: no spinning */
+	vqd_kick(&d.vd, 0); /* a notify retries once, then the queue parks again: no spinning */
 	usleep(50000);
-	ck_assert_uint_eq(used_idx(&d, 0), 0);
-	ck_assert_int_eq(atomic_load(&d.resets), 0);
+	ck_assert_uint_eq(vqd_used_idx(&d.vd, 0), 0);
+	ck_assert_int_eq(atomic_load(&d.vd.resets), 0);
 	teardown(&d);
 }
 END_TEST
@@ -664,24 +488,24 @@ START_TEST(flood_does_not_starve_other_queue)
 		uint64_t g;
 
 		setup(&d, 1, 0);
-		g = galloc(&d, 64);
-		for (uint16_t i = 0; i < QSIZE; i++)
-			bad_chain(q, &desc(&d, q)[i], g);
+		g = vqd_alloc(&d.vd, 64);
+		for (uint16_t i = 0; i < VQD_QSIZE; i++)
+			bad_chain(q, &vqd_desc(&d.vd, q)[i], g);
 		memset(&f, 0, sizeof(f));
-		f = (struct flood){ .l = d.l, .ops = &virtio_net_ops, .dev = d.dev, .q = q, .vq = &d.vq[q],
-				    .avail = avail(&d, q), .used = used(&d, q), .qsize = QSIZE, .nchains = QSIZE,
+		f = (struct flood){ .l = d.vd.l, .ops = &virtio_net_ops, .dev = d.vd.dev, .q = q, .vq = &d.vd.vq[q],
+				    .avail = vqd_avail(&d.vd, q), .used = vqd_used(&d.vd, q), .qsize = VQD_QSIZE, .nchains = VQD_QSIZE,
 				    .stride = 1 };
 		flood_start(&f);
-		ck_assert(flood_wait_completed(&f, 1024 * QSIZE));
-		bad_chain(other, &desc(&d, other)[0], g);
-		avail(&d, other)->ring[0] = 0;
-		__atomic_store_n(&avail(&d, other)->idx, htole16(1), __ATOMIC_RELEASE);
-		kick(&d, other);
-		wait_used(&d, other, 1);
+		ck_assert(flood_wait_completed(&f, 1024 * VQD_QSIZE));
+		bad_chain(other, &vqd_desc(&d.vd, other)[0], g);
+		vqd_avail(&d.vd, other)->ring[0] = 0;
+		__atomic_store_n(&vqd_avail(&d.vd, other)->idx, htole16(1), __ATOMIC_RELEASE);
+		vqd_kick(&d.vd, other);
+		vqd_wait_used(&d.vd, other, 1);
 		ck_assert_msg(atomic_load(&f.running), "queue %u: queue %u was served only once the flood had ended", q,
 			      other);
 		flood_stop(&f);
-		ck_assert_msg(f.max_per_notify <= QSIZE, "queue %u: one notify served %u chains", q, f.max_per_notify);
+		ck_assert_msg(f.max_per_notify <= VQD_QSIZE, "queue %u: one notify served %u chains", q, f.max_per_notify);
 		teardown(&d);
 	}
 }
@@ -708,12 +532,12 @@ START_TEST(broken_queue_lines_rationed)
 		unsigned q = (unsigned)i % 3;
 
 		/* An avail index more than the queue size ahead: the queue cannot be trusted. */
-		__atomic_store_n(&avail(&d, q)->idx, htole16(QSIZE + 5), __ATOMIC_RELEASE);
-		kick(&d, q);
-		ck_assert_int_eq(atomic_load(&d.resets), i + 1);
-		ck_assert_int_eq(event_loop_call(d.l, reset_fn, &d), 0);
-		init_queues(&d);
-		ck_assert_int_eq(event_loop_call(d.l, activate_fn, &d), 0);
+		__atomic_store_n(&vqd_avail(&d.vd, q)->idx, htole16(VQD_QSIZE + 5), __ATOMIC_RELEASE);
+		vqd_kick(&d.vd, q);
+		ck_assert_int_eq(atomic_load(&d.vd.resets), i + 1);
+		ck_assert_int_eq(event_loop_call(d.vd.l, vqd_reset_fn, &d.vd), 0);
+		vqd_init_queues(&d.vd);
+		ck_assert_int_eq(event_loop_call(d.vd.l, vqd_activate_fn, &d.vd), 0);
 	}
 	n = atomic_load(&lines);
 	ck_assert_int_ge(n, 1);
@@ -731,14 +555,14 @@ START_TEST(config_space)
 
 	setup(&d, 2, 0);
 	ck_assert_uint_eq(virtio_net_ops.config_size, 12);
-	ck_assert_uint_eq(virtio_net_ops.queue_max_size, QSIZE);
+	ck_assert_uint_eq(virtio_net_ops.queue_max_size, VQD_QSIZE);
 	memset(&c, 0xff, sizeof(c));
 	for (uint32_t off = 0; off < virtio_net_ops.config_size; off += 2)
-		virtio_net_ops.config_read(d.dev, off, (uint8_t *)&c + off, 2);
+		virtio_net_ops.config_read(d.vd.dev, off, (uint8_t *)&c + off, 2);
 	ck_assert_mem_eq(c.mac, MAC, 6);
 	ck_assert_uint_eq(le16toh(c.status), VIRTIO_NET_S_LINK_UP);
 	ck_assert_uint_eq(le16toh(c.max_virtqueue_pairs), 2);
-	f = virtio_net_ops.features(d.dev);
+	f = virtio_net_ops.features(d.vd.dev);
 	ck_assert(f & (1ull << VIRTIO_NET_F_MAC));
 	ck_assert(f & (1ull << VIRTIO_NET_F_STATUS));
 	ck_assert(f & (1ull << VIRTIO_NET_F_MRG_RXBUF));
