@@ -51,6 +51,8 @@ static void notify_tx(struct console *c, bool call)
 		c->tx_ready(c->tx_opaque);
 }
 
+static void start_write(struct console *c);
+
 size_t console_write(struct console *c, const void *buf, size_t len)
 {
 	size_t n, tail, first, ret;
@@ -85,8 +87,13 @@ size_t console_write(struct console *c, const void *buf, size_t len)
 		need_kick = true;
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (need_kick)
-		console_kick(c);
+	if (need_kick) {
+		/* A device on the I/O thread (virtio-console) starts the writer itself: no eventfd round trip. */
+		if (c->started && event_loop_on_thread(c->loop))
+			start_write(c);
+		else
+			console_kick(c);
+	}
 	return ret;
 }
 
@@ -183,7 +190,6 @@ static void advance(struct console *c, size_t n)
 	notify_tx(c, call);
 }
 
-static void start_write(struct console *c);
 
 /*
  * With a gather delay, a writer that has caught up stays "busy" for one more delay: bytes that come
