@@ -45,9 +45,13 @@ static bool take_want_locked(struct console *c)
 	return true;
 }
 
+/*
+ * On the I/O thread only. Once the console stops, its device may be torn down while completions of
+ * cancelled writes still arrive: they must not call back into it.
+ */
 static void notify_tx(struct console *c, bool call)
 {
-	if (call && c->tx_ready)
+	if (call && c->tx_ready && !c->stopping)
 		c->tx_ready(c->tx_opaque);
 }
 
