@@ -1,6 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared by bench/*/run.sh (sourced; they define die).
 
+# bench_need_qemu: install qemu-system-x86 with apt-get when it is missing; sets QEMU to its path.
+bench_need_qemu() {
+	local SUDO=() inst
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		echo "bench: installing qemu-system-x86" >&2
+		[ "$(id -u)" = 0 ] || SUDO=(sudo)
+		inst=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-system-x86)
+		"${inst[@]}" >&2 || { "${SUDO[@]}" apt-get update -q >&2 && "${inst[@]}" >&2; } || die "cannot install qemu-system-x86"
+	fi
+	QEMU=$(command -v qemu-system-x86_64)
+}
+
 # bench_qemu_firmware DIR: QEMU microvm's firmware (qboot as bios-microvm.bin) and the option ROMs
 # -kernel registers, copied into DIR (QEMU then runs with -L DIR).
 bench_qemu_firmware() {

@@ -38,14 +38,7 @@ run_all() {
 	for f in "$B/vmm" "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules/kvm-amd.ko"; do
 		[ -s "$f" ] || die "missing $f (build with cmake, then: bash tests/guest/build-assets.sh $B/guest)"
 	done
-	if ! command -v qemu-system-x86_64 >/dev/null; then
-		say "installing qemu-system-x86"
-		local SUDO=() inst
-		[ "$(id -u)" = 0 ] || SUDO=(sudo)
-		inst=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-system-x86)
-		"${inst[@]}" >&2 || { "${SUDO[@]}" apt-get update -q >&2 && "${inst[@]}" >&2; } || die "cannot install qemu-system-x86"
-	fi
-	QEMU=$(command -v qemu-system-x86_64)
+	bench_need_qemu
 
 	W=$(mktemp -d)
 	# shellcheck disable=SC2064 # W is fixed from here on
