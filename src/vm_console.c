@@ -205,9 +205,14 @@ int vm_start_consoles(struct vmm *vm)
 
 void vm_stop_consoles(struct vmm *vm)
 {
+	uint64_t lost = vm->serial ? serial_tx_lost(vm->serial) : 0;
+
 	/* The vCPUs have stopped: write out what they left in the rings, then end the consoles' I/O. */
 	console_stop(vm->uart_con, FLUSH_MS);
 	console_stop(vm->hvc_con, FLUSH_MS);
+	if (lost)
+		vlog_warn(&vm->log, "serial: the guest wrote %llu bytes to its busy transmitter while the output "
+			  "buffer was full; they were lost", (unsigned long long)lost);
 	if (vm->vhvc)
 		virtio_pci_destroy(vm->vhvc); /* resets the device on the I/O thread, then frees it */
 	if (vm->vhvc_msix)
