@@ -174,12 +174,12 @@ console-serial | console-hvc)
 	# guest's driver must wait: no byte may be lost (the host's own `seq` gives the same bytes), and the
 	# guest must keep running meanwhile (its 0.2 s uptime sampler sees no gap of half the stop). Both
 	# carry 2700000 lines (20.5 MB), except ttyS0 in the nested test host: it moves one byte per VM
-	# exit, 3 to 6 KB/s under emulation, so 40000 lines (234 KB; the UART's buffer is 16 KiB) and a
+	# exit, 1 to 9 KB/s under emulation, so 20000 lines (110 KB; the UART's buffer is 16 KiB) and a
 	# 15 s stop there (VMM_SERIAL_LINES to change it). hvc0 gets a 5 s stop (vmm holds up to 32 MiB of
 	# hvc0 output for a stalled reader: Linux's hvc driver would spin its vCPU otherwise).
 	flood=$OUT/flood.out fifo=$OUT/flood.fifo stop=5
 	if [ "$CASE" = console-serial ]; then
-		if [ -n "${VMM_NESTED_TEST_HOST:-}" ]; then lines=${VMM_SERIAL_LINES:-40000} stop=15
+		if [ -n "${VMM_NESTED_TEST_HOST:-}" ]; then lines=${VMM_SERIAL_LINES:-20000} stop=15
 		else lines=${VMM_SERIAL_LINES:-2700000}; fi
 		set -- --console=stdio --cmdline "$BASE vmmtest=console-flood vmmtest.dev=ttyS0 vmmtest.lines=$lines vmmtest.timeout=280"
 	else
