@@ -514,6 +514,7 @@ void console_flush(struct console *c, unsigned timeout_ms)
 			last_count = c->count;
 			last_progress = mono_ms();
 		} else if (mono_ms() - last_progress >= timeout_ms) {
+			c->gave_up_ms = timeout_ms;
 			break;
 		}
 	}
@@ -522,19 +523,25 @@ void console_flush(struct console *c, unsigned timeout_ms)
 
 void console_stop(struct console *c, unsigned timeout_ms)
 {
-	uint64_t dropped;
+	uint64_t dropped, left;
+	unsigned gave_up;
 
 	if (!c || !c->started)
 		return;
 	console_flush(c, timeout_ms);
 	event_loop_call(c->loop, stop_fn, c);
 	pthread_mutex_lock(&c->lock);
+	left = c->count;
 	c->dropped += c->count;
 	c->count = 0;
 	c->discard = true;
 	dropped = c->dropped;
+	gave_up = c->gave_up_ms;
 	pthread_mutex_unlock(&c->lock);
-	if (dropped)
+	if (dropped && left && gave_up)
+		vlog_warn(c->log, "console %s: its reader took nothing for %u s; %llu bytes of the guest's output "
+			  "were discarded", c->o.name, (gave_up + 999) / 1000, (unsigned long long)dropped);
+	else if (dropped)
 		vlog_warn(c->log, "console %s: %llu bytes of the guest's output were discarded", c->o.name,
 			  (unsigned long long)dropped);
 	c->started = false;

@@ -28,6 +28,7 @@ struct console {
 	bool writing;         /* the I/O thread owns [head, head + count) and will look again */
 	bool kicked;          /* a kick is pending: the I/O thread will look */
 	bool failed_logged;
+	unsigned gave_up_ms;   /* a flush gave up on a reader that took nothing for this long (0: none did) */
 
 	void (*tx_ready)(void *opaque);
 	void *tx_opaque;

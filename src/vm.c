@@ -631,7 +631,8 @@ void vm_exit(struct vmm *vm, enum vmm_exit_reason reason)
 	if (!first)
 		return;
 	/* What the guest wrote to its consoles is out before anyone hears that it stopped. */
-	vm_flush_consoles(vm);
+	vm_flush_consoles(vm, reason == VMM_EXIT_POWEROFF || reason == VMM_EXIT_REBOOT || reason == VMM_EXIT_CRASH ||
+				       reason == VMM_EXIT_DEBUG);
 	/* The event is delivered before vmm_wait() learns the reason: a waiter may free what it uses. */
 	vm_event(vm, exit_event(reason));
 	pthread_mutex_lock(&vm->lock);
@@ -717,7 +718,7 @@ int vm_pause(struct vmm *vm)
 	}
 	pthread_mutex_unlock(&vm->lock);
 	if (!ret) {
-		vm_flush_consoles(vm); /* what the guest wrote before the pause is out before PAUSED */
+		vm_flush_consoles(vm, false); /* what the guest wrote before the pause is out before PAUSED */
 		vm_event(vm, VMM_EVENT_PAUSED);
 	}
 	return ret;

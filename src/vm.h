@@ -137,8 +137,12 @@ void vm_destroy_consoles(struct vmm *vm);
 struct serial *vm_create_serial(struct vmm *vm, const struct irq_line *irq);
 int vm_start_consoles(struct vmm *vm);
 void vm_stop_consoles(struct vmm *vm);
-/* Wait (bounded) until the consoles' writers have written what the guest wrote (a pause). */
-void vm_flush_consoles(struct vmm *vm);
+/*
+ * Wait until the consoles' writers have written what the guest wrote, giving up on a writer that
+ * makes no progress for 10 s (guest_ended: the guest's own power-off, reset, crash or debug exit,
+ * whose last words matter) or 1 s (a pause, a stop from the host, a timeout).
+ */
+void vm_flush_consoles(struct vmm *vm, bool guest_ended);
 int vm_hvc_input(struct vmm *vm, const void *buf, size_t len);
 void vm_teardown(struct vmm *vm);
 /* Record why the VM stops (the first reason wins) and kick every vCPU out of the guest. */

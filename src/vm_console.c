@@ -27,7 +27,14 @@
  * I/O-thread wake-up per byte.
  */
 #define UART_GATHER_US 1000
-#define FLUSH_MS 1000 /* how long a stop or pause waits for a console writer that makes no progress */
+/*
+ * How long the consoles' output may make no progress before we give up on it and discard the rest.
+ * When the guest ends itself, a reader that lags (a stopped `less`) is waited for as long as it
+ * keeps taking bytes, and EXIT_FLUSH_MS when it takes none; a pause, a stop asked by the host, a
+ * timeout and the final stop (after that wait) give it FLUSH_MS.
+ */
+#define EXIT_FLUSH_MS 10000
+#define FLUSH_MS 1000
 
 static void on_quit(void *opaque)
 {
@@ -225,10 +232,12 @@ void vm_stop_consoles(struct vmm *vm)
 	}
 }
 
-void vm_flush_consoles(struct vmm *vm)
+void vm_flush_consoles(struct vmm *vm, bool guest_ended)
 {
-	console_flush(vm->uart_con, FLUSH_MS);
-	console_flush(vm->hvc_con, FLUSH_MS);
+	unsigned ms = guest_ended ? EXIT_FLUSH_MS : FLUSH_MS;
+
+	console_flush(vm->uart_con, ms);
+	console_flush(vm->hvc_con, ms);
 }
 
 int vm_hvc_input(struct vmm *vm, const void *buf, size_t len)

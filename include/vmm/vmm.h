@@ -106,8 +106,11 @@ struct vmm_net {
  * its transmitter reads busy and the guest's driver waits (interrupt-driven: the guest runs on);
  * up to 32 MiB for hvc0 (memory used only while the reader lags), after which Linux's hvc driver
  * spins its writing vCPU until there is room. No byte is lost and no vCPU thread of ours blocks on
- * host I/O. If out_fd fails for good (the reader went away: EPIPE, EIO; a full disk: ENOSPC), the
- * output is discarded from then on, counted, and said once in the log.
+ * host I/O. When the guest ends itself, what is buffered is written out before the exit is reported,
+ * for as long as the reader keeps taking bytes (a reader that takes none for 10 s is given up on:
+ * the rest is discarded and counted; 1 s after a stop asked by the host). If out_fd fails for good
+ * (the reader went away: EPIPE, EIO; a full disk: ENOSPC), the output is discarded from then on,
+ * counted, and said once in the log.
  */
 struct vmm_console {
 	int fds;     /* non-zero: serve in_fd and out_fd below (else the callbacks are used) */
