@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // bootwatch: time one run of a VMM from process start to a console marker and to exit.
 //
-//   bootwatch [-t SECONDS] [-o FILE] [-s] PATTERN -- CMD [ARGS...]
+//   bootwatch [-t SECONDS] [-o FILE] [-e FILE] [-m MARK] [-s] PATTERN -- CMD [ARGS...]
 //
-// Forks and execs CMD with stdin on /dev/null and stdout+stderr on one pipe, reads the pipe until
-// EOF (copying it to FILE with -o), notes (CLOCK_MONOTONIC) when PATTERN, a plain substring, first
-// appears (also when a read splits it), and reaps CMD with wait4. Prints one line:
+// Forks and execs CMD with stdin on /dev/null and stdout+stderr on one pipe (with -e, stderr on a
+// second pipe of its own, copied to that FILE), reads the pipes until EOF (copying stdout to FILE
+// with -o), notes (CLOCK_MONOTONIC) when PATTERN, a plain substring, first appears on stdout (also
+// when a read splits it), and reaps CMD with wait4. Prints one line:
 //
 //   result_ms=%.1f exit_ms=%.1f rss_kib=%ld status=%d user_ms=%.0f sys_ms=%.0f
 //
@@ -15,7 +16,10 @@
 // -t SECONDS (default 120), in which case it is killed with SIGKILL. Exit status: 0 when a line was
 // printed, 2 on usage or set-up errors. A bench tool, not part of libvmm.
 //
-// The line ends with first_ms=%.1f (start to the first console byte; -1 when none came) and, with -s,
+// The line goes on with first_ms=%.1f (start to the first console byte; -1 when none came) and
+// exec_ms=%.1f (start to the child's execvp call); with -m, mark_ms=%.1f: start to the first
+// appearance of the substring MARK on stderr (on the one pipe without -e; -1 when it never came),
+// e.g. a VMM's log line for its first KVM_RUN, as late as this process read it; with -s,
 // smaps_rss_kib=N ram_rss_kib=N ram_size_kib=N: /proc/PID/smaps of CMD read when PATTERN appeared,
 // the Rss of all its mappings, and Rss and Size of its largest mapping (the guest RAM of a VMM);
 // total Rss minus the guest RAM's Rss is the VMM's own memory (-1 when not sampled).
@@ -28,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -51,7 +56,7 @@ static double tv_ms(struct timeval tv)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bootwatch [-t SECONDS] [-o FILE] [-s] PATTERN -- CMD [ARGS...]\n");
+	fprintf(stderr, "usage: bootwatch [-t SECONDS] [-o FILE] [-e FILE] [-m MARK] [-s] PATTERN -- CMD [ARGS...]\n");
 	exit(2);
 }
 
@@ -136,13 +141,56 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+// One pipe from the child: stdout (with the console and, without -e, stderr too) or stderr alone.
+struct stream {
+	int fd;               // read end
+	int outfd;            // copy of what came, or -1
+	bool eof;
+	bool console;         // stdout: first_ms and PATTERN
+	struct matcher *mark; // -m MARK on this pipe, or NULL
+};
+
+struct watch {
+	double t0, result_ms, first_ms, mark_ms;
+	pid_t pid;
+	bool smaps;
+	struct matcher pat, mark;
+	struct smaps_sample sm;
+};
+
+// Takes one read's worth of a stream; t is its time since the start.
+static void take(struct watch *w, struct stream *s, const char *data, size_t len, double t)
+{
+	if (s->console) {
+		if (w->first_ms < 0)
+			w->first_ms = t;
+		if (!w->pat.found && matcher_feed(&w->pat, data, len)) {
+			w->result_ms = t;
+			if (w->smaps)
+				sample_smaps(w->pid, &w->sm);
+		}
+	}
+	if (s->mark != NULL && !s->mark->found && matcher_feed(s->mark, data, len))
+		w->mark_ms = t;
+	if (s->outfd >= 0)
+		(void)write_all(s->outfd, data, len);
+}
+
+static int open_out(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fprintf(stderr, "bootwatch: %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	double timeout_s = 120;
-	const char *outpath = NULL;
-	bool smaps = false;
+	const char *outpath = NULL, *errpath = NULL, *markpat = NULL;
+	struct watch w = { .result_ms = -1, .first_ms = -1, .mark_ms = -1, .sm = { -1, -1, -1 } };
 	int opt;
-	while ((opt = getopt(argc, argv, "+t:o:sh")) != -1) {
+	while ((opt = getopt(argc, argv, "+t:o:e:m:sh")) != -1) {
 		switch (opt) {
 		case 't': {
 			char *end;
@@ -154,8 +202,14 @@ int main(int argc, char **argv)
 		case 'o':
 			outpath = optarg;
 			break;
+		case 'e':
+			errpath = optarg;
+			break;
+		case 'm':
+			markpat = optarg;
+			break;
 		case 's':
-			smaps = true;
+			w.smaps = true;
 			break;
 		default:
 			usage();
@@ -166,67 +220,91 @@ int main(int argc, char **argv)
 	const char *pattern = argv[optind];
 	char **cmd = &argv[optind + 2];
 
-	struct matcher m = { .pat = pattern, .patlen = strlen(pattern) };
-	m.buf = malloc(m.patlen + READ_CHUNK);
-	if (m.buf == NULL) {
+	w.pat = (struct matcher){ .pat = pattern, .patlen = strlen(pattern) };
+	w.pat.buf = malloc(w.pat.patlen + READ_CHUNK);
+	if (markpat != NULL) {
+		w.mark = (struct matcher){ .pat = markpat, .patlen = strlen(markpat) };
+		w.mark.buf = malloc(w.mark.patlen + READ_CHUNK);
+	}
+	if (w.pat.buf == NULL || (markpat != NULL && w.mark.buf == NULL)) {
 		perror("bootwatch: malloc");
 		return 2;
 	}
-	int outfd = -1;
-	if (outpath != NULL) {
-		outfd = open(outpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (outfd < 0) {
-			fprintf(stderr, "bootwatch: %s: %s\n", outpath, strerror(errno));
-			return 2;
-		}
-	}
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		perror("bootwatch: pipe2");
+	// The child notes when it calls execvp here (a shared page survives the fork).
+	double *exec_at = mmap(NULL, sizeof(double), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (exec_at == MAP_FAILED) {
+		perror("bootwatch: mmap");
 		return 2;
 	}
+	*exec_at = -1;
+
+	struct stream st[2];
+	int nst = errpath != NULL ? 2 : 1;
+	int pfd[2][2];
+	for (int i = 0; i < nst; i++) {
+		if (pipe2(pfd[i], O_CLOEXEC) < 0) {
+			perror("bootwatch: pipe2");
+			return 2;
+		}
+		st[i] = (struct stream){ .fd = pfd[i][0], .outfd = -1, .console = i == 0 };
+	}
+	st[nst - 1].mark = markpat != NULL ? &w.mark : NULL;
+	if (outpath != NULL && (st[0].outfd = open_out(outpath)) < 0)
+		return 2;
+	if (errpath != NULL && (st[1].outfd = open_out(errpath)) < 0)
+		return 2;
 	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull < 0) {
 		perror("bootwatch: /dev/null");
 		return 2;
 	}
 
-	double t0 = now_ms();
+	w.t0 = now_ms();
 	pid_t pid = fork();
 	if (pid < 0) {
 		perror("bootwatch: fork");
 		return 2;
 	}
 	if (pid == 0) {
-		if (dup2(devnull, STDIN_FILENO) < 0 || dup2(pfd[1], STDOUT_FILENO) < 0 ||
-		    dup2(pfd[1], STDERR_FILENO) < 0)
+		if (dup2(devnull, STDIN_FILENO) < 0 || dup2(pfd[0][1], STDOUT_FILENO) < 0 ||
+		    dup2(pfd[nst - 1][1], STDERR_FILENO) < 0)
 			_exit(127);
+		*exec_at = now_ms() - w.t0;
 		execvp(cmd[0], cmd);
 		dprintf(STDERR_FILENO, "bootwatch: exec %s: %s\n", cmd[0], strerror(errno));
 		_exit(127);
 	}
-	close(pfd[1]);
+	w.pid = pid;
+	for (int i = 0; i < nst; i++)
+		close(pfd[i][1]);
 	close(devnull);
 	int pidfd = open_pidfd(pid);
 
-	double result_ms = -1, exit_ms = -1, first_ms = -1;
-	struct smaps_sample sm = { -1, -1, -1 };
-	bool eof = false, exited = false, timed_out = false;
+	double exit_ms = -1;
+	bool exited = false, timed_out = false;
 	int wstatus = 0;
 	struct rusage ru = { 0 };
 	char chunk[READ_CHUNK];
-	while (!eof || !exited) {
-		double left = timeout_s * 1e3 - (now_ms() - t0);
+	for (;;) {
+		bool all_eof = true;
+		for (int i = 0; i < nst; i++)
+			all_eof = all_eof && st[i].eof;
+		if (all_eof && exited)
+			break;
+		double left = timeout_s * 1e3 - (now_ms() - w.t0);
 		if (left <= 0) {
 			timed_out = true;
 			break;
 		}
-		struct pollfd fds[2];
+		struct pollfd fds[3];
+		int sidx[3];
 		nfds_t nfds = 0;
-		int pipe_idx = -1, pid_idx = -1;
-		if (!eof) {
-			pipe_idx = (int)nfds;
-			fds[nfds++] = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+		int pid_idx = -1;
+		for (int i = 0; i < nst; i++) {
+			if (!st[i].eof) {
+				sidx[nfds] = i;
+				fds[nfds++] = (struct pollfd){ .fd = st[i].fd, .events = POLLIN };
+			}
 		}
 		if (!exited && pidfd >= 0) {
 			pid_idx = (int)nfds;
@@ -235,7 +313,7 @@ int main(int argc, char **argv)
 		if (nfds == 0) {
 			// EOF and no pidfd: poll for the exit every millisecond, still under the timeout.
 			if (wait4(pid, &wstatus, WNOHANG, &ru) == pid) {
-				exit_ms = now_ms() - t0;
+				exit_ms = now_ms() - w.t0;
 				exited = true;
 			} else {
 				nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
@@ -249,41 +327,34 @@ int main(int argc, char **argv)
 			perror("bootwatch: poll");
 			break;
 		}
-		if (pipe_idx >= 0 && fds[pipe_idx].revents != 0) {
-			ssize_t r = read(pfd[0], chunk, sizeof(chunk));
-			if (r > 0) {
-				double t = now_ms() - t0;
-				if (first_ms < 0)
-					first_ms = t;
-				if (!m.found && matcher_feed(&m, chunk, (size_t)r)) {
-					result_ms = t;
-					if (smaps)
-						sample_smaps(pid, &sm);
-				}
-				if (outfd >= 0)
-					(void)write_all(outfd, chunk, (size_t)r);
-			} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-				eof = true;
-			}
+		for (int k = 0; k < (int)nfds; k++) {
+			if (k == pid_idx || fds[k].revents == 0)
+				continue;
+			struct stream *s = &st[sidx[k]];
+			ssize_t r = read(s->fd, chunk, sizeof(chunk));
+			if (r > 0)
+				take(&w, s, chunk, (size_t)r, now_ms() - w.t0);
+			else if (r == 0 || (errno != EINTR && errno != EAGAIN))
+				s->eof = true;
 		}
 		if (pid_idx >= 0 && fds[pid_idx].revents != 0) {
 			if (wait4(pid, &wstatus, WNOHANG, &ru) == pid) {
-				exit_ms = now_ms() - t0;
+				exit_ms = now_ms() - w.t0;
 				exited = true;
-				// Whatever is still in the pipe was written before the exit; drain it, but do not
-				// wait for grandchildren that may hold the pipe open.
-				fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 			}
 		}
-		if (exited && !eof) {
-			ssize_t r;
-			while ((r = read(pfd[0], chunk, sizeof(chunk))) > 0) {
-				if (!m.found && matcher_feed(&m, chunk, (size_t)r))
-					result_ms = now_ms() - t0;
-				if (outfd >= 0)
-					(void)write_all(outfd, chunk, (size_t)r);
+		if (exited) {
+			// Whatever is still in the pipes was written before the exit; drain it, but do not
+			// wait for grandchildren that may hold a pipe open.
+			for (int i = 0; i < nst; i++) {
+				ssize_t r;
+				if (st[i].eof)
+					continue;
+				fcntl(st[i].fd, F_SETFL, O_NONBLOCK);
+				while ((r = read(st[i].fd, chunk, sizeof(chunk))) > 0)
+					take(&w, &st[i], chunk, (size_t)r, now_ms() - w.t0);
+				st[i].eof = true;
 			}
-			eof = true;
 		}
 	}
 	if (timed_out) {
@@ -291,8 +362,9 @@ int main(int argc, char **argv)
 		while (wait4(pid, &wstatus, 0, &ru) < 0 && errno == EINTR)
 			;
 	}
-	if (outfd >= 0)
-		close(outfd);
+	for (int i = 0; i < nst; i++)
+		if (st[i].outfd >= 0)
+			close(st[i].outfd);
 
 	char status[32];
 	if (timed_out)
@@ -303,12 +375,16 @@ int main(int argc, char **argv)
 		snprintf(status, sizeof(status), "%d", 128 + WTERMSIG(wstatus));
 	else
 		snprintf(status, sizeof(status), "unknown");
-	printf("result_ms=%.1f exit_ms=%.1f rss_kib=%ld status=%s user_ms=%.0f sys_ms=%.0f first_ms=%.1f", result_ms,
-	       exit_ms, ru.ru_maxrss, status, tv_ms(ru.ru_utime), tv_ms(ru.ru_stime), first_ms);
-	if (smaps)
-		printf(" smaps_rss_kib=%ld ram_rss_kib=%ld ram_size_kib=%ld", sm.rss_kib, sm.ram_rss_kib, sm.ram_size_kib);
+	printf("result_ms=%.1f exit_ms=%.1f rss_kib=%ld status=%s user_ms=%.0f sys_ms=%.0f first_ms=%.1f exec_ms=%.1f",
+	       w.result_ms, exit_ms, ru.ru_maxrss, status, tv_ms(ru.ru_utime), tv_ms(ru.ru_stime), w.first_ms, *exec_at);
+	if (markpat != NULL)
+		printf(" mark_ms=%.1f", w.mark_ms);
+	if (w.smaps)
+		printf(" smaps_rss_kib=%ld ram_rss_kib=%ld ram_size_kib=%ld", w.sm.rss_kib, w.sm.ram_rss_kib,
+		       w.sm.ram_size_kib);
 	printf("\n");
 
-	free(m.buf);
+	free(w.pat.buf);
+	free(w.mark.buf);
 	return 0;
 }
