@@ -21,20 +21,43 @@
 _Static_assert(sizeof(struct boot_params) == 4096, "zero page layout");
 _Static_assert(offsetof(struct boot_params, hdr) == SETUP_HDR_OFF, "setup header offset");
 
-static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const char *what, const uint8_t *img,
-			size_t len, struct x86_boot *b)
+int x86_image_read(const struct x86_image *im, uint64_t off, void *dst, uint64_t n)
+{
+	uint64_t end, done = 0;
+
+	if (__builtin_add_overflow(off, n, &end) || end > im->len)
+		return -ENOEXEC;
+	if (im->buf) {
+		memcpy(dst, im->buf + off, n);
+		return 0;
+	}
+	while (done < n) {
+		ssize_t r = pread(im->fd, (uint8_t *)dst + done, n - done, (off_t)(off + done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO; /* 0: the file shrank under us */
+		done += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const char *what,
+			const struct x86_image *im, const uint8_t *head, struct x86_boot *b)
 {
 	struct setup_header *h = &b->hdr;
-	size_t hdr_len, setup_size, ksize;
+	size_t hdr_len, setup_size, ksize, len = im->len;
 	uint64_t load, need, end;
 	void *dst;
+	int ret;
 
 	/* The header's own length: the byte at 0x201 is the jump offset from 0x202. Fields past it are zero. */
-	hdr_len = 0x202 + img[0x201] - SETUP_HDR_OFF;
+	hdr_len = 0x202 + head[0x201] - SETUP_HDR_OFF;
 	if (hdr_len > sizeof(*h))
 		hdr_len = sizeof(*h);
 	memset(h, 0, sizeof(*h));
-	memcpy(h, img + SETUP_HDR_OFF, hdr_len);
+	memcpy(h, head + SETUP_HDR_OFF, hdr_len);
 	if (h->version < MIN_PROTOCOL || !(h->xloadflags & XLF_KERNEL_64)) {
 		vlog_err(log, "%s uses Linux boot protocol %u.%02u without a 64-bit entry point; vmm needs 2.12 or newer",
 			 what, h->version >> 8, h->version & 0xff);
@@ -63,7 +86,11 @@ static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const
 			 (unsigned long long)load, (unsigned long long)end);
 		return -ENOMEM;
 	}
-	memcpy(dst, img + setup_size, ksize);
+	ret = x86_image_read(im, setup_size, dst, ksize);
+	if (ret) {
+		vlog_err(log, "cannot read %s: %s", what, strerror(-ret));
+		return ret;
+	}
 
 	b->bzimage = true;
 	b->pvh = false;
@@ -77,21 +104,40 @@ static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const
 		b->cmdline_size = BOOT_CMDLINE_MAX;
 	else
 		b->cmdline_size = h->cmdline_size + 1;
+	vlog_debug(log, "%s: bzImage, boot protocol %u.%02u, 64-bit entry at 0x%llx", what, h->version >> 8,
+		   h->version & 0xff, (unsigned long long)b->entry);
 	return 0;
 }
 
 int x86_load_kernel(const struct guest_mem *m, const struct vlog *log, const char *what, const uint8_t *img,
 		    size_t len, struct x86_boot *b)
 {
+	const struct x86_image im = { .buf = img, .fd = -1, .len = len };
+
+	return x86_load_image(m, log, what, &im, b);
+}
+
+int x86_load_image(const struct guest_mem *m, const struct vlog *log, const char *what, const struct x86_image *im,
+		   struct x86_boot *b)
+{
+	uint8_t head[SETUP_HDR_OFF + sizeof(struct setup_header)];
+	size_t n = im->len < sizeof(head) ? im->len : sizeof(head);
+	int ret;
+
 	memset(b, 0, sizeof(*b));
-	if (len >= 4 && !memcmp(img, "\177ELF", 4))
-		return x86_load_elf(m, log, what, img, len, b);
-	if (len >= SETUP_HDR_OFF + sizeof(struct setup_header)) {
+	ret = x86_image_read(im, 0, head, n);
+	if (ret) {
+		vlog_err(log, "cannot read %s: %s", what, strerror(-ret));
+		return ret;
+	}
+	if (n >= 4 && !memcmp(head, "\177ELF", 4))
+		return x86_load_elf(m, log, what, im, b);
+	if (n == sizeof(head)) {
 		uint32_t magic;
 
-		memcpy(&magic, img + offsetof(struct setup_header, header) + SETUP_HDR_OFF, 4);
+		memcpy(&magic, head + offsetof(struct setup_header, header) + SETUP_HDR_OFF, 4);
 		if (magic == HDRS_MAGIC)
-			return load_bzimage(m, log, what, img, len, b);
+			return load_bzimage(m, log, what, im, head, b);
 	}
 	vlog_err(log, "%s is neither a bzImage (no 'HdrS' boot header) nor an ELF vmlinux", what);
 	return -ENOEXEC;
@@ -226,13 +272,10 @@ int x86_open_image(const struct vlog *log, const char *what, const char *path)
 	return fd;
 }
 
-/* Read the whole of an image opened by x86_open_image() (at most max bytes) into a new buffer. */
-static int read_image(const struct vlog *log, const char *what, const char *path, int fd, size_t max, uint8_t **out,
-		      size_t *len)
+/* The size of an image opened by x86_open_image(), checked against max. */
+static int image_size(const struct vlog *log, const char *what, const char *path, int fd, uint64_t max, size_t *len)
 {
 	struct stat st;
-	uint8_t *buf;
-	size_t done = 0;
 
 	if (fstat(fd, &st) < 0) {
 		int ret = -errno;
@@ -240,51 +283,36 @@ static int read_image(const struct vlog *log, const char *what, const char *path
 		vlog_err(log, "cannot stat %s '%s': %s", what, path, strerror(errno));
 		return ret;
 	}
-	if (st.st_size == 0 || (uint64_t)st.st_size > max) {
+	if (st.st_size <= 0 || (uint64_t)st.st_size > max) {
 		vlog_err(log, "%s '%s' is %s (%lld bytes)", what, path, st.st_size ? "too large" : "empty",
 			 (long long)st.st_size);
 		return st.st_size ? -EFBIG : -ENOEXEC;
 	}
-	buf = malloc((size_t)st.st_size);
-	if (!buf)
-		return -ENOMEM;
-	while (done < (size_t)st.st_size) {
-		ssize_t r = pread(fd, buf + done, (size_t)st.st_size - done, (off_t)done);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			int ret = r < 0 ? -errno : -EIO;
-
-			vlog_err(log, "cannot read %s '%s': %s", what, path, r < 0 ? strerror(errno) : "short read");
-			free(buf);
-			return ret;
-		}
-		done += (size_t)r;
-	}
-	*out = buf;
-	*len = done;
+	*len = (size_t)st.st_size;
 	return 0;
 }
 
+/* The initrd goes straight from the file into guest RAM. */
 static int load_initrd(const struct guest_mem *m, const struct vlog *log, const struct x86_boot *b, int fd,
 		       const char *path, uint64_t *gpa, uint64_t *size)
 {
-	uint8_t *buf;
 	size_t len;
 	int ret;
 
-	ret = read_image(log, "initrd", path, fd, (size_t)gmem_low_end(m), &buf, &len);
+	ret = image_size(log, "initrd", path, fd, gmem_low_end(m), &len);
 	if (ret)
 		return ret;
 	ret = x86_place_initrd(m, b, len, gpa);
-	if (ret)
+	if (ret) {
 		vlog_err(log, "initrd '%s' (%zu bytes) does not fit in guest RAM between the kernel and 0x%llx; give it more --mem",
 			 path, len, (unsigned long long)b->initrd_addr_max);
-	else
-		ret = gmem_write(m, *gpa, buf, len);
+		return ret;
+	}
 	*size = len;
-	free(buf);
+	ret = x86_image_read(&(struct x86_image){ .fd = fd, .len = len }, 0, gmem_ptr(m, *gpa, len), len);
+	if (ret)
+		vlog_err(log, "cannot read initrd '%s': %s", path, ret == -EIO ? "it is shorter than it was a moment ago" :
+			 strerror(-ret));
 	return ret;
 }
 
@@ -293,16 +321,21 @@ int x86_boot_setup(const struct guest_mem *m, const struct vlog *log, const stru
 {
 	char what[PATH_MAX + 16];
 	uint64_t initrd_gpa = 0, initrd_size = 0;
-	uint8_t *img;
+	struct x86_image im;
 	size_t len;
 	int ret;
 
-	ret = read_image(log, "kernel", f->kernel, f->kernel_fd, 1ull << 30, &img, &len);
+	/*
+	 * Read from the file piece by piece: the headers into small buffers, each segment straight into
+	 * its place in guest RAM (one copy; not mapped: a file truncated meanwhile would raise SIGBUS in
+	 * an embedding application, a read just fails).
+	 */
+	ret = image_size(log, "kernel", f->kernel, f->kernel_fd, 1ull << 30, &len);
 	if (ret)
 		return ret;
+	im = (struct x86_image){ .fd = f->kernel_fd, .len = len };
 	snprintf(what, sizeof(what), "kernel '%s'", f->kernel);
-	ret = x86_load_kernel(m, log, what, img, len, b);
-	free(img);
+	ret = x86_load_image(m, log, what, &im, b);
 	if (ret)
 		return ret;
 	if (f->initrd) {

@@ -29,9 +29,24 @@ struct x86_boot {
 	struct setup_header hdr; /* bzImage only: the image's setup header */
 };
 
+/*
+ * A kernel image to load: held in memory (buf), or a file read piece by piece (fd, buf NULL), so
+ * that its segments go straight from the file into guest RAM. len: its size in bytes.
+ */
+struct x86_image {
+	const uint8_t *buf;
+	int fd;
+	size_t len;
+};
+/* Copy [off, off + n) of the image into dst: 0, -ENOEXEC when the range is not all in the image, -errno. */
+int x86_image_read(const struct x86_image *im, uint64_t off, void *dst, uint64_t n);
+
 /* Load a kernel image held in memory. what names it in messages ("kernel 'bzImage'"). */
 int x86_load_kernel(const struct guest_mem *m, const struct vlog *log, const char *what, const uint8_t *img,
 		    size_t len, struct x86_boot *b);
+/* The same from an image in memory or in a file. */
+int x86_load_image(const struct guest_mem *m, const struct vlog *log, const char *what, const struct x86_image *im,
+		   struct x86_boot *b);
 /* Choose where an initrd of size bytes goes: page aligned, as high as allowed, above the kernel. */
 int x86_place_initrd(const struct guest_mem *m, const struct x86_boot *b, uint64_t size, uint64_t *gpa);
 /* Fill the BIOS-style e820 map of m into tab; returns the entry count or -ENOSPC. */

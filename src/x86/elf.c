@@ -4,6 +4,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "x86/layout.h"
@@ -81,35 +82,44 @@ static bool find_pvh_note(const uint8_t *p, uint64_t n, uint64_t *entry)
 	return false;
 }
 
-static Elf64_Phdr phdr(const uint8_t *img, const Elf64_Ehdr *eh, unsigned int i)
+/* Program header i (the table is known to lie in the file); zeroes (PT_NULL) when the read fails. */
+static Elf64_Phdr phdr(const struct x86_image *im, const Elf64_Ehdr *eh, unsigned int i)
 {
 	Elf64_Phdr ph;
 
-	memcpy(&ph, img + eh->e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+	if (x86_image_read(im, eh->e_phoff + (uint64_t)i * sizeof(ph), &ph, sizeof(ph)))
+		memset(&ph, 0, sizeof(ph));
 	return ph;
 }
+
+/* A real kernel's notes take a few hundred bytes; a larger note segment is not searched. */
+#define NOTE_MAX (64u << 10)
 
 /*
  * The PVH entry from the PT_NOTE segments. Notes in a real file do not
  * overlap, so the walks read no more than the file's size in all: a file of
  * many PT_NOTEs over the same bytes cannot make them read it again and again.
  */
-static bool find_pvh_entry(const uint8_t *img, size_t len, const Elf64_Ehdr *eh, uint64_t *entry)
+static bool find_pvh_entry(const struct x86_image *im, const Elf64_Ehdr *eh, uint64_t *entry)
 {
-	uint64_t budget = len;
+	uint64_t budget = im->len;
+	bool found = false;
 
-	for (unsigned int i = 0; i < eh->e_phnum; i++) {
-		Elf64_Phdr ph = phdr(img, eh, i);
+	for (unsigned int i = 0; i < eh->e_phnum && !found; i++) {
+		Elf64_Phdr ph = phdr(im, eh, i);
+		uint8_t *notes;
 
-		if (ph.p_type != PT_NOTE || !in_file(ph.p_offset, ph.p_filesz, len))
+		if (ph.p_type != PT_NOTE || !in_file(ph.p_offset, ph.p_filesz, im->len) || ph.p_filesz > NOTE_MAX)
 			continue;
 		if (ph.p_filesz > budget)
 			break;
 		budget -= ph.p_filesz;
-		if (find_pvh_note(img + ph.p_offset, ph.p_filesz, entry))
-			return true;
+		notes = malloc(ph.p_filesz ? ph.p_filesz : 1);
+		if (notes && !x86_image_read(im, ph.p_offset, notes, ph.p_filesz))
+			found = find_pvh_note(notes, ph.p_filesz, entry);
+		free(notes);
 	}
-	return false;
+	return found;
 }
 
 /* Check one PT_LOAD on its own: in the file, in guest RAM above the legacy hole. */
@@ -140,15 +150,15 @@ static int check_seg(const struct guest_mem *m, const struct vlog *log, const ch
  * no more bytes than the VM has RAM, each valid alone, no two overlapping.
  * Returns the count (at least 1) or -errno.
  */
-static int collect_segs(const struct guest_mem *m, const struct vlog *log, const char *what, const uint8_t *img,
-			size_t len, const Elf64_Ehdr *eh, struct load_seg *segs)
+static int collect_segs(const struct guest_mem *m, const struct vlog *log, const char *what,
+			const struct x86_image *im, const Elf64_Ehdr *eh, struct load_seg *segs)
 {
 	uint64_t total = 0;
 	unsigned int n = 0, count = 0;
 	int ret;
 
 	for (unsigned int i = 0; i < eh->e_phnum; i++) {
-		Elf64_Phdr ph = phdr(img, eh, i);
+		Elf64_Phdr ph = phdr(im, eh, i);
 
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
@@ -172,7 +182,7 @@ static int collect_segs(const struct guest_mem *m, const struct vlog *log, const
 		return -ENOMEM;
 	}
 	for (unsigned int i = 0; i < n; i++) {
-		ret = check_seg(m, log, what, len, &segs[i]);
+		ret = check_seg(m, log, what, im->len, &segs[i]);
 		if (ret)
 			return ret;
 		/* Both ranges are known not to wrap: the earlier ones passed check_seg, this one just did. */
@@ -191,9 +201,10 @@ static int collect_segs(const struct guest_mem *m, const struct vlog *log, const
 	return (int)n;
 }
 
-int x86_load_elf(const struct guest_mem *m, const struct vlog *log, const char *what, const uint8_t *img, size_t len,
+int x86_load_elf(const struct guest_mem *m, const struct vlog *log, const char *what, const struct x86_image *im,
 		 struct x86_boot *b)
 {
+	size_t len = im->len;
 	struct load_seg segs[ELF_MAX_LOADS];
 	Elf64_Ehdr eh;
 	uint64_t pvh_entry = 0, end = 0;
@@ -203,7 +214,10 @@ int x86_load_elf(const struct guest_mem *m, const struct vlog *log, const char *
 		vlog_err(log, "%s is a truncated ELF file", what);
 		return -ENOEXEC;
 	}
-	memcpy(&eh, img, sizeof(eh));
+	if (x86_image_read(im, 0, &eh, sizeof(eh))) {
+		vlog_err(log, "cannot read %s", what);
+		return -EIO;
+	}
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_machine != EM_X86_64) {
 		vlog_err(log, "%s is not a 64-bit little-endian x86-64 ELF file", what);
 		return -ENOEXEC;
@@ -213,18 +227,24 @@ int x86_load_elf(const struct guest_mem *m, const struct vlog *log, const char *
 		vlog_err(log, "%s has a malformed ELF program header table", what);
 		return -ENOEXEC;
 	}
-	n = collect_segs(m, log, what, img, len, &eh, segs);
+	n = collect_segs(m, log, what, im, &eh, segs);
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
 		uint8_t *dst = gmem_ptr(m, segs[i].paddr, segs[i].memsz);
 
-		memcpy(dst, img + segs[i].offset, segs[i].filesz);
+		int ret = x86_image_read(im, segs[i].offset, dst, segs[i].filesz);
+
+		if (ret) {
+			vlog_err(log, "cannot read segment %u of %s: %s", segs[i].idx, what,
+				 ret == -EIO ? "the file shrank" : strerror(-ret));
+			return ret;
+		}
 		memset(dst + segs[i].filesz, 0, segs[i].memsz - segs[i].filesz);
 		if (segs[i].paddr + segs[i].memsz > end)
 			end = segs[i].paddr + segs[i].memsz;
 	}
-	b->pvh = find_pvh_entry(img, len, &eh, &pvh_entry);
+	b->pvh = find_pvh_entry(im, &eh, &pvh_entry);
 	b->entry = b->pvh ? pvh_entry : eh.e_entry;
 	if (!gmem_ptr(m, b->entry, 1)) {
 		vlog_err(log, "%s entry point 0x%llx is outside guest RAM", what, (unsigned long long)b->entry);
@@ -233,6 +253,8 @@ int x86_load_elf(const struct guest_mem *m, const struct vlog *log, const char *
 	b->kernel_end = end;
 	b->initrd_addr_max = 0x37ffffff;
 	b->cmdline_size = BOOT_CMDLINE_MAX;
+	vlog_debug(log, "%s: ELF vmlinux, %d segment(s), %s entry at 0x%llx", what, n, b->pvh ? "PVH" : "64-bit ELF",
+		   (unsigned long long)b->entry);
 	return 0;
 }
 

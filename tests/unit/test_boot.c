@@ -270,6 +270,62 @@ START_TEST(elf_loads_and_pvh)
 }
 END_TEST
 
+/* A temporary file holding n bytes of img; its descriptor (the file is already unlinked). */
+static int file_with(const uint8_t *img, size_t n)
+{
+	char path[] = "/tmp/vmm-test-kernel-XXXXXX";
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(fd, img, n), (ssize_t)n);
+	return fd;
+}
+
+/*
+ * Loading from a file (the VMM's path: each piece read straight into guest RAM) gives the same guest
+ * memory and boot facts as loading from memory (the fuzz targets' path); a file that is shorter than
+ * it was said to be (truncated meanwhile) is an error, not a crash.
+ */
+START_TEST(image_from_file)
+{
+	struct x86_boot b, bf;
+	struct x86_image im;
+	size_t len;
+	uint8_t *img = make_bzimage(&len, 0x020f);
+	int fd = file_with(img, len);
+
+	with_ram(64 * MIB);
+	im = (struct x86_image){ .fd = fd, .len = len };
+	ck_assert_int_eq(x86_load_image(&mem, &quiet, "k", &im, &bf), 0);
+	ck_assert(bf.bzimage);
+	ck_assert_mem_eq(ram + 0x1000000, img + 5 * 512, 8192);
+	memset(ram + 0x1000000, 0, 8192);
+	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), 0);
+	ck_assert_mem_eq(&b, &bf, sizeof(b));
+	im.len = len + 4096; /* the file shrank after it was measured */
+	ck_assert_int_eq(x86_load_image(&mem, &kept, "k", &im, &bf), -EIO);
+	ck_assert_ptr_nonnull(strstr(said, "cannot read k"));
+	close(fd);
+	free(img);
+
+	img = make_elf(&len, true, 0x200000);
+	fd = file_with(img, len);
+	memset(ram + 0x200000, 0x77, 0x2000);
+	im = (struct x86_image){ .fd = fd, .len = len };
+	ck_assert_int_eq(x86_load_image(&mem, &quiet, "k", &im, &bf), 0);
+	ck_assert(bf.pvh);
+	ck_assert_uint_eq(bf.entry, 0x200040);
+	ck_assert_uint_eq(ram[0x2000ff], 0xcc);
+	ck_assert_uint_eq(ram[0x200100], 0);
+	ck_assert_int_eq(ftruncate(fd, 0x880), 0); /* cut into the PT_LOAD's bytes (0x800-0x900) */
+	ck_assert_int_eq(x86_load_image(&mem, &kept, "k", &im, &bf), -EIO);
+	ck_assert_ptr_nonnull(strstr(said, "cannot read segment 0 of k"));
+	close(fd);
+	free(img);
+}
+END_TEST
+
 START_TEST(elf_hostile)
 {
 	struct x86_boot b;
@@ -550,6 +606,7 @@ int main(void)
 	tcase_add_test(tc, e820_above_4g);
 	tcase_add_test(tc, elf_loads_and_pvh);
 	tcase_add_test(tc, elf_hostile);
+	tcase_add_test(tc, image_from_file);
 	tcase_add_test(tc, bzimage_cmdline_size_huge);
 	tcase_add_test(tc, bzimage_hostile_header);
 	tcase_add_test(tc, elf_three_segments);
