@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Build the Linux guest assets into OUTDIR:
 #   vmlinuz        Debian's cloud kernel (the image package linux-image-cloud-amd64 depends on)
+#   vmlinux        the same kernel as an ELF file (the bzImage's payload, decompressed), for a boot
+#                  through its PVH entry point
 #   modules/       the guest's virtio modules, plus irqbypass/kvm/kvm-amd/kvm-intel and tun (and, when
 #                  the package has them, tap/vhost_iotlb/vhost/vhost_net) for the test host
 #   initramfs.gz   newc cpio (gzip): static busybox + applet links, /init = tests/guest/init,
@@ -107,7 +109,7 @@ STAMP=$( {
 	for p in "${GUEST_PROGRAMS[@]}"; do echo "$p $(sha256sum "$(readlink -f "$p")" | cut -d' ' -f1)"; done
 } | sha256sum | cut -d' ' -f1)
 if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$STAMP" ] &&
-   [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.gz" ] && [ -d "$OUT/modules" ]; then
+   [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/vmlinux" ] && [ -s "$OUT/initramfs.gz" ] && [ -d "$OUT/modules" ]; then
 	say "up to date in $OUT ($KPKG $KVER, busybox $BUSYBOX_VERSION)"
 	exit 0
 fi
@@ -166,6 +168,28 @@ for m in "${VIRTIO_MODULES[@]}" "${POWER_MODULES[@]}" "${KVM_MODULES[@]}" "${NET
 	esac
 done
 
+# The ELF vmlinux inside the bzImage: the payload (setup header: payload_offset at 0x248 and
+# payload_length at 0x24c, counted from the protected-mode code after the (setup_sects + 1) sectors),
+# decompressed by its magic number.
+say "extracting the ELF vmlinux from $(basename "$vmlinuz")"
+hdr_u32() { od -An -t u4 -j "$1" -N 4 "$vmlinuz" | tr -d ' '; }
+sects=$(od -An -t u1 -j $((0x1f1)) -N 1 "$vmlinuz" | tr -d ' ')
+[ "$sects" = 0 ] && sects=4
+poff=$(( (sects + 1) * 512 + $(hdr_u32 $((0x248))) )) plen=$(hdr_u32 $((0x24c)))
+magic=$(od -An -t x1 -j "$poff" -N 4 "$vmlinuz" | tr -d ' ')
+case $magic in
+1f8b*) unpack="gzip -dc" ;;
+fd377a58) unpack="xz -dc" ;;
+28b52ffd) unpack="zstd -qdc" ;;
+02214c18) unpack="lz4 -dc" ;;
+*) die "the kernel's payload is compressed with something this script does not know (magic $magic)" ;;
+esac
+command -v "${unpack%% *}" >/dev/null || die "${unpack%% *} is needed to unpack the kernel (scripts/install-deps.sh installs it)"
+tail -c +$((poff + 1)) "$vmlinuz" | head -c "$plen" | $unpack >"$WORKDIR/vmlinux" 2>/dev/null ||
+	[ -s "$WORKDIR/vmlinux" ] || die "cannot unpack the kernel's payload with $unpack"
+[ "$(head -c 4 "$WORKDIR/vmlinux" | od -An -t x1 | tr -d ' ')" = 7f454c46 ] ||
+	die "the kernel's payload did not unpack to an ELF file"
+
 say "assembling the guest initramfs"
 R=$WORKDIR/root
 mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,lib/modules}
@@ -204,6 +228,7 @@ if [ "$(id -u)" = 0 ]; then mknod -m 600 "$R/dev/console" c 5 1; fi
 
 cp "$vmlinuz" "$OUT/vmlinuz.new"
 mv "$OUT/vmlinuz.new" "$OUT/vmlinuz"
+mv "$WORKDIR/vmlinux" "$OUT/vmlinux"
 mv "$WORKDIR/initramfs.gz" "$OUT/initramfs.gz"
 rm -rf "$OUT/modules"
 mv "$OUT/modules.new" "$OUT/modules"

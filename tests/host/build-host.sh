@@ -58,6 +58,7 @@ for b in /sbin/mke2fs /sbin/debugfs "$(command -v bash)" "$(command -v flock)" $
 done
 if [ -n "${VMM_HOST_EXTRA:-}" ]; then mkdir -p "$R/extra" && cp -a "$VMM_HOST_EXTRA"/. "$R/extra/"; fi
 cp "$G/vmlinuz" "$G/initramfs.gz" "$R/guest/"
+if [ -s "$G/vmlinux" ]; then cp "$G/vmlinux" "$R/guest/"; fi
 install -m 0755 "$SRC/tests/integration/cases/linux.sh" "$R/tests/linux.sh"
 install -m 0755 "$SRC/tests/integration/cases/net.sh" "$R/tests/net.sh"
 install -m 0755 "$SRC/tests/integration/direct/run.sh" "$R/tests/direct.sh"

@@ -34,7 +34,7 @@ TRIPLE="the guest reset itself (triple fault)"
 early_reset() { grep -q "$TRIPLE" "$ERR" && ! grep -q "VMMTEST-RESULT" "$LOG"; }
 # run_vmm ARGS...: one vmm run with the case's console and stderr files; sets rc.
 run_vmm() {
-	"$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" "$@" \
+	"$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "${KERNEL:-$G/vmlinuz}" --initrd "$G/initramfs.gz" "$@" \
 		</dev/null 2>"$ERR"
 	rc=$?
 }
@@ -75,6 +75,16 @@ boot-1cpu)
 boot-2cpu)
 	boot 0 --mem 512M --cpus 2 --cmdline "$BASE vmmtest=cpus vmmtest.cpus=2"
 	guest_passed cpus
+	pass ;;
+boot-pvh)
+	# The same kernel as an ELF vmlinux (tests/guest/build-assets.sh unpacks it from the bzImage),
+	# entered through its PVH note: 2 vCPUs, and vmm says (-v) which entry it took.
+	[ -s "$G/vmlinux" ] || fail "no $G/vmlinux (tests/guest/build-assets.sh makes it)"
+	KERNEL=$G/vmlinux
+	boot 0 -v --mem 512M --cpus 2 --cmdline "$BASE vmmtest=cpus vmmtest.cpus=2"
+	KERNEL=
+	guest_passed cpus
+	grep -q "ELF vmlinux, .* PVH entry at" "$ERR" || fail "vmm did not say it used the PVH entry: $(grep -m1 'kernel' "$ERR")"
 	pass ;;
 poweroff)
 	boot 0 --mem 256M --cmdline "$BASE vmmtest=poweroff"
