@@ -2,6 +2,7 @@
 #include "memory.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -22,6 +23,30 @@ int gmem_add_region(struct guest_mem *m, uint64_t gpa, uint64_t size, void *hva)
 	return 0;
 }
 
+#define HUGE_ALIGN (2ull << 20)
+
+/* Anonymous guest RAM whose start is 2 MiB aligned (so huge pages line up with guest-physical ones). NULL + errno. */
+static void *map_aligned(uint64_t size)
+{
+	uint64_t len = size + HUGE_ALIGN, start, head;
+	uint8_t *p;
+
+	if (len < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	start = ((uint64_t)(uintptr_t)p + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+	head = start - (uint64_t)(uintptr_t)p;
+	if (head)
+		munmap(p, head);
+	if (len - head > size)
+		munmap(p + head + size, len - head - size);
+	return p + head;
+}
+
 int gmem_init(struct guest_mem *m, uint64_t ram_size)
 {
 	uint64_t low, high;
@@ -34,14 +59,20 @@ int gmem_init(struct guest_mem *m, uint64_t ram_size)
 	low = ram_size < GMEM_HOLE_START ? ram_size : GMEM_HOLE_START;
 	high = ram_size - low;
 
-	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
+	p = map_aligned(ram_size);
+	if (!p)
 		return -errno;
 	m->map = p;
 	m->map_size = ram_size;
 	/* Guest RAM is never in a core dump of ours, and never shared with a forked child. */
 	madvise(p, ram_size, MADV_DONTDUMP);
 	madvise(p, ram_size, MADV_DONTFORK);
+	/*
+	 * Transparent huge pages where the host offers them (Debian's default is "madvise"): a guest
+	 * touching its RAM costs one fault (and one nested-paging entry) per 2 MiB instead of per 4 KiB.
+	 * Nothing is touched here; EINVAL (a kernel without THP) changes nothing.
+	 */
+	madvise(p, ram_size, MADV_HUGEPAGE);
 
 	ret = gmem_add_region(m, 0, low, p);
 	if (!ret && high)
