@@ -9,6 +9,7 @@
 #include <vmm/vmm.h>
 
 #include "devices/boot_timer.h"
+#include "thread.h"
 #include "devices/ged.h"
 #include "devices/serial.h"
 #include "event_loop.h"
@@ -262,7 +263,7 @@ static int start(struct vmm *vm)
 		vm_exit(vm, VMM_EXIT_ERROR);
 		return ret;
 	}
-	ret = -pthread_create(&vm->supervisor, NULL, supervise, vm);
+	ret = -thread_create(&vm->supervisor, supervise, vm);
 	if (ret) {
 		vlog_err(&vm->log, "cannot start the supervisor thread: %s", strerror(-ret));
 		vm_exit(vm, VMM_EXIT_ERROR);

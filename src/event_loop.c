@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The I/O thread: one io_uring, multishot polls for watched fds, SQEs that complete into struct ev_req. */
 #include "event_loop.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -521,7 +522,7 @@ int event_loop_start(struct event_loop *l)
 	/* The I/O thread takes no signals: they belong to the application's threads. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&l->thread, NULL, loop_thread, l);
+	ret = thread_create(&l->thread, loop_thread, l);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret)
 		l->running = false;

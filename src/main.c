@@ -16,6 +16,7 @@
 #include <vmm/vmm.h>
 
 #include "cli/options.h"
+#include "thread.h"
 #include "cli/term.h"
 
 #define EXIT_USAGE 1
@@ -245,7 +246,7 @@ int main(int argc, char **argv)
 		term_restore();
 		return EXIT_CRASH;
 	}
-	ret = pthread_create(&sigthread, NULL, signal_thread, &c);
+	ret = thread_create(&sigthread, signal_thread, &c);
 	if (ret) {
 		fprintf(stderr, "vmm: cannot start the signal thread: %s\n", strerror(ret));
 		vmm_request_stop(c.vm, 0);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* A vCPU thread: KVM_RUN, exit dispatch to the buses, and the stop handshake. */
 #include "vcpu.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -269,7 +270,7 @@ int vcpu_start(struct vcpu *v)
 	/* The thread starts, and stays, with every signal blocked (see kick_signal()). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&v->thread, NULL, vcpu_thread, v);
+	ret = -thread_create(&v->thread, vcpu_thread, v);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		vlog_err(&v->vm->log, "cannot start the thread of vCPU %u: %s", v->id, strerror(-ret));
