@@ -416,7 +416,15 @@ int console_create(const struct console_opts *o, struct console **out)
 		return ret;
 	}
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	{
+		/* console_flush() waits on cond with CLOCK_MONOTONIC deadlines: a wall-clock jump changes nothing. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	/* Nothing reads or writes: act as a sink that swallows everything (no guest ever waits). */
 	if (o->out_fd < 0 && !o->out_cb)
 		c->discard = c->silent = true;
@@ -497,7 +505,7 @@ void console_flush(struct console *c, unsigned timeout_ms)
 	while (c->count && !c->discard) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 50 * 1000000;
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;
