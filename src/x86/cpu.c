@@ -16,6 +16,8 @@
 #define CPUID_EXT_MAX 0x80000000u
 #define CPUID_BRAND_FIRST 0x80000002u
 #define CPUID_BRAND_LAST 0x80000004u
+#define XCR0_X87_SSE 0x3ull
+#define XCR0_USER_MASK (0x2ffull | (3ull << 17)) /* XCR0 bits: x87..AVX-512, PKRU, AMX */
 
 #define X86_CR0_PE (1ull << 0)
 #define X86_CR0_ET (1ull << 4)
@@ -363,6 +365,30 @@ static int set_lapic(int fd)
 	return ioctl(fd, KVM_SET_LAPIC, &l) < 0 ? -errno : 0;
 }
 
+/*
+ * CPUID 0xD.0 EBX, the XSAVE area size for the features XCR0 enables, is computed by KVM from its
+ * idea of the guest's XCR0: at KVM_SET_CPUID2, and again when a guest XSETBV that KVM intercepts
+ * changes it. Where the guest's XSETBV does not reach KVM (seen in the nested test host, whose
+ * emulated SVM runs it without an exit) the guest kept the size for XCR0 = x87 (576 bytes) after it
+ * had enabled AVX, and Linux warned at boot: "XSAVE consistency problem: size 832 != kernel_size
+ * 576". So the vCPU starts with XCR0 holding every feature the guest may enable (the value Linux
+ * sets; before CR4.OSXSAVE the guest cannot use or see it) and CPUID is set again for it. Best effort.
+ */
+static void sync_xsave_size(int vcpu_fd, const struct kvm_cpuid2 *c, const struct vlog *log)
+{
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1 };
+	uint64_t mask = 0;
+
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 0xd && c->entries[i].index == 0)
+			mask = ((uint64_t)c->entries[i].edx << 32 | c->entries[i].eax) & XCR0_USER_MASK;
+	if (!(mask & ~XCR0_X87_SSE))
+		return; /* x87 and SSE only: the size never changes */
+	xcrs.xcrs[0] = (struct kvm_xcr){ .xcr = 0, .value = mask };
+	if (ioctl(vcpu_fd, KVM_SET_XCRS, &xcrs) < 0 || ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0)
+		vlog_debug(log, "cannot size CPUID 0xD for XCR0 0x%llx: %s", (unsigned long long)mask, strerror(errno));
+}
+
 int x86_vcpu_init(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned id, unsigned ncpus,
 		  const struct x86_boot *b, const struct vlog *log)
 {
@@ -376,6 +402,8 @@ int x86_vcpu_init(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned id, 
 	memcpy(c, supported, sz);
 	x86_cpuid_patch(c, id, ncpus);
 	ret = ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
+	if (!ret)
+		sync_xsave_size(vcpu_fd, c, log);
 	free(c);
 	step = "KVM_SET_CPUID2";
 	if (!ret) {

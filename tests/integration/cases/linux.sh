@@ -86,6 +86,16 @@ boot-pvh)
 	guest_passed cpus
 	grep -q "ELF vmlinux, .* PVH entry at" "$ERR" || fail "vmm did not say it used the PVH entry: $(grep -m1 'kernel' "$ERR")"
 	pass ;;
+boot-clean)
+	# A verbose boot (no quiet) on 2 vCPUs: the kernel's log must hold no warning splat or oops
+	# ("cut here"): what we tell the guest (CPUID, ACPI, devices) is consistent. Seen before the fix:
+	# "XSAVE consistency problem: size 832 != kernel_size 576" from CPUID 0xD.
+	boot 0 --mem 512M --cpus 2 --cmdline "console=ttyS0 reboot=k panic=-1 vmmtest=dmesg"
+	guest_passed dmesg
+	grep -q "Run /init as init process" "$LOG" || fail "the console holds no verbose kernel log"
+	splat=$(grep -a -m1 -A2 -e "cut here" -e "XSAVE consistency" -e "BUG:" -e "Oops" "$LOG" | tr -d '\r' | tr '\n' ' ')
+	[ -z "$splat" ] || fail "the kernel warned at boot: $splat"
+	pass ;;
 poweroff)
 	boot 0 --mem 256M --cmdline "$BASE vmmtest=poweroff"
 	guest_passed poweroff
