@@ -5,20 +5,7 @@
 # QEMU microvm and QEMU q35, with the ratio vmm / microvm of the medians; then the goals of issue 10,
 # each with its figure (medians) and met / not met, per config.
 # awk -v date=.. -v machine=.. -v kver=.. -v qm=.. -v runs=N -v cpus="1 2" -v kernels="bzImage vmlinux" -f boot-report.awk LOG
-function stats(s,   a, n, i, j, t) {
-	n = split(s, a, " ")
-	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	if (n == 0) { med = mn = mx = -1; return 0 }
-	med = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	mn = a[1]; mx = a[n]
-	return n
-}
 function median(s) { stats(s); return med }
-# "median (min-max)" of the values in s (space-separated), each times scale, in format fmt.
-function mmm(s, scale, fmt) {
-	if (stats(s) == 0) return "n/a"
-	return sprintf(fmt " (" fmt "-" fmt ")", med * scale, mn * scale, mx * scale)
-}
 function ratio(a, b) { return (a < 0 || b <= 0) ? "n/a" : sprintf("%.2f", a / b) }
 function cell(w, c, key, scale, fmt) {
 	if ((w, c) in na) return "n/a"

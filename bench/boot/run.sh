@@ -115,9 +115,9 @@ tr -d '\r' <"$LOG" | grep -aq '^@@BENCH-DONE' || { tr -d '\r' <"$LOG" | tail -n 
 
 if [ "$MODE" = timeline ]; then
 	tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v machine="$MACHINE" -v kver="$KVER" -v qm="$QEMU_MACHINE" \
-		-f "$HERE/timeline-report.awk"
+		-f "$HERE/stats.awk" -f "$HERE/timeline-report.awk"
 	exit 0
 fi
 # The tables: per config, median (min-max) over the counted runs that exited 0 with the guest's PASS line.
 tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v machine="$MACHINE" -v kver="$KVER" \
-	-v runs="$RUNS" -v cpus="$CPUS_LIST" -v kernels="$KERNELS" -f "$HERE/boot-report.awk"
+	-v runs="$RUNS" -v cpus="$CPUS_LIST" -v kernels="$KERNELS" -f "$HERE/stats.awk" -f "$HERE/boot-report.awk"

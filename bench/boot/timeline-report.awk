@@ -10,19 +10,6 @@
 #  - host-side times (bootwatch: start -> first console byte, -> /init's line; strace: -> KVM_CREATE_VM,
 #    -> first KVM_RUN), the kvm-clock sched offset in ms, and the VMM's own memory at /init.
 # awk -v date=.. -v machine=.. -v kver=.. -v qm=.. -f timeline-report.awk LOG
-function stats(s,   a, n, i, j, t) {
-	n = split(s, a, " ")
-	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	if (n == 0) { med = mn = mx = -1; return 0 }
-	med = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	mn = a[1]; mx = a[n]
-	return n
-}
-function mmm(s, scale, fmt,   n) {
-	n = stats(s)
-	if (n == 0) return "n/a"
-	return sprintf(fmt " (" fmt "-" fmt ")", med * scale, mn * scale, mx * scale)
-}
 function norm(m) {
 	gsub(/0x[0-9a-fA-F]+/, "X", m)
 	gsub(/[0-9a-fA-F]*[0-9][0-9a-fA-F]*/, "N", m)
