@@ -16,6 +16,7 @@
 #include <vmm/vmm.h>
 
 #include "cli/options.h"
+#include "cli/jail.h"
 #include "thread.h"
 #include "cli/term.h"
 
@@ -189,6 +190,10 @@ int main(int argc, char **argv)
 	}
 	if (setup_console(&c))
 		return EXIT_USAGE;
+	if (jail_prepare(&c.opt, err, sizeof(err))) {
+		fprintf(stderr, "vmm: %s\n", err);
+		return EXIT_USAGE;
+	}
 
 	/* SIGINT, SIGTERM and SIGHUP arrive through a signalfd; every thread blocks them. */
 	sigemptyset(&sigs);
@@ -239,6 +244,13 @@ int main(int argc, char **argv)
 	if (ret) {
 		term_restore();
 		return EXIT_USAGE; /* the library said why through log_cb */
+	}
+	/* Everything the VM needs is open now: --user / --chroot take effect before the guest runs. */
+	if (jail_enter(&c.opt, err, sizeof(err))) {
+		fprintf(stderr, "vmm: %s\n", err);
+		vmm_destroy(c.vm);
+		term_restore();
+		return EXIT_USAGE;
 	}
 	ret = vmm_start(c.vm);
 	if (ret) {

@@ -44,6 +44,11 @@ const char *cli_usage(void)
 	       "                           port 0x620 (\"guest marker V\")\n"
 	       "      --stats              print on stderr at exit the KVM exits by reason and by port and MMIO\n"
 	       "                           range, and the time spent handling them in user space\n"
+	       "      --user UID[:GID]     once /dev/kvm, the kernel, the disks and the taps are open, run as\n"
+	       "                           this user and group (numbers; GID defaults to UID, neither may be\n"
+	       "                           0), with no capabilities, no supplementary groups and no way to\n"
+	       "                           gain privileges again (needs root, or CAP_SETUID and CAP_SETGID)\n"
+	       "      --chroot DIR         with --user: change the root directory to DIR first\n"
 	       "  -t, --timeout SECONDS    stop the guest after SECONDS and exit with 124 (default: never)\n"
 	       "  -v, --verbose            print debug messages\n"
 	       "  -h, --help               print this help and exit\n"
@@ -209,7 +214,7 @@ int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
 	return 0;
 }
 
-enum { OPT_CONSOLE = 256, OPT_HVC, OPT_DEBUG_EXIT, OPT_BOOT_TIMER, OPT_STATS };
+enum { OPT_CONSOLE = 256, OPT_HVC, OPT_DEBUG_EXIT, OPT_BOOT_TIMER, OPT_STATS, OPT_USER, OPT_CHROOT };
 
 static const struct option longopts[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -225,11 +230,44 @@ static const struct option longopts[] = {
 	{ "debug-exit", required_argument, NULL, OPT_DEBUG_EXIT },
 	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "chroot", required_argument, NULL, OPT_CHROOT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ 0 },
 };
+
+/* One id of --user: 1 to 4294967294 (0 is root, -1 means "unchanged" to setresuid). */
+static int parse_id(const char *s, char **end, uint32_t *id)
+{
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, end, 10);
+	if (errno || v == 0 || v >= UINT32_MAX)
+		return -EINVAL;
+	*id = (uint32_t)v;
+	return 0;
+}
+
+/* --user UID[:GID] */
+static int parse_user(const char *arg, struct cli_options *o)
+{
+	char *end;
+
+	if (parse_id(arg, &end, &o->uid))
+		return -EINVAL;
+	o->gid = o->uid;
+	if (*end == ':' && parse_id(end + 1, &end, &o->gid))
+		return -EINVAL;
+	if (*end)
+		return -EINVAL;
+	o->drop_user = true;
+	return 0;
+}
 
 static int parse_console(const char *arg, enum cli_console *mode, const char **path)
 {
@@ -346,6 +384,19 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 		case OPT_STATS:
 			o->stats = true;
 			break;
+		case OPT_USER:
+			if (parse_user(optarg, o)) {
+				snprintf(err, errlen, "--user '%s' must be UID or UID:GID, numbers from 1 to 4294967294", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_CHROOT:
+			if (!*optarg) {
+				snprintf(err, errlen, "--chroot needs a directory");
+				return -EINVAL;
+			}
+			o->chroot_dir = optarg;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -383,6 +434,10 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 	}
 	if (o->no_net && o->nnets) {
 		snprintf(err, errlen, "--net none cannot be combined with --net tap=...");
+		return -EINVAL;
+	}
+	if (o->chroot_dir && !o->drop_user) {
+		snprintf(err, errlen, "--chroot needs --user: root can leave a changed root directory");
 		return -EINVAL;
 	}
 	if (o->mem_bytes & 0xfff) {

@@ -29,6 +29,9 @@ struct cli_options {
 	bool verbose;
 	bool boot_timer; /* --boot-timer */
 	bool stats;      /* --stats */
+	bool drop_user;  /* --user UID[:GID]: run as uid:gid once the VM is made (src/cli/jail.c) */
+	uint32_t uid, gid;
+	const char *chroot_dir; /* --chroot DIR (with --user) */
 	bool help, version;
 };
 

@@ -102,6 +102,40 @@ START_TEST(boot_timer_and_stats)
 }
 END_TEST
 
+/* --user UID[:GID] and --chroot DIR (which needs --user); root and nonsense refused. */
+START_TEST(user_and_chroot)
+{
+	struct cli_options o;
+	const char *one[] = { "-k", "bz", "--user", "65534", NULL };
+	const char *two[] = { "-k", "bz", "--user", "1000:100", "--chroot", "/var/empty", NULL };
+	const char *bad[][6] = {
+		{ "-k", "bz", "--user", "0", NULL },
+		{ "-k", "bz", "--user", "1000:0", NULL },
+		{ "-k", "bz", "--user", "nobody", NULL },
+		{ "-k", "bz", "--user", "4294967295", NULL },
+		{ "-k", "bz", "--user", "12:", NULL },
+		{ "-k", "bz", "--user", "-5", NULL },
+	};
+	const char *chroot_alone[] = { "-k", "bz", "--chroot", "/var/empty", NULL };
+
+	ck_assert_int_eq(parse(&o, one), 0);
+	ck_assert(o.drop_user);
+	ck_assert_uint_eq(o.uid, 65534);
+	ck_assert_uint_eq(o.gid, 65534);
+	ck_assert_ptr_null(o.chroot_dir);
+	ck_assert_int_eq(parse(&o, two), 0);
+	ck_assert_uint_eq(o.uid, 1000);
+	ck_assert_uint_eq(o.gid, 100);
+	ck_assert_str_eq(o.chroot_dir, "/var/empty");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(parse(&o, bad[i]), -EINVAL);
+		ck_assert_ptr_nonnull(strstr(err, "--user"));
+	}
+	ck_assert_int_eq(parse(&o, chroot_alone), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "--chroot needs --user"));
+}
+END_TEST
+
 /* --hvc: a virtio console; on stdio it takes the terminal from the serial port, never shares it. */
 START_TEST(hvc)
 {
@@ -274,6 +308,7 @@ int main(void)
 	tcase_add_test(tc, disks);
 	tcase_add_test(tc, nets);
 	tcase_add_test(tc, boot_timer_and_stats);
+	tcase_add_test(tc, user_and_chroot);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -263,6 +263,55 @@ blk-raw)
 	got=$(dd if="$img" bs=1M skip=1 count=4 2>/dev/null | sha)
 	[ -n "$want" ] && [ "$want" = "$got" ] || fail "the image holds $got at 1 MiB, the guest wrote $want"
 	pass ;;
+user-drop)
+	# --user 65534:65534 --chroot DIR: once the guest runs, vmm (every thread) has the new user and
+	# group, no capability in any set, no-new-privileges and its root in DIR; the disk it opened as
+	# root before the drop still takes the guest's writes. (The sanitized build's exit-time leak
+	# check reads /proc, so DIR gets one.)
+	[ "$(id -u)" = 0 ] || fail "needs root (the test host runs as root)"
+	img=$OUT/disk.img jail=$OUT/jail
+	truncate -s 64M "$img"
+	chmod 600 "$img"
+	mkdir -p "$jail/proc"
+	mount -t proc proc "$jail/proc" || fail "cannot mount proc in $jail"
+	"$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 256M \
+		--disk "$img" --user 65534:65534 --chroot "$jail" \
+		--cmdline "$BASE vmmtest=blk-raw vmmtest.virtio=1 vmmtest.hold=3" </dev/null 2>"$ERR" &
+	pid=$!
+	i=0
+	until grep -q "VMMTEST-RESULT" "$LOG" 2>/dev/null || [ $i -ge 600 ] || ! kill -0 $pid 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	st=$OUT/status
+	: >"$st"
+	for t in /proc/$pid/task/*; do cat "$t/status" >>"$st" 2>/dev/null; done
+	root=$(readlink /proc/$pid/root)
+	wait $pid
+	rc=$?
+	umount "$jail/proc"
+	echo "vmm exited with $rc; its root was $root"
+	grep -E "^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):" "$st" | sort | uniq -c
+	[ "$rc" = 0 ] || fail "vmm exited with $rc ($(head -c 300 "$ERR" | tr '\r\n' '  '))"
+	guest_passed blk-raw
+	[ -s "$st" ] || fail "could not read vmm's status while the guest ran"
+	n=$(grep -c "^Uid:" "$st")
+	[ "$(grep -c -E '^Uid:[[:space:]]+65534[[:space:]]+65534[[:space:]]+65534[[:space:]]+65534$' "$st")" = "$n" ] ||
+		fail "a thread of vmm is not user 65534: $(grep '^Uid:' "$st" | sort -u | tr '\n\t' '  ')"
+	[ "$(grep -c -E '^Gid:[[:space:]]+65534[[:space:]]+65534[[:space:]]+65534[[:space:]]+65534$' "$st")" = "$n" ] ||
+		fail "a thread of vmm is not group 65534: $(grep '^Gid:' "$st" | sort -u | tr '\n\t' '  ')"
+	for f in CapInh CapPrm CapEff CapBnd CapAmb; do
+		[ "$(grep -c -E "^$f:[[:space:]]+0+$" "$st")" = "$n" ] ||
+			fail "vmm keeps capabilities: $(grep "^$f:" "$st" | sort -u | tr '\n\t' '  ')"
+	done
+	[ "$(grep -c -E '^NoNewPrivs:[[:space:]]+1$' "$st")" = "$n" ] || fail "vmm can gain privileges (NoNewPrivs not 1)"
+	grep -q -E '^Groups:[[:space:]]*$' "$st" || fail "vmm keeps supplementary groups: $(grep -m1 '^Groups:' "$st")"
+	[ "$root" = "$jail" ] || fail "vmm's root directory is '$root', not $jail"
+	want=$(printed BLK-PATTERN-SHA)
+	got=$(dd if="$img" bs=1M skip=1 count=4 2>/dev/null | sha)
+	[ -n "$want" ] && [ "$want" = "$got" ] || fail "the image holds $got at 1 MiB, the guest wrote $want"
+	[ -s "$ERR" ] && fail "vmm said something on stderr: $(head -c 300 "$ERR" | tr '\r\n' '  ')"
+	pass ;;
 blk-intx | blk-direct)
 	# The same raw-bytes check with legacy INTx instead of MSI-X (guest pci=nomsi), or with O_DIRECT.
 	img=$OUT/disk.img

@@ -201,7 +201,12 @@ errors)
 	one_line_error --bogus-option
 	one_line_error
 	one_line_error --kernel "$PAYLOAD" --console=file:/nonexistent-dir/log
+	one_line_error --kernel "$PAYLOAD" --user 0
+	one_line_error --kernel "$PAYLOAD" --chroot /
 	if [ -c /dev/kvm ]; then
+		# The privilege drop comes after the VM is made: a root directory that is not there.
+		one_line_error --kernel "$PAYLOAD" --user 65534 --chroot "$WORK/no-such-dir"
+		expect_err "^vmm: cannot change the root directory to '$WORK/no-such-dir': No such file or directory$"
 		one_line_error --kernel "$WORK/garbage"
 		one_line_error --kernel "$WORK/empty"
 		one_line_error --kernel "$PAYLOAD" --initrd "$WORK/does-not-exist"
@@ -238,7 +243,7 @@ errors-order)
 	fi ;;
 help)
 	"$VMM" --help >"$LOG" 2>"$ERR" || fail "--help exit code $?"
-	for opt in --kernel --initrd --cmdline --mem --cpus --console --timeout "Ctrl-A"; do
+	for opt in --kernel --initrd --cmdline --mem --cpus --console --timeout --user --chroot "Ctrl-A"; do
 		grep -q -- "$opt" "$LOG" || fail "--help does not mention $opt"
 	done ;;
 stock-kernel-pvm)
