@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -50,14 +51,39 @@ static int caps_left(void)
 	return 0;
 }
 
+/* --rlimit: lowered, never raised (soft and hard alike). */
+static int set_limit(int res, uint64_t v, const char *name, char *err, size_t errlen)
+{
+	struct rlimit rl;
+
+	if (!v)
+		return 0;
+	if (getrlimit(res, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < v)
+		v = rl.rlim_max;
+	rl.rlim_cur = rl.rlim_max = v;
+	if (setrlimit(res, &rl) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot set the %s limit to %llu: %s", name, (unsigned long long)v, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
 int jail_enter(const struct cli_options *o, char *err, size_t errlen)
 {
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
 	int e;
 
-	if (!o->drop_user)
-		return 0;
+	/*
+	 * No file-size limit on offer: io_uring writes at the file position (offset -1) that hit
+	 * RLIMIT_FSIZE return the clamped count again and again without moving the position (seen on
+	 * 6.1 and 6.18), so a console file would be overwritten in place, silently.
+	 */
+	e = set_limit(RLIMIT_NOFILE, o->rlimit_nofile, "open-files", err, errlen);
+	if (e || !o->drop_user)
+		return e;
 	if (o->chroot_dir && (chdir(o->chroot_dir) < 0 || chroot(".") < 0 || chdir("/") < 0)) {
 		e = errno;
 		snprintf(err, errlen, "cannot change the root directory to '%s': %s", o->chroot_dir, strerror(e));

@@ -14,8 +14,9 @@
  */
 int jail_prepare(const struct cli_options *o, char *err, size_t errlen);
 /*
- * Once the VM is made (every file it needs is open): the changed root directory, then the user and
- * group, no supplementary groups; checks that no capability is left in any set. 0, or -errno + err.
+ * Once the VM is made (every file it needs is open): the --rlimit limits; with --user the changed
+ * root directory, then the user and group, no supplementary groups; checks that no capability is
+ * left in any set. 0, or -errno + err.
  */
 int jail_enter(const struct cli_options *o, char *err, size_t errlen);
 

@@ -49,6 +49,7 @@ const char *cli_usage(void)
 	       "                           0), with no capabilities, no supplementary groups and no way to\n"
 	       "                           gain privileges again (needs root, or CAP_SETUID and CAP_SETGID)\n"
 	       "      --chroot DIR         with --user: change the root directory to DIR first\n"
+	       "      --rlimit nofile=N    once the VM is made, at most N open files (16 to 1048576)\n"
 	       "  -t, --timeout SECONDS    stop the guest after SECONDS and exit with 124 (default: never)\n"
 	       "  -v, --verbose            print debug messages\n"
 	       "  -h, --help               print this help and exit\n"
@@ -214,7 +215,7 @@ int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
 	return 0;
 }
 
-enum { OPT_CONSOLE = 256, OPT_HVC, OPT_DEBUG_EXIT, OPT_BOOT_TIMER, OPT_STATS, OPT_USER, OPT_CHROOT };
+enum { OPT_CONSOLE = 256, OPT_HVC, OPT_DEBUG_EXIT, OPT_BOOT_TIMER, OPT_STATS, OPT_USER, OPT_CHROOT, OPT_RLIMIT };
 
 static const struct option longopts[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -232,6 +233,7 @@ static const struct option longopts[] = {
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "chroot", required_argument, NULL, OPT_CHROOT },
+	{ "rlimit", required_argument, NULL, OPT_RLIMIT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -390,6 +392,23 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 				return -EINVAL;
 			}
 			break;
+		case OPT_RLIMIT: {
+			uint64_t v = 0;
+			char *end;
+
+			if (!strncmp(optarg, "nofile=", 7) && isdigit((unsigned char)optarg[7])) {
+				errno = 0;
+				v = strtoull(optarg + 7, &end, 10);
+				if (errno || *end || v < 16 || v > (1u << 20))
+					v = 0;
+				o->rlimit_nofile = v;
+			}
+			if (!v) {
+				snprintf(err, errlen, "--rlimit '%s' must be nofile=N, N from 16 to 1048576", optarg);
+				return -EINVAL;
+			}
+			break;
+		}
 		case OPT_CHROOT:
 			if (!*optarg) {
 				snprintf(err, errlen, "--chroot needs a directory");

@@ -32,6 +32,7 @@ struct cli_options {
 	bool drop_user;  /* --user UID[:GID]: run as uid:gid once the VM is made (src/cli/jail.c) */
 	uint32_t uid, gid;
 	const char *chroot_dir; /* --chroot DIR (with --user) */
+	uint64_t rlimit_nofile; /* --rlimit nofile=N; 0: unchanged */
 	bool help, version;
 };
 

@@ -133,6 +133,20 @@ START_TEST(user_and_chroot)
 	}
 	ck_assert_int_eq(parse(&o, chroot_alone), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "--chroot needs --user"));
+	{
+		const char *lim[] = { "-k", "bz", "--rlimit", "nofile=64", NULL };
+		const char *badlim[][4] = { { "-k", "bz", "--rlimit", "nofile=8" }, { "-k", "bz", "--rlimit", "fsize=1M" },
+					     { "-k", "bz", "--rlimit", "stack=1M" }, { "-k", "bz", "--rlimit", "nofile=" } };
+
+		ck_assert_int_eq(parse(&o, lim), 0);
+		ck_assert_uint_eq(o.rlimit_nofile, 64);
+		for (size_t i = 0; i < sizeof(badlim) / sizeof(badlim[0]); i++) {
+			const char *a[] = { badlim[i][0], badlim[i][1], badlim[i][2], badlim[i][3], NULL };
+
+			ck_assert_int_eq(parse(&o, a), -EINVAL);
+			ck_assert_ptr_nonnull(strstr(err, "--rlimit"));
+		}
+	}
 }
 END_TEST
 

@@ -275,7 +275,7 @@ user-drop)
 	mkdir -p "$jail/proc"
 	mount -t proc proc "$jail/proc" || fail "cannot mount proc in $jail"
 	"$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 256M \
-		--disk "$img" --user 65534:65534 --chroot "$jail" \
+		--disk "$img" --user 65534:65534 --chroot "$jail" --rlimit nofile=64 \
 		--cmdline "$BASE vmmtest=blk-raw vmmtest.virtio=1 vmmtest.hold=3" </dev/null 2>"$ERR" &
 	pid=$!
 	i=0
@@ -287,6 +287,7 @@ user-drop)
 	: >"$st"
 	for t in /proc/$pid/task/*; do cat "$t/status" >>"$st" 2>/dev/null; done
 	root=$(readlink /proc/$pid/root)
+	nofile=$(awk '/^Max open files/ { print $4 "/" $5 }' /proc/$pid/limits)
 	wait $pid
 	rc=$?
 	umount "$jail/proc"
@@ -307,6 +308,7 @@ user-drop)
 	[ "$(grep -c -E '^NoNewPrivs:[[:space:]]+1$' "$st")" = "$n" ] || fail "vmm can gain privileges (NoNewPrivs not 1)"
 	grep -q -E '^Groups:[[:space:]]*$' "$st" || fail "vmm keeps supplementary groups: $(grep -m1 '^Groups:' "$st")"
 	[ "$root" = "$jail" ] || fail "vmm's root directory is '$root', not $jail"
+	[ "$nofile" = 64/64 ] || fail "vmm's open-files limit is '$nofile', not 64/64 (--rlimit nofile=64)"
 	want=$(printed BLK-PATTERN-SHA)
 	got=$(dd if="$img" bs=1M skip=1 count=4 2>/dev/null | sha)
 	[ -n "$want" ] && [ "$want" = "$got" ] || fail "the image holds $got at 1 MiB, the guest wrote $want"
