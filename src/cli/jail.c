@@ -90,7 +90,8 @@ int jail_enter(const struct cli_options *o, char *err, size_t errlen)
 		return -e;
 	}
 	/* The group first (afterwards the user could not change it). glibc applies each to every thread. */
-	if (setgroups(0, NULL) < 0 && errno != EPERM) {
+	/* Without CAP_SETGID (EPERM) that is fine only when there are none to drop. */
+	if (setgroups(0, NULL) < 0 && (errno != EPERM || getgroups(0, NULL) != 0)) {
 		e = errno;
 		snprintf(err, errlen, "cannot drop the supplementary groups: %s", strerror(e));
 		return -e;
