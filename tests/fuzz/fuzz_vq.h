@@ -39,6 +39,7 @@ struct fvq_driver {
 	struct fuzz_ram ram;
 	uint16_t size[FVQ_MAX_QUEUES]; /* 0: queue not set up */
 	uint16_t avail_idx[FVQ_MAX_QUEUES];
+	bool used_shared[FVQ_MAX_QUEUES]; /* a buffer may have covered the used rings: their entries are not checked */
 };
 
 static inline int fvq_ram_init(struct fvq_driver *d)
@@ -107,6 +108,33 @@ static inline void fvq_blob(struct fvq_driver *d, uint64_t gpa, const uint8_t *s
 		memcpy(fvq_ptr(d, gpa, len), src, len);
 }
 
+/*
+ * Does no buffer the driver may have offered on queue q overlap the used rings? Only the direct
+ * descriptor table can be read here; an INDIRECT descriptor (its table may name any address) or
+ * one that covers the used rings makes the answer no.
+ */
+static inline bool fvq_used_private(struct fvq_driver *d, unsigned q)
+{
+	for (unsigned i = 0; i < d->size[q]; i++) {
+		uint8_t raw[16];
+		uint64_t addr;
+		uint32_t len;
+		uint16_t flags;
+
+		memcpy(raw, fvq_ptr(d, FVQ_DESC(q) + 16ull * i, 16), 16);
+		memcpy(&addr, raw, 8);
+		memcpy(&len, raw + 8, 4);
+		memcpy(&flags, raw + 12, 2);
+		addr = le64toh(addr);
+		len = le32toh(len);
+		if (le16toh(flags) & 4) /* VRING_DESC_F_INDIRECT */
+			return false;
+		if (addr < FVQ_DATA && addr + len > FVQ_USED(0))
+			return false;
+	}
+	return true;
+}
+
 /* One driver round on queue q (see the top of this file). */
 static inline void fvq_round(struct fvq_driver *d, unsigned q, struct fz *f)
 {
@@ -142,20 +170,29 @@ static inline void fvq_round(struct fvq_driver *d, unsigned q, struct fz *f)
 	fvq_put16(d, FVQ_AVAIL(q) + 4 + 2ull * size, fz_u16(f));
 }
 
-/* The used ring as the driver sees it: every entry the device published (the last size) names a head below size. */
+/*
+ * The used ring as the driver sees it: walk what the device published since the last look (the
+ * last size entries at most). Each entry names a head below size, unless the driver posted a
+ * buffer over its own used ring (descriptors and indirect tables are fuzzed freely): then the
+ * device's data writes, into memory the guest gave it, land there too, as they must. So entries
+ * are held to the bound only while no buffer of this queue's descriptor table has covered the used
+ * rings (checked at every look, which follows every device step).
+ */
 static inline void fvq_check_used(struct fvq_driver *d, unsigned q, uint16_t *seen_idx)
 {
 	uint16_t size = d->size[q], idx;
 
 	if (!size)
 		return;
+	if (!fvq_used_private(d, q))
+		d->used_shared[q] = true; /* for good: what the device wrote there stays */
 	idx = fvq_get16(d, FVQ_USED(q) + 2);
 	/* (A hostile driver may reuse heads, so how far used->idx moves is not bounded by size.) */
 	for (unsigned n = 0; *seen_idx != idx && n < size; (*seen_idx)++, n++) {
 		struct vring_used_elem e;
 
 		memcpy(&e, fvq_ptr(d, FVQ_USED(q) + 4 + 8ull * (*seen_idx % size), 8), 8);
-		FUZZ_CHECK(le32toh(e.id) < size);
+		FUZZ_CHECK(le32toh(e.id) < size || d->used_shared[q]);
 	}
 	*seen_idx = idx;
 }
