@@ -49,6 +49,11 @@ static void *map_aligned(uint64_t size)
 
 int gmem_init(struct guest_mem *m, uint64_t ram_size)
 {
+	return gmem_init_file(m, ram_size, -1);
+}
+
+int gmem_init_file(struct guest_mem *m, uint64_t ram_size, int fd)
+{
 	uint64_t low, high;
 	void *p;
 	int ret;
@@ -64,6 +69,16 @@ int gmem_init(struct guest_mem *m, uint64_t ram_size)
 		return -errno;
 	m->map = p;
 	m->map_size = ram_size;
+	/*
+	 * A snapshot's memory file replaces the anonymous pages, copy-on-write: a page is read from the
+	 * file (the page cache) when the guest first touches it, and what the guest writes stays ours.
+	 */
+	if (fd >= 0 && mmap(p, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0) ==
+			       MAP_FAILED) {
+		ret = -errno;
+		gmem_destroy(m);
+		return ret;
+	}
 	/* Guest RAM is never in a core dump of ours, and never shared with a forked child. */
 	madvise(p, ram_size, MADV_DONTDUMP);
 	madvise(p, ram_size, MADV_DONTFORK);

@@ -30,6 +30,12 @@ struct guest_mem {
 
 /* Map ram_size bytes of anonymous memory, laid out below 3 GiB and from 4 GiB up. */
 int gmem_init(struct guest_mem *m, uint64_t ram_size);
+/*
+ * The same, with the contents of fd (at least ram_size bytes: a snapshot's memory file, regions
+ * in guest-physical order, back to back) mapped privately: pages load on first touch and writes
+ * are never seen by the file or by another VM mapping it. fd -1: anonymous (gmem_init()).
+ */
+int gmem_init_file(struct guest_mem *m, uint64_t ram_size, int fd);
 /* Use caller-owned memory as one region (unit tests, fake guests). */
 int gmem_add_region(struct guest_mem *m, uint64_t gpa, uint64_t size, void *hva);
 void gmem_destroy(struct guest_mem *m);

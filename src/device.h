@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The VM's one list of devices, as snapshot and restore see them. Every device with state the guest
+ * can see (UART, RTC, i8042, PM, GED, cf9, the PCI host bridge, each virtio-pci function with its
+ * MSI-X and its device) registers itself once with vm_add_device(); a snapshot saves each in list
+ * order under its name, a restore hands each its bytes back. A device added later gets snapshot
+ * support by filling in these operations; one that cannot be saved (a vhost-user backend) sets
+ * save to a function that logs why and returns -ENOTSUP.
+ */
+#ifndef VMM_DEVICE_H
+#define VMM_DEVICE_H
+
+#include <stdint.h>
+
+#include "snapshot/sbuf.h"
+
+struct vm_device_ops {
+	const char *kind;      /* "serial", "virtio-blk", ...: recorded; a restore checks it */
+	uint32_t version;      /* of the saved layout; a restore refuses another one */
+	/*
+	 * The VM is paused and the device quiet (inflight() is 0); on the I/O thread. Append the state
+	 * to out. 0 or -errno (the device logged why).
+	 */
+	int (*save)(void *dev, struct sbuf *out);
+	/*
+	 * The device as set-up made it (reset state, on the bus), before any vCPU runs and before the
+	 * I/O thread starts. Read the state from in; leave it consistent even when in is bad. 0, or
+	 * -EINVAL for state that is malformed or out of range (the caller names the device and file).
+	 */
+	int (*restore)(void *dev, struct sreader *in);
+	/*
+	 * Optional. On the I/O thread, with the vCPUs paused: how many requests of the device still
+	 * own guest buffers (taken from a ring, not yet returned) or have host I/O in flight into guest
+	 * memory. A snapshot waits for 0 before it saves anything.
+	 */
+	unsigned (*inflight)(void *dev);
+};
+
+struct vm_device {
+	struct vm_device *next;
+	const struct vm_device_ops *ops;
+	void *dev;
+	char name[32];         /* unique in the VM: "serial", "rtc", "pci-00:02.0", ... */
+};
+
+#endif
