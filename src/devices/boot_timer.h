@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "device.h"
+
 #define BOOT_TIMER_PORT 0x620
 #define BOOT_TIMER_LEN 1
 
@@ -30,5 +32,13 @@ void boot_timer_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is
 uint64_t boot_timer_count(const struct boot_timer *t);
 /* CLOCK_MONOTONIC now, in ns. */
 uint64_t boot_timer_now_ns(void);
+
+/*
+ * Snapshot ops (kind "boot-timer", version 1; dev is a struct boot_timer). The port has nothing a guest
+ * can read back, so nothing is saved and a restore accepts only empty state. The marker count and the
+ * CLOCK_MONOTONIC times are the host's record of one run, meaningless on another host or boot: a restored
+ * VM counts its own markers from 0, timed by the host it runs on.
+ */
+extern const struct vm_device_ops boot_timer_device_ops;
 
 #endif

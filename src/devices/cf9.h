@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "device.h"
+
 #define CF9_PORT 0xcf9
 #define CF9_SYS_RST 0x02
 #define CF9_RST_CPU 0x04
@@ -27,5 +29,11 @@ struct cf9 *cf9_create(cf9_reset_fn reset, void *opaque);
 void cf9_destroy(struct cf9 *r);
 /* Bus handler for the one byte at CF9_PORT (off 0); other offsets and widths read 0xff, writes are dropped. */
 void cf9_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write);
+
+/*
+ * Snapshot ops (kind "cf9", version 1; dev is a struct cf9). Saved: the register (SYS_RST and FULL_RST;
+ * RST_CPU never stays set). A failed restore leaves it unchanged.
+ */
+extern const struct vm_device_ops cf9_device_ops;
 
 #endif

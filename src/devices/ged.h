@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "device.h"
 #include "irq.h"
 
 #define GED_IO_BASE 0x610 /* after the PM registers (0x600..0x603) */
@@ -32,5 +33,12 @@ void ged_destroy(struct ged *g);
 void ged_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write);
 /* Press the power button: set GED_EVENT_POWER_BUTTON and pulse the interrupt (1 then 0). Any thread. */
 void ged_power_button(struct ged *g);
+
+/*
+ * Snapshot ops (kind "ged", version 1; dev is a struct ged). Saved: the pending events. A restore drives
+ * the interrupt line low: a press only pulses it, and the edge of a pending event reached the guest's
+ * irqchip before the snapshot (its state is saved with the irqchip's). A failed restore changes nothing.
+ */
+extern const struct vm_device_ops ged_device_ops;
 
 #endif

@@ -2,6 +2,7 @@
 /* An i8042 keyboard controller with nothing attached: answers probes and pulses the reset line on request. */
 #include "devices/i8042.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,3 +195,69 @@ void i8042_cmd_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_
 {
 	io(opaque, true, off, data, len, is_write);
 }
+
+/*
+ * Snapshot layout, version 1: u8 command byte, output port, output buffer; bool output buffer full,
+ * last write to the command port; u8 the command waiting for its data byte (0: none).
+ */
+static int save_state(void *dev, struct sbuf *out)
+{
+	struct i8042 *k = dev;
+
+	pthread_mutex_lock(&k->lock);
+	sbuf_u8(out, k->cmd_byte);
+	sbuf_u8(out, k->outport);
+	sbuf_u8(out, k->obuf);
+	sbuf_bool(out, k->obf);
+	sbuf_bool(out, k->last_was_cmd);
+	sbuf_u8(out, k->pending);
+	pthread_mutex_unlock(&k->lock);
+	return out->oom ? -ENOMEM : 0;
+}
+
+/* The commands command() leaves waiting for a data byte. */
+static bool pending_ok(uint8_t cmd)
+{
+	switch (cmd) {
+	case 0:
+	case CMD_WRITE_CB:
+	case CMD_WRITE_OUTPORT:
+	case CMD_WRITE_KBD_OBUF:
+	case CMD_WRITE_AUX_OBUF:
+	case CMD_WRITE_AUX:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Malformed input changes nothing. There is no interrupt line to re-drive (IRQs 1 and 12 are not wired). */
+static int restore_state(void *dev, struct sreader *in)
+{
+	struct i8042 *k = dev;
+	uint8_t cmd_byte = sr_u8(in), outport = sr_u8(in), obuf = sr_u8(in);
+	bool obf = sr_bool(in), last_was_cmd = sr_bool(in);
+	uint8_t pending = sr_u8(in);
+
+	/* The reset line reads high except during a pulse, which never outlives the write that made it. */
+	if (!sr_done(in) || !(outport & OUT_RESET) || !pending_ok(pending)) {
+		sr_fail(in);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&k->lock);
+	k->cmd_byte = cmd_byte;
+	k->outport = outport;
+	k->obuf = obuf;
+	k->obf = obf;
+	k->last_was_cmd = last_was_cmd;
+	k->pending = pending;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+const struct vm_device_ops i8042_device_ops = {
+	.kind = "i8042",
+	.version = 1,
+	.save = save_state,
+	.restore = restore_state,
+};

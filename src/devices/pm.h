@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "device.h"
+
 #define PM_IO_BASE 0x600
 #define PM_IO_LEN 4
 #define PM_SLEEP_CONTROL_OFF 0
@@ -31,5 +33,11 @@ struct pm *pm_create(pm_event_fn fn, void *opaque);
 void pm_destroy(struct pm *p);
 /* Bus handler for the PM_IO_LEN ports at PM_IO_BASE. */
 void pm_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write);
+
+/*
+ * Snapshot ops (kind "pm", version 1; dev is a struct pm). These registers keep no state (every read is
+ * 0, writes act at once), so nothing is saved and a restore accepts only empty state.
+ */
+extern const struct vm_device_ops pm_device_ops;
 
 #endif

@@ -2,6 +2,7 @@
 /* The MC146818 CMOS clock: the guest's time is the host's clock plus an offset the guest moves by writing registers. */
 #include "devices/rtc.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,3 +357,129 @@ void rtc_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
 	if (!is_write && off <= PORT_DATA)
 		p[0] = v;
 }
+
+/*
+ * Snapshot layout, version 1: u8 index; the 128 register bytes (the time registers' and C's and D's
+ * slots are always 0: those are computed); u64 offset (two's complement); u8 dow_adjust; and only while
+ * B.SET is set, the frozen time as seven u32 (two's complement) fields: sec, min, hour, mday, mon,
+ * year (since 1900), wday; then bools frozen_dirty, frozen_dow_written.
+ *
+ * Time across a restore: the guest's clock is the host's CLOCK_REALTIME plus offset, and the offset is
+ * what is saved, so the guest's wall clock keeps its distance from the host's: a guest that never set
+ * the clock reads the host's real time after a restore on another day, one that set it an hour ahead
+ * stays an hour ahead. (Its kernel's own clock is kvm-clock's business; this is what it re-reads.) A
+ * frozen clock (B.SET) reads the frozen time it had, whenever it is restored.
+ */
+static void put_i32(struct sbuf *out, int v)
+{
+	sbuf_u32(out, (uint32_t)(int32_t)v);
+}
+
+static int get_i32(struct sreader *in)
+{
+	return (int32_t)sr_u32(in);
+}
+
+static int save_state(void *dev, struct sbuf *out)
+{
+	struct rtc *r = dev;
+
+	pthread_mutex_lock(&r->lock);
+	sbuf_u8(out, r->index);
+	sbuf_put(out, r->regs, sizeof(r->regs));
+	sbuf_u64(out, (uint64_t)r->offset);
+	sbuf_u8(out, (uint8_t)r->dow_adjust);
+	if (r->regs[REG_B] & B_SET) {
+		put_i32(out, r->frozen.tm_sec);
+		put_i32(out, r->frozen.tm_min);
+		put_i32(out, r->frozen.tm_hour);
+		put_i32(out, r->frozen.tm_mday);
+		put_i32(out, r->frozen.tm_mon);
+		put_i32(out, r->frozen.tm_year);
+		put_i32(out, r->frozen.tm_wday);
+		sbuf_bool(out, r->frozen_dirty);
+		sbuf_bool(out, r->frozen_dow_written);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return out->oom ? -ENOMEM : 0;
+}
+
+/* What a restore reads, checked in full before any of it reaches the clock. */
+struct saved {
+	uint8_t index;
+	uint8_t regs[NR_REGS];
+	int64_t offset;
+	int dow_adjust;
+	struct tm frozen;
+	bool frozen_dirty, frozen_dow_written;
+};
+
+/* A frozen field as the guest can leave it: a decoded byte, less one for the month and weekday. */
+static bool field_ok(int v)
+{
+	return v >= -1 && v <= 255;
+}
+
+static bool read_saved(struct sreader *in, struct saved *v)
+{
+	v->index = sr_u8(in);
+	sr_get(in, v->regs, sizeof(v->regs));
+	v->offset = (int64_t)sr_u64(in);
+	v->dow_adjust = sr_u8(in);
+	memset(&v->frozen, 0, sizeof(v->frozen));
+	v->frozen_dirty = v->frozen_dow_written = false;
+	if (v->regs[REG_B] & B_SET) {
+		v->frozen.tm_sec = get_i32(in);
+		v->frozen.tm_min = get_i32(in);
+		v->frozen.tm_hour = get_i32(in);
+		v->frozen.tm_mday = get_i32(in);
+		v->frozen.tm_mon = get_i32(in);
+		v->frozen.tm_year = get_i32(in);
+		v->frozen.tm_wday = get_i32(in);
+		v->frozen_dirty = sr_bool(in);
+		v->frozen_dow_written = sr_bool(in);
+		if (!field_ok(v->frozen.tm_sec) || !field_ok(v->frozen.tm_min) || !field_ok(v->frozen.tm_hour) ||
+		    !field_ok(v->frozen.tm_mday) || !field_ok(v->frozen.tm_mon) || !field_ok(v->frozen.tm_wday) ||
+		    v->frozen.tm_year < YEAR_MIN - 1900 || v->frozen.tm_year > YEAR_MAX - 1900)
+			return false;
+	}
+	if (!sr_done(in))
+		return false;
+	if (v->index >= NR_REGS || (v->regs[REG_A] & A_UIP) || v->dow_adjust >= 7)
+		return false;
+	/* Far enough for any host clock within the guest clock's range; beyond it the offset is garbage. */
+	if (v->offset < -TIME_MAX || v->offset > TIME_MAX)
+		return false;
+	for (unsigned i = 0; i < NR_REGS; i++)
+		if ((is_time_reg((uint8_t)i) || i == REG_C || i == REG_D) && v->regs[i])
+			return false;
+	return true;
+}
+
+static int restore_state(void *dev, struct sreader *in)
+{
+	struct rtc *r = dev;
+	struct saved v;
+
+	if (!read_saved(in, &v)) {
+		sr_fail(in);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->index = v.index;
+	memcpy(r->regs, v.regs, sizeof(r->regs));
+	r->offset = v.offset;
+	r->dow_adjust = v.dow_adjust;
+	r->frozen = v.frozen;
+	r->frozen_dirty = v.frozen_dirty;
+	r->frozen_dow_written = v.frozen_dow_written;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+const struct vm_device_ops rtc_device_ops = {
+	.kind = "rtc",
+	.version = 1,
+	.save = save_state,
+	.restore = restore_state,
+};

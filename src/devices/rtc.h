@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "device.h"
+
 struct rtc;
 
 /* Seconds since the Unix epoch (UTC). */
@@ -22,5 +24,14 @@ struct rtc *rtc_create(rtc_clock_fn now, void *opaque);
 void rtc_destroy(struct rtc *r);
 /* Bus handler for the 2 ports (offset 0: index, offset 1: data). */
 void rtc_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write);
+
+/*
+ * Snapshot ops (kind "rtc", version 1; dev is a struct rtc). Saved: the index, registers A and B, the
+ * alarms and CMOS RAM, the guest's offset from the host clock and its own day of the week, and while
+ * B.SET is set the frozen time the guest is editing. The offset is kept, not the time: restored on
+ * another day, the clock reads the host's time then plus the same offset, as the guest's wall clock
+ * would have run on. A failed restore leaves the clock unchanged.
+ */
+extern const struct vm_device_ops rtc_device_ops;
 
 #endif

@@ -2,6 +2,7 @@
 /* A 16550A UART: register decode, interrupt identification, a host-side receive buffer and loopback. */
 #include "devices/serial.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,19 +168,19 @@ static void update_irq(struct serial *s)
 }
 
 /* Modem status inputs: wired to MCR in loopback, a connected terminal otherwise. */
-static uint8_t modem_inputs(const struct serial *s)
+static uint8_t modem_inputs(uint8_t mcr)
 {
 	uint8_t m = 0;
 
-	if (!(s->mcr & MCR_LOOP))
+	if (!(mcr & MCR_LOOP))
 		return MSR_CONNECTED;
-	if (s->mcr & MCR_RTS)
+	if (mcr & MCR_RTS)
 		m |= MSR_CTS;
-	if (s->mcr & MCR_DTR)
+	if (mcr & MCR_DTR)
 		m |= MSR_DSR;
-	if (s->mcr & MCR_OUT1)
+	if (mcr & MCR_OUT1)
 		m |= MSR_RI;
-	if (s->mcr & MCR_OUT2)
+	if (mcr & MCR_OUT2)
 		m |= MSR_DCD;
 	return m;
 }
@@ -187,7 +188,7 @@ static uint8_t modem_inputs(const struct serial *s)
 /* Latch new modem inputs, setting the delta bits for what changed (RI only on its trailing edge). */
 static void update_msr(struct serial *s)
 {
-	uint8_t now = modem_inputs(s), old = s->msr & 0xf0, delta = s->msr & 0x0f;
+	uint8_t now = modem_inputs(s->mcr), old = s->msr & 0xf0, delta = s->msr & 0x0f;
 
 	if ((now ^ old) & MSR_CTS)
 		delta |= MSR_DCTS;
@@ -392,3 +393,114 @@ uint64_t serial_tx_lost(struct serial *s)
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
+
+/*
+ * Snapshot layout, version 1: u8 IER, LCR, MCR, SCR, DLL, DLM, MSR; bool FIFO enabled, THR-empty
+ * pending, transmitter busy; u32 count, then count received bytes oldest first.
+ */
+static int save_state(void *dev, struct sbuf *out)
+{
+	struct serial *s = dev;
+
+	pthread_mutex_lock(&s->lock);
+	sbuf_u8(out, s->ier);
+	sbuf_u8(out, s->lcr);
+	sbuf_u8(out, s->mcr);
+	sbuf_u8(out, s->scr);
+	sbuf_u8(out, s->dll);
+	sbuf_u8(out, s->dlm);
+	sbuf_u8(out, s->msr);
+	sbuf_bool(out, s->fifo);
+	sbuf_bool(out, s->thre_pending);
+	sbuf_bool(out, s->tx_busy);
+	sbuf_u32(out, (uint32_t)s->rx_count);
+	/* The ring may wrap: oldest bytes first, in at most two pieces. */
+	{
+		size_t first = RX_SIZE - s->rx_head;
+
+		if (first > s->rx_count)
+			first = s->rx_count;
+		sbuf_put(out, s->rx + s->rx_head, first);
+		sbuf_put(out, s->rx, s->rx_count - first);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return out->oom ? -ENOMEM : 0;
+}
+
+/* What a restore reads, checked in full before any of it reaches the UART. */
+struct saved {
+	uint8_t ier, lcr, mcr, scr, dll, dlm, msr;
+	bool fifo, thre_pending, tx_busy;
+	uint32_t rx_count;
+	uint8_t rx[RX_SIZE];
+};
+
+static bool read_saved(struct sreader *in, struct saved *v)
+{
+	v->ier = sr_u8(in);
+	v->lcr = sr_u8(in);
+	v->mcr = sr_u8(in);
+	v->scr = sr_u8(in);
+	v->dll = sr_u8(in);
+	v->dlm = sr_u8(in);
+	v->msr = sr_u8(in);
+	v->fifo = sr_bool(in);
+	v->thre_pending = sr_bool(in);
+	v->tx_busy = sr_bool(in);
+	v->rx_count = sr_u32(in);
+	if (!sr_ok(in) || v->rx_count > RX_SIZE)
+		return false;
+	sr_get(in, v->rx, v->rx_count);
+	if (!sr_done(in))
+		return false;
+	if ((v->ier & ~IER_MASK) || (v->mcr & ~MCR_MASK))
+		return false;
+	/* MSR's status half is always the modem inputs MCR implies: update_msr() runs on every MCR write. */
+	return (v->msr & 0xf0) == modem_inputs(v->mcr);
+}
+
+/*
+ * The backend and the irq line are the new VM's. The receive buffer starts at its head with no short
+ * receive outstanding (the old backend's waiting input is gone). A transmitter that read busy waits for
+ * room in the new backend as if serial_tx_ready() had just come: THR-empty at once when there is room,
+ * else want_room() on the new backend, which calls serial_tx_ready() as usual. The interrupt line is
+ * driven (even when low) to what the restored registers imply. Malformed input changes nothing.
+ */
+static int restore_state(void *dev, struct sreader *in)
+{
+	struct serial *s = dev;
+	struct saved v;
+
+	if (!read_saved(in, &v)) {
+		sr_fail(in);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->ier = v.ier;
+	s->lcr = v.lcr;
+	s->mcr = v.mcr;
+	s->scr = v.scr;
+	s->dll = v.dll;
+	s->dlm = v.dlm;
+	s->msr = v.msr;
+	s->fifo = v.fifo;
+	s->thre_pending = v.thre_pending;
+	s->tx_busy = false;
+	s->rx_short = false;
+	memcpy(s->rx, v.rx, v.rx_count);
+	s->rx_head = 0;
+	s->rx_count = v.rx_count;
+	if (v.tx_busy && tx_empty(s))
+		s->thre_pending = true;
+	s->level = pending(s) != IIR_NONE;
+	irq_line_set(&s->irq, s->level);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+const struct vm_device_ops serial_device_ops = {
+	.kind = "serial",
+	.version = 1,
+	.save = save_state,
+	.restore = restore_state,
+};

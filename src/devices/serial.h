@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "device.h"
 #include "irq.h"
 
 struct serial;
@@ -52,5 +53,14 @@ size_t serial_receive(struct serial *s, const void *buf, size_t len);
 void serial_tx_ready(struct serial *s);
 /* Bytes the guest wrote while the transmitter was busy and the backend full (lost). */
 uint64_t serial_tx_lost(struct serial *s);
+
+/*
+ * Snapshot ops (kind "serial", version 1; dev is a struct serial). Saved: IER, LCR, MCR, SCR, the
+ * divisor latch, MSR with its delta bits, the FIFO enable, the THR-empty interrupt condition, whether
+ * the transmitter reads busy, and the bytes queued for the guest. Not saved: the backend, the irq
+ * line, serial_tx_lost(). A failed restore leaves the UART unchanged; a successful one re-drives the
+ * interrupt line and asks the new backend for room if the transmitter was busy.
+ */
+extern const struct vm_device_ops serial_device_ops;
 
 #endif

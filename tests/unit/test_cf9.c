@@ -2,6 +2,7 @@
 /* The reset control register at 0xcf9: RST_CPU resets; the PCI configuration ports hand it its byte. */
 #include <check.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus.h"
@@ -121,6 +122,70 @@ START_TEST(through_the_pci_config_ports)
 }
 END_TEST
 
+/* Restore dev from a heap copy of exactly n bytes, so that ASan sees any read past them. */
+static int restore(void *dev, const uint8_t *p, size_t n)
+{
+	uint8_t *copy = malloc(n ? n : 1);
+	struct sreader in;
+	int ret;
+
+	ck_assert_ptr_nonnull(copy);
+	if (n)
+		memcpy(copy, p, n);
+	sreader_init(&in, copy, n);
+	ret = cf9_device_ops.restore(dev, &in);
+	free(copy);
+	return ret;
+}
+
+/* The kept bits survive; restoring never resets. */
+START_TEST(snapshot_round_trip)
+{
+	int resets = 0, resets2 = 0;
+	struct cf9 *r = cf9_create(on_reset, &resets);
+	struct cf9 *t = cf9_create(on_reset, &resets2);
+	struct sbuf b;
+
+	ck_assert_str_eq(cf9_device_ops.kind, "cf9");
+	ck_assert_uint_eq(cf9_device_ops.version, 1);
+	wr(r, CF9_SYS_RST | CF9_FULL_RST);
+	sbuf_init(&b);
+	ck_assert_int_eq(cf9_device_ops.save(r, &b), 0);
+	ck_assert_uint_eq(b.len, 1);
+	ck_assert_int_eq(restore(t, b.data, b.len), 0);
+	ck_assert_uint_eq(rd(t), rd(r));
+	ck_assert_uint_eq(rd(t), CF9_SYS_RST | CF9_FULL_RST);
+	ck_assert_int_eq(resets + resets2, 0);
+	wr(t, CF9_RST_CPU);
+	ck_assert_int_eq(resets2, 1);
+	sbuf_free(&b);
+	cf9_destroy(r);
+	cf9_destroy(t);
+}
+END_TEST
+
+/* Truncated, overlong and out-of-range values are refused and leave the register as it was. */
+START_TEST(snapshot_hostile)
+{
+	int resets = 0;
+	struct cf9 *t = cf9_create(on_reset, &resets);
+	const uint8_t two[] = { CF9_SYS_RST, 0 };
+	const uint8_t out_of_range[] = { CF9_RST_CPU, 0x01, 0x10, 0xff };
+
+	wr(t, CF9_SYS_RST);
+	ck_assert_int_eq(restore(t, two, 0), -EINVAL);
+	ck_assert_uint_eq(rd(t), CF9_SYS_RST);
+	ck_assert_int_eq(restore(t, two, 2), -EINVAL);
+	ck_assert_uint_eq(rd(t), CF9_SYS_RST);
+	for (size_t i = 0; i < sizeof(out_of_range); i++) {
+		ck_assert_int_eq(restore(t, &out_of_range[i], 1), -EINVAL);
+		ck_assert_uint_eq(rd(t), CF9_SYS_RST);
+	}
+	ck_assert_int_eq(resets, 0);
+	cf9_destroy(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cf9");
@@ -129,6 +194,8 @@ int main(void)
 	tcase_add_test(tc, linux_reboot_sequence);
 	tcase_add_test(tc, other_writes_and_odd_accesses);
 	tcase_add_test(tc, through_the_pci_config_ports);
+	tcase_add_test(tc, snapshot_round_trip);
+	tcase_add_test(tc, snapshot_hostile);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

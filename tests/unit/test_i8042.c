@@ -2,6 +2,7 @@
 /* The i8042 with nothing attached: status bits, controller commands, and the reset line. */
 #include <check.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices/i8042.h"
@@ -244,6 +245,134 @@ START_TEST(two_controllers_independent)
 }
 END_TEST
 
+/* Restore dev from a heap copy of exactly n bytes, so that ASan sees any read past them. */
+static int restore(void *dev, const uint8_t *p, size_t n)
+{
+	uint8_t *copy = malloc(n ? n : 1);
+	struct sreader in;
+	int ret;
+
+	ck_assert_ptr_nonnull(copy);
+	if (n)
+		memcpy(copy, p, n);
+	sreader_init(&in, copy, n);
+	ret = i8042_device_ops.restore(dev, &in);
+	free(copy);
+	return ret;
+}
+
+/* Both read alike: the status, the output buffer, a data byte for the waiting command, the command byte. */
+static void assert_same(struct i8042 *a, struct i8042 *b)
+{
+	ck_assert_uint_eq(status(a), status(b));
+	ck_assert_uint_eq(data_rd(a), data_rd(b));
+	ck_assert_uint_eq(status(a), status(b));
+	data_wr(a, 0x99);
+	data_wr(b, 0x99);
+	ck_assert_uint_eq(status(a), status(b));
+	ck_assert_uint_eq(data_rd(a), data_rd(b));
+	cmd(a, 0x20);
+	cmd(b, 0x20);
+	ck_assert_uint_eq(status(a), status(b));
+	ck_assert_uint_eq(data_rd(a), data_rd(b));
+	cmd(a, 0xd0);
+	cmd(b, 0xd0);
+	ck_assert_uint_eq(data_rd(a), data_rd(b));
+	ck_assert_uint_eq(status(a), status(b));
+}
+
+/* The command byte, output port, a full output buffer and a command waiting for its data survive. */
+START_TEST(snapshot_round_trip)
+{
+	int resets = 0, resets2 = 0;
+	struct i8042 *k = i8042_create(on_reset, &resets);
+	struct i8042 *t = i8042_create(on_reset, &resets2);
+	struct sbuf b;
+
+	ck_assert_str_eq(i8042_device_ops.kind, "i8042");
+	ck_assert_uint_eq(i8042_device_ops.version, 1);
+	cmd(k, 0x60);
+	data_wr(k, 0x65);
+	cmd(k, 0xd1);
+	data_wr(k, 0xc3);
+	cmd(k, 0xd0); /* the output port waits in the output buffer */
+	cmd(k, 0xd2); /* and a byte for the keyboard's output buffer is expected */
+	ck_assert_uint_eq(status(k), STS_OBF | STS_SYS | STS_CMD);
+	sbuf_init(&b);
+	ck_assert_int_eq(i8042_device_ops.save(k, &b), 0);
+	ck_assert_uint_eq(b.len, 6);
+	ck_assert_int_eq(restore(t, b.data, b.len), 0);
+	ck_assert_uint_eq(status(t), STS_OBF | STS_SYS | STS_CMD);
+	assert_same(k, t);
+	ck_assert_int_eq(resets + resets2, 0);
+	/* The restored reset line still works. */
+	cmd(t, 0xfe);
+	ck_assert_int_eq(resets2, 1);
+	sbuf_free(&b);
+	i8042_destroy(k);
+	i8042_destroy(t);
+}
+END_TEST
+
+/* The controller a failed restore left: unchanged (command byte 0x45) and working. */
+static void assert_untouched(struct i8042 *t)
+{
+	cmd(t, 0x20);
+	ck_assert_uint_eq(status(t), STS_OBF | STS_SYS | STS_CMD);
+	ck_assert_uint_eq(data_rd(t), 0x45);
+}
+
+/* Truncated, overlong and out-of-range state is refused and leaves the controller as it was. */
+START_TEST(snapshot_hostile)
+{
+	int resets = 0;
+	struct i8042 *k = i8042_create(on_reset, &resets);
+	struct i8042 *t = i8042_create(on_reset, &resets);
+	struct sbuf b;
+	uint8_t bad[8];
+	/* Offset, value: one field out of its range each (cmd byte, outport, obuf, obf, last cmd, pending). */
+	static const uint8_t cases[][2] = {
+		{ 1, 0x02 }, /* the reset line held low */
+		{ 3, 2 },    { 4, 0xff }, /* bools other than 0 or 1 */
+		{ 5, 0x20 }, /* a command that takes no data byte */
+		{ 5, 0xfe }, { 5, 0x01 },
+	};
+
+	cmd(k, 0xd4);
+	sbuf_init(&b);
+	ck_assert_int_eq(i8042_device_ops.save(k, &b), 0);
+	ck_assert_uint_eq(b.len, 6);
+	cmd(t, 0x60);
+	data_wr(t, 0x45);
+	for (size_t n = 0; n < b.len; n++) {
+		ck_assert_int_eq(restore(t, b.data, n), -EINVAL);
+		assert_untouched(t);
+	}
+	memcpy(bad, b.data, b.len);
+	bad[b.len] = 0;
+	ck_assert_int_eq(restore(t, bad, b.len + 1), -EINVAL);
+	assert_untouched(t);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(bad, b.data, b.len);
+		bad[cases[i][0]] = cases[i][1];
+		ck_assert_int_eq(restore(t, bad, b.len), -EINVAL);
+		assert_untouched(t);
+	}
+	ck_assert_int_eq(resets, 0);
+	/* Every command that waits for data is accepted. */
+	for (size_t i = 0; i < 5; i++) {
+		static const uint8_t ok[] = { 0x60, 0xd1, 0xd2, 0xd3, 0xd4 };
+
+		memcpy(bad, b.data, b.len);
+		bad[5] = ok[i];
+		ck_assert_int_eq(restore(t, bad, b.len), 0);
+	}
+	sbuf_free(&b);
+	i8042_destroy(k);
+	i8042_destroy(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("i8042");
@@ -258,6 +387,8 @@ int main(void)
 	tcase_add_test(tc, empty_read);
 	tcase_add_test(tc, odd_accesses);
 	tcase_add_test(tc, two_controllers_independent);
+	tcase_add_test(tc, snapshot_round_trip);
+	tcase_add_test(tc, snapshot_hostile);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

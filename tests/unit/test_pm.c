@@ -2,6 +2,7 @@
 /* The ACPI PM registers: S5 powers off, the reset value resets, everything else is ignored. */
 #include <check.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices/pm.h"
@@ -172,6 +173,71 @@ START_TEST(two_devices_independent)
 }
 END_TEST
 
+/* Restore dev from a heap copy of exactly n bytes, so that ASan sees any read past them. */
+static int restore(void *dev, const uint8_t *p, size_t n)
+{
+	uint8_t *copy = malloc(n ? n : 1);
+	struct sreader in;
+	int ret;
+
+	ck_assert_ptr_nonnull(copy);
+	if (n)
+		memcpy(copy, p, n);
+	sreader_init(&in, copy, n);
+	ret = pm_device_ops.restore(dev, &in);
+	free(copy);
+	return ret;
+}
+
+/* Nothing to save: the state is empty, restores as empty, and the registers work after it. */
+START_TEST(snapshot_round_trip)
+{
+	struct events e = { 0 }, e2 = { 0 };
+	struct pm *p = pm_create(on_event, &e);
+	struct pm *t = pm_create(on_event, &e2);
+	struct sbuf b;
+	uint8_t v[PM_IO_LEN];
+
+	ck_assert_str_eq(pm_device_ops.kind, "pm");
+	ck_assert_uint_eq(pm_device_ops.version, 1);
+	wr(p, PM_SLEEP_CONTROL_OFF, slp(3) | SLP_EN); /* ignored: no S3 */
+	wr(p, PM_SLEEP_STATUS_OFF, 0xff);
+	sbuf_init(&b);
+	ck_assert_int_eq(pm_device_ops.save(p, &b), 0);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_int_eq(restore(t, b.data, b.len), 0);
+	for (uint64_t off = 0; off < PM_IO_LEN; off++) {
+		v[off] = 0xa5;
+		pm_io(t, off, &v[off], 1, false);
+		ck_assert_uint_eq(v[off], 0);
+	}
+	wr(t, PM_SLEEP_CONTROL_OFF, slp(PM_S5_SLP_TYP) | SLP_EN);
+	ck_assert_int_eq(e2.poweroff, 1);
+	ck_assert_int_eq(e.poweroff + e.reset + e2.reset, 0);
+	sbuf_free(&b);
+	pm_destroy(p);
+	pm_destroy(t);
+}
+END_TEST
+
+/* Any byte is one too many; the device keeps working. */
+START_TEST(snapshot_hostile)
+{
+	struct events e = { 0 };
+	struct pm *t = pm_create(on_event, &e);
+	const uint8_t junk[] = { 0x00, 0x05 };
+	uint8_t v = 0xa5;
+
+	ck_assert_int_eq(restore(t, junk, 1), -EINVAL);
+	ck_assert_int_eq(restore(t, junk, 2), -EINVAL);
+	pm_io(t, PM_SLEEP_STATUS_OFF, &v, 1, false);
+	ck_assert_uint_eq(v, 0);
+	wr(t, PM_RESET_OFF, PM_RESET_VALUE);
+	ck_assert_int_eq(e.reset, 1);
+	pm_destroy(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pm");
@@ -184,6 +250,8 @@ int main(void)
 	tcase_add_test(tc, odd_accesses);
 	tcase_add_test(tc, no_callback);
 	tcase_add_test(tc, two_devices_independent);
+	tcase_add_test(tc, snapshot_round_trip);
+	tcase_add_test(tc, snapshot_hostile);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

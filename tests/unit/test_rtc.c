@@ -2,6 +2,7 @@
 /* The CMOS clock on a fake host clock: formats, guest writes moving an offset, SET, RAM, hostile accesses. */
 #include <check.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices/rtc.h"
@@ -466,6 +467,212 @@ START_TEST(fields_out_of_range_clamp)
 }
 END_TEST
 
+static void save(struct rtc *r, struct sbuf *b)
+{
+	sbuf_init(b);
+	ck_assert_int_eq(rtc_device_ops.save(r, b), 0);
+	ck_assert(!b->oom);
+}
+
+/* Restore r from a heap copy of exactly n bytes, so that ASan sees any read past them. */
+static int restore(struct rtc *r, const uint8_t *p, size_t n)
+{
+	uint8_t *copy = malloc(n ? n : 1);
+	struct sreader in;
+	int ret;
+
+	ck_assert_ptr_nonnull(copy);
+	if (n)
+		memcpy(copy, p, n);
+	sreader_init(&in, copy, n);
+	ret = rtc_device_ops.restore(r, &in);
+	free(copy);
+	return ret;
+}
+
+static uint8_t rd_data(struct rtc *r)
+{
+	uint8_t v = 0xa5;
+
+	rtc_io(r, 1, &v, 1, false);
+	return v;
+}
+
+/* The data port at the current index, then every register, read the same on both. */
+static void assert_same(struct rtc *a, struct rtc *b)
+{
+	ck_assert_uint_eq(rd_data(a), rd_data(b));
+	for (unsigned i = 0; i < 128; i++)
+		ck_assert_uint_eq(rd(a, (uint8_t)i), rd(b, (uint8_t)i));
+}
+
+/* Formats, a guest-set time and weekday, CMOS RAM and the index survive; the offset, not the time, is kept. */
+START_TEST(snapshot_round_trip)
+{
+	struct fake_clock c = { .t = EPOCH }, c2 = { .t = EPOCH + 3 * 86400 + 7 };
+	struct rtc *r = rtc_create(fake_now, &c);
+	struct rtc *t = rtc_create(fake_now, &c2);
+	struct sbuf b;
+	uint8_t idx = 0x80 | 0x40;
+
+	ck_assert_str_eq(rtc_device_ops.kind, "rtc");
+	ck_assert_uint_eq(rtc_device_ops.version, 1);
+	wr(r, 0x0b, 0x04); /* binary, 12-hour */
+	wr(r, 0x0a, 0x2f);
+	wr(r, 0x04, 0x80 | 5); /* 5 PM */
+	wr(r, 0x06, 3);
+	wr(r, 0x09, 31);
+	for (unsigned i = 0x0e; i < 0x80; i++)
+		if (i != 0x32)
+			wr(r, (uint8_t)i, (uint8_t)(i * 3));
+	wr(r, 0x01, 0x11);
+	wr(r, 0x03, 0x22);
+	wr(r, 0x05, 0x33);
+	rtc_io(r, 0, &idx, 1, true);
+	save(r, &b);
+	ck_assert_int_eq(restore(t, b.data, b.len), 0);
+	/* A second save of the restored clock, before any access, is byte for byte the first. */
+	{
+		struct sbuf b2;
+
+		save(t, &b2);
+		ck_assert_uint_eq(b2.len, b.len);
+		ck_assert(!memcmp(b2.data, b.data, b.len));
+		sbuf_free(&b2);
+	}
+	ck_assert_uint_eq(rd_data(t), (uint8_t)(0x40 * 3)); /* the saved index */
+	ck_assert_uint_eq(rd(t, 0x09), 31);
+	ck_assert_uint_eq(rd(t, 0x04), 0x80 | 5);
+	/* Restored three days later: it reads what the original reads three days later. */
+	c.t = c2.t;
+	rtc_io(r, 0, &idx, 1, true);
+	rtc_io(t, 0, &idx, 1, true);
+	assert_same(r, t);
+	c.t += 1000;
+	c2.t += 1000;
+	assert_same(r, t);
+	sbuf_free(&b);
+	rtc_destroy(r);
+	rtc_destroy(t);
+}
+END_TEST
+
+/* A clock saved under B.SET restores frozen at the guest's edits, which apply when SET clears. */
+START_TEST(snapshot_frozen)
+{
+	struct fake_clock c = { .t = EPOCH }, c2 = { .t = EPOCH + 12345 };
+	struct rtc *r = rtc_create(fake_now, &c);
+	struct rtc *t = rtc_create(fake_now, &c2);
+	struct sbuf b;
+
+	wr(r, 0x0b, 0x82);
+	c.t += 5;
+	wr(r, 0x00, 0x30);
+	wr(r, 0x06, 7);
+	save(r, &b);
+	ck_assert_int_eq(restore(t, b.data, b.len), 0);
+	assert_same(r, t); /* frozen: the host clocks differ, the reads do not */
+	ck_assert_uint_eq(rd(t, 0x00), 0x30);
+	ck_assert_uint_eq(rd(t, 0x06), 7);
+	wr(r, 0x0b, 0x02);
+	wr(t, 0x0b, 0x02);
+	assert_same(r, t);
+	c.t += 86400;
+	c2.t += 86400;
+	assert_same(r, t);
+	ck_assert_uint_eq(rd(t, 0x06), 1); /* the weekday the guest wrote runs on */
+	sbuf_free(&b);
+	rtc_destroy(r);
+	rtc_destroy(t);
+}
+END_TEST
+
+/* The clock a failed restore left: unchanged (index 0x20 holding 0x77, BCD) and working. */
+static void assert_untouched(struct rtc *t)
+{
+	ck_assert_uint_eq(rd_data(t), 0x77);
+	ck_assert_uint_eq(rd(t, 0x0b), 0x02);
+	ck_assert_uint_eq(rd(t, 0x00), 0x07);
+	wr(t, 0x20, 0x77);
+}
+
+/* Truncated, overlong and out-of-range state is refused and leaves the clock as it was. */
+START_TEST(snapshot_hostile)
+{
+	struct fake_clock c = { .t = EPOCH };
+	struct rtc *r = rtc_create(fake_now, &c);
+	struct rtc *t = rtc_create(fake_now, &c);
+	struct sbuf b, plain;
+	uint8_t bad[200];
+	/* Offset, bytes: one field out of its range each (the frozen blob: 1 + 128 + 8 + 1 + 28 + 2). */
+	static const struct {
+		size_t off, n;
+		uint8_t v[8];
+	} cases[] = {
+		{ 0, 1, { 0x80 } },                                  /* index past the registers */
+		{ 1 + 0x0a, 1, { 0xa6 } },                           /* A with UIP */
+		{ 1 + 0x0c, 1, { 0x01 } },                           /* C's slot */
+		{ 1 + 0x0d, 1, { 0x80 } },                           /* D's slot */
+		{ 1 + 0x00, 1, { 0x01 } },                           /* a time register's slot */
+		{ 1 + 0x32, 1, { 0x20 } },                           /* the century's */
+		{ 129, 8, { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f } }, /* offset INT64_MAX */
+		{ 129, 8, { 0, 0, 0, 0, 0, 0, 0, 0x80 } },           /* offset INT64_MIN */
+		{ 137, 1, { 7 } },                                   /* dow_adjust */
+		{ 138, 4, { 0x00, 0x01, 0, 0 } },                    /* frozen seconds 256 */
+		{ 138, 4, { 0xfe, 0xff, 0xff, 0xff } },              /* frozen seconds -2 */
+		{ 154, 4, { 0x00, 0x00, 0x00, 0x80 } },              /* frozen month INT32_MIN */
+		{ 158, 4, { 0, 0, 0, 0 } },                          /* frozen year 1900 */
+		{ 158, 4, { 0xa4, 0x1f, 0, 0 } },                    /* frozen year 10000 */
+		{ 166, 1, { 2 } },                                   /* a bool other than 0 or 1 */
+		{ 167, 1, { 0xff } },
+	};
+
+	wr(r, 0x0b, 0x82);
+	wr(r, 0x00, 0x30);
+	save(r, &b);
+	ck_assert_uint_eq(b.len, 168);
+	wr(r, 0x0b, 0x02);
+	save(r, &plain);
+	ck_assert_uint_eq(plain.len, 138);
+	wr(t, 0x20, 0x77);
+
+	for (size_t n = 0; n < b.len; n++) {
+		ck_assert_int_eq(restore(t, b.data, n), -EINVAL);
+		assert_untouched(t);
+	}
+	memcpy(bad, b.data, b.len);
+	bad[b.len] = 0;
+	ck_assert_int_eq(restore(t, bad, b.len + 1), -EINVAL);
+	assert_untouched(t);
+	memcpy(bad, plain.data, plain.len);
+	bad[plain.len] = 0;
+	ck_assert_int_eq(restore(t, bad, plain.len + 1), -EINVAL);
+	assert_untouched(t);
+	/* SET cleared in the frozen blob: the frozen fields are left over. */
+	memcpy(bad, b.data, b.len);
+	bad[1 + 0x0b] = 0x02;
+	ck_assert_int_eq(restore(t, bad, b.len), -EINVAL);
+	assert_untouched(t);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(bad, b.data, b.len);
+		memcpy(bad + cases[i].off, cases[i].v, cases[i].n);
+		ck_assert_int_eq(restore(t, bad, b.len), -EINVAL);
+		assert_untouched(t);
+	}
+	/* The extremes that are allowed. */
+	memcpy(bad, b.data, b.len);
+	memcpy(bad + 138, (const uint8_t[]){ 0xff, 0xff, 0xff, 0xff }, 4); /* seconds -1 */
+	memcpy(bad + 158, (const uint8_t[]){ 0xa3, 0x1f, 0, 0 }, 4);       /* year 1900 + 8099 */
+	ck_assert_int_eq(restore(t, bad, b.len), 0);
+	ck_assert_uint_eq(rd(t, 0x09), 0x99);
+	ck_assert_uint_eq(rd(t, 0x32), 0x99);
+	sbuf_free(&b);
+	sbuf_free(&plain);
+	rtc_destroy(r);
+	rtc_destroy(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rtc");
@@ -485,6 +692,9 @@ int main(void)
 	tcase_add_test(tc, two_rtcs_independent);
 	tcase_add_test(tc, host_clock_default);
 	tcase_add_test(tc, fields_out_of_range_clamp);
+	tcase_add_test(tc, snapshot_round_trip);
+	tcase_add_test(tc, snapshot_frozen);
+	tcase_add_test(tc, snapshot_hostile);
 	suite_add_tcase(s, tc);
 	/* 22 million port writes: about 2 s under ASan, more on a busy machine than Check's default 4 s allows. */
 	tc = tcase_create("rtc_long");

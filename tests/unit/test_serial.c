@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices/serial.h"
@@ -579,6 +580,260 @@ START_TEST(rx_room_kick)
 }
 END_TEST
 
+/* Save s into b (initialised here). */
+static void save(struct serial *s, struct sbuf *b)
+{
+	sbuf_init(b);
+	ck_assert_int_eq(serial_device_ops.save(s, b), 0);
+	ck_assert(!b->oom);
+}
+
+/* Restore s from a heap copy of exactly n bytes, so that ASan sees any read past them. */
+static int restore(struct serial *s, const uint8_t *p, size_t n)
+{
+	uint8_t *copy = malloc(n ? n : 1);
+	struct sreader r;
+	int ret;
+
+	ck_assert_ptr_nonnull(copy);
+	if (n)
+		memcpy(copy, p, n);
+	sreader_init(&r, copy, n);
+	ret = serial_device_ops.restore(s, &r);
+	free(copy);
+	return ret;
+}
+
+/* The same reads, in the same order, return the same bytes and leave the lines at the same levels. */
+static void assert_same(struct serial *a, struct fake_irq *fa, struct serial *b, struct fake_irq *fb)
+{
+	static const uint8_t order[] = { LCR, MCR, SCR, LSR, IIR, MSR, MSR, IER, IIR, IIR };
+	uint8_t lcr = rd(a, LCR);
+
+	ck_assert_int_eq(fa->level, fb->level);
+	for (size_t i = 0; i < sizeof(order); i++) {
+		ck_assert_uint_eq(rd(a, order[i]), rd(b, order[i]));
+		ck_assert_int_eq(fa->level, fb->level);
+	}
+	wr(a, LCR, lcr | 0x80);
+	wr(b, LCR, lcr | 0x80);
+	ck_assert_uint_eq(rd(a, DLL), rd(b, DLL));
+	ck_assert_uint_eq(rd(a, DLM), rd(b, DLM));
+	wr(a, LCR, lcr & 0x7f);
+	wr(b, LCR, lcr & 0x7f);
+	/* Drain what was received, then see the interrupts that remain acknowledged the same way. */
+	for (int i = 0; i < 5000 && (rd(a, LSR) & 0x01); i++) {
+		ck_assert_uint_eq(rd(a, LSR), rd(b, LSR));
+		ck_assert_uint_eq(rd(a, RBR), rd(b, RBR));
+		ck_assert_int_eq(fa->level, fb->level);
+	}
+	ck_assert_uint_eq(rd(a, LSR), rd(b, LSR));
+	for (int i = 0; i < 4; i++) {
+		ck_assert_uint_eq(rd(a, IIR), rd(b, IIR));
+		ck_assert_int_eq(fa->level, fb->level);
+	}
+	wr(a, LCR, lcr);
+	wr(b, LCR, lcr);
+}
+
+/* Every register, the divisor, pending interrupts and a wrapped receive buffer survive save and restore. */
+START_TEST(snapshot_round_trip)
+{
+	static uint8_t fill[4090];
+	struct fake_irq f, f2;
+	struct sink k, k2;
+	struct serial *s = make(&f, &k);
+	struct serial *t = make(&f2, &k2);
+	struct sbuf b;
+
+	ck_assert_str_eq(serial_device_ops.kind, "serial");
+	ck_assert_uint_eq(serial_device_ops.version, 1);
+	/* Move the ring's head near its end so the queued bytes wrap. */
+	ck_assert_uint_eq(serial_receive(s, fill, sizeof(fill)), sizeof(fill));
+	for (size_t i = 0; i < sizeof(fill); i++)
+		rd(s, RBR);
+	ck_assert_uint_eq(serial_receive(s, "0123456789abcdefghij", 20), 20);
+	wr(s, FCR, 0x01);
+	wr(s, LCR, 0x83);
+	wr(s, DLL, 0x34);
+	wr(s, DLM, 0x12);
+	wr(s, LCR, 0x1b);
+	wr(s, SCR, 0xa5);
+	wr(s, MCR, 0x1a); /* loopback: DSR drops */
+	wr(s, MCR, 0x0b); /* and rises again: DDSR stays set until MSR is read */
+	wr(s, IER, 0x0f);
+	ck_assert_int_eq(f.level, 1);
+
+	save(s, &b);
+	ck_assert_int_eq(f2.level, 0);
+	ck_assert_int_eq(restore(t, b.data, b.len), 0);
+	ck_assert_int_eq(f2.level, 1);
+	ck_assert_uint_eq(f2.gsi, 4);
+	ck_assert_int_eq(k2.want_calls, 0);
+	/* A second save of the restored UART is byte for byte the first. */
+	{
+		struct sbuf b2;
+
+		save(t, &b2);
+		ck_assert_uint_eq(b2.len, b.len);
+		ck_assert(!memcmp(b2.data, b.data, b.len));
+		sbuf_free(&b2);
+	}
+	assert_same(s, &f, t, &f2);
+	ck_assert_int_eq(f2.level, 0);
+	/* Both go on alike: transmit reaches the new backend. */
+	wr(t, THR, 'Z');
+	ck_assert_uint_eq(k2.len, 1);
+	ck_assert_uint_eq(k2.buf[0], 'Z');
+	sbuf_free(&b);
+
+	/* Defaults restore as defaults; the line is driven low. */
+	serial_destroy(s);
+	s = make(&f, &k);
+	save(s, &b);
+	wr(t, IER, 0x02);
+	ck_assert_int_eq(f2.level, 1);
+	ck_assert_int_eq(restore(t, b.data, b.len), 0);
+	ck_assert_int_eq(f2.level, 0);
+	assert_same(s, &f, t, &f2);
+	sbuf_free(&b);
+	serial_destroy(s);
+	serial_destroy(t);
+}
+END_TEST
+
+/* A transmitter saved busy waits for room in the new backend, then interrupts as usual. */
+START_TEST(snapshot_tx_busy)
+{
+	struct fake_irq f, f2;
+	struct sink k, k2;
+	struct serial *s = make(&f, &k);
+	struct serial *t = make(&f2, &k2);
+	struct sbuf b;
+
+	k.cap = 1;
+	wr(s, IER, 0x02);
+	ck_assert_uint_eq(rd(s, IIR), 0x02);
+	wr(s, THR, 'a');
+	ck_assert_uint_eq(rd(s, LSR) & 0x60, 0x00);
+	ck_assert_int_eq(f.level, 0);
+	save(s, &b);
+
+	/* The new backend is short of room too: still busy, and it is asked to say when there is. */
+	k2.cap = 1;
+	k2.len = 1;
+	ck_assert_int_eq(restore(t, b.data, b.len), 0);
+	ck_assert_int_eq(k2.want_calls, 1);
+	ck_assert_uint_eq(k2.want_n, 1);
+	ck_assert_int_eq(f2.level, 0);
+	ck_assert_uint_eq(rd(t, LSR) & 0x60, 0x00);
+	ck_assert_uint_eq(rd(t, IIR), 0x01);
+	k2.len = 0;
+	serial_tx_ready(t);
+	ck_assert_int_eq(f2.level, 1);
+	ck_assert_uint_eq(rd(t, LSR) & 0x60, 0x60);
+	ck_assert_uint_eq(rd(t, IIR), 0x02);
+	ck_assert_int_eq(f2.level, 0);
+	serial_destroy(t);
+
+	/* The new backend has room: THR-empty at once, as if tx_ready had come. */
+	t = make(&f2, &k2);
+	ck_assert_int_eq(restore(t, b.data, b.len), 0);
+	ck_assert_int_eq(k2.want_calls, 0);
+	ck_assert_int_eq(f2.level, 1);
+	ck_assert_uint_eq(rd(t, LSR) & 0x60, 0x60);
+	ck_assert_uint_eq(rd(t, IIR), 0x02);
+	ck_assert_int_eq(f2.level, 0);
+	sbuf_free(&b);
+	serial_destroy(s);
+	serial_destroy(t);
+}
+END_TEST
+
+/* The UART a failed restore left: unchanged (SCR 0x77, IER 0x01, one byte queued) and working. */
+static void assert_untouched(struct serial *t, struct fake_irq *f)
+{
+	ck_assert_uint_eq(rd(t, SCR), 0x77);
+	ck_assert_uint_eq(rd(t, IER), 0x01);
+	ck_assert_uint_eq(rd(t, LSR), 0x61);
+	ck_assert_int_eq(f->level, 1);
+}
+
+/* Truncated, overlong and out-of-range state is refused and leaves the UART as it was. */
+START_TEST(snapshot_hostile)
+{
+	struct fake_irq f, f2;
+	struct sink k, k2;
+	struct serial *s = make(&f, &k);
+	struct serial *t = make(&f2, &k2);
+	struct sbuf b;
+	uint8_t *bad;
+
+	wr(s, IER, 0x0f);
+	ck_assert_uint_eq(serial_receive(s, "abc", 3), 3);
+	save(s, &b);
+	ck_assert_uint_eq(b.len, 14 + 3);
+	wr(t, SCR, 0x77);
+	wr(t, IER, 0x01);
+	ck_assert_uint_eq(serial_receive(t, "q", 1), 1);
+
+	for (size_t n = 0; n < b.len; n++) {
+		ck_assert_int_eq(restore(t, b.data, n), -EINVAL);
+		assert_untouched(t, &f2);
+	}
+	bad = malloc(b.len + 4097 + 8);
+	ck_assert_ptr_nonnull(bad);
+	memcpy(bad, b.data, b.len);
+	bad[b.len] = 0;
+	ck_assert_int_eq(restore(t, bad, b.len + 1), -EINVAL); /* one byte left over */
+	assert_untouched(t, &f2);
+
+	{
+		/* Offset, value: one field out of its range each. */
+		static const struct {
+			size_t off;
+			uint8_t v;
+		} cases[] = {
+			{ 0, 0x10 },            /* IER bit 4 does not exist */
+			{ 2, 0x20 },            /* nor MCR bit 5 */
+			{ 6, 0x00 },            /* MSR status bits that MCR (no loopback) cannot give */
+			{ 7, 2 },  { 8, 0xff }, { 9, 2 }, /* bools other than 0 or 1 */
+			{ 10, 4 },              /* 4 bytes counted, 3 there */
+			{ 10, 2 },              /* 2 counted, 3 there */
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			memcpy(bad, b.data, b.len);
+			bad[cases[i].off] = cases[i].v;
+			ck_assert_int_eq(restore(t, bad, b.len), -EINVAL);
+			assert_untouched(t, &f2);
+		}
+	}
+	/* More bytes than the buffer holds, all of them present; and a count near 2^32. */
+	memcpy(bad, b.data, 10);
+	bad[10] = 0x01;
+	bad[11] = 0x10;
+	bad[12] = bad[13] = 0;
+	memset(bad + 14, 'x', 4097);
+	ck_assert_int_eq(restore(t, bad, 14 + 4097), -EINVAL);
+	assert_untouched(t, &f2);
+	bad[10] = bad[11] = bad[12] = bad[13] = 0xff;
+	ck_assert_int_eq(restore(t, bad, 14 + 4097), -EINVAL);
+	assert_untouched(t, &f2);
+	/* Exactly a full buffer is fine. */
+	bad[10] = 0x00;
+	bad[11] = 0x10;
+	bad[12] = bad[13] = 0;
+	ck_assert_int_eq(restore(t, bad, 14 + 4096), 0);
+	ck_assert_uint_eq(rd(t, LSR), 0x61);
+	ck_assert_uint_eq(rd(t, RBR), 'x');
+	free(bad);
+	sbuf_free(&b);
+	serial_destroy(s);
+	serial_destroy(t);
+}
+END_TEST
+
 #define THREAD_BYTES 200000
 
 struct producer {
@@ -652,6 +907,7 @@ int main(void)
 	TCase *irq = tcase_create("interrupts");
 	TCase *rx = tcase_create("receive");
 	TCase *mt = tcase_create("threads");
+	TCase *snap = tcase_create("snapshot");
 
 	tcase_add_test(regs, reset_values);
 	tcase_add_test(regs, divisor_latch);
@@ -669,10 +925,14 @@ int main(void)
 	tcase_add_test(rx, loopback);
 	tcase_add_test(rx, fcr_clear_rx);
 	tcase_add_test(mt, threaded_receive);
+	tcase_add_test(snap, snapshot_round_trip);
+	tcase_add_test(snap, snapshot_tx_busy);
+	tcase_add_test(snap, snapshot_hostile);
 	tcase_set_timeout(mt, 60);
 	suite_add_tcase(s, regs);
 	suite_add_tcase(s, irq);
 	suite_add_tcase(s, rx);
 	suite_add_tcase(s, mt);
+	suite_add_tcase(s, snap);
 	return unit_run(s);
 }
