@@ -78,21 +78,26 @@ static bool live(const struct msix *m, unsigned v)
 	return m->enabled && !m->masked && !(m->table[v].ctrl & PCI_MSIX_ENTRY_CTRL_MASKBIT);
 }
 
-static void update(struct msix *m, unsigned v)
+static int update(struct msix *m, unsigned v)
 {
 	const struct msix_entry *e = &m->table[v];
 
-	m->ops->update(m->ops_opaque, v, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
+	return m->ops->update(m->ops_opaque, v, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
 }
 
-/* Vector v has just become live: give the transport its message, then deliver what was held back. lock held. */
-static void went_live(struct msix *m, unsigned v)
+/*
+ * Vector v has just become live: give the transport its message, then deliver what was held back. lock held.
+ * What ops->update returned (the guest paths ignore it: the transport reports its own failures).
+ */
+static int went_live(struct msix *m, unsigned v)
 {
-	update(m, v);
+	int ret = update(m, v);
+
 	if (m->pba & (1ull << v)) {
 		m->pba &= ~(1ull << v);
 		m->ops->fire(m->ops_opaque, v);
 	}
+	return ret;
 }
 
 /* A table access of whole dwords (one, or two for a qword), off relative to the table. lock held. */
@@ -200,4 +205,112 @@ void msix_notify(struct msix *m, uint16_t vec)
 			m->pba |= 1ull << vec;
 	}
 	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * Snapshot, layout 1: u8 layout (1), u16 nvec, nvec entries of u32 address low, address high, data, vector
+ * control, u64 pending bits, bool enabled, bool function mask. The capability itself (table and PBA location,
+ * message control) is configuration space, saved and checked by pci_dev_save()/pci_dev_restore().
+ */
+#define MSIX_STATE_LAYOUT 1
+
+struct msix_state {
+	struct msix_entry table[MSIX_MAX_VECTORS];
+	uint64_t pba;
+	bool enabled, masked;
+};
+
+void msix_save(struct msix *m, struct sbuf *out)
+{
+	pthread_mutex_lock(&m->lock);
+	sbuf_u8(out, MSIX_STATE_LAYOUT);
+	sbuf_u16(out, m->nvec);
+	for (unsigned v = 0; v < m->nvec; v++) {
+		const struct msix_entry *e = &m->table[v];
+
+		sbuf_u32(out, e->addr_lo);
+		sbuf_u32(out, e->addr_hi);
+		sbuf_u32(out, e->data);
+		sbuf_u32(out, e->ctrl);
+	}
+	sbuf_u64(out, m->pba);
+	sbuf_bool(out, m->enabled);
+	sbuf_bool(out, m->masked);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * Read m's record into s; in is bad if it is short, for another vector count, or holds what no guest write leaves
+ * (address bits 1:0, reserved vector-control bits, pending bits of vectors that do not exist).
+ */
+static void read_state(const struct msix *m, struct sreader *in, struct msix_state *s)
+{
+	if (sr_u8(in) != MSIX_STATE_LAYOUT || sr_u16(in) != m->nvec) {
+		sr_fail(in);
+		return;
+	}
+	for (unsigned v = 0; v < m->nvec; v++) {
+		struct msix_entry *e = &s->table[v];
+
+		e->addr_lo = sr_u32(in);
+		e->addr_hi = sr_u32(in);
+		e->data = sr_u32(in);
+		e->ctrl = sr_u32(in);
+		if ((e->addr_lo & 3) || (e->ctrl & ~(uint32_t)PCI_MSIX_ENTRY_CTRL_MASKBIT))
+			sr_fail(in);
+	}
+	s->pba = sr_u64(in);
+	if (m->nvec < 64 && (s->pba >> m->nvec))
+		sr_fail(in);
+	s->enabled = sr_bool(in);
+	s->masked = sr_bool(in);
+}
+
+/*
+ * The enable and function-mask bits must be those of the message control word that pci_dev_restore() put back:
+ * struct msix mirrors configuration space (msix_cfg_write()). With MSI-X enabled, every vector that is live then
+ * goes through went_live() as an unmask by the guest does: ops->update with its message, then its pending message.
+ * Locks as on the guest's path: cfg_lock (guards cfg[]) -> m->lock.
+ */
+int msix_restore(struct msix *m, struct sreader *in)
+{
+	struct pci_bus *b = m->dev->bus;
+	struct msix_state s;
+	const uint8_t *c;
+	uint16_t ctrl;
+	int ret = 0;
+
+	read_state(m, in, &s);
+	if (!sr_ok(in))
+		return -EINVAL;
+	if (b)
+		pthread_mutex_lock(&b->cfg_lock);
+	c = m->dev->cfg + m->cap + PCI_MSIX_FLAGS;
+	ctrl = (uint16_t)(c[0] | c[1] << 8);
+	if (s.enabled != !!(ctrl & PCI_MSIX_FLAGS_ENABLE) || s.masked != !!(ctrl & PCI_MSIX_FLAGS_MASKALL)) {
+		if (b) {
+			vlog_debug(b->log, "saved MSI-X state of PCI slot %u does not match its message control 0x%04x",
+				   m->dev->slot, ctrl);
+			pthread_mutex_unlock(&b->cfg_lock);
+		}
+		sr_fail(in);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&m->lock);
+	memcpy(m->table, s.table, sizeof(m->table[0]) * m->nvec);
+	m->pba = s.pba;
+	m->enabled = s.enabled;
+	m->masked = s.masked;
+	for (unsigned v = 0; v < m->nvec; v++) {
+		if (live(m, v)) {
+			int err = went_live(m, v);
+
+			if (err && !ret)
+				ret = err;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (b)
+		pthread_mutex_unlock(&b->cfg_lock);
+	return ret;
 }

@@ -73,5 +73,19 @@ bool msix_enabled(struct msix *m);
  * Nothing while MSI-X is disabled (the transport uses INTx then), for MSIX_NO_VECTOR or vec >= nvec.
  */
 void msix_notify(struct msix *m, uint16_t vec);
+/*
+ * Snapshot: the vector table, the pending bits, enable and function mask (under m->lock; out->oom
+ * tells a failed allocation). msix_restore() (after pci_dev_restore() of its function, before the
+ * vCPUs run) checks the vector count, the entries and pending bits (only what a guest could leave:
+ * no reserved bits, no bits of vectors >= nvec) and that enable and function mask equal the message
+ * control word pci_dev_restore() put back in configuration space; -EINVAL on malformed input, with
+ * m unchanged and in marked bad. Then it applies the state and, while MSI-X is enabled and the
+ * function unmasked, does for every unmasked vector what a guest unmask does: ops->update with its
+ * message, then its pending message (ops->fire, the bit cleared), so the routes are as the guest
+ * left them. Returns 0, -EINVAL, or the first error ops->update returned (the state is applied
+ * all the same). Takes the bus's cfg_lock, then m->lock. Reads only its record from in.
+ */
+void msix_save(struct msix *m, struct sbuf *out);
+int msix_restore(struct msix *m, struct sreader *in);
 
 #endif

@@ -447,3 +447,176 @@ void pci_bus_destroy(struct pci_bus *b)
 	pthread_rwlock_destroy(&b->bar_lock);
 	pthread_mutex_destroy(&b->cfg_lock);
 }
+
+/*
+ * Snapshot of one function, layout 1: u8 layout (1), u8 slot, u16 size of the configuration space (256), the
+ * configuration space as stored, bool INTx request. The interrupt-status bit is not stored in cfg[] (cfg_read()
+ * derives it from the request), so every byte pci.c changes after pci_bus_add() is guest-writable (wmask): BAR
+ * addresses, command, cache line, latency timer, interrupt line, capability registers. Memory decoding, the BAR
+ * addresses MMIO dispatch uses and INTx-disable are derived from those bytes on restore, as on a guest write.
+ */
+#define DEV_STATE_LAYOUT 1
+
+struct dev_state {
+	uint8_t slot;
+	uint8_t cfg[PCI_CFG_SIZE];
+	bool intx_level;
+};
+
+/* cfg_lock held when d is on a bus. */
+static void save_locked(struct pci_dev *d, struct sbuf *out)
+{
+	bool level;
+
+	if (d->bus) {
+		pthread_mutex_lock(&d->bus->intx_lock);
+		level = d->intx_level;
+		pthread_mutex_unlock(&d->bus->intx_lock);
+	} else {
+		level = d->intx_level;
+	}
+	sbuf_u8(out, DEV_STATE_LAYOUT);
+	sbuf_u8(out, (uint8_t)d->slot);
+	sbuf_u16(out, PCI_CFG_SIZE);
+	sbuf_put(out, d->cfg, PCI_CFG_SIZE);
+	sbuf_bool(out, level);
+}
+
+void pci_dev_save(struct pci_dev *d, struct sbuf *out)
+{
+	struct pci_bus *b = d->bus;
+
+	if (b)
+		pthread_mutex_lock(&b->cfg_lock);
+	save_locked(d, out);
+	if (b)
+		pthread_mutex_unlock(&b->cfg_lock);
+}
+
+/* Read a function's record; in is bad if it is short or not layout 1. */
+static void read_dev_state(struct sreader *in, struct dev_state *s)
+{
+	if (sr_u8(in) != DEV_STATE_LAYOUT)
+		sr_fail(in);
+	s->slot = sr_u8(in);
+	if (sr_u16(in) != PCI_CFG_SIZE)
+		sr_fail(in);
+	sr_get(in, s->cfg, PCI_CFG_SIZE);
+	s->intx_level = sr_bool(in);
+}
+
+/*
+ * Does s belong to d: same slot, every bit the guest cannot write as d has it now (IDs, class, header, BAR types
+ * and sizes, capability list and contents), an INTx request only with an interrupt pin? cfg_lock held.
+ */
+static bool dev_state_fits(const struct pci_dev *d, const struct dev_state *s)
+{
+	const struct vlog *log = d->bus->log;
+
+	if (s->slot != d->slot) {
+		vlog_debug(log, "saved PCI function is in slot %u, not %u", s->slot, d->slot);
+		return false;
+	}
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++) {
+		if ((s->cfg[i] ^ d->cfg[i]) & ~d->wmask[i]) {
+			vlog_debug(log, "saved configuration space of PCI slot %u differs at read-only offset 0x%x "
+				   "(0x%02x, here 0x%02x)", d->slot, i, s->cfg[i], d->cfg[i]);
+			return false;
+		}
+	}
+	if (s->intx_level && !d->cfg[PCI_INTERRUPT_PIN]) {
+		vlog_debug(log, "saved INTx request of PCI slot %u, which has no interrupt pin", d->slot);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Apply a fitting s as a guest write of the whole space would (cfg_write()): the writable bits, then INTx (request,
+ * disable bit, the shared GSI recomputed and told to irq_set if it changes), BAR dispatch with bar_update
+ * (sync_bars()), then the device's cfg_write hook once for all 256 bytes, so what a device mirrors from its
+ * capabilities (MSI-X enable and function mask, msix_cfg_write()) follows at once. cfg_lock held.
+ */
+static void dev_state_apply(struct pci_bus *b, struct pci_dev *d, const struct dev_state *s)
+{
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		d->cfg[i] = (uint8_t)((d->cfg[i] & ~d->wmask[i]) | (s->cfg[i] & d->wmask[i]));
+	pthread_mutex_lock(&b->intx_lock);
+	d->intx_level = s->intx_level;
+	d->intx_disabled = le_get(d->cfg + PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE;
+	update_gsi(b, pci_intx_gsi(d->slot, 0));
+	pthread_mutex_unlock(&b->intx_lock);
+	sync_bars(b, d);
+	if (d->ops && d->ops->cfg_write)
+		d->ops->cfg_write(d, 0, PCI_CFG_SIZE);
+}
+
+int pci_dev_restore(struct pci_dev *d, struct sreader *in)
+{
+	struct pci_bus *b = d->bus;
+	struct dev_state s;
+	bool ok;
+
+	read_dev_state(in, &s);
+	if (!sr_ok(in) || !b) {
+		sr_fail(in);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&b->cfg_lock);
+	ok = dev_state_fits(d, &s);
+	if (ok)
+		dev_state_apply(b, d, &s);
+	pthread_mutex_unlock(&b->cfg_lock);
+	if (!ok) {
+		sr_fail(in);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The host bridge's record, version 1: its function's record (above), then u32 the 0xcf8 latch. */
+static int host_bridge_save(void *dev, struct sbuf *out)
+{
+	struct pci_bus *b = dev;
+
+	pthread_mutex_lock(&b->cfg_lock);
+	save_locked(&b->host_bridge, out);
+	sbuf_u32(out, b->cf8);
+	pthread_mutex_unlock(&b->cfg_lock);
+	return out->oom ? -ENOMEM : 0;
+}
+
+/* All of it checked before any of it applies; the latch must be a value a guest write could leave. */
+static int host_bridge_restore(void *dev, struct sreader *in)
+{
+	struct pci_bus *b = dev;
+	struct dev_state s;
+	uint32_t cf8;
+	bool ok;
+
+	read_dev_state(in, &s);
+	cf8 = sr_u32(in);
+	if (!sr_done(in) || (cf8 & ~CF8_MASK)) {
+		sr_fail(in);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&b->cfg_lock);
+	ok = dev_state_fits(&b->host_bridge, &s);
+	if (ok) {
+		dev_state_apply(b, &b->host_bridge, &s);
+		b->cf8 = cf8;
+	}
+	pthread_mutex_unlock(&b->cfg_lock);
+	if (!ok) {
+		sr_fail(in);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const struct vm_device_ops pci_host_bridge_device_ops = {
+	.kind = "pci-host",
+	.version = 1,
+	.save = host_bridge_save,
+	.restore = host_bridge_restore,
+};

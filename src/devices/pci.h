@@ -30,8 +30,10 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "device.h"
 #include "irq.h"
 #include "log.h"
+#include "snapshot/sbuf.h"
 
 #define PCI_CFG_SIZE 256
 #define PCI_SLOTS 32
@@ -66,7 +68,10 @@ struct pci_bus;
 
 /* Optional hooks of a device; NULL members are skipped. Called from vCPU threads under cfg_lock. */
 struct pci_dev_ops {
-	/* After the generic code applied a guest write of len bytes at off (e.g. MSI-X control). */
+	/*
+	 * After the generic code applied a guest write of len bytes at off (e.g. MSI-X control), and
+	 * once with (0, PCI_CFG_SIZE) after pci_dev_restore() applied a saved space.
+	 */
 	void (*cfg_write)(struct pci_dev *d, uint32_t off, uint32_t len);
 	/*
 	 * BAR bar now decodes at addr, or addr 0: not decoded (memory space off). Called when the
@@ -167,6 +172,33 @@ int pci_bus_add(struct pci_bus *b, struct pci_dev *d);
 void pci_bus_set_port_cf9(struct pci_bus *b, bus_io_fn fn, void *opaque);
 /* Releases the bus's locks; the devices belong to their owners. */
 void pci_bus_destroy(struct pci_bus *b);
+/*
+ * Snapshot: a function's configuration space (what the guest may have changed: command, BAR
+ * addresses, interrupt line, capability registers) and its INTx request, with its slot. Save with
+ * the VM paused (takes cfg_lock, intx_lock); out->oom tells a failed allocation. The record is
+ * self-delimiting (a device embeds it in its own) and versioned.
+ * pci_dev_restore() takes a function already on the bus (same slot, same BARs and capabilities as
+ * when saved): it refuses (-EINVAL) a short or malformed record, another slot, a saved space whose
+ * read-only bits differ, or an INTx request without an interrupt pin, and then changes nothing.
+ * Else it applies the guest-writable bits (through the write masks, as a guest write would: a BAR
+ * placed outside its window decodes nowhere, as when a guest puts it there), makes MMIO dispatch
+ * follow the restored BAR addresses and memory enable (the bar_update hook runs for each BAR whose
+ * decoded address changes, as for a guest write) and re-drives INTx (request, INTx-disable, the
+ * shared GSI); last the cfg_write hook runs once with (0, PCI_CFG_SIZE), as after a guest write,
+ * so what a device mirrors from configuration space follows (msix_cfg_write(): MSI-X enable and
+ * function mask; the vector table comes with msix_restore() after this). Reads only its record
+ * from in (more may follow); on failure in is marked bad. Before the vCPUs run. Locks as a guest
+ * access: cfg_lock (held over the hooks) -> bar_lock -> intx_lock.
+ */
+void pci_dev_save(struct pci_dev *d, struct sbuf *out);
+int pci_dev_restore(struct pci_dev *d, struct sreader *in);
+/*
+ * The host bridge (00.0) and the 0xcf8 latch, as one entry of the VM's device list (kind "pci-host",
+ * version 1): dev is the struct pci_bus. Its restore wants exactly the record (nothing left over)
+ * and a latch value a guest write could leave (reserved bits 0); -EINVAL changes nothing.
+ */
+extern const struct vm_device_ops pci_host_bridge_device_ops;
+
 /* The GSI of a slot's INTx pin (0 = INTA), as the DSDT's _PRT tells the guest. */
 unsigned pci_intx_gsi(unsigned slot, unsigned pin);
 

@@ -21,6 +21,7 @@
 #include "devices/msix.h"
 #include "devices/pci.h"
 #include "irq_routes.h"
+#include "snapshot/sbuf.h"
 #include "unit.h"
 
 #define MMIO64 (1ull << 36)
@@ -36,6 +37,10 @@ struct fake {
 	uint64_t bar;
 	/* What the transport saw. */
 	int updates, fires[NVEC];
+	int vec_updates[NVEC];   /* per vector: how many updates, and the last message */
+	uint64_t vec_addr[NVEC];
+	uint32_t vec_data[NVEC];
+	int update_ret;          /* what fake_update returns */
 	unsigned last_vec;
 	uint64_t last_addr;
 	uint32_t last_data;
@@ -46,11 +51,15 @@ static int fake_update(void *opaque, unsigned vec, uint64_t addr, uint32_t data)
 {
 	struct fake *f = opaque;
 
+	ck_assert_uint_lt(vec, NVEC);
 	f->updates++;
 	f->last_vec = vec;
 	f->last_addr = addr;
 	f->last_data = data;
-	return 0;
+	f->vec_updates[vec]++;
+	f->vec_addr[vec] = addr;
+	f->vec_data[vec] = data;
+	return f->update_ret;
 }
 
 static void fake_fire(void *opaque, unsigned vec)
@@ -576,6 +585,308 @@ START_TEST(failed_routes_log_rationed)
 }
 END_TEST
 
+/* --- Snapshot and restore --- */
+
+#define MSIX_REC_LEN (3 + 16 * NVEC + 8 + 2) /* layout, nvec, the table, the PBA, enabled, function mask */
+#define REC_ENTRY(v) (3 + 16 * (v))
+#define REC_PBA (3 + 16 * NVEC)
+#define REC_ENABLED (REC_PBA + 8)
+#define REC_MASKED (REC_PBA + 9)
+
+static uint64_t snap_addr(unsigned v)
+{
+	return (uint64_t)v << 32 | (0xfee00000u + 0x1000u * v);
+}
+
+/* What a guest does: a message in every vector, 0, 1 and 3 unmasked, 2 masked; MSI-X on (function mask: masked). */
+static void snap_program(struct fake *f, bool masked)
+{
+	for (unsigned v = 0; v < NVEC; v++)
+		program(f, v, snap_addr(v), 0x4040 + v);
+	unmask(f, 0, false);
+	unmask(f, 1, false);
+	unmask(f, 3, false);
+	control(f, PCI_MSIX_FLAGS_ENABLE | (masked ? PCI_MSIX_FLAGS_MASKALL : 0));
+}
+
+/* The function's record and its MSI-X record, as the transport saves them. */
+static void snap_save(struct fake *f, struct sbuf *pci, struct sbuf *msix)
+{
+	sbuf_init(pci);
+	sbuf_init(msix);
+	pci_dev_save(&f->dev, pci);
+	msix_save(&f->m, msix);
+	ck_assert(!pci->oom && !msix->oom);
+	ck_assert_uint_eq(msix->len, MSIX_REC_LEN);
+}
+
+static int restore_msix(struct msix *m, const uint8_t *p, size_t len, size_t *used)
+{
+	struct sreader in;
+	int ret;
+
+	sreader_init(&in, p, len);
+	ret = msix_restore(m, &in);
+	if (used)
+		*used = in.off;
+	if (ret == -EINVAL)
+		ck_assert(!sr_ok(&in));
+	return ret;
+}
+
+/* pci_dev_restore() then msix_restore(), as the transport does; the transport's counters start from 0. */
+static void snap_restore(struct fake *f, const struct sbuf *pci, const uint8_t *msix, size_t msix_len)
+{
+	struct sreader in;
+
+	sreader_init(&in, pci->data, pci->len);
+	ck_assert_int_eq(pci_dev_restore(&f->dev, &in), 0);
+	ck_assert(sr_done(&in));
+	ck_assert_int_eq(restore_msix(&f->m, msix, msix_len, NULL), 0);
+}
+
+START_TEST(snapshot_round_trip)
+{
+	struct fake f1, f2;
+	struct sbuf pci, msix;
+
+	fake_init(&f1);
+	snap_program(&f1, false);
+	msix_notify(&f1.m, 2); /* masked: pending */
+	msix_notify(&f1.m, 0);
+	ck_assert_int_eq(f1.fires[0], 1);
+	snap_save(&f1, &pci, &msix);
+
+	fake_init(&f2);
+	snap_restore(&f2, &pci, msix.data, msix.len);
+	/* The routes are as the guest left them: every unmasked vector's message, once; nothing fired. */
+	ck_assert_int_eq(f2.updates, 3);
+	for (unsigned v = 0; v < NVEC; v++) {
+		ck_assert_int_eq(f2.vec_updates[v], v == 2 ? 0 : 1);
+		if (v != 2) {
+			ck_assert_uint_eq(f2.vec_addr[v], snap_addr(v));
+			ck_assert_uint_eq(f2.vec_data[v], 0x4040 + v);
+		}
+		ck_assert_int_eq(f2.fires[v], 0);
+	}
+	ck_assert(msix_enabled(&f2.m));
+	/* The guest reads what it left: control word, table, PBA. */
+	for (unsigned reg = 0; reg < PCI_CFG_SIZE; reg += 4)
+		ck_assert_uint_eq(cfg_read(&f2, reg, 4), cfg_read(&f1, reg, 4));
+	for (unsigned v = 0; v < NVEC; v++) {
+		ck_assert_uint_eq(bar_read(&f2, entry(v, 0), 8), bar_read(&f1, entry(v, 0), 8));
+		ck_assert_uint_eq(bar_read(&f2, entry(v, 8), 8), bar_read(&f1, entry(v, 8), 8));
+	}
+	ck_assert_uint_eq(bar_read(&f2, PBA_OFF, 8), 1u << 2);
+
+	/* It goes on: the held-back message comes with the unmask, live vectors fire at once. */
+	unmask(&f2, 2, false);
+	ck_assert_int_eq(f2.vec_updates[2], 1);
+	ck_assert_uint_eq(f2.vec_addr[2], snap_addr(2));
+	ck_assert_int_eq(f2.fires[2], 1);
+	ck_assert_uint_eq(bar_read(&f2, PBA_OFF, 8), 0);
+	msix_notify(&f2.m, 3);
+	ck_assert_int_eq(f2.fires[3], 1);
+	sbuf_free(&pci);
+	sbuf_free(&msix);
+	fake_destroy(&f1);
+	fake_destroy(&f2);
+}
+END_TEST
+
+/* Function mask and disabled MSI-X: no route until the guest lifts them; pending bits of live vectors delivered. */
+START_TEST(snapshot_masked_disabled_and_pending)
+{
+	struct fake f1, f2, f3;
+	struct sbuf pci, msix;
+	uint8_t *p, *m;
+
+	fake_init(&f1);
+	snap_program(&f1, true);
+	msix_notify(&f1.m, 1);
+	msix_notify(&f1.m, 2);
+	snap_save(&f1, &pci, &msix);
+
+	fake_init(&f2);
+	snap_restore(&f2, &pci, msix.data, msix.len);
+	ck_assert_int_eq(f2.updates, 0);
+	ck_assert_int_eq(f2.fires[1] + f2.fires[2], 0);
+	ck_assert_uint_eq(bar_read(&f2, PBA_OFF, 8), 1u << 1 | 1u << 2);
+	msix_notify(&f2.m, 0); /* function masked: pending too */
+	ck_assert_uint_eq(bar_read(&f2, PBA_OFF, 8), 7);
+	control(&f2, PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_int_eq(f2.updates, 3);
+	ck_assert_int_eq(f2.fires[0], 1);
+	ck_assert_int_eq(f2.fires[1], 1);
+	ck_assert_int_eq(f2.fires[2], 0);
+	ck_assert_uint_eq(bar_read(&f2, PBA_OFF, 8), 1u << 2);
+	fake_destroy(&f2);
+
+	/*
+	 * The same, function mask cleared in both records (its bit in message control and the flag): vector 1 is live
+	 * with its bit pending, and restore does what an unmask does, message then the held-back interrupt.
+	 */
+	p = pci.data;
+	m = msix.data;
+	p[4 + f1.m.cap + PCI_MSIX_FLAGS + 1] &= (uint8_t)~(PCI_MSIX_FLAGS_MASKALL >> 8);
+	m[REC_MASKED] = 0;
+	fake_init(&f3);
+	snap_restore(&f3, &pci, msix.data, msix.len);
+	ck_assert_int_eq(f3.updates, 3);
+	ck_assert_int_eq(f3.fires[1], 1);
+	ck_assert_int_eq(f3.fires[2], 0);
+	ck_assert_uint_eq(bar_read(&f3, PBA_OFF, 8), 1u << 2);
+	fake_destroy(&f3);
+
+	/* MSI-X disabled: the table and pending bits come back, no route and no message until enabled. */
+	control(&f1, 0);
+	sbuf_free(&pci);
+	sbuf_free(&msix);
+	snap_save(&f1, &pci, &msix);
+	fake_init(&f3);
+	snap_restore(&f3, &pci, msix.data, msix.len);
+	ck_assert(!msix_enabled(&f3.m));
+	ck_assert_int_eq(f3.updates, 0);
+	ck_assert_uint_eq(bar_read(&f3, PBA_OFF, 8), 1u << 1 | 1u << 2);
+	control(&f3, PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_int_eq(f3.updates, 3);
+	ck_assert_int_eq(f3.fires[1], 1);
+	fake_destroy(&f3);
+
+	/* A route the transport cannot set fails the restore, though the state is in place. */
+	control(&f1, PCI_MSIX_FLAGS_ENABLE);
+	sbuf_free(&pci);
+	sbuf_free(&msix);
+	snap_save(&f1, &pci, &msix);
+	fake_init(&f3);
+	f3.update_ret = -ENOSPC;
+	ck_assert_int_eq(pci_dev_restore(&f3.dev, &(struct sreader){ .p = pci.data, .len = pci.len }), 0);
+	ck_assert_int_eq(restore_msix(&f3.m, msix.data, msix.len, NULL), -ENOSPC);
+	ck_assert_int_eq(f3.updates, 3);
+	ck_assert(msix_enabled(&f3.m));
+	fake_destroy(&f3);
+	sbuf_free(&pci);
+	sbuf_free(&msix);
+	fake_destroy(&f1);
+}
+END_TEST
+
+/* What a refused msix_restore() must not have touched. */
+struct snap_before {
+	struct msix_entry table[NVEC];
+	uint64_t pba;
+	bool enabled, masked;
+};
+
+static void snap_remember(const struct fake *f, struct snap_before *b)
+{
+	memcpy(b->table, f->m.table, sizeof(b->table));
+	b->pba = f->m.pba;
+	b->enabled = f->m.enabled;
+	b->masked = f->m.masked;
+}
+
+static void snap_unchanged(const struct fake *f, const struct snap_before *b)
+{
+	ck_assert_mem_eq(f->m.table, b->table, sizeof(b->table));
+	ck_assert_uint_eq(f->m.pba, b->pba);
+	ck_assert(f->m.enabled == b->enabled && f->m.masked == b->masked);
+	ck_assert_int_eq(f->updates, 0);
+	for (unsigned v = 0; v < NVEC; v++)
+		ck_assert_int_eq(f->fires[v], 0);
+}
+
+struct flip {
+	size_t at;
+	uint8_t bits;
+};
+
+START_TEST(snapshot_hostile_input)
+{
+	static const struct flip flips[] = {
+		{ 0, 1 },                       /* layout */
+		{ 1, 1 },                       /* nvec 5 */
+		{ 2, 1 },                       /* nvec 0x104 */
+		{ REC_ENTRY(1), 1 },            /* address bits 1:0 */
+		{ REC_ENTRY(3) + 12, 2 },       /* reserved vector-control bits */
+		{ REC_ENTRY(0) + 15, 0x80 },
+		{ REC_PBA, 1u << NVEC },        /* a pending bit of a vector that does not exist */
+		{ REC_PBA + 7, 0x80 },
+		{ REC_ENABLED, 1 },             /* not what message control says */
+		{ REC_MASKED, 1 },
+		{ REC_ENABLED, 2 },             /* not a bool */
+		{ REC_MASKED, 0x10 },
+	};
+	struct fake f1, f2;
+	struct sbuf pci, msix;
+	struct snap_before before;
+	struct sreader in;
+	struct pci_dev d;
+	struct msix small;
+	uint8_t buf[MSIX_REC_LEN + 1];
+	size_t used;
+
+	fake_init(&f1);
+	snap_program(&f1, false);
+	msix_notify(&f1.m, 2);
+	snap_save(&f1, &pci, &msix);
+	/* The target: its configuration space restored (MSI-X enabled there and in struct msix), the table not yet. */
+	fake_init(&f2);
+	sreader_init(&in, pci.data, pci.len);
+	ck_assert_int_eq(pci_dev_restore(&f2.dev, &in), 0);
+	ck_assert(msix_enabled(&f2.m));
+	ck_assert_int_eq(f2.updates, 0);
+	snap_remember(&f2, &before);
+
+	for (size_t n = 0; n < msix.len; n++) {
+		ck_assert_int_eq(restore_msix(&f2.m, msix.data, n, NULL), -EINVAL);
+		snap_unchanged(&f2, &before);
+	}
+	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		memcpy(buf, msix.data, msix.len);
+		buf[flips[i].at] ^= flips[i].bits;
+		ck_assert_msg(restore_msix(&f2.m, buf, msix.len, NULL) == -EINVAL, "byte %zu ^ 0x%x accepted",
+			      flips[i].at, flips[i].bits);
+		snap_unchanged(&f2, &before);
+	}
+	/* Another vector count: a function with two vectors (and on no bus). */
+	pci_dev_init(&d, 1, 2, 0, 0, 0, 0);
+	ck_assert_int_eq(pci_dev_set_bar(&d, 0, 0x4000, true, bar_io, &f2), 0);
+	ck_assert_int_eq(msix_init(&small, &d, 2, 0, TABLE_OFF, PBA_OFF, &fake_ops, &f2), 0);
+	ck_assert_int_eq(restore_msix(&small, msix.data, msix.len, NULL), -EINVAL);
+	ck_assert_int_eq(f2.updates, 0);
+	msix_destroy(&small);
+	/* Message control of the target says disabled: the saved enabled state does not belong here. */
+	control(&f2, 0);
+	snap_remember(&f2, &before);
+	ck_assert_int_eq(restore_msix(&f2.m, msix.data, msix.len, NULL), -EINVAL);
+	snap_unchanged(&f2, &before);
+
+	/* Still usable by the guest. */
+	program(&f2, 0, 0xfee00000, 0x31);
+	unmask(&f2, 0, false);
+	control(&f2, PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_int_eq(f2.updates, 1);
+	msix_notify(&f2.m, 0);
+	ck_assert_int_eq(f2.fires[0], 1);
+
+	/* And the good record still restores over it; a byte after it is left to the caller. */
+	f2.updates = 0;
+	memset(f2.vec_updates, 0, sizeof(f2.vec_updates));
+	memcpy(buf, msix.data, msix.len);
+	buf[msix.len] = 0xaa;
+	ck_assert_int_eq(restore_msix(&f2.m, buf, msix.len + 1, &used), 0);
+	ck_assert_uint_eq(used, msix.len);
+	ck_assert_int_eq(f2.updates, 3);
+	ck_assert_uint_eq(f2.vec_data[0], 0x4040);
+	ck_assert_uint_eq(bar_read(&f2, PBA_OFF, 8), 1u << 2);
+	sbuf_free(&pci);
+	sbuf_free(&msix);
+	fake_destroy(&f1);
+	fake_destroy(&f2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("msix");
@@ -589,6 +900,9 @@ int main(void)
 	tcase_add_test(tc, pba_read_only_and_bad_accesses);
 	tcase_add_test(tc, concurrent_notify_and_mask);
 	tcase_add_test(tc, init_errors);
+	tcase_add_test(tc, snapshot_round_trip);
+	tcase_add_test(tc, snapshot_masked_disabled_and_pending);
+	tcase_add_test(tc, snapshot_hostile_input);
 	suite_add_tcase(s, tc);
 	tcase_add_test(routes, default_routes);
 	tcase_add_test(routes, kvm_routes);

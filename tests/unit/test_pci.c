@@ -12,6 +12,7 @@
 
 #include "bus.h"
 #include "devices/pci.h"
+#include "snapshot/sbuf.h"
 #include "unit.h"
 
 #define MMIO64 (1ull << 36)
@@ -33,6 +34,9 @@ struct rec {
 	int updates;
 	int update_bar;
 	uint64_t update_addr;
+	uint64_t bar_addr[PCI_BARS]; /* the last address bar_update gave each BAR */
+	int cfg_writes;              /* cfg_write hook calls */
+	uint32_t cfg_write_off, cfg_write_len;
 };
 
 static void fake_irq(void *opaque, unsigned gsi, int level)
@@ -147,9 +151,21 @@ static void bar_update(struct pci_dev *d, int bar, uint64_t addr)
 	r->updates++;
 	r->update_bar = bar;
 	r->update_addr = addr;
+	r->bar_addr[bar] = addr;
 }
 
 static const struct pci_dev_ops ops = { .bar_update = bar_update };
+
+static void cfg_write_hook(struct pci_dev *d, uint32_t off, uint32_t len)
+{
+	struct rec *r = d->opaque;
+
+	r->cfg_writes++;
+	r->cfg_write_off = off;
+	r->cfg_write_len = len;
+}
+
+static const struct pci_dev_ops snap_ops = { .bar_update = bar_update, .cfg_write = cfg_write_hook };
 
 /* A device with a 4 KiB 32-bit BAR 0, a 16 KiB 64-bit BAR 2 and a 64 KiB 32-bit BAR 4. */
 static void dev_init(struct pci_dev *d, struct rec *r)
@@ -618,6 +634,367 @@ START_TEST(concurrent_access_no_deadlock)
 }
 END_TEST
 
+/* --- Snapshot and restore --- */
+
+#define DEV_REC_LEN 261                 /* layout, slot, size, 256 bytes, INTx request */
+#define REC_CFG 4                       /* where the configuration space starts in the record */
+#define HOST_REC_LEN (DEV_REC_LEN + 4)  /* and the 0xcf8 latch */
+#define MOVED0 (PCI_MMIO32_BASE + 0x100000)
+#define MOVED2 (MMIO64 + 0x40000000ull)
+#define LATCH (0x80000000u | 1u << 11 | PCI_COMMAND)
+
+static const uint8_t snap_cap[8] = { 0x09, 0, 1, 2, 3, 4, 5, 6 };
+static const uint8_t snap_cap_wm[8] = { 0, 0, 0xff, 0x0f };
+
+/* A bus with the host bridge and, in slot 1, dev_init()'s device with a capability at 0x40, as set-up makes it. */
+static void snap_machine(struct fake *f, struct pci_dev *d, struct rec *r)
+{
+	fake_init(f);
+	dev_init(d, r);
+	d->ops = &snap_ops;
+	ck_assert_int_eq(pci_dev_add_cap(d, snap_cap, sizeof(snap_cap), snap_cap_wm), 0x40);
+	ck_assert_int_eq(pci_bus_add(&f->pci, d), 0);
+}
+
+/* What a guest does: move BARs 0 and 2, enable memory and bus mastering, set registers, raise INTx. */
+static void snap_program(struct fake *f, struct pci_dev *d)
+{
+	uint32_t latch = LATCH;
+
+	cfg1_write(f, 1, PCI_BASE_ADDRESS_0, 4, (uint32_t)MOVED0);
+	ecam_write(f, 1, PCI_BASE_ADDRESS_2, 4, (uint32_t)MOVED2);
+	ecam_write(f, 1, PCI_BASE_ADDRESS_3, 4, (uint32_t)(MOVED2 >> 32));
+	cfg1_write(f, 1, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	cfg1_write(f, 1, PCI_INTERRUPT_LINE, 1, 0x0b);
+	ecam_write(f, 1, PCI_LATENCY_TIMER, 1, 0x40);
+	cfg1_write(f, 1, 0x42, 2, 0xbeef); /* the capability: 0x42 all writable, 0x43 its low nibble */
+	cfg1_write(f, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	cfg1_write(f, 0, PCI_LATENCY_TIMER, 1, 0x20);
+	pci_dev_set_intx(d, 1);
+	pio(f, 0xcf8, &latch, 4, true);
+}
+
+static int restore_dev(struct pci_dev *d, const uint8_t *p, size_t len, size_t *used)
+{
+	struct sreader in;
+	int ret;
+
+	sreader_init(&in, p, len);
+	ret = pci_dev_restore(d, &in);
+	if (used)
+		*used = in.off;
+	/* A refused record leaves the reader bad, so a caller that checks only the reader sees it too. */
+	ck_assert(ret ? !sr_ok(&in) : sr_ok(&in));
+	return ret;
+}
+
+static int restore_host(struct pci_bus *b, const uint8_t *p, size_t len)
+{
+	struct sreader in;
+
+	sreader_init(&in, p, len);
+	return pci_host_bridge_device_ops.restore(b, &in);
+}
+
+/* Save slot 1's function and the host bridge of f into dev and host (initialised here). */
+static void snap_save(struct fake *f, struct pci_dev *d, struct sbuf *dev, struct sbuf *host)
+{
+	sbuf_init(dev);
+	sbuf_init(host);
+	pci_dev_save(d, dev);
+	ck_assert(!dev->oom);
+	ck_assert_uint_eq(dev->len, DEV_REC_LEN);
+	ck_assert_str_eq(pci_host_bridge_device_ops.kind, "pci-host");
+	ck_assert_uint_eq(pci_host_bridge_device_ops.version, 1);
+	ck_assert_int_eq(pci_host_bridge_device_ops.save(&f->pci, host), 0);
+	ck_assert_uint_eq(host->len, HOST_REC_LEN);
+}
+
+START_TEST(snapshot_round_trip)
+{
+	struct fake f1, f2;
+	struct pci_dev d1, d2;
+	struct rec r1, r2;
+	struct sbuf dev, host;
+	uint32_t latch = 0;
+	size_t used;
+
+	snap_machine(&f1, &d1, &r1);
+	snap_program(&f1, &d1);
+	snap_save(&f1, &d1, &dev, &host);
+
+	snap_machine(&f2, &d2, &r2);
+	ck_assert_int_eq(restore_host(&f2.pci, host.data, host.len), 0);
+	ck_assert_int_eq(restore_dev(&d2, dev.data, dev.len, &used), 0);
+	ck_assert_uint_eq(used, dev.len);
+
+	/* The latch first: configuration reads through the ports move it. */
+	pio(&f2, 0xcf8, &latch, 4, false);
+	ck_assert_uint_eq(latch, LATCH);
+	for (unsigned slot = 0; slot < 3; slot++) {
+		for (unsigned reg = 0; reg < PCI_CFG_SIZE; reg += 4) {
+			ck_assert_uint_eq(cfg1_read(&f2, 0, slot, 0, reg, 4), cfg1_read(&f1, 0, slot, 0, reg, 4));
+			ck_assert_uint_eq(ecam_read(&f2, slot, 0, reg, 4), ecam_read(&f1, slot, 0, reg, 4));
+		}
+	}
+	ck_assert_uint_eq(cfg1_read(&f2, 0, 1, 0, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
+	ck_assert_uint_eq(cfg1_read(&f2, 0, 1, 0, PCI_INTERRUPT_LINE, 1), 0x0b);
+	ck_assert_uint_eq(cfg1_read(&f2, 0, 1, 0, 0x40, 4), 0x0eef0009u);
+	ck_assert_uint_eq(cfg1_read(&f2, 0, 0, 0, PCI_COMMAND, 2), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	ck_assert_uint_eq(cfg1_read(&f2, 0, 0, 0, PCI_LATENCY_TIMER, 1), 0x20);
+
+	/* INTx re-driven: the GSI of slot 1 is up, once. */
+	ck_assert_int_eq(f2.level[17], 1);
+	ck_assert_int_eq(f2.irq_calls, 1);
+	/* Dispatch follows the restored BARs; the device heard of each, as from a guest enabling memory. */
+	ck_assert_int_eq(r2.updates, 3);
+	ck_assert_uint_eq(r2.bar_addr[0], MOVED0);
+	ck_assert_uint_eq(r2.bar_addr[2], MOVED2);
+	ck_assert_uint_eq(r2.bar_addr[4], d1.bar[4].addr);
+	ck_assert_uint_eq(d2.bar[0].addr, MOVED0);
+	ck_assert_uint_eq(d2.bar[2].addr, MOVED2);
+	ck_assert_int_eq(r2.cfg_writes, 1); /* the cfg_write hook, once for the whole space */
+	ck_assert_uint_eq(r2.cfg_write_off, 0);
+	ck_assert_uint_eq(r2.cfg_write_len, PCI_CFG_SIZE);
+	ck_assert_uint_eq(mmio(&f2, MOVED0 + 8, 4, false, 0), 0x5a5a5a5au);
+	ck_assert_int_eq(r2.calls, 1);
+	ck_assert_uint_eq(r2.off, 8);
+	mmio(&f2, MOVED2 + 0x10, 4, true, 0x77);
+	ck_assert_int_eq(r2.calls, 2);
+	ck_assert_uint_eq(r2.off, 0x10);
+	ck_assert_uint_eq(r2.last_write, 0x77);
+	ck_assert_uint_eq(mmio(&f2, d1.bar[4].addr, 4, false, 0), 0x5a5a5a5au);
+	ck_assert_int_eq(r2.calls, 3);
+	ck_assert_uint_eq(mmio(&f2, PCI_MMIO32_BASE, 4, false, 0), 0xffffffffu); /* where set-up put BAR 0 */
+	ck_assert_int_eq(r2.calls, 3);
+
+	/* The guest goes on from there. */
+	pci_dev_set_intx(&d2, 0);
+	ck_assert_int_eq(f2.level[17], 0);
+	cfg1_write(&f2, 1, PCI_COMMAND, 2, 0);
+	ck_assert_int_eq(r2.updates, 6);
+	ck_assert_uint_eq(r2.bar_addr[0], 0);
+	ck_assert_uint_eq(mmio(&f2, MOVED0 + 8, 4, false, 0), 0xffffffffu);
+	sbuf_free(&dev);
+	sbuf_free(&host);
+	fake_destroy(&f1);
+	fake_destroy(&f2);
+}
+END_TEST
+
+/*
+ * INTx-disable saved with a request up; a target the guest had already programmed otherwise (only what changes is
+ * reported); a BAR the guest put outside its window (accepted, decodes nowhere, as when a guest does it).
+ */
+START_TEST(snapshot_intx_disabled_moved_target_and_stray_bar)
+{
+	struct fake f1, f2;
+	struct pci_dev d1, d2;
+	struct rec r1, r2;
+	struct sbuf dev, host;
+	uint64_t bar0;
+
+	snap_machine(&f1, &d1, &r1);
+	bar0 = d1.bar[0].addr;
+	cfg1_write(&f1, 1, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE);
+	pci_dev_set_intx(&d1, 1);
+	ck_assert_int_eq(f1.level[17], 0);
+	snap_save(&f1, &d1, &dev, &host);
+
+	snap_machine(&f2, &d2, &r2);
+	cfg1_write(&f2, 1, PCI_BASE_ADDRESS_0, 4, (uint32_t)MOVED0);
+	cfg1_write(&f2, 1, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	memset(r2.bar_addr, 0, sizeof(r2.bar_addr));
+	r2.updates = 0;
+	ck_assert_int_eq(restore_dev(&d2, dev.data, dev.len, NULL), 0);
+	ck_assert_int_eq(f2.level[17], 0);
+	ck_assert_int_eq(f2.irq_calls, 0);
+	ck_assert_uint_eq(cfg1_read(&f2, 0, 1, 0, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
+	ck_assert_int_eq(r2.updates, 1); /* BAR 0 back where it was saved; BARs 2 and 4 did not move */
+	ck_assert_uint_eq(r2.bar_addr[0], bar0);
+	ck_assert_uint_eq(mmio(&f2, bar0, 4, false, 0), 0x5a5a5a5au);
+	ck_assert_uint_eq(mmio(&f2, MOVED0, 4, false, 0), 0xffffffffu);
+	ck_assert_int_eq(r2.calls, 1);
+	cfg1_write(&f2, 1, PCI_COMMAND, 2, PCI_COMMAND_MEMORY); /* the guest lifts INTx-disable: the request shows */
+	ck_assert_int_eq(f2.level[17], 1);
+	sbuf_free(&dev);
+	sbuf_free(&host);
+
+	/* BAR 0 in RAM, outside the 32-bit window. */
+	cfg1_write(&f1, 1, PCI_BASE_ADDRESS_0, 4, 0x10000000u);
+	ck_assert_uint_eq(r1.bar_addr[0], 0x10000000u);
+	snap_save(&f1, &d1, &dev, &host);
+	r2.calls = r2.updates = 0;
+	ck_assert_int_eq(restore_dev(&d2, dev.data, dev.len, NULL), 0);
+	ck_assert_int_eq(r2.updates, 1);
+	ck_assert_uint_eq(r2.bar_addr[0], 0x10000000u);
+	ck_assert_uint_eq(d2.bar[0].addr, 0x10000000u);
+	ck_assert_uint_eq(mmio(&f2, bar0, 4, false, 0), 0xffffffffu);
+	ck_assert_uint_eq(mmio(&f2, 0x10000000u, 4, false, 0), 0xffffffffu); /* nothing on the bus there */
+	ck_assert_int_eq(r2.calls, 0);
+	ck_assert_int_eq(f2.level[17], 0); /* INTx-disable restored again */
+	sbuf_free(&dev);
+	sbuf_free(&host);
+	fake_destroy(&f1);
+	fake_destroy(&f2);
+}
+END_TEST
+
+/* What a refused restore must not have touched. */
+struct snap_before {
+	uint8_t cfg[PCI_CFG_SIZE], host_cfg[PCI_CFG_SIZE];
+	uint64_t addr[PCI_BARS];
+	uint32_t cf8;
+};
+
+static void snap_remember(struct fake *f, struct pci_dev *d, struct snap_before *b)
+{
+	memcpy(b->cfg, d->cfg, PCI_CFG_SIZE);
+	memcpy(b->host_cfg, f->pci.host_bridge.cfg, PCI_CFG_SIZE);
+	for (int i = 0; i < PCI_BARS; i++)
+		b->addr[i] = d->bar[i].addr;
+	b->cf8 = f->pci.cf8;
+}
+
+static void snap_unchanged(struct fake *f, struct pci_dev *d, const struct rec *r, const struct snap_before *b)
+{
+	ck_assert_mem_eq(d->cfg, b->cfg, PCI_CFG_SIZE);
+	ck_assert_mem_eq(f->pci.host_bridge.cfg, b->host_cfg, PCI_CFG_SIZE);
+	for (int i = 0; i < PCI_BARS; i++)
+		ck_assert_uint_eq(d->bar[i].addr, b->addr[i]);
+	ck_assert_uint_eq(f->pci.cf8, b->cf8);
+	ck_assert(!d->mem_enabled && !d->intx_level && !d->intx_disabled);
+	ck_assert(!f->pci.host_bridge.intx_level);
+	ck_assert_int_eq(r->updates, 0);
+	ck_assert_int_eq(r->cfg_writes, 0);
+	ck_assert_int_eq(f->irq_calls, 0);
+}
+
+/* Flip bits of one byte of a record and expect a refusal. */
+struct flip {
+	size_t at;
+	uint8_t bits;
+};
+
+START_TEST(snapshot_hostile_input)
+{
+	/* Bytes of the function's record whose change is refused: header, read-only bits, the INTx bool. */
+	static const struct flip dev_flips[] = {
+		{ 0, 1 },                                        /* layout */
+		{ 1, 1 },                                        /* slot */
+		{ 2, 1 },                                        /* size of the space */
+		{ REC_CFG + PCI_VENDOR_ID, 1 },
+		{ REC_CFG + PCI_DEVICE_ID + 1, 0x80 },
+		{ REC_CFG + PCI_CLASS_DEVICE, 1 },
+		{ REC_CFG + PCI_HEADER_TYPE, 0x80 },             /* multi-function */
+		{ REC_CFG + PCI_STATUS, PCI_STATUS_INTERRUPT },  /* derived from the INTx request, never stored */
+		{ REC_CFG + PCI_STATUS, PCI_STATUS_CAP_LIST },
+		{ REC_CFG + PCI_COMMAND + 1, 0x08 },             /* a command bit no guest can set */
+		{ REC_CFG + PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_MEM_PREFETCH },
+		{ REC_CFG + PCI_BASE_ADDRESS_2, PCI_BASE_ADDRESS_MEM_TYPE_64 },
+		{ REC_CFG + PCI_BASE_ADDRESS_4 + 1, 0x10 },      /* address bit 12 of a 64 KiB BAR */
+		{ REC_CFG + PCI_BASE_ADDRESS_1, 0x10 },          /* an unused BAR */
+		{ REC_CFG + PCI_ROM_ADDRESS + 2, 1 },
+		{ REC_CFG + PCI_SUBSYSTEM_ID, 1 },
+		{ REC_CFG + PCI_INTERRUPT_PIN, 1 },
+		{ REC_CFG + PCI_CAPABILITY_LIST, 4 },
+		{ REC_CFG + 0x40, 1 },                           /* capability ID */
+		{ REC_CFG + 0x41, 0x48 },                        /* its next pointer */
+		{ REC_CFG + 0x43, 0x10 },                        /* its read-only high nibble */
+		{ REC_CFG + 0x44, 1 },
+		{ REC_CFG + 0xff, 1 },
+		{ DEV_REC_LEN - 1, 2 },                          /* INTx request: not a bool */
+	};
+	struct fake f1, f2;
+	struct pci_dev d1, d2, loose;
+	struct rec r1, r2;
+	struct sbuf dev, host;
+	struct snap_before before;
+	uint8_t buf[HOST_REC_LEN + 1];
+	size_t used;
+
+	snap_machine(&f1, &d1, &r1);
+	snap_program(&f1, &d1);
+	snap_save(&f1, &d1, &dev, &host);
+	snap_machine(&f2, &d2, &r2);
+	snap_remember(&f2, &d2, &before);
+
+	/* Every truncation of either record. */
+	for (size_t n = 0; n < dev.len; n++) {
+		ck_assert_int_eq(restore_dev(&d2, dev.data, n, NULL), -EINVAL);
+		snap_unchanged(&f2, &d2, &r2, &before);
+	}
+	for (size_t n = 0; n < host.len; n++) {
+		ck_assert_int_eq(restore_host(&f2.pci, host.data, n), -EINVAL);
+		snap_unchanged(&f2, &d2, &r2, &before);
+	}
+	/* One byte too many: the host bridge's record is the whole entry. */
+	memcpy(buf, host.data, host.len);
+	buf[host.len] = 0;
+	ck_assert_int_eq(restore_host(&f2.pci, buf, host.len + 1), -EINVAL);
+	snap_unchanged(&f2, &d2, &r2, &before);
+
+	/* Single bytes changed. */
+	for (size_t i = 0; i < sizeof(dev_flips) / sizeof(dev_flips[0]); i++) {
+		memcpy(buf, dev.data, dev.len);
+		buf[dev_flips[i].at] ^= dev_flips[i].bits;
+		ck_assert_msg(restore_dev(&d2, buf, dev.len, NULL) == -EINVAL, "byte %zu ^ 0x%x accepted",
+			      dev_flips[i].at, dev_flips[i].bits);
+		snap_unchanged(&f2, &d2, &r2, &before);
+	}
+	/* The host bridge's record: its IDs, an INTx request without a pin, reserved bits of the latch. */
+	for (size_t i = 0; i < 3; i++) {
+		static const struct flip host_flips[] = {
+			{ REC_CFG + PCI_VENDOR_ID, 1 },
+			{ DEV_REC_LEN - 1, 1 },
+			{ DEV_REC_LEN, 1 },
+		};
+
+		memcpy(buf, host.data, host.len);
+		buf[host_flips[i].at] ^= host_flips[i].bits;
+		ck_assert_int_eq(restore_host(&f2.pci, buf, host.len), -EINVAL);
+		snap_unchanged(&f2, &d2, &r2, &before);
+	}
+	memcpy(buf, host.data, host.len);
+	buf[HOST_REC_LEN - 1] |= 0x70; /* latch bits 30:28 */
+	ck_assert_int_eq(restore_host(&f2.pci, buf, host.len), -EINVAL);
+	snap_unchanged(&f2, &d2, &r2, &before);
+	/* The function's record is not the host bridge's, nor the reverse (another slot, other IDs). */
+	ck_assert_int_eq(restore_dev(&f2.pci.host_bridge, dev.data, dev.len, NULL), -EINVAL);
+	memcpy(buf, host.data, host.len);
+	ck_assert_int_eq(restore_dev(&d2, buf, DEV_REC_LEN, NULL), -EINVAL);
+	snap_unchanged(&f2, &d2, &r2, &before);
+	/* A function on no bus. */
+	dev_init(&loose, &r1);
+	ck_assert_int_eq(restore_dev(&loose, dev.data, dev.len, NULL), -EINVAL);
+
+	/* Still usable by the guest: nothing decoded, until it enables memory. */
+	ck_assert_uint_eq(cfg1_read(&f2, 0, 1, 0, PCI_VENDOR_ID, 4), 0x10421af4u);
+	ck_assert_uint_eq(mmio(&f2, d2.bar[0].addr, 4, false, 0), 0xffffffffu);
+	cfg1_write(&f2, 1, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	ck_assert_int_eq(r2.updates, 3);
+	ck_assert_uint_eq(mmio(&f2, d2.bar[0].addr, 4, false, 0), 0x5a5a5a5au);
+	pci_dev_set_intx(&d2, 1);
+	ck_assert_int_eq(f2.level[17], 1);
+	pci_dev_set_intx(&d2, 0);
+
+	/* And the good records still restore over it; a byte after the function's record is left to the caller. */
+	memcpy(buf, dev.data, dev.len);
+	buf[dev.len] = 0xaa;
+	ck_assert_int_eq(restore_host(&f2.pci, host.data, host.len), 0);
+	ck_assert_int_eq(restore_dev(&d2, buf, dev.len + 1, &used), 0);
+	ck_assert_uint_eq(used, dev.len);
+	ck_assert_uint_eq(mmio(&f2, MOVED0, 4, false, 0), 0x5a5a5a5au);
+	ck_assert_int_eq(f2.level[17], 1);
+	for (unsigned reg = 0; reg < PCI_CFG_SIZE; reg += 4)
+		ck_assert_uint_eq(ecam_read(&f2, 1, 0, reg, 4), ecam_read(&f1, 1, 0, reg, 4));
+	sbuf_free(&dev);
+	sbuf_free(&host);
+	fake_destroy(&f1);
+	fake_destroy(&f2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pci");
@@ -635,6 +1012,9 @@ int main(void)
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, bad_arguments);
 	tcase_add_test(tc, concurrent_access_no_deadlock);
+	tcase_add_test(tc, snapshot_round_trip);
+	tcase_add_test(tc, snapshot_intx_disabled_moved_target_and_stray_bar);
+	tcase_add_test(tc, snapshot_hostile_input);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
