@@ -56,6 +56,20 @@ static void free_session(struct blk_session *s)
 	free(s);
 }
 
+/* The last SQE of a reset session completed: off the device's draining list (if it still has one), freed. */
+static void free_draining(struct blk_session *s)
+{
+	if (s->dev) {
+		struct blk_session **p = &s->dev->draining;
+
+		while (*p && *p != s)
+			p = &(*p)->next_draining;
+		if (*p)
+			*p = s->next_draining;
+	}
+	free_session(s);
+}
+
 /* Start a parsed request: FLUSH may first wait for earlier writes; the rest go to submit(). */
 static void start(struct blk_req *r)
 {
@@ -158,6 +172,7 @@ static void complete(struct blk_req *r, uint8_t st)
 	if (r->status)
 		*r->status = st; /* a byte of guest RAM; virtq_push() publishes it with release order */
 	virtq_push(q->vq, r->head, r->status ? r->written : 0);
+	q->s->held--;
 	q->need_irq = true;
 	if (r->counted) {
 		r->counted = false;
@@ -228,7 +243,7 @@ static void req_done(struct ev_req *ev, int res)
 	if (s->resetting) {
 		/* The rings belong to the next activation: complete nothing. The last one out frees. */
 		if (s->inflight == 0)
-			free_session(s);
+			free_draining(s);
 		return;
 	}
 	st = progress(r, res);
@@ -266,6 +281,7 @@ static int pop_one(void *arg)
 		return -1;
 	}
 	q->free = r->next;
+	s->held++;
 	r->head = c.head;
 	st = blk_req_parse(r, &c);
 	if (st >= 0)
@@ -399,8 +415,12 @@ static void blk_reset(void *opaque)
 		return;
 	dev->s = NULL;
 	s->resetting = true;
-	if (s->inflight == 0)
+	if (s->inflight == 0) {
 		free_session(s); /* stalled requests and waiting flushes had no SQE: dropped with it */
+		return;
+	}
+	s->next_draining = dev->draining; /* its reads may still land in guest memory: inflight() */
+	dev->draining = s;
 }
 
 static void blk_destroy(void *opaque)
@@ -410,11 +430,57 @@ static void blk_destroy(void *opaque)
 	if (!dev)
 		return;
 	blk_reset(dev);
+	for (struct blk_session *s = dev->draining; s; s = s->next_draining)
+		s->dev = NULL; /* they free themselves, without us */
+	dev->draining = NULL;
 	if (dev->defer.queued || dev->later.queued) {
 		dev->dying = true; /* the loop still holds a callback of ours: it frees */
 		return;
 	}
 	free(dev);
+}
+
+/* Requests holding guest buffers, and a reset session's SQEs still in flight into guest memory. */
+static unsigned blk_inflight(void *opaque)
+{
+	struct virtio_blk *dev = opaque;
+	unsigned n = dev->s ? dev->s->held : 0;
+
+	for (const struct blk_session *s = dev->draining; s; s = s->next_draining)
+		n += s->inflight;
+	return n;
+}
+
+/*
+ * Nothing of the device changes after creation (no writable configuration: CONFIG_WCE is not
+ * offered; inflight() 0 means no request is held). What the guest read stays what it reads: the
+ * configuration space (capacity, geometry, limits) and the GET_ID serial are recorded and a restore
+ * over a disk that would show the guest other values is refused.
+ */
+static int blk_save(void *opaque, struct sbuf *out)
+{
+	struct virtio_blk *dev = opaque;
+
+	sbuf_put(out, &dev->cfg, CONFIG_SIZE);
+	sbuf_put(out, dev->serial, sizeof(dev->serial));
+	return out->oom ? -ENOMEM : 0;
+}
+
+static int blk_restore(void *opaque, struct sreader *in)
+{
+	struct virtio_blk *dev = opaque;
+	uint8_t cfg[CONFIG_SIZE];
+	char serial[VIRTIO_BLK_ID_BYTES];
+
+	sr_get(in, cfg, sizeof(cfg));
+	sr_get(in, serial, sizeof(serial));
+	if (!sr_done(in))
+		return -EINVAL;
+	if (memcmp(cfg, &dev->cfg, sizeof(cfg)) || memcmp(serial, dev->serial, sizeof(serial))) {
+		vlog_err(dev->log, "disk '%s': its size, geometry or serial differ from the snapshot's", dev->disk->path);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static uint64_t blk_features(void *opaque)
@@ -515,4 +581,7 @@ const struct virtio_device_ops virtio_blk_ops = {
 	.reset = blk_reset,
 	.notify = blk_notify,
 	.destroy = blk_destroy,
+	.inflight = blk_inflight,
+	.save = blk_save,
+	.restore = blk_restore,
 };

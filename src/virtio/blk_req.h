@@ -61,10 +61,12 @@ struct blk_queue {
 };
 
 struct blk_session {
-	struct virtio_blk *dev;
+	struct virtio_blk *dev; /* NULL: detached, and the device destroyed */
 	struct virtio_ctx ctx;
 	bool resetting;
 	unsigned inflight; /* requests with an SQE in the ring */
+	unsigned held;     /* requests popped and not completed (stalled and waiting flushes included) */
+	struct blk_session *next_draining; /* on dev->draining while resetting with SQEs in flight */
 	unsigned nq;
 	struct blk_queue q[];
 };
@@ -78,6 +80,7 @@ struct virtio_blk {
 	struct virtio_blk_config cfg; /* little-endian, as the guest reads it */
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct blk_session *s; /* the active session, or NULL */
+	struct blk_session *draining; /* reset sessions whose SQEs may still write guest memory */
 	struct ev_defer defer;
 	struct ev_defer later; /* queues that used up their budget, on the loop's next turn */
 	bool dying; /* destroy() came while defer or later was queued: the last of them frees */

@@ -413,6 +413,63 @@ static void con_destroy(void *opaque)
 	free(dev);
 }
 
+/*
+ * Nothing the guest handed over is in flight: RX fills and completes chains synchronously, and the
+ * one TX chain the device may hold (waiting for backend room) is recorded by save() and taken back
+ * by restore(), so a snapshot never waits on a backend that does not drain.
+ */
+static unsigned con_inflight(void *opaque)
+{
+	(void)opaque;
+	return 0;
+}
+
+/*
+ * The device's record: u8 active; if active, u8 held and for a held TX chain u16 head, u32 the
+ * buffer and u64 the offset of its next byte. No MULTIPORT means no port state (open, name) and
+ * the configuration is fixed at creation; pending input stays with the backend.
+ */
+static int con_save(void *opaque, struct sbuf *out)
+{
+	struct virtio_console *dev = opaque;
+
+	sbuf_bool(out, dev->active);
+	if (dev->active) {
+		sbuf_bool(out, dev->tx_held);
+		if (dev->tx_held) {
+			sbuf_u16(out, dev->tx_head);
+			sbuf_u32(out, dev->tx_idx);
+			sbuf_u64(out, dev->tx_off);
+		}
+	}
+	return out->oom ? -ENOMEM : 0;
+}
+
+static int con_restore(void *opaque, struct sreader *in)
+{
+	struct virtio_console *dev = opaque;
+	bool active = sr_bool(in), held = active && sr_bool(in);
+	uint16_t head = held ? sr_u16(in) : 0;
+	uint32_t idx = held ? sr_u32(in) : 0;
+	uint64_t off = held ? sr_u64(in) : 0;
+	struct virtq_chain c;
+
+	if (!sr_done(in) || (!active && dev->active))
+		return -EINVAL;
+	if (!held || !dev->active)
+		return 0; /* nothing held; or the device failed to activate (NEEDS_RESET): its queues are moot */
+	/* Taken back into tx_iov; used only once tx_held is set. */
+	if (virtq_walk(&dev->ctx.vq[TXQ], head, &c, dev->tx_iov, CHAIN_IOV) != 1 || c.bad || c.in_len ||
+	    idx >= c.nout || off >= dev->tx_iov[idx].iov_len)
+		return -EINVAL;
+	dev->tx_held = true;
+	dev->tx_head = head;
+	dev->tx_niov = c.nout;
+	dev->tx_idx = idx;
+	dev->tx_off = (size_t)off;
+	return 0;
+}
+
 static uint64_t con_features(void *opaque)
 {
 	return ((struct virtio_console *)opaque)->features;
@@ -488,4 +545,7 @@ const struct virtio_device_ops virtio_console_ops = {
 	.reset = con_reset,
 	.notify = con_notify,
 	.destroy = con_destroy,
+	.inflight = con_inflight,
+	.save = con_save,
+	.restore = con_restore,
 };

@@ -14,6 +14,7 @@
 
 #include "event_loop.h"
 #include "memory.h"
+#include "snapshot/sbuf.h"
 #include "virtio/queue.h"
 
 /*
@@ -56,6 +57,28 @@ struct virtio_device_ops {
 	void (*notify)(void *dev, unsigned q);
 	/* Free everything (after reset). On the I/O thread, or any thread once its loop has stopped. */
 	void (*destroy)(void *dev);
+
+	/*
+	 * Snapshot (all three optional). inflight: on the I/O thread with the vCPUs paused, whether or
+	 * not the device is active: how many requests still own guest buffers in a way save() cannot
+	 * record, or have host I/O in flight into guest memory (a detached session's included). A
+	 * chain the device merely holds, with nothing moving (a receive buffer waiting for a frame, a
+	 * transmit chain waiting for room), is not in flight when save() records it by head. NULL: 0.
+	 */
+	unsigned (*inflight)(void *dev);
+	/*
+	 * save: on the I/O thread, inflight() 0: append the state beyond the transport (what the guest
+	 * can observe: a MAC it set, chains held by head). 0 or -errno. NULL: none.
+	 * restore: called by the transport on the I/O thread (inline before the loop starts) on a
+	 * device fresh from set-up, always: right after the transport re-activated it from the saved
+	 * queue positions when it was live, else inactive (the record then says so, or activation
+	 * failed and the device is in NEEDS_RESET: its session state is moot and skipped).
+	 * Validate everything before applying anything; 0, or -EINVAL (the transport then resets the
+	 * device and rolls back). The transport kicks every enabled queue afterwards. NULL: the saved
+	 * state must be empty.
+	 */
+	int (*save)(void *dev, struct sbuf *out);
+	int (*restore)(void *dev, struct sreader *in);
 };
 
 /*

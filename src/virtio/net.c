@@ -89,10 +89,12 @@ struct net_pair {
 };
 
 struct net_session {
-	struct virtio_net *dev;
+	struct virtio_net *dev; /* NULL: detached, and the device destroyed */
 	struct virtio_ctx ctx;
 	bool resetting;
 	unsigned inflight; /* SQEs in the ring */
+	unsigned tx_held;  /* TX chains popped and not completed */
+	struct net_session *next_draining; /* on dev->draining while resetting with SQEs in flight */
 	unsigned npairs;   /* usable: max_pairs with MQ, else 1 */
 	unsigned active;   /* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET */
 	struct virtq *ctrl;
@@ -109,6 +111,7 @@ struct virtio_net {
 	pthread_mutex_t cfg_lock; /* cfg: vCPU reads vs MAC_ADDR_SET on the I/O thread */
 	struct virtio_net_config cfg;
 	struct net_session *s;
+	struct net_session *draining; /* reset sessions whose reads may still write guest memory */
 	struct ev_defer defer;
 	struct ev_defer later; /* queues that used up their budget, on the loop's next turn */
 	bool dying;            /* destroy() came while defer or later was queued: the last of them frees */
@@ -153,8 +156,17 @@ static bool session_alive(struct net_session *s)
 	s->inflight--;
 	if (!s->resetting)
 		return true;
-	if (s->inflight == 0)
+	if (s->inflight == 0) {
+		if (s->dev) { /* off the device's draining list */
+			struct net_session **p = &s->dev->draining;
+
+			while (*p && *p != s)
+				p = &(*p)->next_draining;
+			if (*p)
+				*p = s->next_draining;
+		}
 		free_session(s);
+	}
 	return false;
 }
 
@@ -346,6 +358,7 @@ static void tx_stall(struct tx_req *r)
 static void tx_complete(struct net_pair *p, struct tx_req *r)
 {
 	virtq_push(p->tvq, r->head, 0);
+	p->s->tx_held--;
 	p->tx_irq = true;
 	r->next = p->free;
 	p->free = r;
@@ -397,6 +410,7 @@ static int tx_pop(void *arg)
 		return ret;
 	}
 	p->free = r->next;
+	p->s->tx_held++;
 	r->head = c.head;
 	r->polling = false;
 	if (c.bad || c.in_len || c.out_len < NET_RX_HDR_LEN || c.out_len > TX_MAX_LEN) {
@@ -738,8 +752,12 @@ static void net_reset(void *opaque)
 	for (unsigned i = 0; i < s->npairs; i++)
 		rx_cancel(&s->p[i]);
 	set_offload(dev, 0);
-	if (s->inflight == 0)
+	if (s->inflight == 0) {
 		free_session(s);
+		return;
+	}
+	s->next_draining = dev->draining; /* a read may still land in guest memory: inflight() */
+	dev->draining = s;
 }
 
 static void net_destroy(void *opaque)
@@ -749,6 +767,9 @@ static void net_destroy(void *opaque)
 	if (!dev)
 		return;
 	net_reset(dev);
+	for (struct net_session *s = dev->draining; s; s = s->next_draining)
+		s->dev = NULL; /* they free themselves, without us */
+	dev->draining = NULL;
 	tap_close(dev->tap);
 	dev->tap = NULL;
 	pthread_mutex_destroy(&dev->cfg_lock);
@@ -757,6 +778,155 @@ static void net_destroy(void *opaque)
 		return;
 	}
 	free(dev);
+}
+
+/* Tap reads in flight into the session's receive buffers. */
+static unsigned reads_inflight(const struct net_session *s)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < s->npairs; i++)
+		n += s->p[i].busy && !s->p[i].polling;
+	return n;
+}
+
+/*
+ * In flight: transmit chains taken (their write, or its wait for room, reads guest buffers) and
+ * tap reads writing into receive buffers, a reset session's reads included. Receive buffers that
+ * only wait in the stash for a frame (a POLL_ADD, which touches no guest memory) are not: save()
+ * records them by head.
+ */
+static unsigned net_inflight(void *opaque)
+{
+	struct virtio_net *dev = opaque;
+	unsigned n = 0;
+
+	if (dev->s)
+		n = dev->s->tx_held + reads_inflight(dev->s);
+	for (const struct net_session *s = dev->draining; s; s = s->next_draining)
+		n += reads_inflight(s);
+	return n;
+}
+
+/*
+ * The device's record: the MAC (the guest may have set it with CTRL_MAC_ADDR), then whether a
+ * session is active and if so its pair count, the pairs VQ_PAIRS_SET enabled, and each pair's
+ * stashed receive chains (u16 count, u16 heads, in stash order). The RX modes and MAC table are
+ * acknowledged, not kept (the tap delivers every frame), so there is nothing else to record.
+ */
+static int net_save(void *opaque, struct sbuf *out)
+{
+	struct virtio_net *dev = opaque;
+	struct net_session *s = dev->s;
+
+	pthread_mutex_lock(&dev->cfg_lock);
+	sbuf_put(out, dev->cfg.mac, sizeof(dev->cfg.mac));
+	pthread_mutex_unlock(&dev->cfg_lock);
+	sbuf_bool(out, s != NULL);
+	if (s) {
+		sbuf_u16(out, (uint16_t)s->npairs);
+		sbuf_u16(out, (uint16_t)s->active);
+		for (unsigned i = 0; i < s->npairs; i++) {
+			const struct net_rx *rx = &s->p[i].rx;
+			unsigned n = s->p[i].rvq->size ? rx->count : 0;
+
+			sbuf_u16(out, (uint16_t)n);
+			for (unsigned k = 0; k < n; k++)
+				sbuf_u16(out, rx->c[(rx->first + k) % rx->cap].head);
+		}
+	}
+	return out->oom ? -ENOMEM : 0;
+}
+
+/* Take back receive chain head of pair p as it was stashed: check only (add false), or add it. */
+static bool retake(struct net_pair *p, uint16_t head, bool add)
+{
+	struct iovec iov[NET_RX_CHAIN_IOV];
+	struct virtq_chain c;
+
+	if (virtq_walk(p->rvq, head, &c, iov, NET_RX_CHAIN_IOV) != 1 || c.bad)
+		return false;
+	if (!add)
+		return c.nout == 0 && c.in_len >= NET_RX_HDR_LEN;
+	return net_rx_add(&p->rx, head, iov, c.niov, c.nout) == 0;
+}
+
+/* Are the saved heads of pair p (n of them) chains it can stash: in range, distinct, not stashed already? */
+static bool heads_fit(struct net_pair *p, const uint16_t *heads, unsigned n)
+{
+	uint8_t seen[VIRTQ_MAX_SIZE / 8] = { 0 };
+	const struct net_rx *rx = &p->rx;
+
+	if (!p->rvq->size)
+		return n == 0;
+	if (n > rx->cap - rx->count)
+		return false;
+	for (unsigned k = 0; k < rx->count; k++) {
+		uint16_t h = rx->c[(rx->first + k) % rx->cap].head;
+
+		seen[h / 8] |= (uint8_t)(1u << (h % 8));
+	}
+	for (unsigned k = 0; k < n; k++) {
+		uint16_t h = heads[k];
+
+		if (h >= p->rvq->size || (seen[h / 8] & (1u << (h % 8))) || !retake(p, h, false))
+			return false;
+		seen[h / 8] |= (uint8_t)(1u << (h % 8));
+	}
+	return true;
+}
+
+static int net_restore(void *opaque, struct sreader *in)
+{
+	struct virtio_net *dev = opaque;
+	struct net_session *s = dev->s;
+	uint16_t npairs = 0, active = 0, *heads, count[TAP_MAX_QUEUES] = { 0 };
+	uint8_t mac[6];
+	bool session, ok;
+
+	sr_get(in, mac, sizeof(mac));
+	session = sr_bool(in);
+	if (session) {
+		npairs = sr_u16(in);
+		active = sr_u16(in);
+		if (npairs != dev->max_pairs && npairs != 1)
+			sr_fail(in);
+	}
+	heads = calloc((size_t)TAP_MAX_QUEUES * VIRTIO_NET_QUEUE_SIZE, sizeof(*heads));
+	if (!heads)
+		return -ENOMEM;
+	for (unsigned i = 0; sr_ok(in) && i < npairs; i++) {
+		count[i] = sr_u16(in);
+		if (count[i] > VIRTIO_NET_QUEUE_SIZE)
+			sr_fail(in);
+		for (unsigned k = 0; sr_ok(in) && k < count[i]; k++)
+			heads[i * VIRTIO_NET_QUEUE_SIZE + k] = sr_u16(in);
+	}
+	ok = sr_done(in) && (!session || (active >= 1 && active <= npairs));
+	/* A session saved but none here: the device failed to activate (NEEDS_RESET); its queues are moot. */
+	if (ok && s) {
+		ok = session && npairs == s->npairs;
+		for (unsigned i = 0; ok && i < npairs; i++)
+			ok = heads_fit(&s->p[i], &heads[i * VIRTIO_NET_QUEUE_SIZE], count[i]);
+	} else if (ok && !session && s) {
+		ok = false;
+	}
+	if (!ok) {
+		free(heads);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&dev->cfg_lock);
+	memcpy(dev->cfg.mac, mac, sizeof(mac));
+	pthread_mutex_unlock(&dev->cfg_lock);
+	if (s) {
+		for (unsigned i = 0; i < npairs; i++)
+			for (unsigned k = 0; k < count[i]; k++)
+				retake(&s->p[i], heads[i * VIRTIO_NET_QUEUE_SIZE + k], true);
+		if (active != s->active)
+			set_active(s, active);
+	}
+	free(heads);
+	return 0;
 }
 
 static uint64_t net_features(void *opaque)
@@ -833,4 +1003,7 @@ const struct virtio_device_ops virtio_net_ops = {
 	.reset = net_reset,
 	.notify = net_notify,
 	.destroy = net_destroy,
+	.inflight = net_inflight,
+	.save = net_save,
+	.restore = net_restore,
 };

@@ -118,21 +118,34 @@ static void config_changed(void *opaque)
 
 /* --- Doorbells --- */
 
+static void ring_doorbell(struct vp_queue *vq);
+
 /* I/O thread: a doorbell rang (through KVM or the BAR handler). */
 static void doorbell(void *opaque)
 {
 	struct vp_queue *vq = opaque;
 	struct virtio_pci *t = vq->t;
 	uint64_t n;
-	bool run;
+	bool run, irq;
 
 	while (read(vq->efd, &n, sizeof(n)) < 0 && errno == EINTR)
 		;
 	pthread_mutex_lock(&t->lock);
 	run = t->active && vq->enabled;
+	irq = run && vq->restore_irq;
+	vq->restore_irq = false;
 	pthread_mutex_unlock(&t->lock);
 	if (run)
 		t->ops->notify(t->dev, vq->idx);
+	/* Restored (virtio/pci_snapshot.c): the interrupt the snapshot may have cut off; a spurious one is harmless. */
+	if (irq)
+		queue_interrupt(t, vq->idx);
+}
+
+void virtio_pci_ring_doorbell(struct virtio_pci *t, unsigned q)
+{
+	if (q < t->nq)
+		ring_doorbell(&t->q[q]);
 }
 
 static void ring_doorbell(struct vp_queue *vq)

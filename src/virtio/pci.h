@@ -31,6 +31,7 @@
 #ifndef VMM_VIRTIO_PCI_H
 #define VMM_VIRTIO_PCI_H
 
+#include "device.h"
 #include "devices/msix.h"
 #include "devices/pci.h"
 #include "event_loop.h"
@@ -85,5 +86,15 @@ int virtio_pci_create(const struct virtio_pci_opts *o, struct virtio_pci **out);
 void virtio_pci_destroy(struct virtio_pci *t);
 /* The PCI function (slot, BAR address) for the VM's tables and for tests. */
 struct pci_dev *virtio_pci_dev(struct virtio_pci *t);
+
+/*
+ * Snapshot (virtio/pci_snapshot.c), as one entry of the VM's device list: dev is the struct
+ * virtio_pci. The record holds the device id and queue count (another device kind is refused),
+ * the configuration space, MSI-X, the transport registers, each queue's registers and position,
+ * and the device's own state (virtio_device_ops.save). A restore of a live device re-activates it
+ * as DRIVER_OK does, from the saved queue positions; on the loop's first turn each enabled queue
+ * is served once and interrupts the guest once. inflight is the device's.
+ */
+extern const struct vm_device_ops virtio_pci_device_ops;
 
 #endif

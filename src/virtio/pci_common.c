@@ -36,10 +36,8 @@ static void do_reset(void *arg)
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* I/O thread (event_loop_call). */
-static void do_activate(void *arg)
+int virtio_pci_activate(struct virtio_pci *t)
 {
-	struct virtio_pci *t = arg;
 	int ret = t->ops->activate(t->dev, &t->ctx);
 
 	pthread_mutex_lock(&t->lock);
@@ -52,8 +50,17 @@ static void do_activate(void *arg)
 		virtio_pci_device_error(t);
 		guest_warn(t, "%s: activation failed: %s", t->ops->name, strerror(-ret)); /* the guest can repeat it */
 		virtio_pci_config_interrupt(t);
-		return;
 	}
+	return ret;
+}
+
+/* I/O thread (event_loop_call). */
+static void do_activate(void *arg)
+{
+	struct virtio_pci *t = arg;
+
+	if (virtio_pci_activate(t) < 0)
+		return;
 	/* Doorbells rung before DRIVER_OK were dropped: give every enabled queue one look. */
 	for (unsigned i = 0; i < t->nq; i++)
 		if (t->ctx.vq[i].size)
@@ -74,6 +81,7 @@ void virtio_pci_common_clear(struct virtio_pci *t)
 		vq->vector = VIRTIO_MSI_NO_VECTOR;
 		vq->enabled = false;
 		vq->desc = vq->avail = vq->used = 0;
+		vq->restore_irq = false;
 	}
 }
 
@@ -90,8 +98,7 @@ void virtio_pci_common_reset(struct virtio_pci *t, bool device_too)
 	pthread_mutex_unlock(&t->irq_lock);
 }
 
-/* lock held: validate every enabled queue into t->vq and build t->ctx. false: a queue is unusable. */
-static bool prepare_queues(struct virtio_pci *t)
+bool virtio_pci_prepare_queues(struct virtio_pci *t)
 {
 	bool event_idx = t->driver_features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 
@@ -140,7 +147,7 @@ static void write_status(struct virtio_pci *t, uint8_t val)
 		if (!(new & VIRTIO_CONFIG_S_FEATURES_OK) || (new & VIRTIO_CONFIG_S_FAILED))
 			new &= (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK; /* out of order: not acted on */
 		else if (!(new & VIRTIO_CONFIG_S_NEEDS_RESET))
-			broken = !prepare_queues(t);
+			broken = !virtio_pci_prepare_queues(t);
 		activate = (new & VIRTIO_CONFIG_S_DRIVER_OK) && !(new & VIRTIO_CONFIG_S_NEEDS_RESET) && !broken;
 	}
 	if (broken)

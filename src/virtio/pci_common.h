@@ -25,6 +25,7 @@ struct vp_queue {
 	bool enabled;
 	uint64_t desc, avail, used;
 	bool ioev; /* efd is registered with KVM_IOEVENTFD at t->ioev_addr */
+	bool restore_irq; /* restored: the first doorbell also interrupts the guest once */
 	/* Set at creation. */
 	int efd;   /* the doorbell: KVM (ioeventfd) or the BAR handler writes it, the I/O thread reads it */
 	int watch; /* event_loop_watch() id, -1 */
@@ -72,6 +73,20 @@ void virtio_pci_common_io(struct virtio_pci *t, uint32_t off, void *data, uint32
 void virtio_pci_common_clear(struct virtio_pci *t);
 /* op_lock held, lock not: reset the device on the I/O thread (when device_too) and wait, then the transport. */
 void virtio_pci_common_reset(struct virtio_pci *t, bool device_too);
+
+/*
+ * lock held: validate every enabled queue into t->vq (virtq_init(): size, alignment, rings inside
+ * guest RAM) and build t->ctx: the DRIVER_OK check. false: a queue is unusable (reported).
+ */
+bool virtio_pci_prepare_queues(struct virtio_pci *t);
+/*
+ * I/O thread, t->ctx prepared: ops->activate. On failure DEVICE_NEEDS_RESET, reported, and a
+ * configuration interrupt. 0 or its -errno.
+ */
+int virtio_pci_activate(struct virtio_pci *t);
+
+/* From virtio/pci.c: ring queue q's doorbell (any thread): the I/O thread calls ops->notify. */
+void virtio_pci_ring_doorbell(struct virtio_pci *t, unsigned q);
 
 /* From virtio/pci.c: a configuration-change interrupt (ISR bit 1 / the config vector). Any thread, no lock held. */
 void virtio_pci_config_interrupt(struct virtio_pci *t);

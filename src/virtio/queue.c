@@ -189,9 +189,24 @@ static int walk_table(struct walk *w, const uint8_t *table, unsigned n, unsigned
 	}
 }
 
-int virtq_pop(struct virtq *q, struct virtq_chain *c, struct iovec *iov, unsigned max_iov)
+/* Walk the chain at head (< q->size) into c and iov. */
+static void walk_chain(const struct virtq *q, uint16_t head, struct virtq_chain *c, struct iovec *iov,
+		       unsigned max_iov)
 {
 	struct walk w = { .q = q, .c = c, .iov = iov, .max_iov = max_iov };
+
+	memset(c, 0, sizeof(*c));
+	c->head = head;
+	if (walk_table(&w, (const uint8_t *)q->desc, q->size, head, true)) {
+		/* Malformed but identified: the device completes head via virtq_push() without using iov. */
+		c->bad = true;
+		c->niov = c->nout = 0;
+		c->out_len = c->in_len = 0;
+	}
+}
+
+int virtq_pop(struct virtq *q, struct virtq_chain *c, struct iovec *iov, unsigned max_iov)
+{
 	uint16_t avail_idx, pending, head;
 
 	if (q->broken)
@@ -215,14 +230,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c, struct iovec *iov, unsigne
 		__atomic_store_n(avail_event(q), htole16(q->last_avail), __ATOMIC_RELAXED);
 	}
 
-	memset(c, 0, sizeof(*c));
-	c->head = head;
-	if (walk_table(&w, (const uint8_t *)q->desc, q->size, head, true)) {
-		/* Malformed but identified: the device completes head via virtq_push() without using iov. */
-		c->bad = true;
-		c->niov = c->nout = 0;
-		c->out_len = c->in_len = 0;
-	}
+	walk_chain(q, head, c, iov, max_iov);
 	return 1;
 }
 
@@ -348,4 +356,52 @@ bool virtq_has_work(const struct virtq *q)
 	if (q->broken)
 		return false; /* nothing can be popped: the device waits for a reset */
 	return load_avail_idx(q) != q->last_avail;
+}
+
+void virtq_get_pos(const struct virtq *q, struct virtq_pos *p)
+{
+	p->last_avail = q->last_avail;
+	p->used_idx = q->used_idx;
+	p->signalled_used = q->signalled_used;
+	p->signalled_valid = q->signalled_valid;
+}
+
+void virtq_pos_save(const struct virtq_pos *p, struct sbuf *out)
+{
+	sbuf_u16(out, p->last_avail);
+	sbuf_u16(out, p->used_idx);
+	sbuf_u16(out, p->signalled_used);
+	sbuf_bool(out, p->signalled_valid);
+}
+
+void virtq_pos_load(struct virtq_pos *p, struct sreader *in)
+{
+	p->last_avail = sr_u16(in);
+	p->used_idx = sr_u16(in);
+	p->signalled_used = sr_u16(in);
+	p->signalled_valid = sr_bool(in);
+}
+
+bool virtq_pos_valid(const struct virtq_pos *p, uint16_t size)
+{
+	return (uint16_t)(p->last_avail - p->used_idx) <= size;
+}
+
+int virtq_set_pos(struct virtq *q, const struct virtq_pos *p)
+{
+	if (q->broken || !virtq_pos_valid(p, q->size))
+		return -EINVAL;
+	q->last_avail = p->last_avail;
+	q->used_idx = p->used_idx;
+	q->signalled_used = p->signalled_used;
+	q->signalled_valid = p->signalled_valid;
+	return 0;
+}
+
+int virtq_walk(struct virtq *q, uint16_t head, struct virtq_chain *c, struct iovec *iov, unsigned max_iov)
+{
+	if (q->broken || head >= q->size)
+		return -EINVAL;
+	walk_chain(q, head, c, iov, max_iov);
+	return 1;
 }

@@ -20,6 +20,7 @@
 #include <linux/virtio_ring.h>
 
 #include "memory.h"
+#include "snapshot/sbuf.h"
 
 #define VIRTQ_MAX_SIZE 1024 /* the largest queue size a device may offer */
 
@@ -104,5 +105,34 @@ bool virtq_serve(struct virtq *q, int (*take)(void *arg), void *arg, unsigned bu
 
 /* Are there available chains we have not popped? (false once the queue is broken) */
 bool virtq_has_work(const struct virtq *q);
+
+/*
+ * Snapshot: where a queue is, beyond its ring addresses (the transport's registers). Chains popped
+ * and not yet pushed (last_avail - used_idx of them) are the device's to record by head.
+ */
+struct virtq_pos {
+	uint16_t last_avail;
+	uint16_t used_idx;
+	uint16_t signalled_used; /* EVENT_IDX: used_idx at the last interrupt, if signalled_valid */
+	bool signalled_valid;
+};
+
+void virtq_get_pos(const struct virtq *q, struct virtq_pos *p);
+void virtq_pos_save(const struct virtq_pos *p, struct sbuf *out);
+/* Reads what virtq_pos_save() wrote; a bad byte makes in bad. */
+void virtq_pos_load(struct virtq_pos *p, struct sreader *in);
+/* Can p belong to a queue of size entries (no more chains held than the queue holds)? */
+bool virtq_pos_valid(const struct virtq_pos *p, uint16_t size);
+/*
+ * Right after a successful virtq_init(), before the device uses q: go on from saved positions, as
+ * if the queue had never stopped. -EINVAL (q unchanged) when !virtq_pos_valid() or q is broken.
+ */
+int virtq_set_pos(struct virtq *q, const struct virtq_pos *p);
+/*
+ * Walk the chain at head again, as virtq_pop() would, without touching the avail ring: a device
+ * taking back a chain it held when the snapshot was made. 1 (check c->bad), or -EINVAL (head out of
+ * range, queue broken).
+ */
+int virtq_walk(struct virtq *q, uint16_t head, struct virtq_chain *c, struct iovec *iov, unsigned max_iov);
 
 #endif

@@ -648,6 +648,108 @@ START_TEST(config_space)
 }
 END_TEST
 
+/* --- Snapshot: inflight() and the device's record --- */
+
+struct snap_look {
+	struct drv *d;
+	bool reset; /* reset the device right after the notify, the read still in flight */
+	unsigned inflight;
+};
+
+static void notify_and_count(void *arg)
+{
+	struct snap_look *a = arg;
+
+	virtio_blk_ops.notify(a->d->vd.dev, 0);
+	if (a->reset)
+		virtio_blk_ops.reset(a->d->vd.dev);
+	a->inflight = virtio_blk_ops.inflight(a->d->vd.dev); /* no completion can have run yet */
+}
+
+static void count_inflight(void *arg)
+{
+	struct snap_look *a = arg;
+
+	a->inflight = virtio_blk_ops.inflight(a->d->vd.dev);
+}
+
+/* inflight() with nothing, with a read in flight, then again once it completed (or drained after a reset). */
+static void inflight_case(bool reset)
+{
+	struct drv d;
+	struct snap_look a;
+	uint64_t data, st;
+	struct vqd_buf b[3];
+
+	setup(&d, false, false, 1);
+	a = (struct snap_look){ .d = &d, .reset = reset };
+	ck_assert_int_eq(event_loop_call(d.vd.l, count_inflight, &a), 0);
+	ck_assert_uint_eq(a.inflight, 0);
+	data = vqd_alloc(&d.vd, 64 << 10);
+	st = vqd_alloc(&d.vd, 1);
+	b[0] = (struct vqd_buf){ header(&d, VIRTIO_BLK_T_IN, 0), 16, false };
+	b[1] = (struct vqd_buf){ data, 64 << 10, true };
+	b[2] = (struct vqd_buf){ st, 1, true };
+	vqd_add_chain(&d.vd, 0, b, 3);
+	ck_assert_int_eq(event_loop_call(d.vd.l, notify_and_count, &a), 0);
+	ck_assert_uint_eq(a.inflight, 1);
+	if (!reset)
+		vqd_wait_used(&d.vd, 0, d.vd.avail_idx[0]);
+	for (int i = 0; i < 2000; i++) { /* a reset session drains by itself */
+		ck_assert_int_eq(event_loop_call(d.vd.l, count_inflight, &a), 0);
+		if (a.inflight == 0)
+			break;
+		usleep(1000);
+	}
+	ck_assert_uint_eq(a.inflight, 0);
+	if (reset) /* vqd_teardown() resets it again: activate the next session first */
+		ck_assert_int_eq(event_loop_call(d.vd.l, vqd_activate_fn, &d.vd), 0);
+	teardown(&d);
+}
+
+START_TEST(inflight_counts_requests)
+{
+	inflight_case(false);
+	inflight_case(true);
+}
+END_TEST
+
+START_TEST(save_restore_device_state)
+{
+	struct drv d, e;
+	struct sbuf b;
+	struct sreader r;
+
+	setup(&d, false, false, 1);
+	sbuf_init(&b);
+	ck_assert_int_eq(virtio_blk_ops.save(d.vd.dev, &b), 0);
+	ck_assert(!b.oom);
+	/* The same disk again: accepted, whole. */
+	sreader_init(&r, b.data, b.len);
+	ck_assert_int_eq(virtio_blk_ops.restore(d.vd.dev, &r), 0);
+	/* Every truncation and trailing garbage: refused. */
+	for (size_t n = 0; n < b.len; n++) {
+		sreader_init(&r, b.data, n);
+		ck_assert_int_eq(virtio_blk_ops.restore(d.vd.dev, &r), -EINVAL);
+	}
+	/* Another serial (a different disk's record): refused. */
+	b.data[b.len - 1] ^= 1;
+	sreader_init(&r, b.data, b.len);
+	ck_assert_int_eq(virtio_blk_ops.restore(d.vd.dev, &r), -EINVAL);
+	b.data[b.len - 1] ^= 1;
+	/* A disk of another size shows the guest another capacity: refused. */
+	setup(&e, false, false, 1); /* another image of the same size, same serial */
+	sreader_init(&r, b.data, b.len);
+	ck_assert_int_eq(virtio_blk_ops.restore(e.vd.dev, &r), 0); /* same size and serial: fine */
+	teardown(&e);
+	b.data[0] ^= 1; /* capacity's low byte */
+	sreader_init(&r, b.data, b.len);
+	ck_assert_int_eq(virtio_blk_ops.restore(d.vd.dev, &r), -EINVAL);
+	sbuf_free(&b);
+	teardown(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio_blk");
@@ -671,6 +773,8 @@ int main(void)
 	tcase_add_test(tc, config_space);
 	tcase_add_test(tc, invalid_write_does_not_release_flush);
 	tcase_add_test(tc, flood_does_not_starve_other_queue);
+	tcase_add_test(tc, inflight_counts_requests);
+	tcase_add_test(tc, save_restore_device_state);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -257,8 +257,12 @@ static void count_device_error(void *opaque)
 	atomic_fetch_add(&r->device_errors, 1);
 }
 
-/* The rig around device dev (ops), its transport logging to log. */
-static void rig_start(struct rig *r, const struct virtio_device_ops *ops, void *dev, const struct vlog *log)
+/*
+ * The rig around device dev (ops), its transport logging to log. start: run the I/O thread and
+ * find the function as a driver does; else the function is as set-up leaves it (for a restore).
+ */
+static void rig_open(struct rig *r, const struct virtio_device_ops *ops, void *dev, const struct vlog *log,
+		     bool start)
 {
 	struct virtio_pci_opts o;
 
@@ -270,14 +274,21 @@ static void rig_start(struct rig *r, const struct virtio_device_ops *ops, void *
 	bus_init(&r->mmio);
 	ck_assert_int_eq(pci_bus_init(&r->pb, &r->pio, &r->mmio, MMIO64_BASE, fake_irq_set, r, NULL), 0);
 	ck_assert_int_eq(event_loop_create(64, NULL, &r->loop), 0);
-	ck_assert_int_eq(event_loop_start(r->loop), 0);
+	if (start)
+		ck_assert_int_eq(event_loop_start(r->loop), 0);
 	o = (struct virtio_pci_opts){
 		.ops = ops, .dev = dev, .mem = &r->mem, .loop = r->loop, .bus = &r->pb, .vm_fd = -1,
 		.msi_ops = &fake_msi, .msi_opaque = r, .log = log,
 		.device_error = count_device_error, .error_opaque = r,
 	};
 	ck_assert_int_eq(virtio_pci_create(&o, &r->vp), 0);
-	discover(r);
+	if (start)
+		discover(r);
+}
+
+static void rig_start(struct rig *r, const struct virtio_device_ops *ops, void *dev, const struct vlog *log)
+{
+	rig_open(r, ops, dev, log, true);
 }
 
 static void rig_init(struct rig *r)
@@ -874,6 +885,287 @@ START_TEST(break_loop_is_rationed)
 }
 END_TEST
 
+/* --- Snapshot and restore --- */
+
+struct save_call {
+	struct virtio_pci *vp;
+	struct sbuf *out;
+	int ret;
+	unsigned inflight;
+};
+
+static void save_fn(void *arg)
+{
+	struct save_call *c = arg;
+
+	c->inflight = virtio_pci_device_ops.inflight(c->vp);
+	c->ret = virtio_pci_device_ops.save(c->vp, c->out);
+}
+
+/* Save the function as a snapshot does: on its I/O thread (or inline when the loop is not running). */
+static void snap(struct rig *r, struct sbuf *out)
+{
+	struct save_call c = { .vp = r->vp, .out = out };
+
+	sbuf_init(out);
+	event_loop_call(r->loop, save_fn, &c);
+	ck_assert_int_eq(c.inflight, 0);
+	ck_assert_int_eq(c.ret, 0);
+	ck_assert(!out->oom);
+}
+
+static int restore_bytes(struct rig *r, const void *p, size_t n)
+{
+	struct sreader in;
+
+	sreader_init(&in, p, n);
+	return virtio_pci_device_ops.restore(r->vp, &in);
+}
+
+/* A fresh fake-device rig, not started, as set-up leaves a VM to be restored. */
+static void rig_fresh(struct rig *r)
+{
+	memset(r, 0, sizeof(*r));
+	/* No test_thread: a restore runs the device's I/O-thread calls inline, before the loop starts. */
+	for (int i = 0; i < CFG_SIZE; i++)
+		r->dev.config[i] = (uint8_t)(0xa0 + i);
+	rig_open(r, &fake_ops, &r->dev, NULL, false);
+}
+
+/* I/O thread: the driver posted three chains on queue 0; the "device" takes and completes them. */
+static void serve_three(void *arg)
+{
+	struct rig *r = arg;
+	struct virtq *q = &r->dev.ctx.vq[0];
+	struct virtq_chain c;
+	struct iovec iov[4];
+
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(virtq_pop(q, &c, iov, 4), 1);
+		virtq_push(q, c.head, 16);
+	}
+	ck_assert(virtq_should_interrupt(q));
+}
+
+/* The original: queue 0 live with three chains served, MSI-X on, an interrupt sent. */
+static void rig_live(struct rig *r)
+{
+	struct vring_desc *d;
+
+	rig_init(r);
+	d = (struct vring_desc *)(r->ram + DESC_GPA);
+	d[0] = (struct vring_desc){ .addr = htole64(0x5000), .len = htole32(16), .flags = htole16(VRING_DESC_F_WRITE) };
+	bring_up(r);
+	enable_msix(r, FAKE_QUEUES + 1);
+	ck_assert_int_eq(r->dev.activates, 1);
+	for (int i = 0; i < 3; i++)
+		((struct vring_avail *)(r->ram + AVAIL_GPA))->ring[i] = 0;
+	__atomic_store_n(&((struct vring_avail *)(r->ram + AVAIL_GPA))->idx, htole16(3), __ATOMIC_RELEASE);
+	ck_assert_int_eq(event_loop_call(r->loop, serve_three, r), 0);
+	r->dev.ctx.interrupt(r->dev.ctx.irq_opaque, 0);
+	wr(r, COMMON(r, VIRTIO_PCI_COMMON_Q_SELECT), 2, 1); /* leave a non-zero select behind */
+}
+
+/* What a driver reads: the common configuration, queue registers and the device configuration. */
+static void read_regs(struct rig *r, uint64_t *v, unsigned n)
+{
+	static const uint32_t offs[] = { VIRTIO_PCI_COMMON_STATUS, VIRTIO_PCI_COMMON_MSIX, VIRTIO_PCI_COMMON_Q_SELECT };
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < 3; i++)
+		v[k++] = rd(r, COMMON(r, offs[i]), offs[i] == VIRTIO_PCI_COMMON_STATUS ? 1 : 2);
+	for (uint16_t q = 0; q < FAKE_QUEUES; q++) {
+		wr(r, COMMON(r, VIRTIO_PCI_COMMON_Q_SELECT), 2, q);
+		v[k++] = rd(r, COMMON(r, VIRTIO_PCI_COMMON_Q_SIZE), 2);
+		v[k++] = rd(r, COMMON(r, VIRTIO_PCI_COMMON_Q_MSIX), 2);
+		v[k++] = rd(r, COMMON(r, VIRTIO_PCI_COMMON_Q_ENABLE), 2);
+		v[k++] = rd(r, COMMON(r, VIRTIO_PCI_COMMON_Q_DESCLO), 8);
+		v[k++] = rd(r, COMMON(r, VIRTIO_PCI_COMMON_Q_AVAILLO), 8);
+		v[k++] = rd(r, COMMON(r, VIRTIO_PCI_COMMON_Q_USEDLO), 8);
+	}
+	wr(r, COMMON(r, VIRTIO_PCI_COMMON_Q_SELECT), 2, (uint16_t)v[2]);
+	wr(r, COMMON(r, VIRTIO_PCI_COMMON_GFSELECT), 4, 0);
+	v[k++] = rd(r, COMMON(r, VIRTIO_PCI_COMMON_GF), 4);
+	wr(r, COMMON(r, VIRTIO_PCI_COMMON_GFSELECT), 4, 1);
+	v[k++] = rd(r, COMMON(r, VIRTIO_PCI_COMMON_GF), 4);
+	v[k++] = rd(r, COMMON(r, VIRTIO_PCI_COMMON_CFGGENERATION), 1);
+	for (uint32_t off = 0; off < CFG_SIZE; off += 4)
+		v[k++] = rd(r, VIRTIO_PCI_DEVICE_OFF + off, 4);
+	ck_assert_uint_le(k, n);
+}
+
+#define NREGS 40
+
+START_TEST(snapshot_round_trip)
+{
+	struct rig a, b;
+	struct sbuf sa, sb;
+	uint64_t ra[NREGS] = { 0 }, rb[NREGS] = { 0 };
+
+	rig_live(&a);
+	snap(&a, &sa);
+	rig_fresh(&b);
+	memcpy(b.ram, a.ram, RAM_SIZE); /* the memory file */
+	ck_assert_int_eq(restore_bytes(&b, sa.data, sa.len), 0);
+	/* Re-activated inline, from the saved positions, before the I/O thread runs. */
+	ck_assert_int_eq(b.dev.activates, 1);
+	ck_assert_uint_eq(b.dev.vq0.size, 8);
+	ck_assert_uint_eq(b.dev.vq0.last_avail, 3);
+	ck_assert_uint_eq(b.dev.vq0.used_idx, 3);
+	ck_assert_ptr_eq(b.dev.vq0.desc, b.ram + DESC_GPA);
+	ck_assert_uint_eq(b.dev.ctx.features, GOOD_FEATURES);
+	ck_assert_int_eq(b.dev.notifies[0], 0);
+	ck_assert_int_eq(event_loop_start(b.loop), 0);
+	discover(&b);
+	ck_assert_uint_eq(b.bar, a.bar);
+	/* The first turn serves the enabled queue once and interrupts once (MSI-X vector 1). */
+	ck_assert(wait_for(&b.dev.notifies[0], 1));
+	ck_assert(wait_for(&b.fired[1], 1));
+	ck_assert_int_eq(b.dev.notifies[1], 0);
+	read_regs(&a, ra, NREGS);
+	read_regs(&b, rb, NREGS);
+	ck_assert_mem_eq(ra, rb, sizeof(ra));
+	/* The guest goes on: a chain posted now is served at used index 3. */
+	((struct vring_avail *)(b.ram + AVAIL_GPA))->ring[3] = 0;
+	__atomic_store_n(&((struct vring_avail *)(b.ram + AVAIL_GPA))->idx, htole16(4), __ATOMIC_RELEASE);
+	wr(&b, cap_off(&b, VIRTIO_PCI_CAP_NOTIFY_CFG), 2, 0);
+	ck_assert(wait_for(&b.dev.notifies[0], 2));
+	{
+		struct virtq_chain c;
+		struct iovec iov[4];
+
+		ck_assert_int_eq(virtq_pop(&b.dev.ctx.vq[0], &c, iov, 4), 1);
+		ck_assert_uint_eq(c.head, 0);
+		virtq_push(&b.dev.ctx.vq[0], c.head, 16);
+		ck_assert_uint_eq(le16toh(((struct vring_used *)(b.ram + USED_GPA))->idx), 4);
+		ck_assert_uint_eq(le32toh(((struct vring_used *)(b.ram + USED_GPA))->ring[3].len), 16);
+	}
+	/* Saved again: the same bytes but for the positions of the one more chain. */
+	snap(&b, &sb);
+	ck_assert_uint_eq(sa.len, sb.len);
+	sbuf_free(&sa);
+	sbuf_free(&sb);
+	rig_fini(&b);
+	rig_fini(&a);
+}
+END_TEST
+
+/* The record's transport part starts after the ids and the two length-prefixed records. */
+static size_t regs_at(const struct sbuf *s)
+{
+	size_t off = 4, n;
+
+	for (int i = 0; i < 2; i++) {
+		n = (size_t)s->data[off] | (size_t)s->data[off + 1] << 8 | (size_t)s->data[off + 2] << 16;
+		off += 4 + n;
+	}
+	return off;
+}
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+START_TEST(snapshot_refuses_bad_records)
+{
+	struct rig a, c;
+	struct sbuf sa, base, now;
+	/* Offsets in the transport part: status 0, features 9, config vector 17, ISR 22, queue 0 from 23. */
+	const struct {
+		size_t off; /* from regs_at(), or SIZE_MAX: the device id */
+		unsigned len;
+		uint64_t v;
+	} flips[] = {
+		{ SIZE_MAX, 2, 1 },                 /* another device kind (virtio-net) */
+		{ 0, 1, 0x1f },                     /* a status bit no driver can set */
+		{ 0, 1, VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_ACKNOWLEDGE }, /* DRIVER_OK without FEATURES_OK */
+		{ 9, 8, GOOD_FEATURES | (1ull << 40) }, /* a feature not offered */
+		{ 9, 8, FAKE_FEATURE },             /* FEATURES_OK without VERSION_1 */
+		{ 17, 2, FAKE_QUEUES + 1 },         /* a config vector past the table */
+		{ 22, 1, 4 },                       /* an ISR bit that does not exist */
+		{ 23, 2, 3 },                       /* queue size 3 */
+		{ 23, 2, 2 * FAKE_QMAX },           /* queue size over the maximum */
+		{ 23 + 5, 8, RAM_SIZE + 0x1000 },   /* descriptor table beyond RAM */
+		{ 23 + 21, 8, RAM_SIZE - 4 },       /* used ring running off the end of RAM */
+		{ 23 + 13, 8, AVAIL_GPA + 1 },      /* a misaligned avail ring */
+		{ 23 + 29, 2, 100 },                /* last_avail more than a queue ahead of used_idx */
+	};
+	size_t at;
+
+	rig_live(&a);
+	snap(&a, &sa);
+	at = regs_at(&sa);
+	rig_fresh(&c);
+	memcpy(c.ram, a.ram, RAM_SIZE);
+	snap(&c, &base);
+	for (size_t n = 0; n < sa.len; n++) {
+		ck_assert_msg(restore_bytes(&c, sa.data, n) == -EINVAL, "prefix of %zu bytes accepted", n);
+		snap(&c, &now);
+		ck_assert_msg(now.len == base.len && !memcmp(now.data, base.data, base.len),
+			      "prefix of %zu bytes changed the function", n);
+		sbuf_free(&now);
+	}
+	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		uint8_t *bad = malloc(sa.len + 1);
+
+		memcpy(bad, sa.data, sa.len);
+		put_le(bad + (flips[i].off == SIZE_MAX ? 0 : at + flips[i].off), flips[i].v, flips[i].len);
+		ck_assert_msg(restore_bytes(&c, bad, sa.len) == -EINVAL, "flip %zu accepted", i);
+		ck_assert_msg(restore_bytes(&c, bad, sa.len + 1) == -EINVAL, "flip %zu + 1 byte accepted", i);
+		snap(&c, &now);
+		ck_assert_msg(now.len == base.len && !memcmp(now.data, base.data, base.len), "flip %zu changed it", i);
+		sbuf_free(&now);
+		free(bad);
+	}
+	ck_assert_int_eq(c.dev.activates, 0);
+	/* Still usable: the good record restores and the function runs. */
+	ck_assert_int_eq(restore_bytes(&c, sa.data, sa.len), 0);
+	ck_assert_int_eq(c.dev.activates, 1);
+	ck_assert_int_eq(event_loop_start(c.loop), 0);
+	discover(&c);
+	ck_assert(wait_for(&c.dev.notifies[0], 1));
+	sbuf_free(&base);
+	sbuf_free(&sa);
+	rig_fini(&c);
+	rig_fini(&a);
+}
+END_TEST
+
+/* A function the driver never touched, and one that was negotiating (no DRIVER_OK): not activated. */
+START_TEST(snapshot_not_live)
+{
+	struct rig a, b;
+	struct sbuf sa, sb;
+
+	rig_init(&a);
+	snap(&a, &sa);
+	rig_fresh(&b);
+	ck_assert_int_eq(restore_bytes(&b, sa.data, sa.len), 0);
+	ck_assert_int_eq(b.dev.activates, 0);
+	sbuf_free(&sa);
+	ck_assert(negotiate(&a, GOOD_FEATURES));
+	setup_queue(&a, 0, 8, RAM_SIZE + 0x1000, AVAIL_GPA, USED_GPA, 1); /* not checked before DRIVER_OK */
+	snap(&a, &sa);
+	ck_assert_int_eq(restore_bytes(&b, sa.data, sa.len), 0);
+	ck_assert_int_eq(b.dev.activates, 0);
+	ck_assert_int_eq(event_loop_start(b.loop), 0);
+	discover(&b);
+	ck_assert_uint_eq(status(&b), STATUS_UP | VIRTIO_CONFIG_S_FEATURES_OK);
+	snap(&b, &sb);
+	ck_assert_uint_eq(sa.len, sb.len);
+	ck_assert_mem_eq(sa.data, sb.data, sa.len);
+	/* DRIVER_OK now runs the usual check: the ring outside RAM is refused. */
+	set_status(&b, STATUS_UP | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	ck_assert(status(&b) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	sbuf_free(&sa);
+	sbuf_free(&sb);
+	rig_fini(&b);
+	rig_fini(&a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio_pci");
@@ -895,6 +1187,9 @@ int main(void)
 	tcase_add_test(tc, destroy_after_loop_stop);
 	tcase_add_test(tc, create_rejects_bad_devices);
 	tcase_add_test(tc, break_loop_is_rationed);
+	tcase_add_test(tc, snapshot_round_trip);
+	tcase_add_test(tc, snapshot_refuses_bad_records);
+	tcase_add_test(tc, snapshot_not_live);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
