@@ -5,6 +5,7 @@
 #   direct.NAME    tests/integration/direct/run.sh NAME (the freestanding payload, the CLI)
 #   api.NAME       the API test program api_NAME (tests/api/) on the payload
 #   unit.msix-kvm  the KVM part of the MSI-X unit suite (real KVM_SET_GSI_ROUTING and irqfds)
+#   unit.vcpu-state-kvm  the KVM part of the vCPU/VM state suite (save a guest, restore it into new VMs)
 # The commands are the ones tests/integration/direct.cmake, tests/api/CMakeLists.txt and
 # tests/unit/CMakeLists.txt give CTest; keep them in step.
 # Writes OUT/script.log (everything the case printed) and OUT/result: "PASS", "SKIP <why>" or
@@ -19,6 +20,7 @@ case $C in
 direct.*) timeout 300 bash "$HERE/direct.sh" "$BIN/vmm" "$BIN/payload.elf" "${C#direct.}" ;;
 api.*) timeout 300 "$BIN/api_$(echo "${C#api.}" | tr - _)" "$BIN/payload.elf" ;;
 unit.msix-kvm) CK_FORK=yes CK_RUN_CASE=irq_routes VMM_REQUIRE_KVM=1 timeout 300 "$BIN/test_msix" ;;
+unit.vcpu-state-kvm) CK_FORK=yes CK_RUN_CASE=kvm VMM_REQUIRE_KVM=1 timeout 300 "$BIN/test_vcpu_state" ;;
 *) echo "payload-case: unknown case $C"; false ;;
 esac >"$OUT/script.log" 2>&1
 rc=$?
