@@ -48,11 +48,11 @@ static int check_console(const struct vmm_console *c, const char *what, const st
 	return 0;
 }
 
-static int check_config(const struct vmm_config *cfg, const struct vlog *log)
+static int check_config(const struct vmm_config *cfg, const struct vlog *log, bool restore)
 {
 	int ret;
 
-	if (!cfg->kernel || !*cfg->kernel) {
+	if (!restore && (!cfg->kernel || !*cfg->kernel)) {
 		vlog_err(log, "no kernel given");
 		return -EINVAL;
 	}
@@ -156,7 +156,7 @@ static void put(struct vmm *vm)
 	pthread_mutex_unlock(&registry_lock);
 }
 
-VMM_API int vmm_create(const struct vmm_config *cfg, struct vmm **out)
+static int create(const struct vmm_config *cfg, const char *restore_dir, struct vmm **out)
 {
 	uint64_t entry_ns = boot_timer_now_ns(); /* the boot timer's earliest time when no origin is given */
 	struct vlog log;
@@ -167,13 +167,13 @@ VMM_API int vmm_create(const struct vmm_config *cfg, struct vmm **out)
 		return -EINVAL;
 	*out = NULL;
 	log = (struct vlog){ .fn = cfg->log, .opaque = cfg->log_opaque, .level = cfg->log_level };
-	ret = check_config(cfg, &log);
+	ret = check_config(cfg, &log, restore_dir != NULL);
 	if (ret)
 		return ret;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
-	ret = vm_init(vm, cfg);
+	ret = vm_init(vm, cfg, restore_dir);
 	if (ret) {
 		vm_teardown(vm);
 		free(vm);
@@ -186,6 +186,39 @@ VMM_API int vmm_create(const struct vmm_config *cfg, struct vmm **out)
 	vm_created(vm, entry_ns);
 	*out = vm;
 	return 0;
+}
+
+VMM_API int vmm_create(const struct vmm_config *cfg, struct vmm **out)
+{
+	return create(cfg, NULL, out);
+}
+
+VMM_API int vmm_restore(const struct vmm_config *cfg, const char *dir, struct vmm **out)
+{
+	if (!dir || !*dir) {
+		if (out)
+			*out = NULL;
+		return -EINVAL;
+	}
+	return create(cfg, dir, out);
+}
+
+VMM_API int vmm_snapshot(struct vmm *h, const char *dir)
+{
+	struct vmm *vm;
+	int ret;
+
+	if (!dir || !*dir)
+		return -EINVAL;
+	vm = get(h);
+	if (!vm)
+		return -EINVAL;
+	/* One snapshot at a time per VM, and none while a pause or resume is under way. */
+	pthread_mutex_lock(&vm->ctl_lock);
+	ret = vm_snapshot(vm, dir);
+	pthread_mutex_unlock(&vm->ctl_lock);
+	put(vm);
+	return ret;
 }
 
 static void deadline_after(struct timespec *ts, unsigned ms)
@@ -340,7 +373,9 @@ VMM_API int vmm_pause(struct vmm *h)
 
 	if (!vm)
 		return -EINVAL;
+	pthread_mutex_lock(&vm->ctl_lock);
 	ret = vm_pause(vm);
+	pthread_mutex_unlock(&vm->ctl_lock);
 	put(vm);
 	return ret;
 }
@@ -352,7 +387,9 @@ VMM_API int vmm_resume(struct vmm *h)
 
 	if (!vm)
 		return -EINVAL;
+	pthread_mutex_lock(&vm->ctl_lock);
 	ret = vm_resume(vm);
+	pthread_mutex_unlock(&vm->ctl_lock);
 	put(vm);
 	return ret;
 }
@@ -527,6 +564,8 @@ VMM_API const char *vmm_event_str(enum vmm_event ev)
 		return "stopped";
 	case VMM_EVENT_DEVICE_ERROR:
 		return "device error";
+	case VMM_EVENT_SNAPSHOT_REQUEST:
+		return "guest asked for a snapshot";
 	}
 	return "unknown";
 }

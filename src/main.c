@@ -32,7 +32,8 @@ struct cli {
 	struct vmm_console uart, hvc; /* the consoles' fds, served by the library */
 	int in_fd;        /* stdin when a console reads it; -1: none */
 	int stop_fd;      /* eventfd: tells the signal thread to finish */
-	int sig_fd;       /* signalfd for SIGINT, SIGTERM, SIGHUP */
+	int sig_fd;       /* signalfd for SIGINT, SIGTERM, SIGHUP, SIGUSR1 */
+	int snap_fd;      /* eventfd: the guest asked for a snapshot */
 	volatile int exit_signal;
 };
 
@@ -44,26 +45,76 @@ static void log_cb(void *opaque, enum vmm_log_level level, const char *msg)
 	fprintf(stderr, "vmm: %s%s", msg, term_is_raw() ? "\r\n" : "\n");
 }
 
-/* SIGINT, SIGTERM, SIGHUP: the first presses the guest's power button, a second one stops it now. */
+/* The event callback (a vCPU thread): a guest's snapshot request is taken by the signal thread. */
+static void event_cb(void *opaque, struct vmm *vm, enum vmm_event ev)
+{
+	struct cli *c = opaque;
+	uint64_t one = 1;
+
+	(void)vm;
+	if (ev == VMM_EVENT_SNAPSHOT_REQUEST && write(c->snap_fd, &one, sizeof(one)) < 0)
+		perror("vmm: eventfd");
+}
+
+/* SIGUSR1 or the guest's request: pause, save into --snapshot-dir, then stop (exit 0) or resume. */
+static void take_snapshot(struct cli *c, const char *why)
+{
+	const char *dir = c->opt.snapshot_dir;
+	int ret;
+
+	if (!dir) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "%s asked for a snapshot, but no --snapshot-dir was given: ignored", why);
+		log_cb(NULL, VMM_LOG_WARN, msg);
+		return;
+	}
+	if (vmm_pause(c->vm))
+		return; /* it is stopping */
+	ret = vmm_snapshot(c->vm, dir);
+	if (ret == 0 && !c->opt.snapshot_resume) {
+		fprintf(stderr, "vmm: snapshot saved in '%s' (asked by %s); the VM is stopped%s", dir, why,
+			term_is_raw() ? "\r\n" : "\n");
+		vmm_request_stop(c->vm, 0);
+		return;
+	}
+	if (ret == 0)
+		fprintf(stderr, "vmm: snapshot saved in '%s' (asked by %s)%s", dir, why, term_is_raw() ? "\r\n" : "\n");
+	else
+		fprintf(stderr, "vmm: the snapshot failed; the VM runs on%s", term_is_raw() ? "\r\n" : "\n");
+	vmm_resume(c->vm);
+}
+
+
+/*
+ * SIGINT, SIGTERM, SIGHUP: the first presses the guest's power button, a second one stops it now.
+ * SIGUSR1 and the guest's request: a snapshot.
+ */
 static void *signal_thread(void *arg)
 {
 	struct cli *c = arg;
 
 	for (;;) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {
 			{ .fd = c->stop_fd, .events = POLLIN },
 			{ .fd = c->sig_fd, .events = POLLIN },
+			{ .fd = c->snap_fd, .events = POLLIN },
 		};
 		struct signalfd_siginfo si;
+		uint64_t n;
 
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (p[0].revents)
 			break;
-		if (p[1].revents && read(c->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (p[2].revents && read(c->snap_fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+			take_snapshot(c, "the guest");
+		if (p[1].revents && read(c->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) && si.ssi_signo == SIGUSR1) {
+			take_snapshot(c, "SIGUSR1");
+		} else if (p[1].revents) {
 			unsigned grace = c->exit_signal ? 0 : GRACE_MS;
 
 			if (grace)
@@ -168,7 +219,7 @@ static uint64_t mono_ns(void)
 int main(int argc, char **argv)
 {
 	uint64_t start_ns = mono_ns();
-	struct cli c = { .stop_fd = -1, .sig_fd = -1, .in_fd = -1 };
+	struct cli c = { .stop_fd = -1, .sig_fd = -1, .snap_fd = -1, .in_fd = -1 };
 	struct vmm_config cfg;
 	enum vmm_exit_reason reason = VMM_EXIT_ERROR;
 	pthread_t sigthread;
@@ -200,11 +251,13 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	c.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	c.stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (c.sig_fd < 0 || c.stop_fd < 0) {
+	c.snap_fd = eventfd(0, EFD_CLOEXEC);
+	if (c.sig_fd < 0 || c.stop_fd < 0 || c.snap_fd < 0) {
 		fprintf(stderr, "vmm: cannot set up signal handling: %s\n", strerror(errno));
 		return EXIT_USAGE;
 	}
@@ -225,6 +278,8 @@ int main(int argc, char **argv)
 	cfg.hvc = c.opt.hvc != CLI_CONSOLE_NONE;
 	cfg.hvc_io = c.hvc;
 	cfg.log = log_cb;
+	cfg.event = event_cb;
+	cfg.event_opaque = &c;
 	cfg.log_level = c.opt.verbose ? VMM_LOG_DEBUG : VMM_LOG_WARN;
 	/* Their lines come through the log callback at INFO. */
 	cfg.boot_timer = c.opt.boot_timer;
@@ -240,7 +295,14 @@ int main(int argc, char **argv)
 		else
 			cfg.hvc_io.escape = CTRL_A;
 	}
-	ret = vmm_create(&cfg, &c.vm);
+	if (c.opt.restore_dir) {
+		/* The snapshot knows its RAM and vCPUs; --mem or --cpus, when given, must agree with it. */
+		cfg.mem_bytes = c.opt.mem_given ? c.opt.mem_bytes : 0;
+		cfg.cpus = c.opt.cpus_given ? c.opt.cpus : 0;
+		ret = vmm_restore(&cfg, c.opt.restore_dir, &c.vm);
+	} else {
+		ret = vmm_create(&cfg, &c.vm);
+	}
 	if (ret) {
 		term_restore();
 		return EXIT_USAGE; /* the library said why through log_cb */

@@ -221,6 +221,28 @@ static bool handle_exit(struct vcpu *v)
 	}
 }
 
+/*
+ * KVM finishes the instruction behind an I/O or MMIO exit (a port read's value into a register, the
+ * rest of a string instruction) only at the next KVM_RUN, and that state is not in anything user space
+ * can save. Before parking for a pause (a snapshot may follow), re-enter with immediate_exit set: KVM
+ * completes the instruction and returns -EINTR without running the guest further (or exits again for
+ * the next part of a string instruction, which is served the same way). false: the VM must stop.
+ */
+static bool complete_exit(struct vcpu *v)
+{
+	for (unsigned i = 0; v->exit_pending && i < 4096; i++) {
+		atomic_store_explicit((_Atomic uint8_t *)&v->run->immediate_exit, 1, memory_order_relaxed);
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			consume_kick();
+			v->exit_pending = false;
+		} else if (!handle_exit(v)) {
+			return false;
+		}
+	}
+	atomic_store_explicit((_Atomic uint8_t *)&v->run->immediate_exit, 0, memory_order_relaxed);
+	return true;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -228,9 +250,14 @@ static void *vcpu_thread(void *arg)
 
 	/* Every signal stays blocked in this thread (vcpu_start); KVM_RUN unblocks only the kick. */
 	vm_vcpu_enter(vm);
-	while (!vm_vcpu_checkpoint(vm)) {
+	for (;;) {
 		uint64_t t = 0;
 		bool go;
+
+		if (v->exit_pending && atomic_load_explicit(&vm->pause_flag, memory_order_acquire) && !complete_exit(v))
+			break;
+		if (vm_vcpu_checkpoint(vm))
+			break;
 
 		if (!v->ran) {
 			v->ran = true;
@@ -240,6 +267,7 @@ static void *vcpu_thread(void *arg)
 			if (errno == EINTR || errno == EAGAIN) {
 				/* Kicked: take the signal, clear the request, look at the stop flag again. */
 				v->stats.exits[STATS_EXIT_KICK]++;
+				v->exit_pending = false; /* KVM finished the last exit's instruction first */
 				consume_kick();
 				atomic_store_explicit((_Atomic uint8_t *)&v->run->immediate_exit, 0,
 						      memory_order_relaxed);
@@ -253,6 +281,7 @@ static void *vcpu_thread(void *arg)
 		if (vm->stats)
 			t = boot_timer_now_ns();
 		go = handle_exit(v);
+		v->exit_pending = true;
 		if (vm->stats)
 			v->stats.handle_ns += boot_timer_now_ns() - t;
 		if (!go)

@@ -19,6 +19,7 @@ struct vcpu {
 	pthread_t thread;
 	atomic_bool thread_started;
 	bool ran;             /* has entered KVM_RUN once (the boot timer's "first KVM_RUN") */
+	bool exit_pending;    /* an exit was served and KVM has not yet been re-entered to finish it */
 	struct stats stats;   /* written by this vCPU's thread only; read after vcpu_join() */
 };
 

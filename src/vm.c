@@ -16,6 +16,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "device.h"
 #include "devices/ged.h"
 #include "devices/boot_timer.h"
 #include "devices/cf9.h"
@@ -66,11 +67,13 @@ static int open_images(struct vmm *vm)
 {
 	int fd;
 
-	fd = x86_open_image(&vm->log, "kernel", vm->kernel);
-	if (fd < 0)
-		return fd;
-	vm->kernel_fd = fd;
-	if (vm->initrd) {
+	if (!vm->restore_dir) { /* a restore takes the guest from its snapshot */
+		fd = x86_open_image(&vm->log, "kernel", vm->kernel);
+		if (fd < 0)
+			return fd;
+		vm->kernel_fd = fd;
+	}
+	if (vm->initrd && !vm->restore_dir) {
 		fd = x86_open_image(&vm->log, "initrd", vm->initrd);
 		if (fd < 0)
 			return fd;
@@ -211,7 +214,7 @@ static int setup_memory(struct vmm *vm)
 			return -ENOMEM;
 		}
 	}
-	ret = gmem_init(&vm->mem, vm->mem_bytes);
+	ret = gmem_init_file(&vm->mem, vm->mem_bytes, vm->snap_mem_fd); /* -1: anonymous */
 	if (ret) {
 		vlog_err(&vm->log, "cannot map %s of guest memory: %s", human_size(vm->mem_bytes, a, sizeof(a)),
 			 strerror(-ret));
@@ -328,6 +331,12 @@ static int setup_devices(struct vmm *vm)
 	ret = ret ?: bus_register(&vm->pio, 0x64, 1, i8042_cmd_io, vm->i8042, "i8042-cmd");
 	ret = ret ?: bus_register(&vm->pio, PM_IO_BASE, PM_IO_LEN, pm_io, vm->pm, "acpi-pm");
 	ret = ret ?: bus_register(&vm->pio, GED_IO_BASE, GED_IO_LEN, ged_io, vm->ged, "acpi-ged");
+	ret = ret ?: vm_add_device(vm, "serial", &serial_device_ops, vm->serial);
+	ret = ret ?: vm_add_device(vm, "rtc", &rtc_device_ops, vm->rtc);
+	ret = ret ?: vm_add_device(vm, "i8042", &i8042_device_ops, vm->i8042);
+	ret = ret ?: vm_add_device(vm, "pm", &pm_device_ops, vm->pm);
+	ret = ret ?: vm_add_device(vm, "cf9", &cf9_device_ops, vm->cf9);
+	ret = ret ?: vm_add_device(vm, "ged", &ged_device_ops, vm->ged);
 	if (ret) {
 		vlog_err(&vm->log, "cannot register the legacy devices: %s", strerror(-ret));
 		return ret;
@@ -371,6 +380,7 @@ static int setup_pci(struct vmm *vm)
 	vm->pci_mmio64_base = (top + (1ull << 30) - 1) & ~((1ull << 30) - 1);
 	ret = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, vm->pci_mmio64_base, kvm_irq_set, vm, &vm->log);
 	pci_bus_set_port_cf9(&vm->pci, cf9_io, vm->cf9);
+	ret = ret ?: vm_add_device(vm, "pci-host", &pci_host_bridge_device_ops, &vm->pci);
 	if (ret)
 		vlog_err(&vm->log, "cannot set up the PCI bus: %s", strerror(-ret));
 	return ret;
@@ -437,6 +447,8 @@ static int load_guest(struct vmm *vm)
 	uint64_t rsdp = 0;
 	int ret;
 
+	if (vm->restore_dir)
+		return 0; /* tables, kernel and command line are in the snapshot's memory */
 	ret = acpi_build(&vm->mem, &acpi, &rsdp);
 	if (ret) {
 		vlog_err(&vm->log, "cannot build the ACPI tables: %s", strerror(-ret));
@@ -492,6 +504,7 @@ static const struct {
 	STEP(setup_irq_routes, teardown_irq_routes),
 	STEP(vm_create_consoles, vm_destroy_consoles),
 	STEP(setup_devices, teardown_devices),
+	STEP(vm_setup_snapshot_port, nothing),
 	STEP(vm_setup_boot_timer, vm_teardown_boot_timer),
 	STEP(setup_pci, teardown_pci),
 	STEP(setup_event_loop, teardown_event_loop),
@@ -500,14 +513,16 @@ static const struct {
 	STEP(vm_start_consoles, vm_stop_consoles),
 	STEP(load_guest, nothing),
 	STEP(create_vcpus, destroy_vcpus),
+	STEP(vm_restore_state, nothing),
 };
 #undef STEP
 
-int vm_init(struct vmm *vm, const struct vmm_config *cfg)
+int vm_init(struct vmm *vm, const struct vmm_config *cfg, const char *restore_dir)
 {
 	vm->log = (struct vlog){ .fn = cfg->log, .opaque = cfg->log_opaque, .level = cfg->log_level };
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->kernel_fd = vm->initrd_fd = -1;
+	vm->snap_mem_fd = -1;
 	vm->mem_bytes = cfg->mem_bytes ? cfg->mem_bytes : VMM_DEFAULT_MEM;
 	vm->ncpus = cfg->cpus ? cfg->cpus : 1;
 	vm->timeout_ms = cfg->timeout_ms;
@@ -529,6 +544,7 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 	bus_init(&vm->pio);
 	bus_init(&vm->mmio);
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->ctl_lock, NULL);
 	{
 		/* Every timed wait on cond (vmm_wait, the supervisor) counts in CLOCK_MONOTONIC. */
 		pthread_condattr_t ca;
@@ -539,10 +555,12 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 		pthread_condattr_destroy(&ca);
 	}
 
-	vm->kernel = strdup(cfg->kernel);
+	vm->kernel = cfg->kernel ? strdup(cfg->kernel) : NULL;
 	vm->initrd = cfg->initrd ? strdup(cfg->initrd) : NULL;
 	vm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : VMM_DEFAULT_CMDLINE);
-	if (!vm->kernel || !vm->cmdline || (cfg->initrd && !vm->initrd))
+	vm->restore_dir = restore_dir ? strdup(restore_dir) : NULL;
+	if ((cfg->kernel && !vm->kernel) || !vm->cmdline || (cfg->initrd && !vm->initrd) ||
+	    (restore_dir && !vm->restore_dir))
 		return -ENOMEM;
 	for (unsigned i = 0; i < cfg->nnets; i++) {
 		vm->net_cfg[i] = cfg->nets[i];
@@ -560,6 +578,13 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 			return -ENOMEM;
 	}
 
+	if (vm->restore_dir) {
+		/* Before anything is opened: a bad snapshot is the error reported, and it gives the VM's shape. */
+		int ret = vm_restore_open(vm, cfg);
+
+		if (ret)
+			return ret;
+	}
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		uint64_t t0 = boot_timer_now_ns();
 		int ret = steps[i].init(vm);
@@ -570,6 +595,7 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg)
 		if (ret)
 			return ret;
 	}
+	vm_restore_close(vm); /* the memory file stays mapped */
 	return 0;
 }
 
@@ -578,6 +604,9 @@ void vm_teardown(struct vmm *vm)
 	for (int i = vm->init_done - 1; i >= 0; i--)
 		steps[i].fini(vm);
 	vm->init_done = 0;
+	vm_free_devices(vm);
+	vm_restore_close(vm);
+	free(vm->restore_dir);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	free(vm->kernel);
@@ -591,6 +620,7 @@ void vm_teardown(struct vmm *vm)
 	}
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->ctl_lock);
 }
 
 void vm_event(struct vmm *vm, enum vmm_event ev)

@@ -32,6 +32,9 @@ struct boot_timer;
 struct console;
 struct irq_line;
 struct virtio_device_ops;
+struct vm_device;
+struct vm_device_ops;
+struct snap;
 
 struct vmm {
 	struct vlog log;
@@ -78,6 +81,15 @@ struct vmm {
 	struct vcpu *vcpus[VMM_MAX_CPUS];
 	int init_done; /* how many steps of the init table have run */
 
+	/* Snapshot and restore (vm_snapshot.c). */
+	struct vm_device *devices;  /* every device with state, in set-up order (device.h) */
+	char *restore_dir;          /* vmm_restore(): the snapshot being restored, else NULL */
+	struct snap *snap;          /* its parsed state file (pointers into snap_buf), until vmm_create returns */
+	uint8_t *snap_buf;
+	size_t snap_len;
+	int snap_mem_fd;            /* its memory file, mapped by setup_memory() */
+	uint64_t snap_disk_size[VMM_MAX_DISKS]; /* each disk's size when the snapshot was taken */
+
 	vmm_event_fn event;
 	void *event_opaque;
 	uint16_t debug_exit_port;
@@ -95,6 +107,7 @@ struct vmm {
 	atomic_bool stop_flag;      /* every vCPU must leave */
 	atomic_bool pause_flag;     /* every vCPU must park in vm_vcpu_checkpoint() */
 
+	pthread_mutex_t ctl_lock;  /* serialises vmm_pause, vmm_resume and vmm_snapshot (outside lock) */
 	pthread_mutex_t lock; /* guards what follows */
 	pthread_cond_t cond;
 	enum vmm_exit_reason exit_reason; /* set by the first vm_exit() */
@@ -119,7 +132,22 @@ struct vmm {
 	bool dying;
 };
 
-int vm_init(struct vmm *vm, const struct vmm_config *cfg);
+/* restore_dir: create the VM from that snapshot (vmm_restore), else NULL (a cold boot). */
+int vm_init(struct vmm *vm, const struct vmm_config *cfg, const char *restore_dir);
+/*
+ * Snapshot and restore (vm_snapshot.c). vm_add_device() puts a device on the VM's list (device.h);
+ * the list is freed by vm_teardown(). vm_snapshot() saves a paused VM into dir. Restore: the first
+ * set-up step, vm_restore_open(), reads and checks the state file and takes the VM's shape from it;
+ * vm_restore_state(), the last, hands every vCPU and device its state; vm_restore_close() frees.
+ */
+int vm_add_device(struct vmm *vm, const char *name, const struct vm_device_ops *ops, void *dev);
+void vm_free_devices(struct vmm *vm);
+int vm_snapshot(struct vmm *vm, const char *dir);
+int vm_restore_open(struct vmm *vm, const struct vmm_config *cfg);
+int vm_restore_state(struct vmm *vm);
+void vm_restore_close(struct vmm *vm);
+/* The guest's snapshot-request port (VMM_SNAPSHOT_PORT): a write raises VMM_EVENT_SNAPSHOT_REQUEST. */
+int vm_setup_snapshot_port(struct vmm *vm);
 /* Init steps for the virtio devices (vm_virtio.c); teardown resets them while the I/O thread runs. */
 int vm_setup_disks(struct vmm *vm);
 void vm_teardown_disks(struct vmm *vm);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device.h"
 #include "devices/boot_timer.h"
 #include "stats.h"
 #include "vcpu.h"
@@ -42,6 +43,7 @@ int vm_setup_boot_timer(struct vmm *vm)
 	if (!vm->boot_timer)
 		return -ENOMEM;
 	ret = bus_register(&vm->pio, BOOT_TIMER_PORT, BOOT_TIMER_LEN, boot_timer_io, vm->boot_timer, "boot-timer");
+	ret = ret ?: vm_add_device(vm, "boot-timer", &boot_timer_device_ops, vm->boot_timer);
 	if (ret)
 		vlog_err(&vm->log, "the boot-timer port 0x%x collides with another device's ports (%s)",
 			 BOOT_TIMER_PORT, strerror(-ret));

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The VM's virtio devices: disks (virtio-blk) and NICs (virtio-net), each a virtio-pci function. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "device.h"
 #include "disk.h"
 #include "event_loop.h"
 #include "tap.h"
@@ -38,6 +40,13 @@ int vm_attach_virtio_pci(struct vmm *vm, const struct virtio_device_ops *ops, vo
 		};
 
 		ret = virtio_pci_create(&o, out);
+	}
+	if (!ret) {
+		char name[32];
+
+		/* Named by its slot: the same configuration gives the same names (the snapshot's sections). */
+		snprintf(name, sizeof(name), "pci-00:%02x.0", virtio_pci_dev(*out)->slot);
+		ret = vm_add_device(vm, name, &virtio_pci_device_ops, *out);
 	}
 	return ret;
 }
@@ -114,10 +123,9 @@ static int add_net(struct vmm *vm, unsigned i)
 	ret = tap_open(c->tap, pairs, &vm->log, &tap);
 	if (ret)
 		return ret;
-	if (c->has_mac)
-		memcpy(no.mac, c->mac, 6);
-	else
-		tap_default_mac(c->tap, i, no.mac);
+	if (!c->has_mac)
+		tap_default_mac(c->tap, i, vm->net_cfg[i].mac); /* kept: a snapshot records what the guest saw */
+	memcpy(no.mac, c->mac, 6);
 	no.tap = tap;
 	ret = virtio_net_create(&no, &vm->log, &dev);
 	if (ret) {

@@ -48,6 +48,8 @@ extern "C" {
 #define VMM_MAX_CPUS 64
 #define VMM_MAX_DISKS 16
 #define VMM_MAX_NICS 8
+/* A guest's write of any byte to this I/O port raises VMM_EVENT_SNAPSHOT_REQUEST (reads give 0). */
+#define VMM_SNAPSHOT_PORT 0x624
 #define VMM_KICK_SIGNAL_OFFSET 2
 #define VMM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
 #define VMM_DEFAULT_MEM (512ull << 20)
@@ -82,6 +84,7 @@ enum vmm_event {
 	VMM_EVENT_CRASH,        /* the guest crashed */
 	VMM_EVENT_STOPPED,      /* stopped by request, timeout, debug exit or a VMM error */
 	VMM_EVENT_DEVICE_ERROR, /* a device gave up on a queue the guest broke (it needs a reset) */
+	VMM_EVENT_SNAPSHOT_REQUEST, /* the guest wrote VMM_SNAPSHOT_PORT: it asks to be snapshotted (see vmm_snapshot()) */
 };
 
 /* A virtio-blk disk: a raw image (regular file or block device). */
@@ -206,6 +209,30 @@ VMM_API int vmm_resume(struct vmm *vm);
  * Calling it again only shortens the grace period.
  */
 VMM_API int vmm_request_stop(struct vmm *vm, unsigned grace_ms);
+/*
+ * Snapshot a paused VM (vmm_pause()) into the directory dir (created when missing; a snapshot already
+ * there is replaced, and a failed one leaves no state file behind). It holds two files: "state"
+ * (vCPUs, interrupt controllers, kvm-clock, every device, checksummed) and "memory" (guest RAM, sparse:
+ * only non-zero pages are written). In-flight disk and network requests are completed first. The VM
+ * stays paused: vmm_resume() it, or stop it with vmm_request_stop(vm, 0). Returns 0 or -errno, with
+ * one line through the log callback; -EINVAL when not paused. The disk images are not copied: a
+ * restore needs them as they were (do not let the guest write to them after the snapshot, or copy
+ * them alongside).
+ */
+VMM_API int vmm_snapshot(struct vmm *vm, const char *dir);
+/*
+ * Create a VM from the snapshot in dir, ready for vmm_start(): it goes on where it was. cfg is read as
+ * for vmm_create(), except that kernel, initrd and cmdline are not used (they are in the snapshot),
+ * and that mem_bytes and cpus must be 0 (take the snapshot's) or equal to the snapshot's. The disks,
+ * NICs, virtio console and debug-exit port must be those the snapshot was taken with (disks of the
+ * same size and mode; NIC taps may differ: the guest keeps its MACs); consoles, log, events and
+ * timeout are new. Guest memory is the memory file mapped copy-on-write: restoring takes the same time
+ * for any RAM size, pages load when the guest touches them, and any number of VMs may be restored from
+ * one snapshot, at once or in turn. Guest time goes on from the snapshot (kvm-clock does not jump);
+ * the guest's wall clock is as old as the snapshot until it resyncs it (e.g. hwclock -s, NTP). A
+ * truncated, corrupt, foreign or mismatching snapshot is refused: -EINVAL (or -errno) and one line.
+ */
+VMM_API int vmm_restore(const struct vmm_config *cfg, const char *dir, struct vmm **out);
 /* Feed bytes to the guest's serial console: returns how many were taken (0 when its buffer is full), or -EINVAL. */
 VMM_API int vmm_console_input(struct vmm *vm, const void *buf, size_t len);
 /* Feed bytes to the guest's hvc0 (config hvc, without hvc_io.fds): how many were taken, or -EINVAL. */

@@ -15,9 +15,11 @@
 const char *cli_usage(void)
 {
 	return "usage: vmm --kernel PATH [options]\n"
-	       "Boot a Linux kernel (bzImage or ELF vmlinux) in a KVM virtual machine with a serial console.\n"
+	       "       vmm --restore DIR [options]\n"
+	       "Boot a Linux kernel (bzImage or ELF vmlinux) in a KVM virtual machine with a serial console,\n"
+	       "or go on with a VM from a snapshot.\n"
 	       "\n"
-	       "  -k, --kernel PATH        kernel to boot (required)\n"
+	       "  -k, --kernel PATH        kernel to boot (required, unless --restore)\n"
 	       "  -i, --initrd PATH        initial ramdisk\n"
 	       "  -a, --cmdline STRING     kernel command line (default: \"" VMM_DEFAULT_CMDLINE "\")\n"
 	       "  -m, --mem SIZE           guest RAM, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
@@ -50,6 +52,14 @@ const char *cli_usage(void)
 	       "                           gain privileges again (needs root, or CAP_SETUID and CAP_SETGID)\n"
 	       "      --chroot DIR         with --user: change the root directory to DIR first\n"
 	       "      --rlimit nofile=N    once the VM is made, at most N open files (16 to 1048576)\n"
+	       "      --snapshot-dir DIR   arm snapshots: on SIGUSR1, or when the guest writes a byte to port\n"
+	       "                           0x624, pause the VM, save it into DIR (created if missing; a\n"
+	       "                           snapshot there is replaced) and exit 0\n"
+	       "      --snapshot-resume    with --snapshot-dir: let the VM run on after each snapshot\n"
+	       "      --restore DIR        start the VM saved in DIR where it was (no --kernel, --initrd or\n"
+	       "                           --cmdline; --mem and --cpus may be left out; give the same --disk,\n"
+	       "                           --net, --hvc and --debug-exit options as when it was saved, with\n"
+	       "                           the disk images as they were then)\n"
 	       "  -t, --timeout SECONDS    stop the guest after SECONDS and exit with 124 (default: never)\n"
 	       "  -v, --verbose            print debug messages\n"
 	       "  -h, --help               print this help and exit\n"
@@ -215,7 +225,19 @@ int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
 	return 0;
 }
 
-enum { OPT_CONSOLE = 256, OPT_HVC, OPT_DEBUG_EXIT, OPT_BOOT_TIMER, OPT_STATS, OPT_USER, OPT_CHROOT, OPT_RLIMIT };
+enum {
+	OPT_CONSOLE = 256,
+	OPT_HVC,
+	OPT_DEBUG_EXIT,
+	OPT_BOOT_TIMER,
+	OPT_STATS,
+	OPT_USER,
+	OPT_CHROOT,
+	OPT_RLIMIT,
+	OPT_SNAPSHOT_DIR,
+	OPT_SNAPSHOT_RESUME,
+	OPT_RESTORE,
+};
 
 static const struct option longopts[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -234,6 +256,9 @@ static const struct option longopts[] = {
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "chroot", required_argument, NULL, OPT_CHROOT },
 	{ "rlimit", required_argument, NULL, OPT_RLIMIT },
+	{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
+	{ "snapshot-resume", no_argument, NULL, OPT_SNAPSHOT_RESUME },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -308,6 +333,7 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 			o->cmdline = optarg;
 			break;
 		case 'm':
+			o->mem_given = true;
 			ret = cli_parse_size(optarg, &o->mem_bytes);
 			if (ret == -ERANGE) {
 				snprintf(err, errlen, "--mem '%s' is out of range", optarg);
@@ -319,6 +345,7 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 			}
 			break;
 		case 'c':
+			o->cpus_given = true;
 			if (parse_uint(optarg, VMM_MAX_CPUS, &o->cpus) || o->cpus == 0) {
 				snprintf(err, errlen, "--cpus '%s' must be a number from 1 to %d", optarg, VMM_MAX_CPUS);
 				return -EINVAL;
@@ -409,6 +436,17 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 			}
 			break;
 		}
+		case OPT_SNAPSHOT_DIR:
+		case OPT_RESTORE:
+			if (!*optarg) {
+				snprintf(err, errlen, "--%s needs a directory", c == OPT_RESTORE ? "restore" : "snapshot-dir");
+				return -EINVAL;
+			}
+			*(c == OPT_RESTORE ? &o->restore_dir : &o->snapshot_dir) = optarg;
+			break;
+		case OPT_SNAPSHOT_RESUME:
+			o->snapshot_resume = true;
+			break;
 		case OPT_CHROOT:
 			if (!*optarg) {
 				snprintf(err, errlen, "--chroot needs a directory");
@@ -437,8 +475,17 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 		snprintf(err, errlen, "unexpected argument '%s' (see vmm --help)", argv[optind]);
 		return -EINVAL;
 	}
-	if (!o->kernel) {
+	if (o->restore_dir && (o->kernel || o->initrd || o->cmdline)) {
+		snprintf(err, errlen, "--restore takes the kernel, initrd and command line from the snapshot: drop --%s",
+			 o->kernel ? "kernel" : o->initrd ? "initrd" : "cmdline");
+		return -EINVAL;
+	}
+	if (!o->kernel && !o->restore_dir) {
 		snprintf(err, errlen, "no kernel given: use --kernel PATH (see vmm --help)");
+		return -EINVAL;
+	}
+	if (o->snapshot_resume && !o->snapshot_dir) {
+		snprintf(err, errlen, "--snapshot-resume needs --snapshot-dir DIR");
 		return -EINVAL;
 	}
 	if (o->hvc == CLI_CONSOLE_STDIO && !console_given)

@@ -33,6 +33,10 @@ struct cli_options {
 	uint32_t uid, gid;
 	const char *chroot_dir; /* --chroot DIR (with --user) */
 	uint64_t rlimit_nofile; /* --rlimit nofile=N; 0: unchanged */
+	const char *snapshot_dir; /* --snapshot-dir DIR: SIGUSR1 or the guest's request snapshots into DIR */
+	bool snapshot_resume;     /* --snapshot-resume: the VM runs on after a snapshot (else vmm exits 0) */
+	const char *restore_dir;  /* --restore DIR: start from that snapshot instead of a kernel */
+	bool mem_given, cpus_given; /* --mem / --cpus appeared (a restore checks them against the snapshot) */
 	bool help, version;
 };
 

@@ -469,9 +469,132 @@ def net():
     write(t, "dev-reset", dev(0, 3, rx + u8(3) + u8(5) + rx + host_frame(0, hdr + eth) + u8(7) + u8(5)))
 
 
+# --- fuzz_snapshot ---------------------------------------------------------------------------
+def crc32c(data, crc=0):
+    """CRC-32C (Castagnoli, reflected polynomial 0x82f63b78), as snap_crc32c()."""
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+
+
+assert crc32c(b"123456789") == 0xe3069283
+
+
+def snap_section(name, kind, data, version=1):
+    return u8(len(name)) + name.encode() + u8(len(kind)) + kind.encode() + u32(version) + u32(len(data)) + data
+
+
+def snap_file(sections):
+    """A state file (src/snapshot/format.h) of sections [(name, kind, data[, version])]."""
+    body = b"".join(snap_section(*s) for s in sections)
+    return b"VMMSNAP\0" + u32(1) + u32(len(sections)) + u64(len(body)) + u32(crc32c(body)) + u32(0) + body
+
+
+def snap_serial(ier=0x0f, lcr=0x03, mcr=0x0b, rx=b"", thre_pending=True, tx_busy=False):
+    """serial.c: ier lcr mcr scr dll dlm msr, bools fifo thre_pending tx_busy, u32 rx count, rx bytes."""
+    if mcr & 0x10:  # loopback: the modem inputs follow MCR
+        msr = (0x10 if mcr & 2 else 0) | (0x20 if mcr & 1 else 0) | (0x40 if mcr & 4 else 0) | (0x80 if mcr & 8 else 0)
+    else:
+        msr = 0xb0  # a connected terminal: CTS, DSR, DCD
+    return (u8(ier) + u8(lcr) + u8(mcr) + u8(0x5a) + u8(1) + u8(0) + u8(msr) + u8(1) + u8(thre_pending) +
+            u8(tx_busy) + u32(len(rx)) + rx)
+
+
+def snap_rtc(index=0x0b, frozen=None, offset=3600, dow_adjust=0):
+    """rtc.c: u8 index, 128 registers (time, C, D zero), u64 offset, u8 weekday adjust; frozen: 7 x i32, 2 bools."""
+    regs = bytearray(128)
+    regs[0x0a] = 0x26
+    regs[0x0b] = 0x02 | (0x80 if frozen else 0)
+    regs[0x0e:0x12] = b"\x00\x01\x02\x03"
+    regs[0x7f] = 0xa5
+    out = u8(index) + bytes(regs) + u64(offset) + u8(dow_adjust)
+    if frozen:
+        out += b"".join(u32(v) for v in frozen) + u8(1) + u8(0)
+    return out
+
+
+def snap_i8042(cmd_byte=0x47, outport=0x03, obuf=0xfa, obf=True, last_was_cmd=False, pending=0):
+    return u8(cmd_byte) + u8(outport) + u8(obuf) + u8(obf) + u8(last_was_cmd) + u8(pending)
+
+
+def snap_pci_host(command=0x0006, cf8=0x80000000):
+    """pci.c: u8 layout 1, u8 slot, u16 256, configuration space, bool INTx; then u32 the 0xcf8 latch."""
+    cfg = bytearray(256)
+    cfg[0:4] = u16(0x8086) + u16(0x0d57)  # PCI_HOST_BRIDGE_VENDOR, _DEVICE
+    cfg[4:6] = u16(command)
+    cfg[0x0b] = 0x06  # class: bridge, host
+    cfg[0x0c] = 0x10  # cache line size, latency timer: writable
+    cfg[0x3c] = 0xff
+    return u8(1) + u8(0) + u16(256) + bytes(cfg) + u8(0) + u32(cf8)
+
+
+def kvm_struct(size, fill=0, head=b""):
+    return u32(size) + (head + bytes([fill]) * size)[:size]
+
+
+def snap_vcpu(msrs=((0x10, 123456789), (0x4b564d01, 0x12345681))):
+    """x86/vcpu_state.c, a vCPU blob: every KVM struct at its x86_64 size."""
+    out = u32(0x55504376) + u32(1) + u32(2000000)
+    out += kvm_struct(144, head=u64(0) * 16 + u64(0x1000000) + u64(2))  # kvm_regs: rip, rflags
+    out += kvm_struct(312)  # kvm_sregs
+    out += kvm_struct(4096, head=u16(0x37f) + u16(0) + u32(0) * 5 + u32(0x1f80))  # XSAVE: FCW, MXCSR
+    out += u32(0)  # no XCRs
+    out += kvm_struct(128)  # kvm_debugregs
+    out += kvm_struct(1024, head=bytes(0x20) + u32(0))  # kvm_lapic_state: APIC ID 0
+    out += u32(len(msrs)) + b"".join(u32(i) + u64(v) for i, v in msrs)
+    out += kvm_struct(64)  # kvm_vcpu_events
+    out += kvm_struct(4)  # kvm_mp_state: RUNNABLE
+    return out
+
+
+def snap_vm(pit=True):
+    """x86/vcpu_state.c, the VM blob: PIC master, slave, IOAPIC (chip_id first), the PIT, kvm-clock."""
+    out = u32(0x4d564d76) + u32(1)
+    for chip in range(3):
+        out += kvm_struct(520, head=u32(chip) + u32(0))
+    out += kvm_struct(112) if pit else u32(0)
+    return out + kvm_struct(48, head=u64(5000000000))
+
+
+def snapshot():
+    t = "snapshot"
+    legacy_sections = [
+        ("serial", "serial", snap_serial(rx=b"ls -l\r")),
+        ("rtc", "rtc", snap_rtc()),
+        ("i8042", "i8042", snap_i8042()),
+        ("pm", "pm", b""),
+        ("ged", "ged", u8(1)),
+        ("cf9", "cf9", u8(0x02)),
+        ("boot-timer", "boot-timer", b""),
+        ("pci-host", "pci-host", snap_pci_host()),
+    ]
+    write(t, "legacy-devices", snap_file(legacy_sections))
+    write(t, "vm", snap_file([("vm", "vm", u32(1) + u32(2) + u64(256 << 20)), ("kvm", "kvm-x86", snap_vm()),
+                              ("vcpu0", "vcpu-x86", snap_vcpu()), ("vcpu1", "vcpu-x86", snap_vcpu(msrs=()))] +
+                             legacy_sections))
+    write(t, "odd-states", snap_file([
+        ("serial", "serial", snap_serial(mcr=0x1f, lcr=0x83, rx=bytes(range(200)), tx_busy=True)),
+        ("rtc", "rtc", snap_rtc(index=0x32, frozen=(59, 59, 23, 31, 11, 8099, 6), offset=-253402300799,
+                                dow_adjust=6)),
+        ("i8042", "i8042", snap_i8042(obf=False, last_was_cmd=True, pending=0xd1)),
+        ("pci-host", "pci-host", snap_pci_host(command=0x0407, cf8=0x8000fffc)),
+        ("kvm", "kvm-x86", u32(0x4d564d76) + u32(1) + u32(0) * 4 + kvm_struct(48)),
+    ]))
+    write(t, "empty", snap_file([]))
+    write(t, "unknown-kinds", snap_file([("virtio-0", "virtio-blk", bytes(64), 3), ("x", "y", b"\xff")]))
+    # Raw mode: 'R', a u16 section count, then the body (fuzz_snapshot.c wraps a header around it).
+    raw = [("serial", "serial", snap_serial()), ("i8042", "i8042", snap_i8042()), ("cf9", "cf9", u8(0x08)),
+           ("rtc", "rtc", snap_rtc(index=0))]
+    write(t, "raw-legacy", b"R" + u16(len(raw)) + b"".join(snap_section(*s) for s in raw))
+    write(t, "raw-vcpu", b"R" + u16(1) + snap_section("vcpu0", "vcpu-x86", snap_vcpu()))
+
+
 def main():
     shutil.rmtree(CORPUS, ignore_errors=True)
-    for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_pci, net):
+    for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_pci, net, snapshot):
         gen()
 
 

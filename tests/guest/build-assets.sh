@@ -205,6 +205,8 @@ install -m 0755 "$HERE/init" "$R/init"
 	die "cannot compile $HERE/debug-exit.c statically (gcc, libc6-dev)"
 # vmm-mark V: the same program writes a boot-timer marker (port 0x620); /init marks its start.
 ln -s vmm-debug-exit "$R/bin/vmm-mark"
+# vmm-snapshot: the same program asks vmm for a snapshot (port 0x624).
+ln -s vmm-debug-exit "$R/bin/vmm-snapshot"
 for p in "${GUEST_PROGRAMS[@]}"; do
 	mkdir -p "$R$(dirname "$p")"
 	rm -f "$R$p"

@@ -61,6 +61,7 @@ cp "$G/vmlinuz" "$G/initramfs.gz" "$R/guest/"
 if [ -s "$G/vmlinux" ]; then cp "$G/vmlinux" "$R/guest/"; fi
 install -m 0755 "$SRC/tests/integration/cases/linux.sh" "$R/tests/linux.sh"
 install -m 0755 "$SRC/tests/integration/cases/net.sh" "$R/tests/net.sh"
+install -m 0755 "$SRC/tests/integration/cases/snapshot.sh" "$R/tests/snapshot.sh"
 install -m 0755 "$SRC/tests/integration/direct/run.sh" "$R/tests/direct.sh"
 install -m 0755 "$HERE/payload-case.sh" "$R/tests/payload-case.sh"
 printf '%s\n' "$@" >"$R/tests/batch.list"

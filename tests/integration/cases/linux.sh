@@ -422,12 +422,14 @@ INIT
 	grep -q "VMMTEST-RESULT root PASS marker-42 on /dev/vda ext4" "$LOG" || fail "no ext4 root: $(grep VMMTEST-RESULT "$LOG" | tr -d '\r')"
 	pass ;;
 net-*) . "$(dirname "$0")/net.sh" ;;
-embed | api-pause | api-hvc)
+snapshot | snapshot-*) . "$(dirname "$0")/snapshot.sh" ;;
+embed | api-pause | api-hvc | api-snapshot)
 	# Programs built on libvmm, next to vmm (run-batch.sh: VMM_EXTRA_PROGRAMS): examples/embed.c
 	# (start, READY, pause 1 s, resume, power button), tests/api-linux/api-pause-clock.c and api-hvc.c.
 	case $CASE in
 	embed) prog=$(dirname "$VMM")/embed ;;
 	api-pause) prog=$(dirname "$VMM")/api-pause-clock ;;
+	api-snapshot) prog=$(dirname "$VMM")/api-snapshot ;;
 	*) prog=$(dirname "$VMM")/api-hvc ;;
 	esac
 	[ -x "$prog" ] || fail "no $prog (run-batch.sh puts the VMM_EXTRA_PROGRAMS next to vmm)"
