@@ -150,6 +150,45 @@ START_TEST(user_and_chroot)
 }
 END_TEST
 
+/* --snapshot-dir, --snapshot-resume and --restore (which takes the place of --kernel). */
+START_TEST(snapshot_and_restore)
+{
+	struct cli_options o;
+	const char *arm[] = { "-k", "bz", "--snapshot-dir", "snap", "--snapshot-resume", NULL };
+	const char *restore[] = { "--restore", "snap", "--disk", "d.img", NULL };
+	const char *restore_mem[] = { "--restore", "snap", "-m", "1G", "-c", "2", NULL };
+	const struct {
+		const char *args[6];
+		const char *msg;
+	} bad[] = {
+		{ { "--restore", "snap", "-k", "bz", NULL }, "drop --kernel" },
+		{ { "--restore", "snap", "-i", "init.gz", NULL }, "drop --initrd" },
+		{ { "--restore", "snap", "-a", "quiet", NULL }, "drop --cmdline" },
+		{ { "--restore", "", NULL }, "--restore needs a directory" },
+		{ { "-k", "bz", "--snapshot-dir", "", NULL }, "--snapshot-dir needs a directory" },
+		{ { "-k", "bz", "--snapshot-resume", NULL }, "--snapshot-resume needs --snapshot-dir" },
+		{ { "--snapshot-dir", "snap", NULL }, "no kernel given" },
+	};
+
+	ck_assert_int_eq(parse(&o, arm), 0);
+	ck_assert_str_eq(o.snapshot_dir, "snap");
+	ck_assert(o.snapshot_resume);
+	ck_assert_ptr_null(o.restore_dir);
+	ck_assert_int_eq(parse(&o, restore), 0);
+	ck_assert_str_eq(o.restore_dir, "snap");
+	ck_assert_ptr_null(o.kernel);
+	ck_assert_uint_eq(o.ndisks, 1);
+	ck_assert(!o.mem_given && !o.cpus_given); /* the snapshot's RAM and vCPUs */
+	ck_assert_int_eq(parse(&o, restore_mem), 0);
+	ck_assert(o.mem_given && o.cpus_given);
+	ck_assert_uint_eq(o.mem_bytes, 1ull << 30);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(parse(&o, bad[i].args), -EINVAL);
+		ck_assert_msg(strstr(err, bad[i].msg), "case %zu: '%s' lacks '%s'", i, err, bad[i].msg);
+	}
+}
+END_TEST
+
 /* --hvc: a virtio console; on stdio it takes the terminal from the serial port, never shares it. */
 START_TEST(hvc)
 {
@@ -323,6 +362,7 @@ int main(void)
 	tcase_add_test(tc, nets);
 	tcase_add_test(tc, boot_timer_and_stats);
 	tcase_add_test(tc, user_and_chroot);
+	tcase_add_test(tc, snapshot_and_restore);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

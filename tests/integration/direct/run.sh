@@ -236,6 +236,16 @@ errors-order)
 	expect_err "^vmm: kernel '$WORK' is not a regular file$"
 	one_line_error --kernel "$PAYLOAD" --disk "$WORK/does-not-exist.img"
 	expect_err "^vmm: cannot open disk '$WORK/does-not-exist.img': No such file or directory$"
+	# A snapshot is read and checked before /dev/kvm too (tests/integration/cases/snapshot.sh has the rest).
+	one_line_error --restore "$WORK/no-snapshot"
+	expect_err "^vmm: cannot open snapshot '$WORK/no-snapshot': No such file or directory$"
+	mkdir -p "$WORK/snap-garbage"
+	head -c 4096 "$PAYLOAD" >"$WORK/snap-garbage/state"
+	: >"$WORK/snap-garbage/memory"
+	one_line_error --restore "$WORK/snap-garbage"
+	expect_err "^vmm: snapshot '$WORK/snap-garbage' cannot be restored: it is not a vmm snapshot (no VMMSNAP header)$"
+	one_line_error --restore "$WORK/snap-garbage" --kernel "$PAYLOAD"
+	expect_err "^vmm: --restore takes the kernel, initrd and command line from the snapshot: drop --kernel$"
 	if [ ! -e /dev/kvm ]; then
 		# Good files: now the missing /dev/kvm is the error.
 		one_line_error --kernel "$PAYLOAD" --initrd "$PAYLOAD"
@@ -243,7 +253,8 @@ errors-order)
 	fi ;;
 help)
 	"$VMM" --help >"$LOG" 2>"$ERR" || fail "--help exit code $?"
-	for opt in --kernel --initrd --cmdline --mem --cpus --console --timeout --user --chroot "Ctrl-A"; do
+	for opt in --kernel --initrd --cmdline --mem --cpus --console --timeout --user --chroot --snapshot-dir \
+		--snapshot-resume --restore "Ctrl-A"; do
 		grep -q -- "$opt" "$LOG" || fail "--help does not mention $opt"
 	done ;;
 stock-kernel-pvm)
