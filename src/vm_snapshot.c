@@ -451,8 +451,13 @@ static int wait_quiet(struct vmm *vm, struct save_job *j)
 
 	for (unsigned waited = 0;; waited++) {
 		event_loop_call(vm->loop, count_inflight, j);
-		if (!j->inflight)
+		if (waited == 0 && j->inflight)
+			vlog_debug(&vm->log, "snapshot: waiting for %u requests in flight", j->inflight);
+		if (!j->inflight) {
+			if (waited)
+				vlog_debug(&vm->log, "snapshot: the devices were quiet after %u ms", waited);
 			return 0;
+		}
 		if (waited >= QUIET_WAIT_MS) {
 			vlog_err(&vm->log, "cannot snapshot: the devices still have %u requests in flight after %u s",
 				 j->inflight, QUIET_WAIT_MS / 1000);
@@ -487,7 +492,14 @@ int vm_snapshot(struct vmm *vm, const char *dir)
 		vlog_err(&vm->log, "cannot snapshot into '%s': %s", dir, strerror(errno));
 		return ret;
 	}
+	/*
+	 * The devices finish what they started first: a request completing now writes guest memory and
+	 * raises an interrupt, which must be in the vCPUs' (LAPIC) state saved next.
+	 */
 	sbuf_init(&state);
+	ret = wait_quiet(vm, &job);
+	if (ret)
+		goto out;
 	snap_begin(&state);
 	sbuf_init(&b);
 	save_shape(vm, &b);
@@ -510,9 +522,6 @@ int vm_snapshot(struct vmm *vm, const char *dir)
 	if (ret)
 		goto out;
 
-	ret = wait_quiet(vm, &job);
-	if (ret)
-		goto out;
 	job.mem_fd = openat(dirfd, "memory.tmp", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (job.mem_fd < 0) {
 		ret = -errno;

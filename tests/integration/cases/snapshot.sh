@@ -11,10 +11,70 @@
 #   snapshot-2cpu  2 vCPUs
 #   snapshot-blk   a virtio-blk disk: data synced before the snapshot is read back after each restore,
 #                  and a write after restore lands in the image
+#   snapshot-hvc   the guest's console is hvc0 (virtio-console): output and input through it
+#   snapshot-io    SIGUSR1 from the host while the guest writes its disk (requests in flight): the
+#                  restored guest finishes its writes and reads every block back intact; then the same
+#                  with --snapshot-resume: the original VM runs on to its end too
 
 S=$OUT/snap
 rm -rf "$S"
-cpus=1 arg= disk=
+
+if [ "$CASE" = snapshot-io ]; then
+	img=$OUT/disk.img
+	# io_snapshot [--snapshot-resume]: boot, SIGUSR1 once the guest's writes run; sets rc and ERR.
+	io_snapshot() {
+		rm -rf "$S" "$img"
+		truncate -s 256M "$img"
+		: >"$LOG"
+		echo "+ vmm --disk $img --snapshot-dir $S $* (SIGUSR1 once the guest writes)"
+		"$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 256M \
+			--disk "$img" --snapshot-dir "$S" "$@" \
+			--cmdline "$BASE vmmtest=blk-loop vmmtest.virtio=1 vmmtest.timeout=900" </dev/null 2>"$ERR" &
+		pid=$!
+		i=0
+		while ! grep -q "IO-LOOP-START" "$LOG" 2>/dev/null; do
+			i=$((i + 1))
+			[ $i -le $((TMO * 10)) ] && kill -0 $pid 2>/dev/null || fail "the guest did not start writing ($(head -c 300 "$ERR"))"
+			sleep 0.1
+		done
+		sleep 1
+		kill -USR1 $pid
+		wait $pid
+		rc=$?
+		echo "vmm exited with $rc: $(tr '\r\n' '  ' <"$ERR" | head -c 300)"
+	}
+	# io_restore N: restore the snapshot; the guest must finish its loop and PASS.
+	io_restore() {
+		rl=$OUT/restore$1.log
+		"$VMM" --restore "$S" --console="file:$rl" --timeout "$TMO" --disk "$img" </dev/null 2>"$OUT/restore$1.err"
+		rc=$?
+		echo "restore $1: vmm exited with $rc; guest: $(grep -a -e IO-LOOP -e VMMTEST-RESULT "$rl" | tr -d '\r' | tr '\n' ' ')"
+		[ "$rc" = 0 ] || fail "restore $1: vmm exited with $rc ($(head -c 300 "$OUT/restore$1.err" | tr '\r\n' '  '))"
+		grep -q "VMMTEST-RESULT blk-loop PASS" "$rl" || fail "restore $1: $(grep -a VMMTEST-RESULT "$rl" | tr -d '\r')"
+		! grep -q "IO-LOOP-START" "$rl" || fail "restore $1: the guest started over instead of going on"
+	}
+	io_snapshot
+	[ "$rc" = 0 ] || fail "vmm exited with $rc after SIGUSR1, expected 0"
+	grep -q "snapshot saved in '$S' (asked by SIGUSR1); the VM is stopped" "$ERR" || fail "vmm did not say it saved the snapshot"
+	! grep -q "IO-LOOP-WRITTEN" "$LOG" || fail "the guest finished its writes before the snapshot: nothing was in flight"
+	io_restore 1
+	# The VM runs on after the snapshot: it finishes, and so does the snapshot restored afterwards.
+	io_snapshot --snapshot-resume
+	[ "$rc" = 0 ] || fail "with --snapshot-resume vmm exited with $rc, expected 0"
+	grep -q "snapshot saved in '$S' (asked by SIGUSR1)" "$ERR" || fail "vmm did not say it saved the snapshot (resume)"
+	grep -q "VMMTEST-RESULT blk-loop PASS" "$LOG" || fail "the resumed guest: $(grep -a VMMTEST-RESULT "$LOG" | tr -d '\r')"
+	io_restore 2
+	pass
+fi
+
+cpus=1 arg='' disk='' con="--console=file:$LOG" GLOG=$LOG
+case $CASE in
+snapshot-hvc)
+	# The guest's console is hvc0: what it prints goes to HVCLOG, its input comes from stdin there too.
+	GLOG=$OUT/hvc.log
+	con="--hvc=file:$GLOG"
+	BASE="console=hvc0 reboot=k panic=-1 quiet" ;;
+esac
 case $CASE in
 snapshot-2cpu) cpus=2 ;;
 snapshot-blk)
@@ -25,24 +85,26 @@ snapshot-blk)
 	disk="--disk $img" ;;
 esac
 # shellcheck disable=SC2086 # $disk: no or two words
-boot 0 --mem 256M --cpus "$cpus" $disk --snapshot-dir "$S" \
+boot 0 --mem 256M --cpus "$cpus" $disk $con --snapshot-dir "$S" \
 	--cmdline "$BASE vmmtest=snapshot vmmtest.timeout=900 vmmtest.virtio=1${arg:+ vmmtest.arg=$arg}"
 grep -q "snapshot saved in '$S' (asked by the guest); the VM is stopped" "$ERR" ||
 	fail "vmm did not say it saved the snapshot: $(head -c 300 "$ERR" | tr '\r\n' '  ')"
-! grep -q "VMMTEST-RESULT" "$LOG" || fail "the guest ended before its snapshot: $(grep VMMTEST-RESULT "$LOG" | tr -d '\r')"
-grep -q "SNAP-REQUEST count=41" "$LOG" || fail "the guest did not ask for its snapshot"
+! grep -q "VMMTEST-RESULT" "$GLOG" || fail "the guest ended before its snapshot: $(grep VMMTEST-RESULT "$GLOG" | tr -d '\r')"
+grep -q "SNAP-REQUEST count=41" "$GLOG" || fail "the guest did not ask for its snapshot"
 [ -s "$S/state" ] && [ -f "$S/memory" ] || fail "no state and memory files in $S: $(ls -l "$S" 2>&1 | tr '\n' ' ')"
 [ "$(wc -c <"$S/memory")" = $((256 << 20)) ] || fail "the memory file has $(wc -c <"$S/memory") bytes, not 256 MiB"
 used=$(du -k "$S/memory" | cut -f1)
 echo "memory file: 256 MiB, $used KiB allocated"
 [ "$used" -lt $((128 << 10)) ] || fail "the memory file is not sparse: $used KiB allocated of 256 MiB"
 [ -z "$arg" ] || want_before=$(printed SNAP-BLK-BEFORE)
+rcon="--console=file:"
+[ "$CASE" != snapshot-hvc ] || rcon="--console=none --hvc=file:"
 
 for i in 1 2 3; do
 	rl=$OUT/restore$i.log re=$OUT/restore$i.err
 	echo "+ echo restored-$i | vmm --restore $S $disk"
 	# shellcheck disable=SC2086
-	printf 'echo restored-%s\n' "$i" | "$VMM" --restore "$S" --console="file:$rl" --timeout "$TMO" $disk 2>"$re"
+	printf 'echo restored-%s\n' "$i" | "$VMM" --restore "$S" $rcon"$rl" --timeout "$TMO" $disk 2>"$re"
 	rc=$?
 	echo "restore $i: vmm exited with $rc; guest: $(grep -a -e SNAP-COUNT -e SNAP-UPTIME -e VMMTEST-RESULT "$rl" | tr -d '\r' | tr '\n' ' ')"
 	[ "$rc" = 0 ] || fail "restore $i: vmm exited with $rc ($(head -c 300 "$re" | tr '\r\n' '  '))"
