@@ -11,6 +11,7 @@
 #include "devices/boot_timer.h"
 #include "thread.h"
 #include "devices/ged.h"
+#include "config_abi.h"
 #include "devices/serial.h"
 #include "event_loop.h"
 #include "vcpu.h"
@@ -19,16 +20,34 @@
 #define VMM_MIN_MEM (2ull << 20)
 #define VMM_MAX_MEM (1ull << 40)
 
-VMM_API void vmm_config_init(struct vmm_config *cfg)
+/*
+ * libvmm 0.1.0's symbols, which take a version 1 configuration: programs built against its header
+ * call them by these names. The header maps the names to the *_v functions for everyone else.
+ */
+#undef vmm_config_init
+#undef vmm_create
+#undef vmm_restore
+VMM_API void vmm_config_init(struct vmm_config_v1 *cfg);
+VMM_API int vmm_create(const struct vmm_config_v1 *cfg, struct vmm **out);
+
+VMM_API void vmm_config_init_v(struct vmm_config *cfg, unsigned version)
 {
+	size_t size = config_abi_size(version);
+
 	if (!cfg)
 		return;
-	memset(cfg, 0, sizeof(*cfg));
+	/* An unknown (newer) version: what we know of it; vmm_create_v() refuses it with a message. */
+	memset(cfg, 0, size ? size : sizeof(struct vmm_config_v1));
 	cfg->mem_bytes = VMM_DEFAULT_MEM;
 	cfg->cpus = 1;
 	cfg->log_level = VMM_LOG_INFO;
 	cfg->console.in_fd = cfg->console.out_fd = -1;
 	cfg->hvc_io.in_fd = cfg->hvc_io.out_fd = -1;
+}
+
+VMM_API void vmm_config_init(struct vmm_config_v1 *cfg)
+{
+	vmm_config_init_v((struct vmm_config *)cfg, 1);
 }
 
 /* A console's fds, when it has them: open, and not the other console's input. */
@@ -156,16 +175,13 @@ static void put(struct vmm *vm)
 	pthread_mutex_unlock(&registry_lock);
 }
 
-static int create(const struct vmm_config *cfg, const char *restore_dir, struct vmm **out)
+/* cfg in the current layout (and only valid during the call). */
+static int create_current(const struct vmm_config *cfg, const char *restore_dir, uint64_t entry_ns, struct vmm **out)
 {
-	uint64_t entry_ns = boot_timer_now_ns(); /* the boot timer's earliest time when no origin is given */
 	struct vlog log;
 	struct vmm *vm;
 	int ret;
 
-	if (!cfg || !out)
-		return -EINVAL;
-	*out = NULL;
 	log = (struct vlog){ .fn = cfg->log, .opaque = cfg->log_opaque, .level = cfg->log_level };
 	ret = check_config(cfg, &log, restore_dir != NULL);
 	if (ret)
@@ -188,19 +204,46 @@ static int create(const struct vmm_config *cfg, const char *restore_dir, struct 
 	return 0;
 }
 
-VMM_API int vmm_create(const struct vmm_config *cfg, struct vmm **out)
+static int create(const void *given, unsigned version, const char *restore_dir, struct vmm **out)
 {
-	return create(cfg, NULL, out);
+	uint64_t entry_ns = boot_timer_now_ns(); /* the boot timer's earliest time when no origin is given */
+	struct config_copy *copy;
+	int ret;
+
+	if (!given || !out)
+		return -EINVAL;
+	*out = NULL;
+	copy = malloc(sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	ret = config_abi_upgrade(given, version, copy);
+	if (ret) {
+		free(copy);
+		return ret;
+	}
+	ret = create_current(&copy->cfg, restore_dir, entry_ns, out);
+	free(copy); /* vm_init() copied what it keeps */
+	return ret;
 }
 
-VMM_API int vmm_restore(const struct vmm_config *cfg, const char *dir, struct vmm **out)
+VMM_API int vmm_create_v(const struct vmm_config *cfg, unsigned version, struct vmm **out)
+{
+	return create(cfg, version, NULL, out);
+}
+
+VMM_API int vmm_create(const struct vmm_config_v1 *cfg, struct vmm **out)
+{
+	return create(cfg, 1, NULL, out);
+}
+
+VMM_API int vmm_restore_v(const struct vmm_config *cfg, unsigned version, const char *dir, struct vmm **out)
 {
 	if (!dir || !*dir) {
 		if (out)
 			*out = NULL;
 		return -EINVAL;
 	}
-	return create(cfg, dir, out);
+	return create(cfg, version, dir, out);
 }
 
 VMM_API int vmm_snapshot(struct vmm *h, const char *dir)

@@ -95,12 +95,22 @@ struct vmm_disk {
 	int direct;          /* non-zero: O_DIRECT (bypass the host page cache) */
 };
 
-/* A virtio-net NIC on a Linux tap device (opened by name; created when missing and allowed). */
+/* Where a NIC's frames go (struct vmm_net, backend). */
+enum vmm_net_backend {
+	VMM_NET_TAP = 0,   /* a Linux tap device, tap (needs CAP_NET_ADMIN unless it exists for this user) */
+	VMM_NET_STREAM,    /* a unix stream socket at path, QEMU "stream" framing (passt, gvproxy) */
+	VMM_NET_USER,      /* user-mode networking in the VMM (libslirp): no privileges needed */
+};
+
+/* A virtio-net NIC. */
 struct vmm_net {
-	const char *tap;      /* interface name, 1 to 15 characters */
-	int has_mac;          /* non-zero: use mac; else a stable MAC derived from the tap name and index */
+	const char *tap;      /* VMM_NET_TAP: interface name, 1 to 15 characters (opened; created when missing and allowed) */
+	int has_mac;          /* non-zero: use mac; else a stable MAC derived from the NIC's name and index */
 	uint8_t mac[6];
 	unsigned queue_pairs; /* RX/TX queue pairs (multi-queue tap), 1 to 8; 0: 1 */
+	/* Config version 2 on. */
+	int backend;          /* enum vmm_net_backend; VMM_NET_TAP (0) for a version 1 config */
+	const char *path;     /* VMM_NET_STREAM: the unix socket to connect to */
 };
 
 /*
@@ -186,13 +196,36 @@ struct vmm_config {
 	struct vmm_console hvc_io;
 	vmm_console_fn hvc_out;
 	void *hvc_opaque;
+
+	/* Config version 2 on (see VMM_CONFIG_VERSION). */
+	/*
+	 * vsock_cid >= 3 adds a virtio-vsock device with that guest CID, in Firecracker's "hybrid vsock"
+	 * style: host connections arrive on the unix socket vsock_uds ("CONNECT <port>\n"), and a guest
+	 * connection to the host (CID 2) port P goes to the unix socket "<vsock_uds>_P". 0: none.
+	 */
+	unsigned vsock_cid;
+	const char *vsock_uds;
 };
 
-/* Fill *cfg with defaults (nothing to free). */
-VMM_API void vmm_config_init(struct vmm_config *cfg);
+/*
+ * The configuration is versioned. A program hands the library the layout of struct vmm_config (and
+ * of the struct vmm_net and struct vmm_disk arrays it points at) that it was compiled with:
+ * vmm_config_init(), vmm_create() and vmm_restore() below are macros that pass VMM_CONFIG_VERSION
+ * to the *_v functions, so a program built against an older header keeps working with a newer
+ * library, and one built against a newer header is refused by an older library (-ENOTSUP and one
+ * line) instead of being misread. Version 1 is the layout of libvmm 0.1.0, whose exported
+ * vmm_config_init and vmm_create symbols still take it. Fields are only ever added at the end.
+ * (Take the address of vmm_create_v, not of the vmm_create macro.)
+ */
+#define VMM_CONFIG_VERSION 2
+
+/* Fill *cfg with defaults (nothing to free). version: VMM_CONFIG_VERSION (what the macro passes). */
+VMM_API void vmm_config_init_v(struct vmm_config *cfg, unsigned version);
+#define vmm_config_init(cfg) vmm_config_init_v((cfg), VMM_CONFIG_VERSION)
 
 /* Check the config, open /dev/kvm, create the VM and its devices, load the kernel. The VM does not run yet. */
-VMM_API int vmm_create(const struct vmm_config *cfg, struct vmm **out);
+VMM_API int vmm_create_v(const struct vmm_config *cfg, unsigned version, struct vmm **out);
+#define vmm_create(cfg, out) vmm_create_v((cfg), VMM_CONFIG_VERSION, (out))
 /* Start the vCPUs (once). */
 VMM_API int vmm_start(struct vmm *vm);
 /*
@@ -232,7 +265,8 @@ VMM_API int vmm_snapshot(struct vmm *vm, const char *dir);
  * the guest's wall clock is as old as the snapshot until it resyncs it (e.g. hwclock -s, NTP). A
  * truncated, corrupt, foreign or mismatching snapshot is refused: -EINVAL (or -errno) and one line.
  */
-VMM_API int vmm_restore(const struct vmm_config *cfg, const char *dir, struct vmm **out);
+VMM_API int vmm_restore_v(const struct vmm_config *cfg, unsigned version, const char *dir, struct vmm **out);
+#define vmm_restore(cfg, dir, out) vmm_restore_v((cfg), VMM_CONFIG_VERSION, (dir), (out))
 /* Feed bytes to the guest's serial console: returns how many were taken (0 when its buffer is full), or -EINVAL. */
 VMM_API int vmm_console_input(struct vmm *vm, const void *buf, size_t len);
 /* Feed bytes to the guest's hvc0 (config hvc, without hvc_io.fds): how many were taken, or -EINVAL. */

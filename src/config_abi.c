@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Older configuration layouts brought to the current one (config_abi.h). */
+#include "config_abi.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Version 1 is a prefix of the current layout, field for field. */
+#define SAME(f) _Static_assert(offsetof(struct vmm_config_v1, f) == offsetof(struct vmm_config, f), "v1 layout: " #f)
+SAME(kernel);
+SAME(mem_bytes);
+SAME(disks);
+SAME(nets);
+SAME(nnets);
+SAME(debug_exit_port);
+SAME(log);
+SAME(log_opaque);
+SAME(log_level);
+SAME(boot_timer_origin_ns);
+SAME(console);
+SAME(hvc_io);
+SAME(hvc_opaque);
+#undef SAME
+_Static_assert(offsetof(struct vmm_net_v1, queue_pairs) == offsetof(struct vmm_net, queue_pairs), "v1 net layout");
+
+size_t config_abi_size(unsigned version)
+{
+	switch (version) {
+	case 1:
+		return sizeof(struct vmm_config_v1);
+	case VMM_CONFIG_VERSION:
+		return sizeof(struct vmm_config);
+	default:
+		return 0;
+	}
+}
+
+int config_abi_upgrade(const void *cfg, unsigned version, struct config_copy *out)
+{
+	const struct vmm_config_v1 *v1 = cfg;
+	size_t size = config_abi_size(version);
+
+	memset(out, 0, sizeof(*out));
+	if (!size) {
+		/* Every version starts like version 1: its log callback can say why. */
+		struct vlog log = { .fn = v1->log, .opaque = v1->log_opaque, .level = v1->log_level };
+
+		vlog_err(&log, "this program was built for libvmm configuration version %u; this libvmm %s knows versions 1 to %d: use a newer libvmm",
+			 version, VMM_VERSION_STRING, VMM_CONFIG_VERSION);
+		return -ENOTSUP;
+	}
+	memcpy(&out->cfg, cfg, size);
+	if (version == VMM_CONFIG_VERSION)
+		return 0;
+	/* Version 1: its NICs are taps, in an array of the older, shorter struct. */
+	out->cfg.nets = NULL;
+	if (v1->nets) {
+		for (unsigned i = 0; i < v1->nnets && i < VMM_MAX_NICS; i++) {
+			out->nets[i].tap = v1->nets[i].tap;
+			out->nets[i].has_mac = v1->nets[i].has_mac;
+			memcpy(out->nets[i].mac, v1->nets[i].mac, sizeof(out->nets[i].mac));
+			out->nets[i].queue_pairs = v1->nets[i].queue_pairs;
+			out->nets[i].backend = VMM_NET_TAP;
+		}
+		out->cfg.nets = out->nets;
+	}
+	return 0;
+}
