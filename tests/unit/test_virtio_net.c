@@ -39,8 +39,11 @@ struct drv {
 	unsigned pairs;
 };
 
-/* A device over a fake tap: pairs socketpairs (SOCK_SEQPACKET keeps frame boundaries, like a tap). */
-static void setup(struct drv *d, unsigned pairs, uint64_t drop_features)
+/*
+ * A device over a fake tap with this MAC, not yet activated: pairs socketpairs (SOCK_SEQPACKET keeps
+ * frame boundaries, like a tap).
+ */
+static void make_dev(struct drv *d, unsigned pairs, const uint8_t *mac)
 {
 	struct virtio_net_opts o = { .queue_pairs = pairs };
 	int sv[2];
@@ -59,10 +62,16 @@ static void setup(struct drv *d, unsigned pairs, uint64_t drop_features)
 	d->pairs = pairs;
 	d->tap->created = false;
 	vqd_init(&d->vd, &quiet);
-	memcpy(o.mac, MAC, 6);
+	memcpy(o.mac, mac, 6);
 	o.tap = d->tap;
 	ck_assert_int_eq(virtio_net_create(&o, dev_log, &d->vd.dev), 0);
 	ck_assert_uint_eq(virtio_net_ops.num_queues(d->vd.dev), 2 * pairs + 1);
+}
+
+/* A device over a fake tap (make_dev() with MAC), driven to active with its features but drop_features. */
+static void setup(struct drv *d, unsigned pairs, uint64_t drop_features)
+{
+	make_dev(d, pairs, MAC);
 	vqd_start(&d->vd, &virtio_net_ops, 2 * pairs + 1, virtio_net_ops.features(d->vd.dev) & ~drop_features);
 }
 
@@ -586,6 +595,431 @@ START_TEST(create_checks)
 }
 END_TEST
 
+/*
+ * --- Snapshot and restore, driven as src/virtio/pci_snapshot.c drives them: on the I/O thread with
+ * nothing in flight, each queue's position (virtq_pos_save) and the device's record (ops->save); then
+ * a device fresh from set-up over another tap, its guest RAM a copy of the original's (the memory
+ * file), its queues going on from the saved positions, activated as the transport re-activates a
+ * live function, given the record (ops->restore) and every queue's doorbell rung. ---
+ */
+
+/* What a snapshot keeps of a virtio-net device beyond the transport's registers. */
+struct net_snap {
+	uint64_t features;
+	unsigned nq;
+	struct virtq_pos pos[VQD_MAX_QUEUES]; /* read back from the saved bytes */
+	struct sbuf queues;                   /* virtq_pos_save() of each queue, as the transport writes it */
+	struct sbuf dev;                      /* virtio_net_ops.save() */
+};
+
+struct save_call {
+	struct drv *d;
+	struct sbuf *queues; /* NULL: the device's record alone */
+	struct sbuf *dev;
+	unsigned inflight;
+	int ret;
+};
+
+static void save_fn(void *arg)
+{
+	struct save_call *c = arg;
+	struct virtq_driver *vd = &c->d->vd;
+
+	c->inflight = virtio_net_ops.inflight(vd->dev);
+	for (unsigned q = 0; c->queues && q < vd->nq; q++) {
+		struct virtq_pos p;
+
+		virtq_get_pos(&vd->vq[q], &p);
+		virtq_pos_save(&p, c->queues);
+	}
+	c->ret = virtio_net_ops.save(vd->dev, c->dev);
+}
+
+/* Save on the I/O thread, as a snapshot does with the vCPUs paused: nothing may be in flight. */
+static void dev_save(struct drv *d, struct sbuf *queues, struct sbuf *dev)
+{
+	struct save_call c = { .d = d, .queues = queues, .dev = dev };
+
+	if (queues)
+		sbuf_init(queues);
+	sbuf_init(dev);
+	ck_assert_int_eq(event_loop_call(d->vd.l, save_fn, &c), 0);
+	ck_assert_uint_eq(c.inflight, 0);
+	ck_assert_int_eq(c.ret, 0);
+	ck_assert(!dev->oom && !(queues && queues->oom));
+}
+
+static void snapshot(struct drv *d, struct net_snap *s)
+{
+	struct sreader in;
+
+	memset(s, 0, sizeof(*s));
+	s->features = d->vd.ctx.features;
+	s->nq = d->vd.nq;
+	dev_save(d, &s->queues, &s->dev);
+	sreader_init(&in, s->queues.data, s->queues.len);
+	for (unsigned q = 0; q < s->nq; q++) {
+		virtq_pos_load(&s->pos[q], &in);
+		ck_assert(virtq_pos_valid(&s->pos[q], VQD_QSIZE));
+	}
+	ck_assert(sr_done(&in));
+}
+
+static void snap_free(struct net_snap *s)
+{
+	sbuf_free(&s->queues);
+	sbuf_free(&s->dev);
+}
+
+/*
+ * Into b: a device over a fresh fake tap with mac (what the restore's options give it), the guest
+ * RAM and driver of a, its queues going on from s's positions and activated; not yet given its record.
+ */
+static void resume(struct drv *b, const struct drv *a, const struct net_snap *s, unsigned pairs, const uint8_t *mac)
+{
+	struct virtq_driver *vd = &b->vd;
+
+	make_dev(b, pairs, mac);
+	memcpy(vd->ram, a->vd.ram, VQD_RAM_SIZE);
+	vd->heap = a->vd.heap;
+	memcpy(vd->next_desc, a->vd.next_desc, sizeof(vd->next_desc));
+	memcpy(vd->avail_idx, a->vd.avail_idx, sizeof(vd->avail_idx));
+	vd->ops = &virtio_net_ops;
+	vd->nq = s->nq;
+	for (unsigned q = 0; q < s->nq; q++) {
+		ck_assert_int_eq(virtq_init(&vd->vq[q], &vd->mem, VQD_QSIZE, vqd_ring_gpa(q), vqd_ring_gpa(q) + 0x1000,
+					    vqd_ring_gpa(q) + 0x2000, vd->event_idx),
+				 0);
+		ck_assert_int_eq(virtq_set_pos(&vd->vq[q], &s->pos[q]), 0);
+	}
+	vd->ctx = (struct virtio_ctx){
+		.mem = &vd->mem,
+		.loop = vd->l,
+		.features = s->features,
+		.vq = vd->vq,
+		.nvq = s->nq,
+		.interrupt = vqd_irq,
+		.needs_reset = vqd_needs_reset,
+		.config_changed = vqd_config_changed,
+		.irq_opaque = vd,
+	};
+	ck_assert_int_eq(event_loop_call(vd->l, vqd_activate_fn, vd), 0);
+}
+
+struct restore_call {
+	struct drv *d;
+	const void *p;
+	size_t n;
+	int ret;
+};
+
+static void restore_fn(void *arg)
+{
+	struct restore_call *c = arg;
+	struct sreader in;
+
+	sreader_init(&in, c->p, c->n);
+	c->ret = virtio_net_ops.restore(c->d->vd.dev, &in);
+}
+
+/* ops->restore of n bytes at p, on the I/O thread. */
+static int restore_bytes(struct drv *d, const void *p, size_t n)
+{
+	struct restore_call c = { .d = d, .p = p, .n = n };
+
+	ck_assert_int_eq(event_loop_call(d->vd.l, restore_fn, &c), 0);
+	return c.ret;
+}
+
+/* The transport's doorbells after a restore: every queue served once. */
+static void ring_all(struct drv *d)
+{
+	for (unsigned q = 0; q < d->vd.nq; q++)
+		vqd_kick(&d->vd, q);
+}
+
+/* A record the device must refuse (-EINVAL), leaving it as it was: its saved state still base. */
+static void refused(struct drv *d, const struct sbuf *base, const void *p, size_t n, const char *what, size_t i)
+{
+	struct sbuf now;
+
+	ck_assert_msg(restore_bytes(d, p, n) == -EINVAL, "%s %zu was accepted", what, i);
+	dev_save(d, NULL, &now);
+	ck_assert_msg(now.len == base->len && !memcmp(now.data, base->data, base->len), "%s %zu changed the device",
+		      what, i);
+	sbuf_free(&now);
+}
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Receive buffers the original posts in snapshot_round_trip; two take frames, the rest wait in its stash. */
+#define SNAP_RX 6
+
+START_TEST(snapshot_round_trip)
+{
+	static const uint8_t mac2[6] = { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee };
+	struct drv a, b;
+	struct net_snap s;
+	struct sbuf again;
+	uint8_t pkt[HDR + 200], got[512], cfg[6];
+	struct vring_used_elem e;
+	uint64_t g, tx;
+
+	/* The original: frames both ways, a MAC the guest set, SNAP_RX - 2 buffers stashed for the next frames. */
+	setup(&a, 1, 0);
+	g = post_rx(&a, 0, SNAP_RX, 4096);
+	vqd_kick(&a.vd, 0);
+	for (uint16_t i = 0; i < 2; i++) {
+		host_send(&a, 0, pkt, sizeof(pkt), 20 + i);
+		vqd_wait_used(&a.vd, 0, (uint16_t)(i + 1));
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		tx = vqd_alloc(&a.vd, 100);
+		fill(a.vd.ram + tx, 100, 30 + i);
+		vqd_add_chain(&a.vd, 1, &(struct vqd_buf){ tx, 100, false }, 1);
+	}
+	vqd_kick(&a.vd, 1);
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_int_eq(host_recv(&a, 0, got, sizeof(got)), 100);
+	vqd_wait_used(&a.vd, 1, 3);
+	ck_assert_uint_eq(ctrl(&a, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac2, 6, NULL), VIRTIO_NET_OK);
+	snapshot(&a, &s);
+	/* Where the queues were: RX all popped, two used; TX and control all done. */
+	ck_assert_uint_eq(s.pos[0].last_avail, SNAP_RX);
+	ck_assert_uint_eq(s.pos[0].used_idx, 2);
+	ck_assert_uint_eq(s.pos[1].last_avail, 3);
+	ck_assert_uint_eq(s.pos[1].used_idx, 3);
+	ck_assert_uint_eq(s.pos[2].last_avail, 1);
+	ck_assert_uint_eq(s.pos[2].used_idx, 1);
+	/* The record (net.c): the MAC, a session of one pair with one active, the stashed heads 2..5 in order. */
+	ck_assert_uint_eq(s.dev.len, 6 + 1 + 2 + 2 + 2 + 2 * (SNAP_RX - 2));
+	ck_assert_mem_eq(s.dev.data, mac2, 6);
+	ck_assert_uint_eq(s.dev.data[6], 1);
+	ck_assert_uint_eq(s.dev.data[7] | s.dev.data[8] << 8, 1);
+	ck_assert_uint_eq(s.dev.data[9] | s.dev.data[10] << 8, 1);
+	ck_assert_uint_eq(s.dev.data[11] | s.dev.data[12] << 8, SNAP_RX - 2);
+	for (unsigned k = 0; k < SNAP_RX - 2; k++)
+		ck_assert_uint_eq(s.dev.data[13 + 2 * k] | s.dev.data[14 + 2 * k] << 8, 2 + k);
+
+	/* The restored device, over another tap, created with the MAC of the original's options. */
+	resume(&b, &a, &s, 1, MAC);
+	virtio_net_ops.config_read(b.vd.dev, 0, cfg, 6);
+	ck_assert_mem_eq(cfg, MAC, 6);
+	ck_assert_int_eq(restore_bytes(&b, s.dev.data, s.dev.len), 0);
+	virtio_net_ops.config_read(b.vd.dev, 0, cfg, 6);
+	ck_assert_mem_eq(cfg, mac2, 6); /* the MAC the guest set */
+	dev_save(&b, NULL, &again);
+	ck_assert_uint_eq(again.len, s.dev.len);
+	ck_assert_mem_eq(again.data, s.dev.data, s.dev.len);
+	sbuf_free(&again);
+	ring_all(&b);
+	usleep(20000);
+	ck_assert_uint_eq(vqd_used_idx(&b.vd, 0), 2); /* the doorbells completed nothing by themselves */
+	ck_assert_int_eq(atomic_load(&b.vd.resets), 0);
+
+	/* A frame from the host lands in the first stashed buffer (head 2), at used index 3. */
+	host_send(&b, 0, pkt, sizeof(pkt), 40);
+	vqd_wait_used(&b.vd, 0, 3);
+	e = vqd_used_elem(&b.vd, 0, 2);
+	ck_assert_uint_eq(e.id, 2);
+	ck_assert_uint_eq(e.len, sizeof(pkt));
+	ck_assert_uint_eq(num_buffers(&b, g + 2 * 4096), 1);
+	ck_assert_mem_eq(b.vd.ram + g + 2 * 4096 + HDR, pkt + HDR, sizeof(pkt) - HDR);
+	ck_assert_uint_eq(b.vd.ram[g + 2 * 4096 + sizeof(pkt)], 0xee);
+	/* The next ones take heads 3..5, then buffers posted after the restore. */
+	for (uint16_t k = 3; k < SNAP_RX; k++) {
+		host_send(&b, 0, pkt, sizeof(pkt), 40 + k);
+		vqd_wait_used(&b.vd, 0, (uint16_t)(k + 1));
+		ck_assert_uint_eq(vqd_used_elem(&b.vd, 0, k).id, k);
+		ck_assert_mem_eq(b.vd.ram + g + k * 4096u + HDR, pkt + HDR, sizeof(pkt) - HDR);
+	}
+	tx = post_rx(&b, 0, 1, 4096);
+	vqd_kick(&b.vd, 0);
+	host_send(&b, 0, pkt, sizeof(pkt), 50);
+	vqd_wait_used(&b.vd, 0, SNAP_RX + 1);
+	ck_assert_uint_eq(vqd_used_elem(&b.vd, 0, SNAP_RX).id, SNAP_RX);
+	ck_assert_mem_eq(b.vd.ram + tx + HDR, pkt + HDR, sizeof(pkt) - HDR);
+	/* TX and the control queue go on from their positions. */
+	tx = vqd_alloc(&b.vd, 100);
+	fill(b.vd.ram + tx, 100, 51);
+	vqd_add_chain(&b.vd, 1, &(struct vqd_buf){ tx, 100, false }, 1);
+	vqd_kick(&b.vd, 1);
+	ck_assert_int_eq(host_recv(&b, 0, got, sizeof(got)), 100);
+	ck_assert_mem_eq(got, b.vd.ram + tx, 100);
+	vqd_wait_used(&b.vd, 1, 4);
+	ck_assert_uint_eq(ctrl(&b, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, MAC, 6, NULL), VIRTIO_NET_OK);
+	ck_assert_uint_eq(vqd_used_idx(&b.vd, 2), 2);
+	virtio_net_ops.config_read(b.vd.dev, 0, cfg, 6);
+	ck_assert_mem_eq(cfg, MAC, 6);
+	/* Nothing reached the original's tap. */
+	ck_assert_int_eq(recv(a.peer[0], got, sizeof(got), MSG_DONTWAIT), -1);
+	ck_assert_int_eq(atomic_load(&b.vd.resets), 0);
+	snap_free(&s);
+	teardown(&b);
+	teardown(&a);
+}
+END_TEST
+
+/* Two pairs, both on (VQ_PAIRS_SET 2): each pair's stash and the active count come back. */
+START_TEST(snapshot_multiqueue)
+{
+	struct drv a, b;
+	struct net_snap s;
+	struct sbuf again, base;
+	uint8_t pkt[HDR + 64], *bad;
+	uint64_t g0, g1;
+
+	setup(&a, 2, 0);
+	g0 = post_rx(&a, 0, 3, 2048);
+	g1 = post_rx(&a, 2, 3, 2048);
+	vqd_kick(&a.vd, 0);
+	vqd_kick(&a.vd, 2);
+	ck_assert_uint_eq(ctrl(&a, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, "\2\0", 2, NULL), VIRTIO_NET_OK);
+	host_send(&a, 0, pkt, sizeof(pkt), 60);
+	vqd_wait_used(&a.vd, 0, 1);
+	host_send(&a, 1, pkt, sizeof(pkt), 61);
+	vqd_wait_used(&a.vd, 2, 1);
+	snapshot(&a, &s);
+	/* MAC, session, 2 pairs, 2 active; then per pair a count of 2 and heads 1, 2. */
+	ck_assert_uint_eq(s.dev.len, 11 + 2 * (2 + 2 * 2));
+	ck_assert_uint_eq(s.dev.data[9] | s.dev.data[10] << 8, 2);
+	resume(&b, &a, &s, 2, MAC);
+	dev_save(&b, NULL, &base);
+
+	/* A third pair the device does not have (its count 0 appended), 3 active of 2, a record of one pair. */
+	bad = malloc(s.dev.len + 2);
+	ck_assert_ptr_nonnull(bad);
+	memcpy(bad, s.dev.data, s.dev.len);
+	put_le(bad + 7, 3, 2);
+	put_le(bad + s.dev.len, 0, 2);
+	refused(&b, &base, bad, s.dev.len + 2, "three pairs", 0);
+	memcpy(bad, s.dev.data, s.dev.len);
+	put_le(bad + 9, 3, 2);
+	refused(&b, &base, bad, s.dev.len, "three active", 0);
+	memcpy(bad, s.dev.data, s.dev.len);
+	put_le(bad + 7, 1, 2);
+	put_le(bad + 9, 1, 2);
+	refused(&b, &base, bad, 11 + 2 + 2 * 2, "one pair of two", 0);
+	free(bad);
+	sbuf_free(&base);
+
+	ck_assert_int_eq(restore_bytes(&b, s.dev.data, s.dev.len), 0);
+	dev_save(&b, NULL, &again);
+	ck_assert_uint_eq(again.len, s.dev.len);
+	ck_assert_mem_eq(again.data, s.dev.data, s.dev.len);
+	sbuf_free(&again);
+	ring_all(&b);
+	/* Both pairs receive at once (no VQ_PAIRS_SET after the restore): head 1 of each, at used index 2. */
+	host_send(&b, 1, pkt, sizeof(pkt), 62);
+	vqd_wait_used(&b.vd, 2, 2);
+	ck_assert_uint_eq(vqd_used_elem(&b.vd, 2, 1).id, 1);
+	ck_assert_mem_eq(b.vd.ram + g1 + 4096 + HDR, pkt + HDR, 64);
+	host_send(&b, 0, pkt, sizeof(pkt), 63);
+	vqd_wait_used(&b.vd, 0, 2);
+	ck_assert_uint_eq(vqd_used_elem(&b.vd, 0, 1).id, 1);
+	ck_assert_mem_eq(b.vd.ram + g0 + 4096 + HDR, pkt + HDR, 64);
+	ck_assert_int_eq(atomic_load(&b.vd.resets), 0);
+	snap_free(&s);
+	teardown(&b);
+	teardown(&a);
+}
+END_TEST
+
+/*
+ * A hostile record: every truncated prefix, a byte too many, and each field out of range is refused
+ * with -EINVAL and changes nothing; the device then still takes the good record and works.
+ */
+START_TEST(snapshot_refuses_bad_records)
+{
+	/* Offsets in the record of one pair and three stashed heads (1, 2, 3). */
+	const struct {
+		size_t off;
+		unsigned len;
+		uint64_t v;
+		const char *what;
+	} flips[] = {
+		{ 6, 1, 2, "session flag not a bool" },
+		{ 7, 2, 0, "no pairs" },
+		{ 7, 2, 2, "two pairs (count cut short)" },
+		{ 7, 2, TAP_MAX_QUEUES + 1, "more pairs than a tap has queues" },
+		{ 9, 2, 0, "no active pair" },
+		{ 9, 2, 2, "two active of one" },
+		{ 11, 2, 4, "four heads, three given" },
+		{ 11, 2, 2, "two heads, one left over" },
+		{ 11, 2, VIRTIO_NET_QUEUE_SIZE + 1, "more heads than a queue holds" },
+		{ 13, 2, VQD_QSIZE, "head == queue size" },
+		{ 17, 2, 0xffff, "head 0xffff" },
+		{ 15, 2, 1, "head 1 twice" },
+		{ 17, 2, 200, "head naming no receive buffer" },
+	};
+	struct drv a, b;
+	struct net_snap s;
+	struct sbuf base, forged;
+	uint8_t pkt[HDR + 64], *bad, cfg[6];
+	uint64_t g;
+
+	setup(&a, 1, 0);
+	g = post_rx(&a, 0, 4, 2048);
+	vqd_kick(&a.vd, 0);
+	host_send(&a, 0, pkt, sizeof(pkt), 70);
+	vqd_wait_used(&a.vd, 0, 1);
+	snapshot(&a, &s);
+	ck_assert_uint_eq(s.dev.len, 13 + 2 * 3);
+	resume(&b, &a, &s, 1, MAC);
+	dev_save(&b, NULL, &base);
+
+	for (size_t n = 0; n < s.dev.len; n++)
+		refused(&b, &base, s.dev.data, n, "prefix of", n);
+	bad = malloc(s.dev.len + 1);
+	ck_assert_ptr_nonnull(bad);
+	memcpy(bad, s.dev.data, s.dev.len);
+	bad[s.dev.len] = 0;
+	refused(&b, &base, bad, s.dev.len + 1, "one byte more than the record", s.dev.len + 1);
+	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		memcpy(bad, s.dev.data, s.dev.len);
+		put_le(bad + flips[i].off, flips[i].v, flips[i].len);
+		refused(&b, &base, bad, s.dev.len, flips[i].what, i);
+	}
+	free(bad);
+	/* Well-formed but not this device: a second pair (none stashed), no session on an active device. */
+	sbuf_init(&forged);
+	sbuf_put(&forged, s.dev.data, 7);
+	sbuf_u16(&forged, 2);
+	sbuf_u16(&forged, 1);
+	sbuf_put(&forged, s.dev.data + 11, s.dev.len - 11);
+	sbuf_u16(&forged, 0);
+	refused(&b, &base, forged.data, forged.len, "a second pair", 2);
+	sbuf_free(&forged);
+	sbuf_init(&forged);
+	sbuf_put(&forged, s.dev.data, 6);
+	sbuf_bool(&forged, false);
+	refused(&b, &base, forged.data, forged.len, "no session on an active device", 0);
+	sbuf_free(&forged);
+	virtio_net_ops.config_read(b.vd.dev, 0, cfg, 6);
+	ck_assert_mem_eq(cfg, MAC, 6);
+	ck_assert_int_eq(atomic_load(&b.vd.resets), 0);
+
+	/* Still usable: the good record is taken (once: its heads are then stashed) and a frame lands. */
+	ck_assert_int_eq(restore_bytes(&b, s.dev.data, s.dev.len), 0);
+	ck_assert_int_eq(restore_bytes(&b, s.dev.data, s.dev.len), -EINVAL);
+	ring_all(&b);
+	host_send(&b, 0, pkt, sizeof(pkt), 71);
+	vqd_wait_used(&b.vd, 0, 2);
+	ck_assert_uint_eq(vqd_used_elem(&b.vd, 0, 1).id, 1);
+	ck_assert_uint_eq(vqd_used_elem(&b.vd, 0, 1).len, sizeof(pkt));
+	ck_assert_mem_eq(b.vd.ram + g + 4096 + HDR, pkt + HDR, 64);
+	ck_assert_int_eq(atomic_load(&b.vd.resets), 0);
+	sbuf_free(&base);
+	snap_free(&s);
+	teardown(&b);
+	teardown(&a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio_net");
@@ -608,6 +1042,9 @@ int main(void)
 	tcase_add_test(tc, create_checks);
 	tcase_add_test(tc, flood_does_not_starve_other_queue);
 	tcase_add_test(tc, broken_queue_lines_rationed);
+	tcase_add_test(tc, snapshot_round_trip);
+	tcase_add_test(tc, snapshot_multiqueue);
+	tcase_add_test(tc, snapshot_refuses_bad_records);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -214,6 +214,86 @@ net-tap-bounce)
 	grep "NET-BOUNCE" "$LOG" | tr -d '\r'
 	guest_passed net-bounce
 	pass ;;
+net-snapshot)
+	# Boot with a NIC of a given MAC; the guest (t_snapshot, vmmtest.arg=net) reaches the host, asks
+	# for a snapshot, vmm saves it and exits 0, its tap going with it. Then restore twice with
+	# --net tap=vmt0 and no mac=: vmm makes the tap again and the host end comes up again (same
+	# address, same MAC: the guest's neighbour entry for 10.0.2.2 stays true); once the guest runs
+	# (READY-FOR-COMMAND) the host pings it (3 of 3) and its neighbour entry must show the original
+	# MAC; then a command line through a fifo on vmm's stdin lets the guest go on: it pings the host
+	# (3 of 3) and passes. The second command first unbinds and binds the guest's virtio-net driver:
+	# the re-probe resets the restored device and reads the MAC from its configuration space again.
+	# Last, restores with another number of NICs or queue pairs are refused: exit 1, one line.
+	mac=52:54:00:12:34:57 hmac=02:00:0a:00:02:02
+	S=$OUT/snap
+	rm -rf "$S"
+	start_vmm --mem 256M --net "tap=vmt0,mac=$mac" --snapshot-dir "$S" \
+		--cmdline "$BASE $NET vmmtest=snapshot vmmtest.arg=net vmmtest.timeout=900"
+	host_end vmt0 10.0.2.2/24
+	$IP link set vmt0 address "$hmac" || nfail "cannot give vmt0 the MAC $hmac"
+	end_vmm vmt0
+	grep -q "snapshot saved in '$S' (asked by the guest); the VM is stopped" "$ERR" ||
+		fail "vmm did not say it saved the snapshot: $(head -c 300 "$ERR" | tr '\r\n' '  ')"
+	! grep -q "VMMTEST-RESULT" "$LOG" || fail "the guest ended before its snapshot: $(grep VMMTEST-RESULT "$LOG" | tr -d '\r')"
+	grep -q "net: 10.0.2.2 answers" "$LOG" || fail "the guest did not reach the host before its snapshot"
+	# Run by the guest's eval; eth0 comes back from the re-probe down and without its address.
+	# shellcheck disable=SC2016 # the guest expands it
+	rebind='d=$(basename $(readlink /sys/class/net/eth0/device)); echo $d >/sys/bus/virtio/drivers/virtio_net/unbind; echo $d >/sys/bus/virtio/drivers/virtio_net/bind; for i in $(seq 50); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1; done; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; cat /sys/class/net/eth0/address'
+	LOG0=$LOG ERR0=$ERR
+	for r in 1 2; do # not i: host_end and wait_line count with it
+		LOG=$OUT/restore$r.log ERR=$OUT/restore$r.err fifo=$OUT/cmd$r
+		: >"$LOG"
+		rm -f "$fifo"
+		mkfifo "$fifo" || nfail "mkfifo failed"
+		if [ $r = 1 ]; then cmd='cat /sys/class/net/eth0/address'; else cmd=$rebind; fi
+		echo "+ vmm --restore $S --net tap=vmt0 <$fifo &"
+		"$VMM" --restore "$S" --net tap=vmt0 --console="file:$LOG" --timeout "$NTMO" <"$fifo" 2>"$ERR" &
+		VPID=$!
+		exec 3>"$fifo"
+		host_end vmt0 10.0.2.2/24
+		$IP link set vmt0 address "$hmac" || nfail "cannot give vmt0 the MAC $hmac"
+		echo "host: vmt0 has the MAC $hmac again"
+		wait_line READY-FOR-COMMAND 60
+		out=$($BB ping -c 3 -W 3 10.0.2.15 2>&1)
+		echo "$out"
+		n=$(replies "$out")
+		neigh=$($IP neigh show 10.0.2.15 2>&1)
+		echo "host: restore $r: neighbour 10.0.2.15: $neigh"
+		echo "host: restore $r: command: $cmd"
+		printf '%s\n' "$cmd" >&3
+		end_vmm vmt0
+		exec 3>&-
+		echo "--- restore $r: console"
+		tr -d '\r' <"$LOG"
+		echo "--- restore $r: stderr"
+		cat "$ERR"
+		echo "---"
+		grep -q "VMMTEST-RESULT snapshot PASS" "$LOG" ||
+			fail "restore $r: guest result: $(grep VMMTEST-RESULT "$LOG" | tr -d '\r') (console: $(tail -c 300 "$LOG" | tr '\r\n' '  '))"
+		grep -q "SNAP-COUNT 42" "$LOG" || fail "restore $r: the guest's counter is not 42: $(grep SNAP-COUNT "$LOG" | tr -d '\r')"
+		[ "${n:-0}" = 3 ] || fail "restore $r: the host's ping of the guest: ${n:-0} of 3 replies"
+		case $neigh in *"$mac"*) ;; *) fail "restore $r: the host sees 10.0.2.15 at '$neigh', not $mac" ;; esac
+		grep -q "SNAP-CMD-OUT $mac" "$LOG" ||
+			fail "restore $r: the guest's eth0 has MAC '$(sed -n 's/.*SNAP-CMD-OUT //p' "$LOG" | tr -d '\r')', not $mac"
+	done
+	LOG=$LOG0 ERR=$ERR0
+	# refuse WANT ARGS...: a restore with these options: exit 1, one line saying WANT, no tap left.
+	refuse() {
+		want=$1
+		shift
+		echo "+ vmm --restore $S $*"
+		"$VMM" --restore "$S" --console=none --timeout 30 "$@" </dev/null >"$OUT/refused.out" 2>"$OUT/refused.err"
+		rc=$?
+		echo "refused ($*): exit $rc: $(tr '\r\n' '  ' <"$OUT/refused.err")"
+		[ "$rc" = 1 ] || fail "a restore with '$*' exited with $rc, not 1: $(head -c 300 "$OUT/refused.err")"
+		[ "$(wc -l <"$OUT/refused.err")" = 1 ] || fail "a restore with '$*' said $(wc -l <"$OUT/refused.err") lines, not one"
+		grep -q "$want" "$OUT/refused.err" || fail "a restore with '$*': the message does not say '$want'"
+		for t in vmt0 vmt1; do [ ! -e "/sys/class/net/$t" ] || fail "a refused restore left tap $t behind"; done
+	}
+	refuse "taken with 1 NIC; the restore has 0"
+	refuse "taken with 1 NIC; the restore has 2" --net tap=vmt0 --net tap=vmt1
+	refuse "NIC 0 had 1 queue pairs; the restore asks for 2" --net tap=vmt0,queues=2
+	pass ;;
 *)
 	fail "unknown case '$CASE'" ;;
 esac
