@@ -147,9 +147,16 @@ static int load_shape(struct vmm *vm, const struct snap_section *s, const struct
 	for (unsigned i = 0; i < nnets; i++) {
 		uint32_t qp = sr_u32(&r);
 		unsigned want = vm->net_cfg[i].queue_pairs ? vm->net_cfg[i].queue_pairs : 1;
+		uint8_t mac[6];
 
+		sr_get(&r, mac, 6);
+		if (sr_ok(&r) && vm->net_cfg[i].has_mac && memcmp(mac, vm->net_cfg[i].mac, 6)) {
+			vlog_err(&vm->log, "snapshot '%s': NIC %u had MAC %02x:%02x:%02x:%02x:%02x:%02x; the restore asks for another (leave mac= out)",
+				 vm->restore_dir, i, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+			return -EINVAL;
+		}
 		vm->net_cfg[i].has_mac = 1; /* the guest knows its NIC by the MAC it saw */
-		sr_get(&r, vm->net_cfg[i].mac, 6);
+		memcpy(vm->net_cfg[i].mac, mac, 6);
 		if (sr_ok(&r) && qp != want) {
 			vlog_err(&vm->log, "snapshot '%s': NIC %u had %u queue pairs; the restore asks for %u",
 				 vm->restore_dir, i, qp, want);

@@ -293,6 +293,7 @@ net-snapshot)
 	refuse "taken with 1 NIC; the restore has 0"
 	refuse "taken with 1 NIC; the restore has 2" --net tap=vmt0 --net tap=vmt1
 	refuse "NIC 0 had 1 queue pairs; the restore asks for 2" --net tap=vmt0,queues=2
+	refuse "NIC 0 had MAC 52:54:00:12:34:57; the restore asks for another" --net tap=vmt0,mac=52:54:00:12:34:99
 	pass ;;
 *)
 	fail "unknown case '$CASE'" ;;
