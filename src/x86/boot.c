@@ -43,6 +43,11 @@ int x86_image_read(const struct x86_image *im, uint64_t off, void *dst, uint64_t
 	return 0;
 }
 
+const char *x86_image_error(int ret)
+{
+	return ret == -EIO ? "the file got shorter while it was being read" : strerror(-ret);
+}
+
 static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const char *what,
 			const struct x86_image *im, const uint8_t *head, struct x86_boot *b)
 {
@@ -88,7 +93,7 @@ static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const
 	}
 	ret = x86_image_read(im, setup_size, dst, ksize);
 	if (ret) {
-		vlog_err(log, "cannot read %s: %s", what, strerror(-ret));
+		vlog_err(log, "cannot read %s: %s", what, x86_image_error(ret));
 		return ret;
 	}
 
@@ -127,7 +132,7 @@ int x86_load_image(const struct guest_mem *m, const struct vlog *log, const char
 	memset(b, 0, sizeof(*b));
 	ret = x86_image_read(im, 0, head, n);
 	if (ret) {
-		vlog_err(log, "cannot read %s: %s", what, strerror(-ret));
+		vlog_err(log, "cannot read %s: %s", what, x86_image_error(ret));
 		return ret;
 	}
 	if (n >= 4 && !memcmp(head, "\177ELF", 4))
@@ -311,8 +316,7 @@ static int load_initrd(const struct guest_mem *m, const struct vlog *log, const 
 	*size = len;
 	ret = x86_image_read(&(struct x86_image){ .fd = fd, .len = len }, 0, gmem_ptr(m, *gpa, len), len);
 	if (ret)
-		vlog_err(log, "cannot read initrd '%s': %s", path, ret == -EIO ? "it is shorter than it was a moment ago" :
-			 strerror(-ret));
+		vlog_err(log, "cannot read initrd '%s': %s", path, x86_image_error(ret));
 	return ret;
 }
 

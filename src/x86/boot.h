@@ -40,6 +40,8 @@ struct x86_image {
 };
 /* Copy [off, off + n) of the image into dst: 0, -ENOEXEC when the range is not all in the image, -errno. */
 int x86_image_read(const struct x86_image *im, uint64_t off, void *dst, uint64_t n);
+/* Why x86_image_read() failed, for "cannot read ...: %s" (-EIO: the file got shorter while being read). */
+const char *x86_image_error(int ret);
 
 /* Load a kernel image held in memory. what names it in messages ("kernel 'bzImage'"). */
 int x86_load_kernel(const struct guest_mem *m, const struct vlog *log, const char *what, const uint8_t *img,

@@ -236,8 +236,7 @@ int x86_load_elf(const struct guest_mem *m, const struct vlog *log, const char *
 		int ret = x86_image_read(im, segs[i].offset, dst, segs[i].filesz);
 
 		if (ret) {
-			vlog_err(log, "cannot read segment %u of %s: %s", segs[i].idx, what,
-				 ret == -EIO ? "the file shrank" : strerror(-ret));
+			vlog_err(log, "cannot read segment %u of %s: %s", segs[i].idx, what, x86_image_error(ret));
 			return ret;
 		}
 		memset(dst + segs[i].filesz, 0, segs[i].memsz - segs[i].filesz);
