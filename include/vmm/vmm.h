@@ -48,6 +48,7 @@ extern "C" {
 #define VMM_MAX_CPUS 64
 #define VMM_MAX_DISKS 16
 #define VMM_MAX_NICS 8
+#define VMM_MAX_FS 4
 /* A guest's write of any byte to this I/O port raises VMM_EVENT_SNAPSHOT_REQUEST (reads give 0). */
 #define VMM_SNAPSHOT_PORT 0x624
 #define VMM_KICK_SIGNAL_OFFSET 2
@@ -93,6 +94,13 @@ struct vmm_disk {
 	int readonly;        /* non-zero: the guest sees a read-only disk */
 	const char *serial;  /* GET_ID string, at most 20 bytes; NULL: none */
 	int direct;          /* non-zero: O_DIRECT (bypass the host page cache) */
+};
+
+/* A virtio-fs device (config version 2 on): the guest mounts it with mount -t virtiofs TAG DIR. */
+struct vmm_fs {
+	const char *tag;      /* the name the guest mounts, 1 to 36 bytes */
+	const char *socket;   /* the vhost-user backend's unix socket (e.g. virtiofsd --socket-path) */
+	unsigned queues;      /* request queues, 1 to 8; 0: 1 */
 };
 
 /* Where a NIC's frames go (struct vmm_net, backend). */
@@ -205,6 +213,12 @@ struct vmm_config {
 	 */
 	unsigned vsock_cid;
 	const char *vsock_uds;
+	/*
+	 * nfs entries, each a virtio-fs device (a host folder shared with the guest) served by a
+	 * vhost-user backend such as virtiofsd: guest RAM is then shared memory (memfd) the backend maps.
+	 */
+	const struct vmm_fs *fs;
+	unsigned nfs;               /* 0..VMM_MAX_FS */
 };
 
 /*
