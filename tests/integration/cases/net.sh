@@ -214,6 +214,103 @@ net-tap-bounce)
 	grep "NET-BOUNCE" "$LOG" | tr -d '\r'
 	guest_passed net-bounce
 	pass ;;
+net-stream)
+	# --net stream=PATH: vmm connects to a unix stream socket (QEMU's stream framing, as passt and
+	# gvproxy speak it); net-stream-peer (next to vmm) listens there and bridges each connection to
+	# tap vmt0, whose host end is 10.0.2.2 as in the tap cases. First boot: the guest pings 10.0.2.2
+	# (3 of 3) and the host pings it (3 of 3); second boot (a new connection to the same peer): 16 MiB
+	# each way over TCP with checksums (no offloads on this backend: the guest checksums and segments).
+	# The peer (and with it vmt0) goes when the case ends, whichever way.
+	PEER=$(dirname "$VMM")/net-stream-peer
+	[ -x "$PEER" ] || fail "no $PEER (VMM_EXTRA_PROGRAMS)"
+	sock=$OUT/net.sock mac=52:54:00:12:34:58
+	rm -f "$sock"
+	"$PEER" "$sock" vmt0 >"$OUT/peer.log" 2>&1 &
+	PEERPID=$!
+	trap 'kill "$PEERPID" 2>/dev/null; wait "$PEERPID" 2>/dev/null' EXIT
+	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+	[ -S "$sock" ] || nfail "net-stream-peer did not listen on $sock: $(cat "$OUT/peer.log")"
+	BGPIDS="$BGPIDS $PEERPID"
+	$IP addr add 10.0.2.2/24 dev vmt0 && $IP link set vmt0 up || nfail "cannot configure vmt0"
+	start_vmm --mem 256M --net "stream=$sock,mac=$mac" --cmdline "$BASE $NET vmmtest=net-ping"
+	wait_line NET-READY 90
+	out=$($BB ping -c 3 -W 3 10.0.2.15 2>&1)
+	echo "$out"
+	n=$(replies "$out")
+	end_vmm
+	guest_passed net-ping
+	[ "${n:-0}" = 3 ] || nfail "the host's ping of the guest: ${n:-0} of 3 replies"
+	grep -q "NET-MAC eth0 $mac" "$LOG" || nfail "the guest's eth0 is not $mac: $(grep NET-MAC "$LOG" | tr -d '\r')"
+	cp "$LOG" "$OUT/console-ping.log"
+	dd if=/dev/urandom of="$OUT/h2g" bs=1M count=16 2>/dev/null
+	listen 5005 "$OUT/g2h"
+	: >"$LOG"
+	start_vmm --mem 512M --net "stream=$sock" --cmdline "$BASE $NET vmmtest=net-tcp vmmtest.timeout=200 vmmtest.port1=5005 vmmtest.port2=5006"
+	send_h2g 5006
+	end_vmm
+	reap_nc
+	BGPIDS=$PEERPID
+	guest_passed net-tcp
+	received "$OUT/g2h" G2H
+	sent_h2g
+	cat "$OUT/peer.log"
+	rm -f "$OUT/g2h" "$OUT/h2g" "$OUT/hold"
+	stop
+	pass ;;
+net-passt)
+	# The same 16 MiB each way through passt (Debian's passt, next to vmm when VMM_EXTRA_PROGRAMS names
+	# it): passt insists on a default route, so a tap held by net-stream-peer (vmt9) carries one; passt
+	# gives the guest 10.0.2.15/24 and maps the gateway 10.0.2.2 to the test host's loopback (the guest's
+	# upload reaches nc on 127.0.0.1) and forwards 127.0.0.1:5008 to the guest (the download).
+	PASST=$(dirname "$VMM")/passt PEER=$(dirname "$VMM")/net-stream-peer
+	[ -x "$PASST" ] || fail "no $PASST (VMM_EXTRA_PROGRAMS)"
+	"$PEER" "$OUT/hold.sock" vmt9 >"$OUT/peer.log" 2>&1 &
+	PEERPID=$!
+	trap 'kill "$PEERPID" $PASSTPID 2>/dev/null; wait "$PEERPID" 2>/dev/null' EXIT
+	for _ in $(seq 100); do [ -e /sys/class/net/vmt9 ] && break; sleep 0.1; done
+	$IP addr add 10.0.9.1/24 dev vmt9 && $IP link set vmt9 up && $IP route add default via 10.0.9.2 dev vmt9 ||
+		nfail "cannot give the test host a default route"
+	echo "0 2147483647" >/proc/sys/net/ipv4/ping_group_range # passt answers pings with ping sockets
+	# passt sandboxes itself with pivot_root, which the test host's initramfs root (rootfs) refuses, and
+	# a user namespace, which a chroot refuses: it runs in a mount namespace whose root is a tmpfs moved
+	# onto / (what switch_root does), with its libraries, /proc and /dev. It drops root for nobody:
+	# numbers (the test host has no /etc/passwd), and a socket directory it may write.
+	PR=$OUT/passt-root
+	mkdir -p "$PR" && mount -t tmpfs tmpfs "$PR" || nfail "cannot mount a tmpfs for passt"
+	trap 'kill "$PEERPID" $PASSTPID 2>/dev/null; wait "$PEERPID" 2>/dev/null; umount "$PR/proc" "$PR/dev" "$PR" 2>/dev/null; $IP addr del 10.0.2.2/32 dev lo 2>/dev/null' EXIT
+	mkdir -p "$PR/proc" "$PR/dev" "$PR/tmp" "$PR/s" "$PR/bin" "$PR/lib/x86_64-linux-gnu" "$PR/lib64"
+	chmod 1777 "$PR/s"
+	cp "$PASST" "$PR/bin/passt" && cp /lib/x86_64-linux-gnu/libc.so.6 "$PR/lib/x86_64-linux-gnu/" &&
+		cp /lib64/ld-linux-x86-64.so.2 "$PR/lib64/" || nfail "cannot copy passt and its libraries"
+	mount -t proc proc "$PR/proc" && mount -o bind /dev "$PR/dev" || nfail "cannot mount /proc and /dev for passt"
+	sock=$PR/s/passt.sock
+	# The guest's pings of its gateway go out of passt's ping sockets to 10.0.2.2: let the test host answer.
+	$IP addr add 10.0.2.2/32 dev lo || nfail "cannot give lo 10.0.2.2"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	$BB unshare -m sh -c 'cd "$1" && mount -o move . / && exec chroot . /bin/passt -f -e --runas 65534:65534 \
+		-s /s/passt.sock -a 10.0.2.15 -n 24 -g 10.0.2.2 -t 5008' sh "$PR" >"$OUT/passt.log" 2>&1 &
+	PASSTPID=$!
+	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+	sleep 1
+	echo "--- passt's start"
+	grep -v "to syslog" "$OUT/passt.log"
+	[ -S "$sock" ] && kill -0 "$PASSTPID" 2>/dev/null || nfail "passt is not listening on $sock"
+	dd if=/dev/urandom of="$OUT/h2g" bs=1M count=16 2>/dev/null
+	listen 5007 "$OUT/g2h"
+	start_vmm --mem 512M --net "stream=$sock" --cmdline "$BASE $NET vmmtest=net-tcp vmmtest.timeout=200 vmmtest.port1=5007 vmmtest.port2=5008"
+	wait_line "NET-LISTENING 5008" 150
+	echo "host: sending 16 MiB to 127.0.0.1:5008 (passt forwards it to the guest)"
+	timeout 120 $BB nc -w 10 127.0.0.1 5008 <"$OUT/h2g"
+	echo "host: nc sending exited with $?"
+	end_vmm
+	reap_nc
+	echo "--- passt"
+	grep -v "to syslog" "$OUT/passt.log" | head -c 3000
+	guest_passed net-tcp
+	received "$OUT/g2h" G2H
+	sent_h2g
+	rm -f "$OUT/g2h" "$OUT/h2g" "$OUT/hold"
+	pass ;;
 net-snapshot)
 	# Boot with a NIC of a given MAC; the guest (t_snapshot, vmmtest.arg=net) reaches the host, asks
 	# for a snapshot, vmm saves it and exits 0, its tap going with it. Then restore twice with
@@ -253,7 +350,15 @@ net-snapshot)
 		host_end vmt0 10.0.2.2/24
 		$IP link set vmt0 address "$hmac" || nfail "cannot give vmt0 the MAC $hmac"
 		echo "host: vmt0 has the MAC $hmac again"
-		wait_line READY-FOR-COMMAND 60
+		# The snapshot may have cut the guest's READY-FOR-COMMAND line in two: the original run
+		# printed its start, each restored one prints the rest. Look for it across both.
+		k=0
+		while ! cat "$LOG0" "$LOG" 2>/dev/null | tr -d '\r\n' | grep -q "READY-FOR-COMMAND"; do
+			kill -0 "$VPID" 2>/dev/null || vmm_died "the guest printed READY-FOR-COMMAND"
+			k=$((k + 1))
+			[ $k -le 600 ] || nfail "the restored guest did not print READY-FOR-COMMAND within 120 s"
+			sleep 0.2
+		done
 		out=$($BB ping -c 3 -W 3 10.0.2.15 2>&1)
 		echo "$out"
 		n=$(replies "$out")
