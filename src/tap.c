@@ -8,6 +8,8 @@
 #include <linux/ethtool.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
+#include <linux/virtio_net.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,4 +271,62 @@ void tap_default_mac(const char *seed, unsigned index, uint8_t mac[6])
 	mac[3] = (uint8_t)(h >> 16);
 	mac[4] = (uint8_t)(h >> 8);
 	mac[5] = (uint8_t)h;
+}
+
+/* The tap as a net_backend: the device reads and writes its fds itself. */
+struct tap_backend {
+	struct net_backend nb;
+	struct tap *tap;
+};
+
+static struct tap *tap_of(struct net_backend *b)
+{
+	return ((struct tap_backend *)(void *)((uint8_t *)b - offsetof(struct tap_backend, nb)))->tap;
+}
+
+static int tb_fd(struct net_backend *b, unsigned pair)
+{
+	struct tap *t = tap_of(b);
+
+	return pair < t->nqueues ? t->fd[pair] : -1;
+}
+
+static int tb_set_offload(struct net_backend *b, unsigned tun_flags)
+{
+	return tap_set_offload(tap_of(b), tun_flags);
+}
+
+static void tb_close(struct net_backend *b)
+{
+	tap_close(tap_of(b));
+	tap_backend_free(b);
+}
+
+static const struct net_backend_ops tap_backend_ops = {
+	.fd = tb_fd,
+	.set_offload = tb_set_offload,
+	.close = tb_close,
+};
+
+struct net_backend *tap_backend_new(struct tap *t)
+{
+	struct tap_backend *tb = calloc(1, sizeof(*tb));
+
+	if (!tb)
+		return NULL;
+	tb->tap = t;
+	tb->nb.ops = &tap_backend_ops;
+	snprintf(tb->nb.name, sizeof(tb->nb.name), "%s", t->name);
+	tb->nb.nqueues = t->nqueues;
+	tb->nb.offloads = (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
+			  (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |
+			  (1ull << VIRTIO_NET_F_HOST_ECN) | (1ull << VIRTIO_NET_F_GUEST_TSO4) |
+			  (1ull << VIRTIO_NET_F_GUEST_TSO6) | (1ull << VIRTIO_NET_F_GUEST_ECN);
+	return &tb->nb;
+}
+
+void tap_backend_free(struct net_backend *b)
+{
+	if (b)
+		free((uint8_t *)b - offsetof(struct tap_backend, nb));
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "net_backend.h"
 
 #define TAP_MAX_QUEUES 16
 #define TAP_VNET_HDR_LEN 12
@@ -52,5 +53,11 @@ void tap_close(struct tap *t);
  * (e.g. the tap name; NULL counts as "") and index, so the same inputs always give the same address.
  */
 void tap_default_mac(const char *seed, unsigned index, uint8_t mac[6]);
+/*
+ * t as a direct virtio-net backend (src/net_backend.h): one fd per queue, every offload honoured.
+ * Its close() closes t; tap_backend_free() frees only the wrapper (the caller keeps t). NULL: no memory.
+ */
+struct net_backend *tap_backend_new(struct tap *t);
+void tap_backend_free(struct net_backend *b);
 
 #endif

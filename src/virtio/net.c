@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-/* virtio-net over a tap: io_uring reads and writes straight between the tap and guest buffers. */
+/*
+ * virtio-net over a backend (src/net_backend.h): a tap, where io_uring reads and writes go straight
+ * between the tap and guest buffers, or a copying backend (a stream socket) whose frames the
+ * device copies between the backend's buffers and guest buffers.
+ */
 #include "virtio/net.h"
 
 #include <endian.h>
@@ -15,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_backend.h"
 #include "virtio/net_rx.h"
 
 /*
@@ -38,6 +43,13 @@
  * Fairness: one run of a queue (RX, TX or control) takes at most its size in chains; a guest
  * re-posting chains that complete at once (malformed frames, control commands) then finds the
  * queue marked "more", notifications off, and served again from dev->later on the loop's next turn.
+ *
+ * A copying backend (net_backend.h: fd -1) has no fd for the device: RX copies each complete frame
+ * the backend holds into the stashed chains behind a zero header (all at once, so nothing is in
+ * flight into guest memory); TX copies each chain's frame into the backend's bounded buffer and
+ * completes the chain at once; when the backend has no room for a frame of the largest size the
+ * device stops taking TX chains until the backend's wake hook. Such a backend honours no offload,
+ * so none is offered (its net_backend.offloads is 0), and it has one queue pair.
  *
  * No UFO either way: Linux stopped producing UFO in its virtio and tun paths (4.14) and a tap
  * cannot be told TUN_F_UFO reliably, so GUEST_UFO / HOST_UFO are not offered.
@@ -71,6 +83,7 @@ struct net_pair {
 	struct net_session *s;
 	unsigned idx;
 	int fd;
+	bool direct; /* fd is the backend's (a tap queue); else a copying backend */
 	/* RX */
 	struct virtq *rvq;
 	struct ev_req rd;     /* the read, or its POLL_ADD */
@@ -104,7 +117,8 @@ struct net_session {
 };
 
 struct virtio_net {
-	struct tap *tap;
+	struct net_backend *be;
+	struct net_backend_hooks hooks;
 	const struct vlog *log;
 	unsigned max_pairs;
 	uint64_t features;
@@ -120,17 +134,19 @@ struct virtio_net {
 
 static void rx_run(struct net_pair *p);
 static void tx_run(struct net_pair *p);
+static void serve_more(struct net_session *s, bool *more);
+static void defer(struct net_session *s);
 
 static void guest_warn(struct virtio_net *dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void guest_warn(struct virtio_net *dev, const char *fmt, ...)
 {
-	char msg[160], prefix[32];
+	char msg[160], prefix[64];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(prefix, sizeof(prefix), "virtio-net '%s'", dev->tap->name);
+	snprintf(prefix, sizeof(prefix), "virtio-net '%.40s'", dev->be->name);
 	vlog_guest(dev->log, &dev->warn, prefix, "%s", msg);
 }
 
@@ -315,6 +331,72 @@ static int rx_take(void *arg)
 	return 1;
 }
 
+/* Copy len bytes of data behind a zero virtio-net header into iov[0..niov) (which holds them all). */
+static void copy_frame(const struct iovec *iov, unsigned niov, const uint8_t *data, size_t len)
+{
+	size_t hdr = NET_RX_HDR_LEN;
+
+	for (unsigned i = 0; i < niov; i++) {
+		uint8_t *d = iov[i].iov_base;
+		size_t room = iov[i].iov_len, k;
+
+		k = hdr < room ? hdr : room;
+		memset(d, 0, k);
+		hdr -= k;
+		d += k;
+		room -= k;
+		k = len < room ? len : room;
+		memcpy(d, data, k);
+		data += k;
+		len -= k;
+	}
+}
+
+/*
+ * A copying backend: its complete frames into the stashed chains, in order, at most a queue's worth
+ * per run. A frame waits for more chains while the guest may still add them (MRG_RXBUF); one that
+ * cannot fit (no MRG_RXBUF and a smaller chain, or more chains than a frame may take) is dropped.
+ */
+static void rx_copy(struct net_pair *p)
+{
+	struct net_backend *be = p->s->dev->be;
+	struct net_rx_used used[NET_RX_MAX_CHAINS];
+	unsigned budget = p->rvq->size;
+	const uint8_t *data;
+	size_t len;
+
+	while ((len = be->ops->rx_peek(be, &data)) != 0) {
+		uint32_t need = (uint32_t)len + NET_RX_HDR_LEN;
+		unsigned n;
+
+		if (budget-- == 0) {
+			serve_more(p->s, &p->rx_more);
+			return;
+		}
+		p->rx.max_len = need;
+		if (net_rx_prepare(&p->rx) == 0)
+			return; /* no buffers: the guest's next notify comes back here */
+		if (p->rx.room < need) {
+			if (p->rx.mrg && p->rx.nchains == p->rx.count && !net_rx_full(&p->rx) &&
+			    p->rx.nchains < NET_RX_MAX_CHAINS)
+				return; /* more chains may come */
+			guest_warn(p->s->dev, "a %zu-byte frame does not fit the receive buffers: dropped", len);
+			be->ops->rx_consume(be);
+			continue;
+		}
+		copy_frame(p->rx.iov, p->rx.niov, data, len);
+		be->ops->rx_consume(be);
+		n = net_rx_complete(&p->rx, need, used);
+		for (unsigned i = 0; i < n; i++)
+			virtq_fill(p->rvq, i, used[i].head, used[i].len);
+		virtq_flush(p->rvq, n);
+		if (n) {
+			p->rx_irq = true;
+			defer(p->s);
+		}
+	}
+}
+
 /* Take the guest's RX chains into the stash, then read into them unless a read is in flight. */
 static void rx_run(struct net_pair *p)
 {
@@ -325,6 +407,10 @@ static void rx_run(struct net_pair *p)
 		serve_more(p->s, &p->rx_more);
 	if (p->rx_stopped)
 		return;
+	if (!p->direct) {
+		rx_copy(p);
+		return;
+	}
 	if (p->busy || p->parked || net_rx_prepare(&p->rx) == 0)
 		return; /* a completion, or the guest's next notify, comes back here */
 	rx_submit(p, !p->readable);
@@ -399,8 +485,8 @@ static int tx_pop(void *arg)
 	struct virtq_chain c;
 	int ret;
 
-	if (!r || p->stalled) {
-		p->tx_blocked = true;
+	if (!r || p->stalled || (!p->direct && !p->s->dev->be->ops->tx_room(p->s->dev->be))) {
+		p->tx_blocked = true; /* a completion, or the backend's wake, resumes */
 		return -1;
 	}
 	ret = virtq_pop(p->tvq, &c, r->iov, TX_IOV);
@@ -417,6 +503,17 @@ static int tx_pop(void *arg)
 		guest_warn(p->s->dev, "malformed transmit chain on queue %u (%llu bytes)", 2 * p->idx + 1,
 			   (unsigned long long)c.out_len);
 		tx_complete(p, r);
+		return 1;
+	}
+	if (!p->direct) {
+		struct net_backend *be = p->s->dev->be;
+		int e = be->ops->tx_write(be, r->iov, c.nout, NET_RX_HDR_LEN);
+
+		if (e == -EMSGSIZE || e == -ENOBUFS)
+			guest_warn(p->s->dev, "a transmit frame of %llu bytes was dropped (%s)",
+				   (unsigned long long)c.out_len - NET_RX_HDR_LEN,
+				   e == -EMSGSIZE ? "empty, or longer than the socket carries" : "no room");
+		tx_complete(p, r); /* copied (or dropped: the link is down) */
 		return 1;
 	}
 	r->niov = c.nout;
@@ -655,7 +752,11 @@ static unsigned tun_offloads(uint64_t f)
 
 static void set_offload(struct virtio_net *dev, unsigned flags)
 {
-	int ret = tap_set_offload(dev->tap, flags);
+	int ret;
+
+	if (!dev->be->ops->set_offload)
+		return;
+	ret = dev->be->ops->set_offload(dev->be, flags);
 
 	/* Not fatal: a tap without offloads hands over plain frames, which every driver takes. */
 	if (ret < 0)
@@ -669,7 +770,8 @@ static int pair_init(struct net_session *s, unsigned i)
 
 	p->s = s;
 	p->idx = i;
-	p->fd = s->dev->tap->fd[i];
+	p->fd = s->dev->be->ops->fd(s->dev->be, i);
+	p->direct = p->fd >= 0;
 	p->rvq = &s->ctx.vq[2 * i];
 	p->tvq = &s->ctx.vq[2 * i + 1];
 	p->rd.done = rx_done;
@@ -728,6 +830,13 @@ static int net_activate(void *opaque, const struct virtio_ctx *ctx)
 			return ret;
 		}
 	}
+	if (!net_backend_direct(dev->be)) {
+		ret = dev->be->ops->start(dev->be, ctx->loop, &dev->hooks);
+		if (ret) {
+			free_session(s);
+			return ret;
+		}
+	}
 	set_offload(dev, tun_offloads(ctx->features));
 	dev->s = s;
 	/* Buffers the driver added before DRIVER_OK came with no notify we served. */
@@ -751,6 +860,8 @@ static void net_reset(void *opaque)
 	s->resetting = true;
 	for (unsigned i = 0; i < s->npairs; i++)
 		rx_cancel(&s->p[i]);
+	if (!net_backend_direct(dev->be))
+		dev->be->ops->stop(dev->be);
 	set_offload(dev, 0);
 	if (s->inflight == 0) {
 		free_session(s);
@@ -770,8 +881,8 @@ static void net_destroy(void *opaque)
 	for (struct net_session *s = dev->draining; s; s = s->next_draining)
 		s->dev = NULL; /* they free themselves, without us */
 	dev->draining = NULL;
-	tap_close(dev->tap);
-	dev->tap = NULL;
+	dev->be->ops->close(dev->be); /* a tap closes its fds */
+	dev->be = NULL;
 	pthread_mutex_destroy(&dev->cfg_lock);
 	if (dev->defer.queued || dev->later.queued) {
 		dev->dying = true; /* the loop still holds a callback of ours: it frees */
@@ -954,36 +1065,80 @@ static void net_config_write(void *opaque, uint32_t off, const void *data, uint3
 	(void)opaque, (void)off, (void)data, (void)len;
 }
 
+/* The backend's peer came or went (a copying backend, on the I/O thread). */
+static void backend_link(void *opaque, bool up)
+{
+	struct virtio_net *dev = opaque;
+	struct net_session *s = dev->s;
+
+	pthread_mutex_lock(&dev->cfg_lock);
+	dev->cfg.status = htole16(up ? VIRTIO_NET_S_LINK_UP : 0);
+	pthread_mutex_unlock(&dev->cfg_lock);
+	if (s && has(s, VIRTIO_NET_F_STATUS))
+		s->ctx.config_changed(s->ctx.irq_opaque);
+}
+
+/* A copying backend has frames for us, or room again: serve its (only) pair. */
+static void backend_wake(void *opaque)
+{
+	struct virtio_net *dev = opaque;
+	struct net_session *s = dev->s;
+
+	if (!s)
+		return;
+	if (s->p[0].tx_blocked)
+		tx_run(&s->p[0]);
+	rx_run(&s->p[0]);
+	defer(s);
+}
+
 int virtio_net_create(const struct virtio_net_opts *o, const struct vlog *log, void **dev_out)
 {
 	unsigned pairs = o->queue_pairs ? o->queue_pairs : 1;
+	struct net_backend *be = o->backend;
 	struct virtio_net *dev;
 
-	if (!o->tap || pairs > o->tap->nqueues || pairs > TAP_MAX_QUEUES) {
-		vlog_err(log, "virtio-net: %u queue pairs requested, the tap has %u queues", pairs,
-			 o->tap ? o->tap->nqueues : 0);
+	if ((!o->tap) == (!be) || (be && !net_backend_direct(be) && pairs != 1)) {
+		vlog_err(log, "virtio-net: needs one backend (a copying one has one queue pair)");
+		return -EINVAL;
+	}
+	if (o->tap && (pairs > o->tap->nqueues || pairs > TAP_MAX_QUEUES)) {
+		vlog_err(log, "virtio-net: %u queue pairs requested, the tap has %u queues", pairs, o->tap->nqueues);
+		return -EINVAL;
+	}
+	if (be && (pairs > be->nqueues || pairs > TAP_MAX_QUEUES)) {
+		vlog_err(log, "virtio-net: %u queue pairs requested, the backend has %u", pairs, be->nqueues);
 		return -EINVAL;
 	}
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
-	dev->tap = o->tap;
+	if (o->tap) {
+		be = tap_backend_new(o->tap);
+		if (!be) {
+			free(dev);
+			return -ENOMEM;
+		}
+	}
+	dev->be = be;
+	dev->hooks = (struct net_backend_hooks){ .wake = backend_wake, .link = backend_link, .opaque = dev };
 	dev->log = log;
 	dev->max_pairs = pairs;
 	dev->defer.fn = deferred;
 	dev->later.fn = serve_later;
 	pthread_mutex_init(&dev->cfg_lock, NULL);
 	dev->features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) | (1ull << VIRTIO_NET_F_MRG_RXBUF) |
-			(1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
-			(1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |
-			(1ull << VIRTIO_NET_F_HOST_ECN) | (1ull << VIRTIO_NET_F_GUEST_TSO4) |
-			(1ull << VIRTIO_NET_F_GUEST_TSO6) | (1ull << VIRTIO_NET_F_GUEST_ECN) |
 			(1ull << VIRTIO_NET_F_CTRL_VQ) | (1ull << VIRTIO_NET_F_CTRL_RX) |
 			(1ull << VIRTIO_NET_F_CTRL_MAC_ADDR);
+	/* Checksum and segmentation offloads: only those the backend honours (a tap: all of them). */
+	dev->features |= be->offloads & ((1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
+					 (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |
+					 (1ull << VIRTIO_NET_F_HOST_ECN) | (1ull << VIRTIO_NET_F_GUEST_TSO4) |
+					 (1ull << VIRTIO_NET_F_GUEST_TSO6) | (1ull << VIRTIO_NET_F_GUEST_ECN));
 	if (pairs > 1)
 		dev->features |= 1ull << VIRTIO_NET_F_MQ;
 	memcpy(dev->cfg.mac, o->mac, 6);
-	dev->cfg.status = htole16(VIRTIO_NET_S_LINK_UP);
+	dev->cfg.status = htole16(!be->ops->link_up || be->ops->link_up(be) ? VIRTIO_NET_S_LINK_UP : 0);
 	dev->cfg.max_virtqueue_pairs = htole16((uint16_t)pairs);
 	*dev_out = dev;
 	return 0;
