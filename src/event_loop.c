@@ -75,6 +75,8 @@ static const uint8_t allowed_ops[] = {
 	IORING_OP_NOP,	     IORING_OP_READV,	    IORING_OP_WRITEV,	    IORING_OP_READ,
 	IORING_OP_WRITE,     IORING_OP_FSYNC,	    IORING_OP_FALLOCATE,    IORING_OP_POLL_ADD,
 	IORING_OP_POLL_REMOVE, IORING_OP_ASYNC_CANCEL, IORING_OP_TIMEOUT,
+	/* sockets (virtio-vsock's unix sockets; IORING_OP_SEND for --net stream too) */
+	IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_SEND, IORING_OP_RECV, IORING_OP_SHUTDOWN,
 };
 
 static int ring_register(struct io_uring *r, unsigned op, const void *arg, unsigned n)
