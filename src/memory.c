@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
+#define _GNU_SOURCE /* memfd_create, F_ADD_SEALS */
 #include "memory.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 int gmem_add_region(struct guest_mem *m, uint64_t gpa, uint64_t size, void *hva)
 {
@@ -99,8 +102,58 @@ int gmem_init_file(struct guest_mem *m, uint64_t ram_size, int fd)
 	return 0;
 }
 
+int gmem_init_memfd(struct guest_mem *m, uint64_t ram_size)
+{
+	uint64_t low;
+	void *p;
+	int fd, ret;
+
+	memset(m, 0, sizeof(*m));
+	if (ram_size == 0 || (ram_size & 0xfff))
+		return -EINVAL;
+	fd = memfd_create("vmm-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	/* Sealed: a backend that maps it can trust its size (no SIGBUS from a file that shrank). */
+	if (ftruncate(fd, (off_t)ram_size) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	p = map_aligned(ram_size);
+	if (!p) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	m->map = p;
+	m->map_size = ram_size;
+	m->shared = true;
+	m->fd = fd;
+	if (mmap(p, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED) {
+		ret = -errno;
+		gmem_destroy(m);
+		return ret;
+	}
+	madvise(p, ram_size, MADV_DONTDUMP);
+	madvise(p, ram_size, MADV_DONTFORK);
+	/* Huge pages for shmem only where the host allows them (shmem_enabled "advise" or more). */
+	madvise(p, ram_size, MADV_HUGEPAGE);
+	low = ram_size < GMEM_HOLE_START ? ram_size : GMEM_HOLE_START;
+	ret = gmem_add_region(m, 0, low, p);
+	if (!ret && ram_size > low)
+		ret = gmem_add_region(m, GMEM_HOLE_END, ram_size - low, (uint8_t *)p + low);
+	if (ret) {
+		gmem_destroy(m);
+		return ret;
+	}
+	return 0;
+}
+
 void gmem_destroy(struct guest_mem *m)
 {
+	if (m->shared)
+		close(m->fd);
 	if (m->map)
 		munmap(m->map, m->map_size);
 	memset(m, 0, sizeof(*m));

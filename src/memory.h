@@ -7,6 +7,7 @@
 #ifndef VMM_MEMORY_H
 #define VMM_MEMORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,8 @@ struct guest_mem {
 	uint64_t ram_size; /* sum of region sizes */
 	void *map;         /* one mmap backing every region (NULL for caller-owned regions) */
 	size_t map_size;
+	bool shared;       /* gmem_init_memfd(): map is fd, offset 0, mapped shared */
+	int fd;            /* the memfd when shared (a vhost-user backend maps it too); else unused */
 };
 
 /* Map ram_size bytes of anonymous memory, laid out below 3 GiB and from 4 GiB up. */
@@ -36,6 +39,12 @@ int gmem_init(struct guest_mem *m, uint64_t ram_size);
  * are never seen by the file or by another VM mapping it. fd -1: anonymous (gmem_init()).
  */
 int gmem_init_file(struct guest_mem *m, uint64_t ram_size, int fd);
+/*
+ * The same layout on a memfd mapped shared (m->shared, m->fd), sealed against shrinking and
+ * growing, so another process (a vhost-user backend) can map the guest's RAM: region i lies at
+ * offset r[i].hva - map in fd. gmem_destroy() closes the fd.
+ */
+int gmem_init_memfd(struct guest_mem *m, uint64_t ram_size);
 /* Use caller-owned memory as one region (unit tests, fake guests). */
 int gmem_add_region(struct guest_mem *m, uint64_t gpa, uint64_t size, void *hva);
 void gmem_destroy(struct guest_mem *m);

@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: Apache-2.0
+/* A vhost-user frontend: messages over a unix socket, the handshake, memory table and queues (vhost_user.h). */
+#include "vhost_user.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_config.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "event_loop.h"
+
+_Static_assert(sizeof(struct vhost_user_hdr) == 12, "vhost-user header");
+_Static_assert(sizeof(struct vhost_user_state) == 8, "vhost-user vring state");
+_Static_assert(sizeof(struct vhost_user_addr) == 40, "vhost-user vring address");
+_Static_assert(sizeof(struct vhost_user_region) == 32, "vhost-user memory region");
+_Static_assert(offsetof(struct vhost_user_mem, r) == 8, "vhost-user memory table");
+
+#define WANTED_PROTOCOL ((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK))
+#define MAX_PAYLOAD sizeof(struct vhost_user_mem)
+
+struct vu_queue {
+	struct vhost_user *vu;
+	unsigned idx;
+	bool started;
+	int kick_fd, call_fd;
+	int watch;          /* of call_fd, -1 */
+	uint16_t last_base; /* from GET_VRING_BASE */
+};
+
+struct vhost_user {
+	int fd;
+	char name[64];
+	const struct vlog *log;
+	int timeout_ms;
+	bool broken;
+	uint64_t features, protocol;
+	bool mem_sent;
+	/* Between vhost_user_start() and vhost_user_stop(), on the I/O thread. */
+	struct virtio_ctx ctx;
+	int sock_watch;
+	struct vu_queue q[VHOST_USER_MAX_QUEUES];
+};
+
+static const char *req_name(uint32_t req)
+{
+	switch (req) {
+	case VHOST_USER_GET_FEATURES: return "GET_FEATURES";
+	case VHOST_USER_SET_FEATURES: return "SET_FEATURES";
+	case VHOST_USER_SET_OWNER: return "SET_OWNER";
+	case VHOST_USER_SET_MEM_TABLE: return "SET_MEM_TABLE";
+	case VHOST_USER_SET_VRING_NUM: return "SET_VRING_NUM";
+	case VHOST_USER_SET_VRING_ADDR: return "SET_VRING_ADDR";
+	case VHOST_USER_SET_VRING_BASE: return "SET_VRING_BASE";
+	case VHOST_USER_GET_VRING_BASE: return "GET_VRING_BASE";
+	case VHOST_USER_SET_VRING_KICK: return "SET_VRING_KICK";
+	case VHOST_USER_SET_VRING_CALL: return "SET_VRING_CALL";
+	case VHOST_USER_GET_PROTOCOL_FEATURES: return "GET_PROTOCOL_FEATURES";
+	case VHOST_USER_SET_PROTOCOL_FEATURES: return "SET_PROTOCOL_FEATURES";
+	case VHOST_USER_GET_QUEUE_NUM: return "GET_QUEUE_NUM";
+	case VHOST_USER_SET_VRING_ENABLE: return "SET_VRING_ENABLE";
+	default: return "?";
+	}
+}
+
+/* The connection cannot be trusted any more: say why once, and make the backend see EOF. Returns err. */
+static int fail(struct vhost_user *vu, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct vhost_user *vu, int err, const char *fmt, ...)
+{
+	char msg[200];
+	va_list ap;
+
+	if (vu->broken)
+		return -EIO;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vlog_err(vu->log, "%s: vhost-user backend %s", vu->name, msg);
+	vu->broken = true;
+	shutdown(vu->fd, SHUT_RDWR);
+	return err;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready for events or the deadline passes: 0, -ETIMEDOUT, -errno. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		struct pollfd p = { .fd = fd, .events = events };
+		int n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Header, payload and fds (with the first byte) in as many sendmsg() calls as the socket needs. */
+static int send_msg(struct vhost_user *vu, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+		    const int *fds, unsigned nfds, int64_t deadline)
+{
+	uint8_t buf[sizeof(struct vhost_user_hdr) + MAX_PAYLOAD];
+	struct vhost_user_hdr h = { .request = req, .flags = flags, .size = size };
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_REGIONS)];
+	} ctl;
+	size_t len = sizeof(h) + size, done = 0;
+
+	if (size > MAX_PAYLOAD || nfds > VHOST_USER_MAX_REGIONS)
+		return -EINVAL;
+	memcpy(buf, &h, sizeof(h));
+	if (size)
+		memcpy(buf + sizeof(h), payload, size);
+	while (done < len) {
+		struct iovec iov = { .iov_base = buf + done, .iov_len = len - done };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n;
+		int ret;
+
+		if (done == 0 && nfds) {
+			struct cmsghdr *c;
+
+			memset(&ctl, 0, sizeof(ctl));
+			m.msg_control = ctl.buf;
+			m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+			c = CMSG_FIRSTHDR(&m);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+		}
+		n = sendmsg(vu->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		ret = wait_fd(vu->fd, POLLOUT, deadline);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Exactly len bytes; a file descriptor coming along is closed and refused (-EBADMSG). 0 at EOF: -EPIPE. */
+static int recv_exact(struct vhost_user *vu, void *buf, size_t len, int64_t deadline)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * 16)];
+		} ctl;
+		struct iovec iov = { .iov_base = (uint8_t *)buf + done, .iov_len = len - done };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf) };
+		bool fds = false;
+		ssize_t n;
+		int ret;
+
+		n = recvmsg(vu->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n >= 0) {
+			for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+				if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+					continue;
+				for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+					int fd;
+
+					memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+					close(fd);
+				}
+				fds = true;
+			}
+			if (fds || (m.msg_flags & MSG_CTRUNC))
+				return -EBADMSG;
+		}
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -EPIPE;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		ret = wait_fd(vu->fd, POLLIN, deadline);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int io_error(struct vhost_user *vu, int err, uint32_t req, bool sending)
+{
+	switch (err) {
+	case -EPIPE:
+	case -ECONNRESET:
+		return fail(vu, -EPIPE, "closed the connection (at %s)", req_name(req));
+	case -ETIMEDOUT:
+		return fail(vu, -ETIMEDOUT, "did not %s %s within %d ms", sending ? "take" : "answer", req_name(req),
+			    vu->timeout_ms);
+	case -EBADMSG:
+		return fail(vu, -EPROTO, "sent a file descriptor with its reply to %s", req_name(req));
+	default:
+		return fail(vu, err, "connection failed at %s: %s", req_name(req), strerror(-err));
+	}
+}
+
+/*
+ * Send req and wait for its reply: reply_size bytes into reply, or (reply NULL) the acknowledgement
+ * when REPLY_ACK was negotiated (nothing otherwise). 0 or -errno; an error breaks the connection.
+ */
+static int request(struct vhost_user *vu, uint32_t req, const void *payload, uint32_t size, const int *fds,
+		   unsigned nfds, void *reply, uint32_t reply_size)
+{
+	bool ack = !reply && (vu->protocol & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK));
+	int64_t deadline = now_ms() + vu->timeout_ms;
+	struct vhost_user_hdr h;
+	uint64_t status;
+	int ret;
+
+	if (vu->broken)
+		return -EIO;
+	ret = send_msg(vu, req, VHOST_USER_VERSION | (ack ? VHOST_USER_FLAG_NEED_REPLY : 0), payload, size, fds, nfds,
+		       deadline);
+	if (ret)
+		return io_error(vu, ret, req, true);
+	if (!reply && !ack)
+		return 0;
+	if (ack) {
+		reply = &status;
+		reply_size = sizeof(status);
+	}
+	ret = recv_exact(vu, &h, sizeof(h), deadline);
+	if (ret)
+		return io_error(vu, ret, req, false);
+	if (h.request != req || (h.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
+	    !(h.flags & VHOST_USER_FLAG_REPLY) || h.size != reply_size)
+		return fail(vu, -EPROTO, "answered %s with garbage (request %u, flags 0x%x, size %u)", req_name(req),
+			    h.request, h.flags, h.size);
+	ret = recv_exact(vu, reply, reply_size, deadline);
+	if (ret)
+		return io_error(vu, ret, req, false);
+	if (ack && status)
+		return fail(vu, -EIO, "refused %s (status %llu)", req_name(req), (unsigned long long)status);
+	return 0;
+}
+
+static int get_u64(struct vhost_user *vu, uint32_t req, uint64_t *v)
+{
+	return request(vu, req, NULL, 0, NULL, 0, v, sizeof(*v));
+}
+
+static int set_u64(struct vhost_user *vu, uint32_t req, uint64_t v)
+{
+	return request(vu, req, &v, sizeof(v), NULL, 0, NULL, 0);
+}
+
+static int set_state(struct vhost_user *vu, uint32_t req, unsigned idx, uint32_t num)
+{
+	struct vhost_user_state s = { .index = idx, .num = num };
+
+	return request(vu, req, &s, sizeof(s), NULL, 0, NULL, 0);
+}
+
+/* SET_VRING_KICK / _CALL: the index in the payload, the fd alongside. */
+static int set_vring_fd(struct vhost_user *vu, uint32_t req, unsigned idx, int fd)
+{
+	uint64_t v = idx;
+
+	return request(vu, req, &v, sizeof(v), &fd, 1, NULL, 0);
+}
+
+/* --- Connection and handshake --- */
+
+int vhost_user_open(int fd, const char *name, const struct vlog *log, int timeout_ms, struct vhost_user **out)
+{
+	struct vhost_user *vu = calloc(1, sizeof(*vu));
+	int fl = fcntl(fd, F_GETFL);
+
+	if (!vu || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int e = vu ? errno : ENOMEM;
+
+		free(vu);
+		close(fd);
+		vlog_err(log, "%s: cannot set up the vhost-user connection: %s", name, strerror(e));
+		return -e;
+	}
+	vu->fd = fd;
+	vu->log = log;
+	vu->timeout_ms = timeout_ms;
+	vu->sock_watch = -1;
+	snprintf(vu->name, sizeof(vu->name), "%s", name);
+	for (unsigned i = 0; i < VHOST_USER_MAX_QUEUES; i++)
+		vu->q[i] = (struct vu_queue){ .vu = vu, .idx = i, .kick_fd = -1, .call_fd = -1, .watch = -1 };
+	*out = vu;
+	return 0;
+}
+
+int vhost_user_connect(const char *path, const char *name, const struct vlog *log, struct vhost_user **out)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd, e;
+
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		vlog_err(log, "%s: socket path '%s' is too long", name, path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(a.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		e = errno;
+		vlog_err(log, "%s: cannot create a unix socket: %s", name, strerror(e));
+		return -e;
+	}
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		e = errno;
+		if (e == ECONNREFUSED || e == ENOTSOCK)
+			vlog_err(log, "%s: cannot connect to the vhost-user backend at '%s': %s (is the daemon running?)",
+				 name, path, strerror(e));
+		else
+			vlog_err(log, "%s: cannot connect to the vhost-user backend at '%s': %s", name, path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return vhost_user_open(fd, name, log, VHOST_USER_TIMEOUT_MS, out);
+}
+
+int vhost_user_handshake(struct vhost_user *vu, unsigned nq)
+{
+	uint64_t proto = 0, qnum;
+	int ret;
+
+	ret = get_u64(vu, VHOST_USER_GET_FEATURES, &vu->features);
+	if (ret)
+		return ret;
+	if (!(vu->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
+		return fail(vu, -ENOTSUP, "offers no protocol features (features 0x%llx)",
+			    (unsigned long long)vu->features);
+	ret = get_u64(vu, VHOST_USER_GET_PROTOCOL_FEATURES, &proto);
+	if (ret)
+		return ret;
+	proto &= WANTED_PROTOCOL;
+	ret = set_u64(vu, VHOST_USER_SET_PROTOCOL_FEATURES, proto);
+	if (ret)
+		return ret;
+	vu->protocol = proto; /* REPLY_ACK from the next request on */
+	if (proto & (1ull << VHOST_USER_PROTOCOL_F_MQ)) {
+		ret = get_u64(vu, VHOST_USER_GET_QUEUE_NUM, &qnum);
+		if (ret)
+			return ret;
+		if (qnum < nq)
+			return fail(vu, -EINVAL, "serves at most %llu queues, and the device needs %u",
+				    (unsigned long long)qnum, nq);
+	}
+	return request(vu, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0, NULL, 0);
+}
+
+uint64_t vhost_user_features(const struct vhost_user *vu)
+{
+	return vu->features;
+}
+
+uint64_t vhost_user_protocol_features(const struct vhost_user *vu)
+{
+	return vu->protocol;
+}
+
+bool vhost_user_broken(const struct vhost_user *vu)
+{
+	return vu->broken;
+}
+
+int vhost_user_set_features(struct vhost_user *vu, uint64_t features)
+{
+	return set_u64(vu, VHOST_USER_SET_FEATURES, features | (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
+}
+
+int vhost_user_set_mem_table(struct vhost_user *vu, const struct guest_mem *m)
+{
+	struct vhost_user_mem t = { .nregions = 0 };
+	int fds[VHOST_USER_MAX_REGIONS];
+
+	if (vu->broken)
+		return -EIO;
+	if (!m->shared || m->nr > VHOST_USER_MAX_REGIONS) {
+		vlog_err(vu->log, "%s: guest RAM is not shared memory, so the vhost-user backend cannot map it", vu->name);
+		return -EINVAL;
+	}
+	for (int i = 0; i < m->nr; i++) {
+		t.r[i] = (struct vhost_user_region){
+			.gpa = m->r[i].gpa,
+			.size = m->r[i].size,
+			.uaddr = (uint64_t)(uintptr_t)m->r[i].hva,
+			.mmap_offset = (uint64_t)(m->r[i].hva - (uint8_t *)m->map),
+		};
+		fds[i] = m->fd;
+	}
+	t.nregions = (uint32_t)m->nr;
+	return request(vu, VHOST_USER_SET_MEM_TABLE, &t, (uint32_t)(offsetof(struct vhost_user_mem, r) +
+								    sizeof(t.r[0]) * (size_t)m->nr),
+		       fds, (unsigned)m->nr, NULL, 0);
+}
+
+/* --- Queues --- */
+
+/* I/O thread: the backend used a queue's buffers. */
+static void call_ready(void *opaque)
+{
+	struct vu_queue *q = opaque;
+	uint64_t n;
+
+	while (read(q->call_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+		;
+	q->vu->ctx.interrupt(q->vu->ctx.irq_opaque, q->idx);
+}
+
+/* I/O thread: the socket is readable while no request waits: EOF (the backend died) or junk. */
+static void sock_ready(void *opaque)
+{
+	struct vhost_user *vu = opaque;
+	char c;
+	ssize_t n = recv(vu->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (!vu->broken) {
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			fail(vu, -EPIPE, "closed the connection");
+		else if (n < 0)
+			fail(vu, -EIO, "connection failed: %s", strerror(errno));
+		else
+			fail(vu, -EPROTO, "sent a message nobody asked for");
+		vu->ctx.needs_reset(vu->ctx.irq_opaque);
+	}
+	event_loop_unwatch(vu->ctx.loop, vu->sock_watch); /* on the I/O thread: at once */
+	vu->sock_watch = -1;
+}
+
+static void put_queue(struct vu_queue *q)
+{
+	if (q->watch >= 0)
+		event_loop_unwatch(q->vu->ctx.loop, q->watch);
+	if (q->kick_fd >= 0)
+		close(q->kick_fd);
+	if (q->call_fd >= 0)
+		close(q->call_fd);
+	q->watch = q->kick_fd = q->call_fd = -1;
+	q->started = false;
+}
+
+static int start_queue(struct vhost_user *vu, struct vu_queue *q, const struct virtq *vq)
+{
+	struct vhost_user_addr a = {
+		.index = q->idx,
+		.desc = (uint64_t)(uintptr_t)vq->desc,
+		.used = (uint64_t)(uintptr_t)vq->used,
+		.avail = (uint64_t)(uintptr_t)vq->avail,
+	};
+	int ret;
+
+	q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->kick_fd < 0 || q->call_fd < 0) {
+		ret = -errno;
+		vlog_err(vu->log, "%s: cannot create eventfds for queue %u: %s", vu->name, q->idx, strerror(-ret));
+		return ret;
+	}
+	q->watch = event_loop_watch(vu->ctx.loop, q->call_fd, call_ready, q);
+	if (q->watch < 0) {
+		vlog_err(vu->log, "%s: cannot watch queue %u's call eventfd: %s", vu->name, q->idx, strerror(-q->watch));
+		return q->watch;
+	}
+	q->started = true; /* from here on the backend may hold the ring: stop it on failure */
+	ret = set_state(vu, VHOST_USER_SET_VRING_NUM, q->idx, vq->size);
+	ret = ret ?: set_state(vu, VHOST_USER_SET_VRING_BASE, q->idx, vq->last_avail);
+	ret = ret ?: request(vu, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL, 0);
+	ret = ret ?: set_vring_fd(vu, VHOST_USER_SET_VRING_CALL, q->idx, q->call_fd);
+	ret = ret ?: set_vring_fd(vu, VHOST_USER_SET_VRING_KICK, q->idx, q->kick_fd);
+	ret = ret ?: set_state(vu, VHOST_USER_SET_VRING_ENABLE, q->idx, 1);
+	return ret;
+}
+
+int vhost_user_start(struct vhost_user *vu, const struct virtio_ctx *ctx, uint64_t features)
+{
+	int ret;
+
+	if (vu->broken)
+		return -EIO;
+	if (ctx->nvq > VHOST_USER_MAX_QUEUES)
+		return -EINVAL;
+	vu->ctx = *ctx;
+	ret = vhost_user_set_features(vu, features);
+	if (!ret && !vu->mem_sent) {
+		ret = vhost_user_set_mem_table(vu, ctx->mem);
+		vu->mem_sent = ret == 0;
+	}
+	if (!ret) {
+		vu->sock_watch = event_loop_watch(ctx->loop, vu->fd, sock_ready, vu);
+		if (vu->sock_watch < 0)
+			ret = vu->sock_watch;
+	}
+	for (unsigned i = 0; i < ctx->nvq && !ret; i++)
+		if (ctx->vq[i].size)
+			ret = start_queue(vu, &vu->q[i], &ctx->vq[i]);
+	if (ret)
+		vhost_user_stop(vu);
+	return ret;
+}
+
+void vhost_user_stop(struct vhost_user *vu)
+{
+	for (unsigned i = 0; i < VHOST_USER_MAX_QUEUES; i++) {
+		struct vu_queue *q = &vu->q[i];
+		struct vhost_user_state s = { .index = i };
+
+		if (q->started) {
+			/* After GET_VRING_BASE the backend no longer touches the ring (nor guest RAM for it). */
+			if (!set_state(vu, VHOST_USER_SET_VRING_ENABLE, i, 0) &&
+			    !request(vu, VHOST_USER_GET_VRING_BASE, &s, sizeof(s), NULL, 0, &s, sizeof(s))) {
+				if (s.index != i)
+					fail(vu, -EPROTO, "answered GET_VRING_BASE for queue %u with queue %u", i, s.index);
+				else
+					q->last_base = (uint16_t)s.num;
+			}
+		}
+		if (q->started || q->kick_fd >= 0 || q->call_fd >= 0 || q->watch >= 0)
+			put_queue(q);
+	}
+	if (vu->sock_watch >= 0)
+		event_loop_unwatch(vu->ctx.loop, vu->sock_watch);
+	vu->sock_watch = -1;
+}
+
+void vhost_user_kick(struct vhost_user *vu, unsigned q)
+{
+	uint64_t one = 1;
+
+	if (q >= VHOST_USER_MAX_QUEUES || !vu->q[q].started)
+		return;
+	while (write(vu->q[q].kick_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+uint16_t vhost_user_last_base(const struct vhost_user *vu, unsigned q)
+{
+	return q < VHOST_USER_MAX_QUEUES ? vu->q[q].last_base : 0;
+}
+
+void vhost_user_close(struct vhost_user *vu)
+{
+	if (!vu)
+		return;
+	for (unsigned i = 0; i < VHOST_USER_MAX_QUEUES; i++) {
+		/* vhost_user_stop() was called: only fds are left to close, if anything. */
+		if (vu->q[i].kick_fd >= 0)
+			close(vu->q[i].kick_fd);
+		if (vu->q[i].call_fd >= 0)
+			close(vu->q[i].call_fd);
+	}
+	close(vu->fd);
+	free(vu);
+}

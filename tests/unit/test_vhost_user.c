@@ -1,0 +1,811 @@
+// SPDX-License-Identifier: Apache-2.0
+#define _GNU_SOURCE /* F_SEAL_*, F_GET_SEALS */
+/*
+ * The vhost-user frontend and the virtio-fs device against a fake backend on a socketpair, served
+ * by a thread: the frontend's message sequence and payloads (features, the memory table and its
+ * fd, ring sizes, bases, addresses, kick and call fds), the kick and call paths, and backends that
+ * misbehave (close mid-handshake, answer with another request code, a short or huge size, an fd,
+ * not at all): an error, one log line, NEEDS_RESET, no crash, no fd left open.
+ */
+#include <dirent.h>
+#include <endian.h>
+#include <fcntl.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_fs.h>
+#include <linux/virtio_ring.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "event_loop.h"
+#include "unit.h"
+#include "vhost_user.h"
+#include "virtio/fs.h"
+
+#define RAM (16u << 20)
+#define QSIZE 256
+#define NQ 3
+#define MAX_MSGS 256
+#define BACKEND_FEATURES                                                                                        \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) | \
+	 (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
+
+enum fault {
+	F_NONE,
+	F_CLOSE,  /* close the socket instead of answering */
+	F_WRONG,  /* answer with another request code */
+	F_SHORT,  /* answer with a 4-byte payload */
+	F_HUGE,   /* a size field of 2 GiB */
+	F_SILENT, /* never answer */
+	F_FD,     /* an fd along with the answer */
+	F_NACK,   /* acknowledge with a non-zero status */
+	F_SPLIT,  /* a good answer, one byte at a time (short reads for the frontend) */
+};
+
+struct msg {
+	uint32_t request, flags, size;
+	uint8_t payload[sizeof(struct vhost_user_mem)];
+	int nfds;
+	int fd; /* the first fd received (kept open for kick/call, else closed after an fstat) */
+	ino_t ino;
+};
+
+struct fake {
+	int fd;
+	pthread_t th;
+	uint64_t features, protocol, qnum;
+	uint32_t fault_req; /* answer this request with fault */
+	enum fault fault;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct msg m[MAX_MSGS];
+	unsigned n;
+	bool done;
+};
+
+static atomic_int errors; /* log lines at ERROR */
+static atomic_int irqs[NQ];
+static atomic_int resets;
+
+static void count_msg(void *opaque, enum vmm_log_level level, const char *msg)
+{
+	(void)opaque;
+	(void)msg;
+	if (level == VMM_LOG_ERROR)
+		atomic_fetch_add(&errors, 1);
+}
+
+static const struct vlog counted = { .fn = count_msg, .level = VMM_LOG_ERROR };
+
+static unsigned count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static bool read_all(int fd, void *buf, size_t len, int *rfd)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		char ctl[CMSG_SPACE(sizeof(int) * 8)];
+		struct iovec iov = { .iov_base = (uint8_t *)buf + done, .iov_len = len - done };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+		ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+
+		if (n <= 0)
+			return false;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int f;
+
+				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
+				if (rfd[0] < 0)
+					rfd[0] = f;
+				else
+					close(f);
+				rfd[1]++;
+			}
+		}
+		done += (size_t)n;
+	}
+	return true;
+}
+
+static void reply(struct fake *f, uint32_t req, const void *p, uint32_t size)
+{
+	struct vhost_user_hdr h = { .request = req, .flags = VHOST_USER_VERSION | VHOST_USER_FLAG_REPLY, .size = size };
+	uint8_t buf[64];
+	int sent_fd = -1;
+
+	if (f->fault_req == req) {
+		switch (f->fault) {
+		case F_WRONG:
+			h.request = req + 1;
+			break;
+		case F_SHORT:
+			h.size = 4;
+			size = 4;
+			break;
+		case F_HUGE:
+			h.size = 0x80000000u;
+			break;
+		case F_SILENT:
+			return;
+		case F_FD:
+			sent_fd = eventfd(0, EFD_CLOEXEC);
+			break;
+		default:
+			break;
+		}
+	}
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), p, size);
+	if (f->fault_req == req && f->fault == F_SPLIT) {
+		for (size_t i = 0; i < sizeof(h) + size; i++) {
+			(void)!send(f->fd, buf + i, 1, MSG_NOSIGNAL);
+			usleep(1000);
+		}
+		return;
+	}
+	if (sent_fd >= 0) {
+		char ctl[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(h) + size };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &sent_fd, sizeof(int));
+		ck_assert_int_gt(sendmsg(f->fd, &m, MSG_NOSIGNAL), 0);
+		close(sent_fd);
+		return;
+	}
+	(void)!send(f->fd, buf, sizeof(h) + size, MSG_NOSIGNAL);
+}
+
+static void *backend(void *arg)
+{
+	struct fake *f = arg;
+
+	for (;;) {
+		struct msg m = { .fd = -1 };
+		int rfd[2] = { -1, 0 };
+		uint64_t v = 0;
+		struct vhost_user_state st;
+
+		if (!read_all(f->fd, &m, 12, rfd) || m.size > sizeof(m.payload) || !read_all(f->fd, m.payload, m.size, rfd))
+			break;
+		m.fd = rfd[0];
+		m.nfds = rfd[1];
+		if (m.fd >= 0) {
+			struct stat sb;
+
+			fstat(m.fd, &sb);
+			m.ino = sb.st_ino;
+			if (m.request != VHOST_USER_SET_VRING_KICK && m.request != VHOST_USER_SET_VRING_CALL) {
+				close(m.fd);
+				m.fd = -1;
+			}
+		}
+		pthread_mutex_lock(&f->lock);
+		if (f->n < MAX_MSGS)
+			f->m[f->n++] = m;
+		else if (m.fd >= 0)
+			close(m.fd);
+		pthread_cond_broadcast(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+		if (f->fault_req == m.request && f->fault == F_CLOSE)
+			break;
+		switch (m.request) {
+		case VHOST_USER_GET_FEATURES:
+			reply(f, m.request, &f->features, 8);
+			break;
+		case VHOST_USER_GET_PROTOCOL_FEATURES:
+			reply(f, m.request, &f->protocol, 8);
+			break;
+		case VHOST_USER_GET_QUEUE_NUM:
+			reply(f, m.request, &f->qnum, 8);
+			break;
+		case VHOST_USER_GET_VRING_BASE:
+			memcpy(&st, m.payload, sizeof(st));
+			st.num = 40 + st.index;
+			reply(f, m.request, &st, 8);
+			break;
+		default:
+			if (m.flags & VHOST_USER_FLAG_NEED_REPLY) {
+				v = f->fault_req == m.request && f->fault == F_NACK ? 1 : 0;
+				reply(f, m.request, &v, 8);
+			}
+			break;
+		}
+	}
+	shutdown(f->fd, SHUT_RDWR);
+	pthread_mutex_lock(&f->lock);
+	f->done = true;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/* A backend thread; the frontend's end of the socketpair in *front. */
+static void fake_start(struct fake *f, int *front)
+{
+	int sv[2];
+
+	memset(f, 0, sizeof(*f));
+	f->features = BACKEND_FEATURES;
+	f->protocol = (1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << 9);
+	f->qnum = 8;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f->fd = sv[1];
+	*front = sv[0];
+	ck_assert_int_eq(pthread_create(&f->th, NULL, backend, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+	shutdown(f->fd, SHUT_RDWR);
+	pthread_join(f->th, NULL);
+	close(f->fd);
+	for (unsigned i = 0; i < f->n; i++)
+		if (f->m[i].fd >= 0)
+			close(f->m[i].fd);
+}
+
+/* Wait until the backend has received n messages. */
+static void fake_wait(struct fake *f, unsigned n)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&f->lock);
+	while (f->n < n && !f->done)
+		if (pthread_cond_timedwait(&f->cond, &f->lock, &ts))
+			break;
+	pthread_mutex_unlock(&f->lock);
+	ck_assert_uint_ge(f->n, n);
+}
+
+static uint64_t u64_of(const struct msg *m)
+{
+	uint64_t v;
+
+	ck_assert_uint_eq(m->size, 8);
+	memcpy(&v, m->payload, 8);
+	return v;
+}
+
+static struct vhost_user_state state_of(const struct msg *m)
+{
+	struct vhost_user_state s;
+
+	ck_assert_uint_eq(m->size, 8);
+	memcpy(&s, m->payload, 8);
+	return s;
+}
+
+/* The guest side: shared RAM, NQ queues, an I/O thread, and the transport's callbacks counted. */
+struct guest {
+	struct guest_mem mem;
+	struct virtq vq[NQ];
+	struct event_loop *l;
+	struct virtio_ctx ctx;
+};
+
+static void irq(void *opaque, unsigned q)
+{
+	(void)opaque;
+	atomic_fetch_add(&irqs[q], 1);
+}
+
+static void needs_reset(void *opaque)
+{
+	(void)opaque;
+	atomic_fetch_add(&resets, 1);
+}
+
+static void config_changed(void *opaque)
+{
+	(void)opaque;
+}
+
+static void guest_init(struct guest *g, unsigned enabled)
+{
+	memset(g, 0, sizeof(*g));
+	ck_assert_int_eq(gmem_init_memfd(&g->mem, RAM), 0);
+	for (unsigned q = 0; q < NQ; q++) {
+		uint64_t base = 0x10000u * (q + 1);
+
+		if (q < enabled)
+			ck_assert_int_eq(virtq_init(&g->vq[q], &g->mem, QSIZE, base, base + 0x1000, base + 0x2000, true), 0);
+	}
+	ck_assert_int_eq(event_loop_create(64, &counted, &g->l), 0);
+	ck_assert_int_eq(event_loop_start(g->l), 0);
+	g->ctx = (struct virtio_ctx){
+		.mem = &g->mem,
+		.loop = g->l,
+		.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX),
+		.vq = g->vq,
+		.nvq = NQ,
+		.interrupt = irq,
+		.needs_reset = needs_reset,
+		.config_changed = config_changed,
+	};
+	atomic_store(&errors, 0);
+	atomic_store(&resets, 0);
+	for (unsigned q = 0; q < NQ; q++)
+		atomic_store(&irqs[q], 0);
+}
+
+static void guest_fini(struct guest *g)
+{
+	event_loop_stop(g->l);
+	event_loop_destroy(g->l);
+	gmem_destroy(&g->mem);
+}
+
+struct call_arg {
+	const struct virtio_device_ops *ops;
+	void *dev;
+	struct guest *g;
+	unsigned q;
+	int ret;
+};
+
+static void activate_fn(void *arg)
+{
+	struct call_arg *a = arg;
+
+	a->ret = a->ops->activate(a->dev, &a->g->ctx);
+}
+
+static void reset_fn(void *arg)
+{
+	struct call_arg *a = arg;
+
+	a->ops->reset(a->dev);
+}
+
+static void notify_fn(void *arg)
+{
+	struct call_arg *a = arg;
+
+	a->ops->notify(a->dev, a->q);
+}
+
+static void destroy_fn(void *arg)
+{
+	struct call_arg *a = arg;
+
+	a->ops->destroy(a->dev);
+}
+
+static struct vhost_user *handshaken(struct fake *f, int timeout_ms)
+{
+	struct vhost_user *vu;
+	int front;
+
+	fake_start(f, &front);
+	ck_assert_int_eq(vhost_user_open(front, "virtio-fs 'test'", &counted, timeout_ms, &vu), 0);
+	ck_assert_int_eq(vhost_user_handshake(vu, NQ), 0);
+	return vu;
+}
+
+static void wait_for(atomic_int *v, int want)
+{
+	for (int i = 0; i < 5000 && atomic_load(v) < want; i++)
+		usleep(1000);
+	ck_assert_int_ge(atomic_load(v), want);
+}
+
+START_TEST(handshake_and_rings)
+{
+	unsigned fds0 = count_fds();
+	struct fake f;
+	struct guest g;
+	struct vhost_user *vu;
+	struct virtio_fs_opts o = { .tag = "share", .queues = NQ - 1 };
+	struct call_arg a = { .ops = &virtio_fs_ops };
+	struct virtio_fs_config cfg;
+	struct stat sb;
+	unsigned i = 0, at;
+	uint64_t one = 1;
+
+	guest_init(&g, NQ);
+	a.g = &g;
+	vu = handshaken(&f, 2000);
+	fake_wait(&f, 5);
+	ck_assert_uint_eq(f.m[0].request, VHOST_USER_GET_FEATURES);
+	ck_assert_uint_eq(f.m[0].flags, VHOST_USER_VERSION);
+	ck_assert_uint_eq(f.m[0].size, 0);
+	ck_assert_uint_eq(f.m[1].request, VHOST_USER_GET_PROTOCOL_FEATURES);
+	ck_assert_uint_eq(f.m[2].request, VHOST_USER_SET_PROTOCOL_FEATURES);
+	ck_assert_uint_eq(u64_of(&f.m[2]), (1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK));
+	ck_assert_uint_eq(f.m[2].flags, VHOST_USER_VERSION); /* REPLY_ACK not yet in force */
+	ck_assert_uint_eq(f.m[3].request, VHOST_USER_GET_QUEUE_NUM);
+	ck_assert_uint_eq(f.m[4].request, VHOST_USER_SET_OWNER);
+	ck_assert_uint_eq(f.m[4].flags, VHOST_USER_VERSION | VHOST_USER_FLAG_NEED_REPLY);
+	ck_assert_uint_eq(vhost_user_features(vu), BACKEND_FEATURES);
+
+	ck_assert_int_eq(virtio_fs_create(&o, vu, &counted, &a.dev), 0);
+	ck_assert_uint_eq(virtio_fs_ops.num_queues(a.dev), NQ);
+	ck_assert_uint_eq(virtio_fs_ops.features(a.dev), 1ull << VIRTIO_F_VERSION_1);
+	virtio_fs_ops.config_read(a.dev, 0, &cfg, sizeof(cfg));
+	ck_assert_str_eq((char *)cfg.tag, "share");
+	ck_assert_uint_eq(le32toh(cfg.num_request_queues), NQ - 1);
+
+	g.vq[1].last_avail = 7; /* a queue that does not start at 0 */
+	ck_assert_int_eq(event_loop_call(g.l, activate_fn, &a), 0);
+	ck_assert_int_eq(a.ret, 0);
+	at = 5;
+	fake_wait(&f, at + 2 + 6 * NQ);
+	ck_assert_uint_eq(f.m[at].request, VHOST_USER_SET_FEATURES);
+	ck_assert_uint_eq(u64_of(&f.m[at]), g.ctx.features | (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
+	at++;
+	{
+		const struct msg *m = &f.m[at++];
+		struct vhost_user_mem t;
+
+		ck_assert_uint_eq(m->request, VHOST_USER_SET_MEM_TABLE);
+		ck_assert_uint_eq(m->size, 8 + 32);
+		memcpy(&t, m->payload, m->size);
+		ck_assert_uint_eq(t.nregions, 1);
+		ck_assert_uint_eq(t.r[0].gpa, 0);
+		ck_assert_uint_eq(t.r[0].size, RAM);
+		ck_assert_uint_eq(t.r[0].uaddr, (uintptr_t)g.mem.r[0].hva);
+		ck_assert_uint_eq(t.r[0].mmap_offset, 0);
+		ck_assert_int_eq(m->nfds, 1);
+		ck_assert_int_eq(fstat(g.mem.fd, &sb), 0);
+		ck_assert_uint_eq(m->ino, sb.st_ino); /* the guest's memfd itself */
+	}
+	for (unsigned q = 0; q < NQ; q++) {
+		struct vhost_user_addr ad;
+		struct vhost_user_state s;
+
+		ck_assert_uint_eq(f.m[at].request, VHOST_USER_SET_VRING_NUM);
+		s = state_of(&f.m[at++]);
+		ck_assert_uint_eq(s.index, q);
+		ck_assert_uint_eq(s.num, QSIZE);
+		ck_assert_uint_eq(f.m[at].request, VHOST_USER_SET_VRING_BASE);
+		s = state_of(&f.m[at++]);
+		ck_assert_uint_eq(s.index, q);
+		ck_assert_uint_eq(s.num, q == 1 ? 7 : 0);
+		ck_assert_uint_eq(f.m[at].request, VHOST_USER_SET_VRING_ADDR);
+		ck_assert_uint_eq(f.m[at].size, sizeof(ad));
+		memcpy(&ad, f.m[at++].payload, sizeof(ad));
+		ck_assert_uint_eq(ad.index, q);
+		ck_assert_uint_eq(ad.flags, 0);
+		ck_assert_uint_eq(ad.desc, (uintptr_t)g.vq[q].desc);
+		ck_assert_uint_eq(ad.avail, (uintptr_t)g.vq[q].avail);
+		ck_assert_uint_eq(ad.used, (uintptr_t)g.vq[q].used);
+		ck_assert_uint_eq(ad.desc, (uintptr_t)g.mem.r[0].hva + 0x10000u * (q + 1));
+		ck_assert_uint_eq(f.m[at].request, VHOST_USER_SET_VRING_CALL);
+		ck_assert_uint_eq(u64_of(&f.m[at]), q);
+		ck_assert_int_eq(f.m[at++].nfds, 1);
+		ck_assert_uint_eq(f.m[at].request, VHOST_USER_SET_VRING_KICK);
+		ck_assert_uint_eq(u64_of(&f.m[at]), q);
+		ck_assert_int_eq(f.m[at++].nfds, 1);
+		ck_assert_uint_eq(f.m[at].request, VHOST_USER_SET_VRING_ENABLE);
+		s = state_of(&f.m[at]);
+		ck_assert_uint_eq(f.m[at++].flags, VHOST_USER_VERSION | VHOST_USER_FLAG_NEED_REPLY);
+		ck_assert_uint_eq(s.index, q);
+		ck_assert_uint_eq(s.num, 1);
+	}
+
+	/* The guest's doorbell reaches the backend's kick fd; its call fd interrupts the guest. */
+	for (unsigned q = 0; q < NQ; q++) {
+		const struct msg *call = &f.m[7 + 6 * q + 3], *kick = &f.m[7 + 6 * q + 4];
+		uint64_t v = 0;
+
+		a.q = q;
+		ck_assert_int_eq(event_loop_call(g.l, notify_fn, &a), 0);
+		ck_assert_int_eq(read(kick->fd, &v, 8), 8);
+		ck_assert_uint_eq(v, 1);
+		ck_assert_int_eq(write(call->fd, &one, 8), 8);
+		wait_for(&irqs[q], 1);
+	}
+
+	/* Reset: each ring disabled and stopped, its base taken back. */
+	i = f.n;
+	ck_assert_int_eq(event_loop_call(g.l, reset_fn, &a), 0);
+	fake_wait(&f, i + 2 * NQ);
+	for (unsigned q = 0; q < NQ; q++) {
+		struct vhost_user_state s = state_of(&f.m[i + 2 * q]);
+
+		ck_assert_uint_eq(f.m[i + 2 * q].request, VHOST_USER_SET_VRING_ENABLE);
+		ck_assert_uint_eq(s.index, q);
+		ck_assert_uint_eq(s.num, 0);
+		ck_assert_uint_eq(f.m[i + 2 * q + 1].request, VHOST_USER_GET_VRING_BASE);
+		ck_assert_uint_eq(vhost_user_last_base(vu, q), 40 + q);
+	}
+	/* A second activation: features again, not the memory table. */
+	i = f.n;
+	ck_assert_int_eq(event_loop_call(g.l, activate_fn, &a), 0);
+	ck_assert_int_eq(a.ret, 0);
+	fake_wait(&f, i + 1 + 6 * NQ);
+	ck_assert_uint_eq(f.m[i].request, VHOST_USER_SET_FEATURES);
+	ck_assert_uint_eq(f.m[i + 1].request, VHOST_USER_SET_VRING_NUM);
+
+	/* Snapshot: refused with its reason. */
+	{
+		struct sbuf sb2;
+
+		sbuf_init(&sb2);
+		ck_assert_int_eq(virtio_fs_ops.save(a.dev, &sb2), -ENOTSUP);
+		sbuf_free(&sb2);
+		ck_assert_int_eq(atomic_load(&errors), 1);
+	}
+	ck_assert_int_eq(event_loop_call(g.l, destroy_fn, &a), 0); /* resets, closes the connection */
+	ck_assert_int_eq(atomic_load(&resets), 0);
+	fake_stop(&f);
+	guest_fini(&g);
+	ck_assert_uint_eq(count_fds(), fds0);
+}
+END_TEST
+
+/* Faults during the handshake: each request in turn, each fault. */
+static const uint32_t handshake_reqs[] = { VHOST_USER_GET_FEATURES, VHOST_USER_GET_PROTOCOL_FEATURES,
+					   VHOST_USER_GET_QUEUE_NUM, VHOST_USER_SET_OWNER };
+static const enum fault faults[] = { F_CLOSE, F_WRONG, F_SHORT, F_HUGE, F_SILENT, F_FD, F_NACK };
+
+START_TEST(handshake_faults)
+{
+	uint32_t req = handshake_reqs[_i / 7];
+	enum fault fault = faults[_i % 7];
+	unsigned fds0 = count_fds();
+	struct timespec t0, t1;
+	struct vhost_user *vu;
+	struct fake f;
+	int front, ret;
+
+	if (fault == F_NACK && req != VHOST_USER_SET_OWNER)
+		return; /* only acknowledged requests can be refused */
+	atomic_store(&errors, 0);
+	fake_start(&f, &front);
+	f.fault_req = req;
+	f.fault = fault;
+	ck_assert_int_eq(vhost_user_open(front, "virtio-fs 'test'", &counted, 300, &vu), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = vhost_user_handshake(vu, NQ);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(ret, 0);
+	ck_assert(vhost_user_broken(vu));
+	ck_assert_int_eq(atomic_load(&errors), 1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 3); /* bounded */
+	if (fault == F_SILENT)
+		ck_assert_int_eq(ret, -ETIMEDOUT);
+	if (fault == F_CLOSE)
+		ck_assert_int_eq(ret, -EPIPE);
+	/* Broken: every later call fails at once, silently. */
+	ck_assert_int_eq(vhost_user_set_features(vu, 1), -EIO);
+	ck_assert_int_eq(atomic_load(&errors), 1);
+	vhost_user_close(vu);
+	fake_stop(&f);
+	ck_assert_uint_eq(count_fds(), fds0);
+}
+END_TEST
+
+/* Faults at activation: activate fails (the transport then sets NEEDS_RESET), the next one too. */
+static const uint32_t start_reqs[] = { VHOST_USER_SET_FEATURES, VHOST_USER_SET_MEM_TABLE, VHOST_USER_SET_VRING_ADDR,
+				       VHOST_USER_SET_VRING_KICK, VHOST_USER_SET_VRING_ENABLE };
+
+START_TEST(activate_faults)
+{
+	uint32_t req = start_reqs[_i / 3];
+	static const enum fault some[] = { F_CLOSE, F_WRONG, F_SILENT };
+	unsigned fds0 = count_fds();
+	struct virtio_fs_opts o = { .tag = "t", .queues = NQ - 1 };
+	struct call_arg a = { .ops = &virtio_fs_ops };
+	struct vhost_user *vu;
+	struct guest g;
+	struct fake f;
+
+	guest_init(&g, NQ);
+	a.g = &g;
+	vu = handshaken(&f, 300);
+	f.fault_req = req;
+	f.fault = some[_i % 3];
+	ck_assert_int_eq(virtio_fs_create(&o, vu, &counted, &a.dev), 0);
+	ck_assert_int_eq(event_loop_call(g.l, activate_fn, &a), 0);
+	ck_assert_int_lt(a.ret, 0);
+	ck_assert(vhost_user_broken(vu));
+	ck_assert_int_eq(atomic_load(&errors), 1);
+	ck_assert_int_eq(event_loop_call(g.l, reset_fn, &a), 0);
+	ck_assert_int_eq(event_loop_call(g.l, activate_fn, &a), 0);
+	ck_assert_int_eq(a.ret, -EIO);
+	ck_assert_int_eq(atomic_load(&errors), 1);
+	ck_assert_int_eq(event_loop_call(g.l, destroy_fn, &a), 0);
+	fake_stop(&f);
+	guest_fini(&g);
+	ck_assert_uint_eq(count_fds(), fds0);
+}
+END_TEST
+
+/* The backend dies (or says something unasked) while the device runs: one line, NEEDS_RESET, no crash. */
+START_TEST(backend_dies_while_active)
+{
+	unsigned fds0 = count_fds();
+	struct virtio_fs_opts o = { .tag = "t", .queues = 1 };
+	struct call_arg a = { .ops = &virtio_fs_ops };
+	struct vhost_user *vu;
+	struct guest g;
+	struct fake f;
+
+	guest_init(&g, 2); /* queue 2 left disabled: not started */
+	a.g = &g;
+	g.ctx.nvq = 2;
+	vu = handshaken(&f, 300);
+	ck_assert_int_eq(virtio_fs_create(&o, vu, &counted, &a.dev), 0);
+	ck_assert_int_eq(event_loop_call(g.l, activate_fn, &a), 0);
+	ck_assert_int_eq(a.ret, 0);
+	fake_wait(&f, 5 + 2 + 6 * 2);
+	if (_i == 0) {
+		shutdown(f.fd, SHUT_RDWR); /* dies */
+	} else {
+		struct vhost_user_hdr h = { .request = 99, .flags = VHOST_USER_VERSION, .size = 0 };
+
+		ck_assert_int_eq(send(f.fd, &h, sizeof(h), MSG_NOSIGNAL), (ssize_t)sizeof(h));
+	}
+	wait_for(&resets, 1);
+	ck_assert_int_eq(atomic_load(&errors), 1);
+	a.q = 1;
+	ck_assert_int_eq(event_loop_call(g.l, notify_fn, &a), 0); /* harmless */
+	ck_assert_int_eq(event_loop_call(g.l, reset_fn, &a), 0);
+	ck_assert_int_eq(event_loop_call(g.l, activate_fn, &a), 0);
+	ck_assert_int_eq(a.ret, -EIO);
+	ck_assert_int_eq(atomic_load(&resets), 1);
+	ck_assert_int_eq(atomic_load(&errors), 1);
+	ck_assert_int_eq(event_loop_call(g.l, destroy_fn, &a), 0);
+	fake_stop(&f);
+	guest_fini(&g);
+	ck_assert_uint_eq(count_fds(), fds0);
+}
+END_TEST
+
+/* A backend without what we need is refused with a line; too few queues too. */
+START_TEST(backend_refused)
+{
+	struct virtio_fs_opts o = { .tag = "t", .queues = 1 };
+	struct vhost_user *vu;
+	struct fake f;
+	void *dev;
+	int front;
+
+	atomic_store(&errors, 0);
+	fake_start(&f, &front);
+	f.qnum = NQ - 1;
+	ck_assert_int_eq(vhost_user_open(front, "virtio-fs 't'", &counted, 300, &vu), 0);
+	ck_assert_int_eq(vhost_user_handshake(vu, NQ), -EINVAL);
+	ck_assert_int_eq(atomic_load(&errors), 1);
+	vhost_user_close(vu);
+	fake_stop(&f);
+
+	atomic_store(&errors, 0);
+	fake_start(&f, &front);
+	f.features &= ~(1ull << VIRTIO_RING_F_EVENT_IDX);
+	ck_assert_int_eq(vhost_user_open(front, "virtio-fs 't'", &counted, 300, &vu), 0);
+	ck_assert_int_eq(vhost_user_handshake(vu, 2), 0);
+	ck_assert_int_eq(virtio_fs_create(&o, vu, &counted, &dev), -EINVAL);
+	ck_assert_int_eq(atomic_load(&errors), 1);
+	o.tag = "0123456789012345678901234567890123456"; /* 37 bytes */
+	f.features |= 1ull << VIRTIO_RING_F_EVENT_IDX;
+	ck_assert_int_eq(virtio_fs_create(&o, vu, &counted, &dev), -EINVAL);
+	vhost_user_close(vu);
+	fake_stop(&f);
+
+	/* No protocol features at all: refused. */
+	atomic_store(&errors, 0);
+	fake_start(&f, &front);
+	f.features &= ~(1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	ck_assert_int_eq(vhost_user_open(front, "virtio-fs 't'", &counted, 300, &vu), 0);
+	ck_assert_int_eq(vhost_user_handshake(vu, 2), -ENOTSUP);
+	ck_assert_int_eq(atomic_load(&errors), 1);
+	vhost_user_close(vu);
+	fake_stop(&f);
+}
+END_TEST
+
+/* Answers that arrive in pieces are read whole. */
+START_TEST(replies_in_pieces)
+{
+	static const uint32_t reqs[] = { VHOST_USER_GET_FEATURES, VHOST_USER_GET_PROTOCOL_FEATURES,
+					 VHOST_USER_GET_QUEUE_NUM, VHOST_USER_SET_OWNER };
+	struct vhost_user *vu;
+	struct fake f;
+	int front;
+
+	atomic_store(&errors, 0);
+	fake_start(&f, &front);
+	f.fault_req = reqs[_i];
+	f.fault = F_SPLIT;
+	ck_assert_int_eq(vhost_user_open(front, "virtio-fs 't'", &counted, 2000, &vu), 0);
+	ck_assert_int_eq(vhost_user_handshake(vu, NQ), 0);
+	ck_assert(!vhost_user_broken(vu));
+	ck_assert_uint_eq(vhost_user_features(vu), BACKEND_FEATURES);
+	ck_assert_int_eq(atomic_load(&errors), 0);
+	vhost_user_close(vu);
+	fake_stop(&f);
+}
+END_TEST
+
+START_TEST(connect_errors)
+{
+	struct vhost_user *vu;
+	char path[64];
+	int fd;
+
+	atomic_store(&errors, 0);
+	ck_assert_int_eq(vhost_user_connect("/nonexistent/vfs.sock", "virtio-fs 't'", &counted, &vu), -ENOENT);
+	snprintf(path, sizeof(path), "/tmp/vmm-vu-test-%d", (int)getpid());
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600); /* a plain file, not a socket */
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(vhost_user_connect(path, "virtio-fs 't'", &counted, &vu), -ECONNREFUSED);
+	unlink(path);
+	ck_assert_int_eq(atomic_load(&errors), 2);
+}
+END_TEST
+
+/* Shared guest RAM: a memfd of the right size, sealed, mapped shared, both halves around the hole. */
+START_TEST(memfd_ram)
+{
+	struct guest_mem m;
+	struct stat sb;
+	uint8_t *p;
+
+	ck_assert_int_eq(gmem_init_memfd(&m, RAM), 0);
+	ck_assert(m.shared);
+	ck_assert_int_eq(fstat(m.fd, &sb), 0);
+	ck_assert_int_eq(sb.st_size, RAM);
+	ck_assert_int_eq(fcntl(m.fd, F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW), F_SEAL_SHRINK | F_SEAL_GROW);
+	ck_assert_int_lt(ftruncate(m.fd, RAM / 2), 0);
+	p = gmem_ptr(&m, 0x1000, 4);
+	ck_assert_ptr_nonnull(p);
+	memcpy(p, "abcd", 4);
+	{
+		char buf[4];
+
+		ck_assert_int_eq(pread(m.fd, buf, 4, 0x1000), 4); /* the guest's write is in the file */
+		ck_assert_int_eq(memcmp(buf, "abcd", 4), 0);
+	}
+	gmem_destroy(&m);
+	ck_assert_int_eq(gmem_init_memfd(&m, 123), -EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("vhost_user");
+	TCase *tc = tcase_create("vhost_user");
+
+	if (!unit_have_io_uring())
+		return 77;
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, memfd_ram);
+	tcase_add_test(tc, handshake_and_rings);
+	tcase_add_loop_test(tc, handshake_faults, 0, 4 * 7);
+	tcase_add_loop_test(tc, activate_faults, 0, 5 * 3);
+	tcase_add_loop_test(tc, backend_dies_while_active, 0, 2);
+	tcase_add_test(tc, backend_refused);
+	tcase_add_loop_test(tc, replies_in_pieces, 0, 4);
+	tcase_add_test(tc, connect_errors);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}
