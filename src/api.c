@@ -67,6 +67,47 @@ static int check_console(const struct vmm_console *c, const char *what, const st
 	return 0;
 }
 
+/* The virtio-fs devices (issue 14): a tag the guest mounts, a vhost-user backend's socket. */
+static int check_fs(const struct vmm_config *cfg, const struct vlog *log, bool restore)
+{
+	if (cfg->nfs > VMM_MAX_FS) {
+		vlog_err(log, "%u shared folders asked; vmm supports up to %d", cfg->nfs, VMM_MAX_FS);
+		return -EINVAL;
+	}
+	if (cfg->nfs && !cfg->fs) {
+		vlog_err(log, "nfs is %u but fs is NULL", cfg->nfs);
+		return -EINVAL;
+	}
+	if (cfg->nfs && restore) {
+		vlog_err(log, "a VM with a shared folder (virtio-fs) cannot be restored: its backend's state is not saved");
+		return -ENOTSUP;
+	}
+	for (unsigned i = 0; i < cfg->nfs; i++) {
+		const struct vmm_fs *f = &cfg->fs[i];
+
+		if (!f->tag || !*f->tag || strlen(f->tag) > 36) {
+			vlog_err(log, "shared folder %u needs a tag of 1 to 36 bytes", i);
+			return -EINVAL;
+		}
+		/* 108: Linux's sizeof(struct sockaddr_un.sun_path), the terminating NUL included */
+		if (!f->socket || !*f->socket || strlen(f->socket) >= 108) {
+			vlog_err(log, "shared folder '%s' needs a socket path of 1 to 107 characters", f->tag);
+			return -EINVAL;
+		}
+		if (f->queues > 8) {
+			vlog_err(log, "shared folder '%s': 1 to 8 request queues", f->tag);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (!strcmp(cfg->fs[j].tag, f->tag)) {
+				vlog_err(log, "two shared folders have the tag '%s'", f->tag);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
 static int check_config(const struct vmm_config *cfg, const struct vlog *log, bool restore)
 {
 	int ret;
@@ -119,17 +160,48 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log, bo
 		vlog_err(log, "nnets is %u but nets is NULL", cfg->nnets);
 		return -EINVAL;
 	}
+	if (cfg->vsock_cid && (cfg->vsock_cid < 3 || cfg->vsock_cid >= 0xffffffffu)) {
+		vlog_err(log, "vsock guest CID %u: it must be 3 to 4294967294", cfg->vsock_cid);
+		return -EINVAL;
+	}
+	/* 108: Linux's sizeof(struct sockaddr_un.sun_path), the terminating NUL included */
+	if (cfg->vsock_cid && (!cfg->vsock_uds || !*cfg->vsock_uds || strlen(cfg->vsock_uds) >= 108)) {
+		vlog_err(log, "vsock needs a unix socket path of 1 to 107 characters");
+		return -EINVAL;
+	}
 	if (cfg->debug_exit_port > 0xfffc) {
 		vlog_err(log, "debug-exit port 0x%x: its 4 ports must lie below 0x10000", cfg->debug_exit_port);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < cfg->nnets; i++) {
-		if (!cfg->nets[i].tap || !*cfg->nets[i].tap || strlen(cfg->nets[i].tap) >= 16) {
+		const struct vmm_net *n = &cfg->nets[i];
+
+		if (n->backend == VMM_NET_USER) {
+			vlog_err(log, "NIC %u: user-mode networking is not built yet", i);
+			return -ENOTSUP;
+		}
+		if (n->backend == VMM_NET_STREAM) {
+			/* 108: Linux's sizeof(struct sockaddr_un.sun_path), the terminating NUL included */
+			if (!n->path || !*n->path || strlen(n->path) >= 108) {
+				vlog_err(log, "NIC %u needs a socket path of 1 to 107 characters", i);
+				return -EINVAL;
+			}
+			if (n->queue_pairs > 1) {
+				vlog_err(log, "NIC %u: a stream socket has one queue pair", i);
+				return -EINVAL;
+			}
+			continue;
+		}
+		if (n->backend != VMM_NET_TAP) {
+			vlog_err(log, "NIC %u: unknown backend %d", i, n->backend);
+			return -EINVAL;
+		}
+		if (!n->tap || !*n->tap || strlen(n->tap) >= 16) {
 			vlog_err(log, "NIC %u needs a tap name of 1 to 15 characters", i);
 			return -EINVAL;
 		}
-		if (cfg->nets[i].queue_pairs > 8) {
-			vlog_err(log, "NIC '%s': at most 8 queue pairs", cfg->nets[i].tap);
+		if (n->queue_pairs > 8) {
+			vlog_err(log, "NIC '%s': at most 8 queue pairs", n->tap);
 			return -EINVAL;
 		}
 	}
@@ -137,7 +209,7 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log, bo
 		vlog_err(log, "guest memory must be a multiple of 4 KiB");
 		return -EINVAL;
 	}
-	return 0;
+	return check_fs(cfg, log, restore);
 }
 
 /*
@@ -256,10 +328,7 @@ VMM_API int vmm_snapshot(struct vmm *h, const char *dir)
 	vm = get(h);
 	if (!vm)
 		return -EINVAL;
-	/* One snapshot at a time per VM, and none while a pause or resume is under way. */
-	pthread_mutex_lock(&vm->ctl_lock);
 	ret = vm_snapshot(vm, dir);
-	pthread_mutex_unlock(&vm->ctl_lock);
 	put(vm);
 	return ret;
 }
@@ -416,9 +485,7 @@ VMM_API int vmm_pause(struct vmm *h)
 
 	if (!vm)
 		return -EINVAL;
-	pthread_mutex_lock(&vm->ctl_lock);
 	ret = vm_pause(vm);
-	pthread_mutex_unlock(&vm->ctl_lock);
 	put(vm);
 	return ret;
 }
@@ -430,9 +497,7 @@ VMM_API int vmm_resume(struct vmm *h)
 
 	if (!vm)
 		return -EINVAL;
-	pthread_mutex_lock(&vm->ctl_lock);
 	ret = vm_resume(vm);
-	pthread_mutex_unlock(&vm->ctl_lock);
 	put(vm);
 	return ret;
 }

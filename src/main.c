@@ -34,6 +34,7 @@ struct cli {
 	int stop_fd;      /* eventfd: tells the signal thread to finish */
 	int sig_fd;       /* signalfd for SIGINT, SIGTERM, SIGHUP, SIGUSR1 */
 	int snap_fd;      /* eventfd: the guest asked for a snapshot */
+	int guest_paused; /* the event callback paused the VM for the guest's request (atomic) */
 	volatile int exit_signal;
 };
 
@@ -51,8 +52,15 @@ static void event_cb(void *opaque, struct vmm *vm, enum vmm_event ev)
 	struct cli *c = opaque;
 	uint64_t one = 1;
 
-	(void)vm;
-	if (ev == VMM_EVENT_SNAPSHOT_REQUEST && write(c->snap_fd, &one, sizeof(one)) < 0)
+	if (ev != VMM_EVENT_SNAPSHOT_REQUEST)
+		return;
+	/*
+	 * "Snapshot me here": pause at once, from the requesting vCPU (it parks when this returns), so
+	 * the guest goes no further than its port write; the signal thread takes the snapshot.
+	 */
+	if (c->opt.snapshot_dir && vmm_pause(vm) == 0)
+		__atomic_store_n(&c->guest_paused, 1, __ATOMIC_RELEASE);
+	if (write(c->snap_fd, &one, sizeof(one)) < 0)
 		perror("vmm: eventfd");
 }
 
@@ -69,8 +77,9 @@ static void take_snapshot(struct cli *c, const char *why)
 		log_cb(NULL, VMM_LOG_WARN, msg);
 		return;
 	}
-	if (vmm_pause(c->vm))
-		return; /* it is stopping */
+	/* The guest's request paused it already (event_cb); SIGUSR1 pauses it here. */
+	if (!__atomic_exchange_n(&c->guest_paused, 0, __ATOMIC_ACQ_REL) && vmm_pause(c->vm))
+		return; /* it is stopping (or paused by someone else) */
 	ret = vmm_snapshot(c->vm, dir);
 	if (ret == 0 && !c->opt.snapshot_resume) {
 		fprintf(stderr, "vmm: snapshot saved in '%s' (asked by %s); the VM is stopped%s", dir, why,
@@ -273,7 +282,11 @@ int main(int argc, char **argv)
 	cfg.ndisks = c.opt.ndisks;
 	cfg.nets = c.opt.nets;
 	cfg.nnets = c.opt.nnets;
+	cfg.fs = c.opt.fs;
+	cfg.nfs = c.opt.nfs;
 	cfg.debug_exit_port = c.opt.debug_exit_port;
+	cfg.vsock_cid = c.opt.vsock_cid;
+	cfg.vsock_uds = c.opt.vsock_uds;
 	cfg.console = c.uart;
 	cfg.hvc = c.opt.hvc != CLI_CONSOLE_NONE;
 	cfg.hvc_io = c.hvc;

@@ -89,6 +89,17 @@ static int open_images(struct vmm *vm)
 			return -e;
 		}
 	}
+	for (unsigned i = 0; i < vm->nfs; i++) { /* connected later, with its device (vm_fs.c) */
+		const struct vmm_fs *f = &vm->fs_cfg[i];
+		struct stat st;
+		int e = stat(f->socket, &st) < 0 ? errno : S_ISSOCK(st.st_mode) ? 0 : ENOTSOCK;
+
+		if (e) {
+			vlog_err(&vm->log, "shared folder '%s': no vhost-user socket at '%s': %s (is virtiofsd running?)",
+				 f->tag, f->socket, strerror(e));
+			return -e;
+		}
+	}
 	return 0;
 }
 
@@ -214,7 +225,11 @@ static int setup_memory(struct vmm *vm)
 			return -ENOMEM;
 		}
 	}
-	ret = gmem_init_file(&vm->mem, vm->mem_bytes, vm->snap_mem_fd); /* -1: anonymous */
+	/* A vhost-user backend (virtio-fs) maps guest RAM too: then it is a shared memfd. */
+	if (vm->nfs)
+		ret = gmem_init_memfd(&vm->mem, vm->mem_bytes);
+	else
+		ret = gmem_init_file(&vm->mem, vm->mem_bytes, vm->snap_mem_fd); /* -1: anonymous */
 	if (ret) {
 		vlog_err(&vm->log, "cannot map %s of guest memory: %s", human_size(vm->mem_bytes, a, sizeof(a)),
 			 strerror(-ret));
@@ -510,6 +525,8 @@ static const struct {
 	STEP(setup_event_loop, teardown_event_loop),
 	STEP(vm_setup_disks, vm_teardown_disks),
 	STEP(vm_setup_nets, vm_teardown_nets),
+	STEP(vm_setup_vsock, vm_teardown_vsock),
+	STEP(vm_setup_fs, vm_teardown_fs),
 	STEP(vm_start_consoles, vm_stop_consoles),
 	STEP(load_guest, nothing),
 	STEP(create_vcpus, destroy_vcpus),
@@ -544,7 +561,6 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg, const char *restore_di
 	bus_init(&vm->pio);
 	bus_init(&vm->mmio);
 	pthread_mutex_init(&vm->lock, NULL);
-	pthread_mutex_init(&vm->ctl_lock, NULL);
 	{
 		/* Every timed wait on cond (vmm_wait, the supervisor) counts in CLOCK_MONOTONIC. */
 		pthread_condattr_t ca;
@@ -559,14 +575,27 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg, const char *restore_di
 	vm->initrd = cfg->initrd ? strdup(cfg->initrd) : NULL;
 	vm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : VMM_DEFAULT_CMDLINE);
 	vm->restore_dir = restore_dir ? strdup(restore_dir) : NULL;
+	vm->vsock_cid = cfg->vsock_cid;
+	vm->vsock_uds = cfg->vsock_cid && cfg->vsock_uds ? strdup(cfg->vsock_uds) : NULL;
+	if (cfg->vsock_cid && !vm->vsock_uds)
+		return -ENOMEM;
 	if ((cfg->kernel && !vm->kernel) || !vm->cmdline || (cfg->initrd && !vm->initrd) ||
 	    (restore_dir && !vm->restore_dir))
 		return -ENOMEM;
 	for (unsigned i = 0; i < cfg->nnets; i++) {
 		vm->net_cfg[i] = cfg->nets[i];
-		vm->net_cfg[i].tap = strdup(cfg->nets[i].tap);
+		vm->net_cfg[i].tap = cfg->nets[i].tap ? strdup(cfg->nets[i].tap) : NULL;
+		vm->net_cfg[i].path = cfg->nets[i].path ? strdup(cfg->nets[i].path) : NULL;
 		vm->nnets = i + 1;
-		if (!vm->net_cfg[i].tap)
+		if ((cfg->nets[i].tap && !vm->net_cfg[i].tap) || (cfg->nets[i].path && !vm->net_cfg[i].path))
+			return -ENOMEM;
+	}
+	for (unsigned i = 0; i < cfg->nfs; i++) {
+		vm->fs_cfg[i] = cfg->fs[i];
+		vm->fs_cfg[i].tag = strdup(cfg->fs[i].tag);
+		vm->fs_cfg[i].socket = strdup(cfg->fs[i].socket);
+		vm->nfs = i + 1;
+		if (!vm->fs_cfg[i].tag || !vm->fs_cfg[i].socket)
 			return -ENOMEM;
 	}
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
@@ -612,15 +641,21 @@ void vm_teardown(struct vmm *vm)
 	free(vm->kernel);
 	free(vm->initrd);
 	free(vm->cmdline);
-	for (unsigned i = 0; i < vm->nnets; i++)
+	free(vm->vsock_uds);
+	for (unsigned i = 0; i < vm->nnets; i++) {
 		free((char *)vm->net_cfg[i].tap);
+		free((char *)vm->net_cfg[i].path);
+	}
+	for (unsigned i = 0; i < vm->nfs; i++) {
+		free((char *)vm->fs_cfg[i].tag);
+		free((char *)vm->fs_cfg[i].socket);
+	}
 	for (unsigned i = 0; i < vm->ndisks; i++) {
 		free((char *)vm->disk_cfg[i].path);
 		free((char *)vm->disk_cfg[i].serial);
 	}
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
-	pthread_mutex_destroy(&vm->ctl_lock);
 }
 
 void vm_event(struct vmm *vm, enum vmm_event ev)
@@ -757,9 +792,11 @@ int vm_pause(struct vmm *vm)
 int vm_resume(struct vmm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
-	if (!vm->paused || vm->stopping) {
+	if (!vm->paused || vm->stopping || vm->snapshotting) {
+		bool busy = vm->snapshotting;
+
 		pthread_mutex_unlock(&vm->lock);
-		return -EINVAL;
+		return busy ? -EBUSY : -EINVAL;
 	}
 	if (vm->paused_clock_valid) {
 		struct kvm_clock_data clock = { .clock = vm->paused_clock };

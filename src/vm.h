@@ -78,6 +78,14 @@ struct vmm {
 	unsigned nnets;
 	struct virtio_pci *vnet[VMM_MAX_NICS];
 	struct irq_msix *vnet_msix[VMM_MAX_NICS];
+	struct vmm_fs fs_cfg[VMM_MAX_FS];    /* copies: tag and socket are ours (vm_fs.c) */
+	unsigned nfs;                        /* > 0: guest RAM is a shared memfd */
+	struct virtio_pci *vfs[VMM_MAX_FS];
+	struct irq_msix *vfs_msix[VMM_MAX_FS];
+	unsigned vsock_cid;                  /* 0: no virtio-vsock (vm_vsock.c) */
+	char *vsock_uds;
+	struct virtio_pci *vvsock;
+	struct irq_msix *vvsock_msix;
 	struct vcpu *vcpus[VMM_MAX_CPUS];
 	int init_done; /* how many steps of the init table have run */
 
@@ -107,7 +115,6 @@ struct vmm {
 	atomic_bool stop_flag;      /* every vCPU must leave */
 	atomic_bool pause_flag;     /* every vCPU must park in vm_vcpu_checkpoint() */
 
-	pthread_mutex_t ctl_lock;  /* serialises vmm_pause, vmm_resume and vmm_snapshot (outside lock) */
 	pthread_mutex_t lock; /* guards what follows */
 	pthread_cond_t cond;
 	enum vmm_exit_reason exit_reason; /* set by the first vm_exit() */
@@ -116,6 +123,7 @@ struct vmm {
 	bool started;
 	bool stopping;
 	bool paused;
+	bool snapshotting;          /* vm_snapshot() runs: no second one, no resume (-EBUSY) */
 	unsigned parked;            /* vCPU threads parked for a pause */
 	unsigned alive;             /* vCPU threads in their run loop */
 	struct timespec deadline;   /* CLOCK_MONOTONIC; valid when timeout_ms */
@@ -153,6 +161,11 @@ int vm_setup_disks(struct vmm *vm);
 void vm_teardown_disks(struct vmm *vm);
 int vm_setup_nets(struct vmm *vm);
 void vm_teardown_nets(struct vmm *vm);
+int vm_setup_vsock(struct vmm *vm);
+void vm_teardown_vsock(struct vmm *vm);
+/* The virtio-fs devices on their vhost-user backends (vm_fs.c). */
+int vm_setup_fs(struct vmm *vm);
+void vm_teardown_fs(struct vmm *vm);
 /* A virtio-pci function for device dev (ops), with MSI-X vectors from the VM's routes. */
 int vm_attach_virtio_pci(struct vmm *vm, const struct virtio_device_ops *ops, void *dev, struct irq_msix **msix,
 			 struct virtio_pci **out);

@@ -474,20 +474,47 @@ static int wait_quiet(struct vmm *vm, struct save_job *j)
 	}
 }
 
+static int snapshot(struct vmm *vm, const char *dir);
+
 int vm_snapshot(struct vmm *vm, const char *dir)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->lock);
+	ret = !vm->paused || vm->stopping ? -EINVAL : vm->snapshotting ? -EBUSY : 0;
+	if (!ret) {
+		vm->snapshotting = true;
+		/*
+		 * A pause asked from a vCPU's own callback (the guest's snapshot request) returns before that
+		 * vCPU has parked: wait until every vCPU has, its last exit completed (vcpu.c).
+		 */
+		while (vm->parked < vm->alive && !vm->stopping)
+			pthread_cond_wait(&vm->cond, &vm->lock);
+		if (vm->stopping) {
+			vm->snapshotting = false;
+			ret = -EINVAL;
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (ret) {
+		vlog_err(&vm->log, ret == -EBUSY ? "cannot snapshot: another snapshot of this VM is being taken"
+						: "cannot snapshot: the VM is not paused");
+		return ret;
+	}
+	ret = snapshot(vm, dir);
+	pthread_mutex_lock(&vm->lock);
+	vm->snapshotting = false;
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
+}
+
+static int snapshot(struct vmm *vm, const char *dir)
 {
 	uint64_t t0 = boot_timer_now_ns();
 	struct sbuf state, b;
 	struct save_job job = { .vm = vm, .mem_fd = -1 };
 	int dirfd = -1, ret;
 
-	pthread_mutex_lock(&vm->lock);
-	ret = vm->paused && !vm->stopping ? 0 : -EINVAL;
-	pthread_mutex_unlock(&vm->lock);
-	if (ret) {
-		vlog_err(&vm->log, "cannot snapshot: the VM is not paused");
-		return ret;
-	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		ret = -errno;
 		vlog_err(&vm->log, "cannot snapshot into '%s': %s", dir, strerror(errno));

@@ -8,6 +8,7 @@
 #include "device.h"
 #include "disk.h"
 #include "event_loop.h"
+#include "net_stream.h"
 #include "tap.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
@@ -114,29 +115,41 @@ void vm_teardown_disks(struct vmm *vm)
 static int add_net(struct vmm *vm, unsigned i)
 {
 	const struct vmm_net *c = &vm->net_cfg[i];
+	bool stream = c->backend == VMM_NET_STREAM;
+	const char *what = stream ? c->path : c->tap;
 	unsigned pairs = c->queue_pairs ? c->queue_pairs : 1;
 	struct virtio_net_opts no = { .queue_pairs = pairs };
-	struct tap *tap;
+	struct net_backend *be = NULL;
+	struct tap *tap = NULL;
 	void *dev;
 	int ret;
 
-	ret = tap_open(c->tap, pairs, &vm->log, &tap);
+	if (c->backend != VMM_NET_TAP && !stream) {
+		vlog_err(&vm->log, "NIC %u: user-mode networking is not built yet", i);
+		return -ENOTSUP;
+	}
+	ret = stream ? net_stream_open(c->path, &vm->log, &be) : tap_open(c->tap, pairs, &vm->log, &tap);
 	if (ret)
 		return ret;
 	if (!c->has_mac)
-		tap_default_mac(c->tap, i, vm->net_cfg[i].mac); /* kept: a snapshot records what the guest saw */
+		tap_default_mac(what, i, vm->net_cfg[i].mac); /* kept: a snapshot records what the guest saw */
 	memcpy(no.mac, c->mac, 6);
 	no.tap = tap;
+	no.backend = be;
 	ret = virtio_net_create(&no, &vm->log, &dev);
 	if (ret) {
-		vlog_err(&vm->log, "cannot create the virtio-net device on tap '%s': %s", c->tap, strerror(-ret));
+		vlog_err(&vm->log, "cannot create the virtio-net device on %s '%s': %s", stream ? "socket" : "tap", what,
+			 strerror(-ret));
+		if (be)
+			be->ops->close(be);
 		tap_close(tap);
 		return ret;
 	}
 	ret = vm_attach_virtio_pci(vm, &virtio_net_ops, dev, &vm->vnet_msix[i], &vm->vnet[i]);
 	if (ret) {
-		vlog_err(&vm->log, "cannot attach the NIC on tap '%s' to the PCI bus: %s", c->tap, strerror(-ret));
-		virtio_net_ops.destroy(dev); /* closes the tap */
+		vlog_err(&vm->log, "cannot attach the NIC on %s '%s' to the PCI bus: %s", stream ? "socket" : "tap", what,
+			 strerror(-ret));
+		virtio_net_ops.destroy(dev); /* closes the tap or the socket */
 	}
 	return ret;
 }

@@ -38,7 +38,20 @@ const char *cli_usage(void)
 	       "                           a virtio-net NIC on tap NAME (attached if it exists, else created,\n"
 	       "                           which needs CAP_NET_ADMIN); repeat for more (up to 8); MAC default:\n"
 	       "                           derived from NAME; queues: RX/TX pairs (multi-queue tap), 1 to 8\n"
+	       "  -n, --net stream=PATH[,mac=MAC]\n"
+	       "                           a virtio-net NIC on the unix stream socket PATH (QEMU's stream\n"
+	       "                           framing: passt, gvproxy); no root needed; no offloads\n"
 	       "      --net none           no network (the default)\n"
+	       "      --fs tag=TAG,socket=PATH[,queues=N]\n"
+	       "                           share a host folder: a virtio-fs device the guest mounts with\n"
+	       "                           mount -t virtiofs TAG DIR, served by the vhost-user daemon\n"
+	       "                           (virtiofsd) listening on PATH; TAG 1 to 36 bytes; queues: request\n"
+	       "                           queues, 1 to 8 (default 1); repeat for more (up to 4)\n"
+	       "      --vsock cid=N,uds=PATH\n"
+	       "                           a virtio-vsock device, guest CID N (3 or more), Firecracker-style\n"
+	       "                           \"hybrid vsock\": a host program connects to the unix socket PATH and\n"
+	       "                           writes \"CONNECT <port>\\n\" (answer: \"OK <hostport>\\n\"); a guest\n"
+	       "                           connection to CID 2 port P goes to the unix socket PATH_P\n"
 	       "      --debug-exit=IOBASE  a port like QEMU's isa-debug-exit (e.g. 0xf4): a guest write of V\n"
 	       "                           stops the VM and vmm exits with (V << 1) | 1\n"
 	       "      --boot-timer         print on stderr when each boot phase happened (ms since vmm started):\n"
@@ -202,6 +215,14 @@ int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
 				return -EINVAL;
 			}
 			n->tap = opt + 4;
+		} else if (!strncmp(opt, "stream=", 7) && opt[7]) {
+			/* 108: Linux's sizeof(struct sockaddr_un.sun_path), the terminating NUL included */
+			if (strlen(opt + 7) >= 108) {
+				snprintf(err, errlen, "--net stream socket path '%s' is longer than 107 characters", opt + 7);
+				return -EINVAL;
+			}
+			n->path = opt + 7;
+			n->backend = VMM_NET_STREAM;
 		} else if (!strncmp(opt, "mac=", 4)) {
 			if (parse_mac(opt + 4, n->mac)) {
 				snprintf(err, errlen, "--net mac '%s' is not a unicast MAC like 52:54:00:12:34:56", opt + 4);
@@ -214,12 +235,94 @@ int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
 				return -EINVAL;
 			}
 		} else {
-			snprintf(err, errlen, "--net option '%s' is not one of tap=NAME, mac=MAC, queues=N", opt);
+			snprintf(err, errlen, "--net option '%s' is not one of tap=NAME, stream=PATH, mac=MAC, queues=N",
+				 opt);
 			return -EINVAL;
 		}
 	}
-	if (!n->tap) {
-		snprintf(err, errlen, "--net needs a tap: --net tap=NAME[,mac=MAC][,queues=N] (or --net none)");
+	if (n->tap && n->path) {
+		snprintf(err, errlen, "--net takes one of tap=NAME and stream=PATH, not both");
+		return -EINVAL;
+	}
+	if (n->path && n->queue_pairs) {
+		snprintf(err, errlen, "--net queues=N is for a tap only (a stream socket has one queue pair)");
+		return -EINVAL;
+	}
+	if (!n->tap && !n->path) {
+		snprintf(err, errlen, "--net needs a tap or a socket: --net tap=NAME[,mac=MAC][,queues=N], "
+				      "--net stream=PATH[,mac=MAC] (or --net none)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cli_parse_vsock(char *s, unsigned *cid, const char **uds, char *err, size_t errlen)
+{
+	char *save = NULL, *opt;
+
+	*cid = 0;
+	*uds = NULL;
+	for (opt = strtok_r(s, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(opt, "cid=", 4)) {
+			char *end;
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(opt + 4, &end, 0);
+			if (errno || *end || !isdigit((unsigned char)opt[4]) || v < 3 || v >= 0xffffffffull) {
+				snprintf(err, errlen, "--vsock cid '%s' must be a number from 3 to 4294967294", opt + 4);
+				return -EINVAL;
+			}
+			*cid = (unsigned)v;
+		} else if (!strncmp(opt, "uds=", 4) && opt[4]) {
+			if (strlen(opt + 4) >= 108) { /* sizeof(sun_path), its NUL included */
+				snprintf(err, errlen, "--vsock uds path is longer than 107 characters");
+				return -EINVAL;
+			}
+			*uds = opt + 4;
+		} else {
+			snprintf(err, errlen, "--vsock option '%s' is not one of cid=N, uds=PATH", opt);
+			return -EINVAL;
+		}
+	}
+	if (!*cid || !*uds) {
+		snprintf(err, errlen, "--vsock needs both: --vsock cid=N,uds=PATH");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One --fs value: tag=TAG,socket=PATH[,queues=N]. */
+int cli_parse_fs(char *s, struct vmm_fs *f, char *err, size_t errlen)
+{
+	char *save = NULL, *opt;
+
+	memset(f, 0, sizeof(*f));
+	for (opt = strtok_r(s, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(opt, "tag=", 4) && opt[4]) {
+			if (strlen(opt + 4) > 36) {
+				snprintf(err, errlen, "--fs tag '%s' is longer than 36 bytes", opt + 4);
+				return -EINVAL;
+			}
+			f->tag = opt + 4;
+		} else if (!strncmp(opt, "socket=", 7) && opt[7]) {
+			if (strlen(opt + 7) >= 108) { /* sizeof(sun_path), its NUL included */
+				snprintf(err, errlen, "--fs socket path '%s' is longer than 107 characters", opt + 7);
+				return -EINVAL;
+			}
+			f->socket = opt + 7;
+		} else if (!strncmp(opt, "queues=", 7)) {
+			if (parse_uint(opt + 7, 8, &f->queues) || f->queues == 0) {
+				snprintf(err, errlen, "--fs queues '%s' must be a number from 1 to 8", opt + 7);
+				return -EINVAL;
+			}
+		} else {
+			snprintf(err, errlen, "--fs option '%s' is not one of tag=TAG, socket=PATH, queues=N", opt);
+			return -EINVAL;
+		}
+	}
+	if (!f->tag || !f->socket) {
+		snprintf(err, errlen, "--fs needs both: --fs tag=TAG,socket=PATH[,queues=N]");
 		return -EINVAL;
 	}
 	return 0;
@@ -237,6 +340,8 @@ enum {
 	OPT_SNAPSHOT_DIR,
 	OPT_SNAPSHOT_RESUME,
 	OPT_RESTORE,
+	OPT_VSOCK,
+	OPT_FS,
 };
 
 static const struct option longopts[] = {
@@ -259,6 +364,8 @@ static const struct option longopts[] = {
 	{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
 	{ "snapshot-resume", no_argument, NULL, OPT_SNAPSHOT_RESUME },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
+	{ "fs", required_argument, NULL, OPT_FS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -446,6 +553,25 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 			break;
 		case OPT_SNAPSHOT_RESUME:
 			o->snapshot_resume = true;
+			break;
+		case OPT_VSOCK:
+			if (cli_parse_vsock(optarg, &o->vsock_cid, &o->vsock_uds, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_FS:
+			if (o->nfs >= VMM_MAX_FS) {
+				snprintf(err, errlen, "at most %d shared folders", VMM_MAX_FS);
+				return -EINVAL;
+			}
+			if (cli_parse_fs(optarg, &o->fs[o->nfs], err, errlen))
+				return -EINVAL;
+			for (unsigned i = 0; i < o->nfs; i++) {
+				if (!strcmp(o->fs[i].tag, o->fs[o->nfs].tag)) {
+					snprintf(err, errlen, "--fs tag '%s' is given twice", o->fs[i].tag);
+					return -EINVAL;
+				}
+			}
+			o->nfs++;
 			break;
 		case OPT_CHROOT:
 			if (!*optarg) {

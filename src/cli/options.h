@@ -25,6 +25,10 @@ struct cli_options {
 	struct vmm_net nets[VMM_MAX_NICS];
 	unsigned nnets;
 	bool no_net; /* --net none */
+	unsigned vsock_cid;       /* --vsock cid=N,uds=PATH; 0: none */
+	const char *vsock_uds;
+	struct vmm_fs fs[VMM_MAX_FS]; /* --fs tag=TAG,socket=PATH[,queues=N] */
+	unsigned nfs;
 	uint16_t debug_exit_port; /* --debug-exit=IOBASE; 0: none */
 	bool verbose;
 	bool boot_timer; /* --boot-timer */
@@ -50,6 +54,10 @@ int cli_parse_size(const char *s, uint64_t *out);
 int cli_parse_disk(char *s, struct vmm_disk *d, char *err, size_t errlen);
 /* One --net value: tap=NAME[,mac=MAC][,queues=N]. Modifies s. */
 int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen);
+/* The --vsock value: cid=N,uds=PATH (both required; PATH without commas). Modifies s. */
+int cli_parse_vsock(char *s, unsigned *cid, const char **uds, char *err, size_t errlen);
+/* One --fs value: tag=TAG,socket=PATH[,queues=N]. Modifies s. */
+int cli_parse_fs(char *s, struct vmm_fs *f, char *err, size_t errlen);
 const char *cli_usage(void);
 
 #endif

@@ -301,7 +301,7 @@ static int image_size(const struct vlog *log, const char *what, const char *path
 static int load_initrd(const struct guest_mem *m, const struct vlog *log, const struct x86_boot *b, int fd,
 		       const char *path, uint64_t *gpa, uint64_t *size)
 {
-	size_t len;
+	size_t len = 0;
 	int ret;
 
 	ret = image_size(log, "initrd", path, fd, gmem_low_end(m), &len);
@@ -326,7 +326,7 @@ int x86_boot_setup(const struct guest_mem *m, const struct vlog *log, const stru
 	char what[PATH_MAX + 16];
 	uint64_t initrd_gpa = 0, initrd_size = 0;
 	struct x86_image im;
-	size_t len;
+	size_t len = 0;
 	int ret;
 
 	/*

@@ -23,6 +23,10 @@ VIRTIO_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev v
 	failover net_failover virtio_net virtio_console)
 # The ACPI power button: /init insmods these at boot, in this order (then starts busybox acpid).
 POWER_MODULES=(button evdev)
+# virtio-vsock's guest side: t_vsock insmods these, in this order (not in virtio.order).
+VSOCK_MODULES=(vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport)
+# virtio-fs's guest side: t_fs insmods these, in this order (not in virtio.order).
+FS_MODULES=(fuse virtiofs)
 # Modules the nested test host loads to get a /dev/kvm (kvm-intel is kept for completeness).
 KVM_MODULES=(irqbypass kvm kvm-amd kvm-intel)
 # Networking modules for the test host: tun for the virtio-net cases' taps (required); macvtap's tap and
@@ -104,6 +108,7 @@ fi
 STAMP=$( {
 	sha256sum "$HERE/build-assets.sh" "$HERE/init" | cut -d' ' -f1
 	sha256sum "$HERE/debug-exit.c" | cut -d' ' -f1
+	sha256sum "$HERE/vsock.c" | cut -d' ' -f1
 	echo "kernel $KPKG $KVER"
 	echo "busybox-static $BUSYBOX_VERSION $(sha256sum "$BUSYBOX" | cut -d' ' -f1)"
 	for p in "${GUEST_PROGRAMS[@]}"; do echo "$p $(sha256sum "$(readlink -f "$p")" | cut -d' ' -f1)"; done
@@ -154,7 +159,7 @@ moddir=$(find "$WORKDIR/kpkg/lib/modules" -mindepth 1 -maxdepth 1 -type d | head
 
 rm -rf "$OUT/modules.new"
 mkdir -p "$OUT/modules.new"
-for m in "${VIRTIO_MODULES[@]}" "${POWER_MODULES[@]}" "${KVM_MODULES[@]}" "${NET_MODULES[@]}" "${OPTIONAL_MODULES[@]}"; do
+for m in "${VIRTIO_MODULES[@]}" "${POWER_MODULES[@]}" "${VSOCK_MODULES[@]}" "${FS_MODULES[@]}" "${KVM_MODULES[@]}" "${NET_MODULES[@]}" "${OPTIONAL_MODULES[@]}"; do
 	f=$(find "$moddir/kernel" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -1)
 	if [ -z "$f" ] && [[ " ${OPTIONAL_MODULES[*]} " == *" $m "* ]]; then
 		say "optional module $m not found in $KPKG: skipped"
@@ -203,6 +208,9 @@ install -m 0755 "$HERE/init" "$R/init"
 # t_run reports its command's status on the debug-exit port; Debian's kernels have no /dev/port.
 "${CC:-cc}" -static -Os -s -Wall -Wextra -Werror -o "$R/bin/vmm-debug-exit" "$HERE/debug-exit.c" ||
 	die "cannot compile $HERE/debug-exit.c statically (gcc, libc6-dev)"
+# vmm-vsock: the vsock echo server and client of t_vsock (vsock.c; busybox has no vsock).
+"${CC:-cc}" -static -Os -s -Wall -Wextra -Werror -o "$R/bin/vmm-vsock" "$HERE/vsock.c" ||
+	die "cannot compile $HERE/vsock.c statically (gcc, libc6-dev)"
 # vmm-mark V: the same program writes a boot-timer marker (port 0x620); /init marks its start.
 ln -s vmm-debug-exit "$R/bin/vmm-mark"
 # vmm-snapshot: the same program asks vmm for a snapshot (port 0x624).
@@ -220,6 +228,8 @@ for m in "${VIRTIO_MODULES[@]}"; do
 	echo "$m" >>"$R/lib/modules/virtio.order"
 done
 for m in "${POWER_MODULES[@]}"; do cp "$OUT/modules.new/$m.ko" "$R/lib/modules/"; done
+for m in "${VSOCK_MODULES[@]}"; do cp "$OUT/modules.new/$m.ko" "$R/lib/modules/"; done
+for m in "${FS_MODULES[@]}"; do cp "$OUT/modules.new/$m.ko" "$R/lib/modules/"; done
 echo "$KPKG $KVER" >"$R/etc/vmmtest-kernel"
 echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
 echo "root:x:0:" >"$R/etc/group"

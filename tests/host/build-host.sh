@@ -48,6 +48,9 @@ for p in ${VMM_EXTRA_PROGRAMS:-}; do
 	install -m 0755 "$p" "$R/vmm/$(basename "$p")"
 	if [ "$(head -c 4 "$p" | tail -c 3)" = ELF ]; then with_libs "$p"; fi
 done
+# The virtio-fs cases' backend, QEMU's C virtiofsd (Debian: qemu-system-common), when this machine has it.
+VFSD=/usr/lib/qemu/virtiofsd
+if [ -x "$VFSD" ] && [ ! -e "$R/vmm/virtiofsd" ]; then install -m 0755 "$VFSD" "$R/vmm/virtiofsd" && with_libs "$VFSD"; fi
 # The cases prepare and inspect disk images from outside the guest with e2fsprogs.
 # direct.sh is a bash script, and its error case locks a disk image with util-linux's flock.
 for b in /sbin/mke2fs /sbin/debugfs "$(command -v bash)" "$(command -v flock)" ${VMM_HOST_BINS:-}; do
@@ -62,6 +65,8 @@ if [ -s "$G/vmlinux" ]; then cp "$G/vmlinux" "$R/guest/"; fi
 install -m 0755 "$SRC/tests/integration/cases/linux.sh" "$R/tests/linux.sh"
 install -m 0755 "$SRC/tests/integration/cases/net.sh" "$R/tests/net.sh"
 install -m 0755 "$SRC/tests/integration/cases/snapshot.sh" "$R/tests/snapshot.sh"
+install -m 0755 "$SRC/tests/integration/cases/fs.sh" "$R/tests/fs.sh"
+install -m 0755 "$SRC/tests/integration/cases/vsock.sh" "$R/tests/vsock.sh"
 install -m 0755 "$SRC/tests/integration/direct/run.sh" "$R/tests/direct.sh"
 install -m 0755 "$HERE/payload-case.sh" "$R/tests/payload-case.sh"
 printf '%s\n' "$@" >"$R/tests/batch.list"

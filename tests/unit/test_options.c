@@ -347,6 +347,106 @@ START_TEST(nets)
 }
 END_TEST
 
+START_TEST(net_stream)
+{
+	struct cli_options o;
+	char longpath[200] = "stream=/";
+	const char *ok[] = { "-k", "K", "--net", "stream=/run/passt.sock", "--net", "stream=s,mac=52:54:00:aa:bb:cc",
+			     "--net", "tap=t0", NULL };
+	const char *with_queues[] = { "-k", "K", "--net", "stream=/s,queues=2", NULL };
+	const char *both[] = { "-k", "K", "--net", "stream=/s,tap=t0", NULL };
+	const char *empty[] = { "-k", "K", "--net", "stream=", NULL };
+	const char *too_long[] = { "-k", "K", "--net", longpath, NULL };
+
+	ck_assert_int_eq(parse(&o, ok), 0);
+	ck_assert_uint_eq(o.nnets, 3);
+	ck_assert_int_eq(o.nets[0].backend, VMM_NET_STREAM);
+	ck_assert_str_eq(o.nets[0].path, "/run/passt.sock");
+	ck_assert_ptr_null(o.nets[0].tap);
+	ck_assert(!o.nets[0].has_mac);
+	ck_assert_int_eq(o.nets[1].backend, VMM_NET_STREAM);
+	ck_assert_str_eq(o.nets[1].path, "s");
+	ck_assert(o.nets[1].has_mac);
+	ck_assert_uint_eq(o.nets[1].mac[5], 0xcc);
+	ck_assert_int_eq(o.nets[2].backend, VMM_NET_TAP);
+	ck_assert_ptr_null(o.nets[2].path);
+	ck_assert_int_eq(parse(&o, with_queues), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "tap only"));
+	ck_assert_int_eq(parse(&o, both), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "not both"));
+	ck_assert_int_eq(parse(&o, empty), -EINVAL);
+	memset(longpath + 8, 'a', 120);
+	longpath[128] = '\0';
+	ck_assert_int_eq(parse(&o, too_long), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "107 characters"));
+	ck_assert_ptr_nonnull(strstr(cli_usage(), "--net stream=PATH"));
+}
+END_TEST
+
+START_TEST(vsock)
+{
+	struct cli_options o;
+	const char *ok[] = { "-k", "K", "--vsock", "cid=42,uds=/tmp/v.sock", NULL };
+	const char *low[] = { "-k", "K", "--vsock", "cid=2,uds=/tmp/v.sock", NULL };
+	const char *high[] = { "-k", "K", "--vsock", "cid=4294967295,uds=/tmp/v.sock", NULL };
+	const char *no_uds[] = { "-k", "K", "--vsock", "cid=3", NULL };
+	const char *junk[] = { "-k", "K", "--vsock", "cid=3,uds=x,port=1", NULL };
+
+	ck_assert_int_eq(parse(&o, ok), 0);
+	ck_assert_uint_eq(o.vsock_cid, 42);
+	ck_assert_str_eq(o.vsock_uds, "/tmp/v.sock");
+	ck_assert_int_eq(parse(&o, low), -EINVAL);
+	ck_assert_int_eq(parse(&o, high), -EINVAL);
+	ck_assert_int_eq(parse(&o, no_uds), -EINVAL);
+	ck_assert_int_eq(parse(&o, junk), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "port=1"));
+	ck_assert_ptr_nonnull(strstr(cli_usage(), "--vsock"));
+}
+END_TEST
+
+START_TEST(shared_folders)
+{
+	struct cli_options o;
+	const char *ok[] = { "-k", "K", "--fs", "tag=share,socket=/tmp/vfs.sock", "--fs",
+			     "socket=/run/b.sock,queues=4,tag=0123456789012345678901234567890123456789012345"
+			     "678901234567890123456789012345678901234567890123456789012345", NULL };
+	const char *ok2[] = { "-k", "K", "--fs", "tag=share,socket=/tmp/vfs.sock", "--fs",
+			      "socket=/run/b.sock,queues=8,tag=012345678901234567890123456789012345", NULL };
+	const char *no_socket[] = { "-k", "K", "--fs", "tag=share", NULL };
+	const char *no_tag[] = { "-k", "K", "--fs", "socket=/s", NULL };
+	const char *bad_queues[] = { "-k", "K", "--fs", "tag=a,socket=/s,queues=9", NULL };
+	const char *zero_queues[] = { "-k", "K", "--fs", "tag=a,socket=/s,queues=0", NULL };
+	const char *unknown[] = { "-k", "K", "--fs", "tag=a,socket=/s,dax=on", NULL };
+	const char *twice[] = { "-k", "K", "--fs", "tag=a,socket=/s", "--fs", "tag=a,socket=/t", NULL };
+	const char *five[] = { "-k", "K", "--fs", "tag=a,socket=/s", "--fs", "tag=b,socket=/s", "--fs", "tag=c,socket=/s",
+			       "--fs", "tag=d,socket=/s", "--fs", "tag=e,socket=/s", NULL };
+
+	ck_assert_int_eq(parse(&o, ok), -EINVAL); /* a tag of 108 bytes */
+	ck_assert_ptr_nonnull(strstr(err, "longer than 36 bytes"));
+	ck_assert_int_eq(parse(&o, ok2), 0);
+	ck_assert_uint_eq(o.nfs, 2);
+	ck_assert_str_eq(o.fs[0].tag, "share");
+	ck_assert_str_eq(o.fs[0].socket, "/tmp/vfs.sock");
+	ck_assert_uint_eq(o.fs[0].queues, 0);
+	ck_assert_str_eq(o.fs[1].tag, "012345678901234567890123456789012345"); /* 36 bytes: the most */
+	ck_assert_str_eq(o.fs[1].socket, "/run/b.sock");
+	ck_assert_uint_eq(o.fs[1].queues, 8);
+	ck_assert_int_eq(parse(&o, no_socket), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "needs both"));
+	ck_assert_int_eq(parse(&o, no_tag), -EINVAL);
+	ck_assert_int_eq(parse(&o, bad_queues), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "1 to 8"));
+	ck_assert_int_eq(parse(&o, zero_queues), -EINVAL);
+	ck_assert_int_eq(parse(&o, unknown), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "dax=on"));
+	ck_assert_int_eq(parse(&o, twice), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "given twice"));
+	ck_assert_int_eq(parse(&o, five), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "at most 4"));
+	ck_assert_ptr_nonnull(strstr(cli_usage(), "--fs tag=TAG,socket=PATH"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("options");
@@ -360,9 +460,12 @@ int main(void)
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, disks);
 	tcase_add_test(tc, nets);
+	tcase_add_test(tc, net_stream);
+	tcase_add_test(tc, shared_folders);
 	tcase_add_test(tc, boot_timer_and_stats);
 	tcase_add_test(tc, user_and_chroot);
 	tcase_add_test(tc, snapshot_and_restore);
+	tcase_add_test(tc, vsock);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
