@@ -136,6 +136,9 @@ int main(int argc, char **argv)
 	vmm_destroy(vm);
 	if (ret) {
 		printf("FAIL\n");
+		free(first);
+		free(a);
+		free(b);
 		return 1;
 	}
 
@@ -195,5 +198,8 @@ int main(int argc, char **argv)
 		rmdir(dir);
 	}
 	printf("%s\n", failures ? "FAIL" : "PASS: snapshot, and two VMs restored from it at once");
+	free(first);
+	free(a);
+	free(b);
 	return failures ? 1 : 0;
 }
