@@ -7,6 +7,8 @@
  */
 #include <stdint.h>
 
+#include "hostile.h"
+
 #define COM1 0x3f8
 #define PM_SLEEP_CONTROL 0x600
 #define PM_RESET 0x602
@@ -288,9 +290,11 @@ void payload_main(const uint8_t *zp)
 		poweroff();
 	} else if (word_is(p, "count")) {
 		count();
+	} else if (word_is(p, "hostile")) {
+		hostile_run(cmdline); /* hostile.c: attacks every device, then powers off */
 	} else {
 		puts_serial("payload: unknown test; use payload=hello|reboot|reset-reg|triple|hang|echo|rtc|cpuid|unclaimed"
-			    "|debugexit|marker|count\n");
+			    "|debugexit|marker|count|hostile\n");
 		poweroff();
 	}
 }
