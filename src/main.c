@@ -35,6 +35,7 @@ struct cli {
 	int sig_fd;       /* signalfd for SIGINT, SIGTERM, SIGHUP, SIGUSR1 */
 	int snap_fd;      /* eventfd: the guest asked for a snapshot */
 	int guest_paused; /* the event callback paused the VM for the guest's request (atomic) */
+	unsigned snap_ignored; /* snapshot requests ignored without --snapshot-dir (signal thread) */
 	volatile int exit_signal;
 };
 
@@ -71,9 +72,13 @@ static void take_snapshot(struct cli *c, const char *why)
 	int ret;
 
 	if (!dir) {
-		char msg[128];
+		char msg[160];
 
-		snprintf(msg, sizeof(msg), "%s asked for a snapshot, but no --snapshot-dir was given: ignored", why);
+		/* Once: a guest writing the port in a loop must not flood stderr (direct.hostile-snapshot-requests). */
+		if (c->snap_ignored++)
+			return;
+		snprintf(msg, sizeof(msg), "%s asked for a snapshot, but no --snapshot-dir was given: ignored (and so are later requests)",
+			 why);
 		log_cb(NULL, VMM_LOG_WARN, msg);
 		return;
 	}
