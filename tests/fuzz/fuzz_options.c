@@ -25,7 +25,12 @@ static void check_disk(const struct vmm_disk *d)
 
 static void check_net(const struct vmm_net *n)
 {
-	FUZZ_CHECK(n->tap && *n->tap && strlen(n->tap) <= 15);
+	if (n->backend == VMM_NET_STREAM) {
+		FUZZ_CHECK(n->path && *n->path && !n->tap && n->queue_pairs <= 1);
+	} else {
+		FUZZ_CHECK(n->backend == VMM_NET_TAP);
+		FUZZ_CHECK(n->tap && *n->tap && strlen(n->tap) <= 15);
+	}
 	FUZZ_CHECK(n->queue_pairs <= 8);
 	FUZZ_CHECK(!n->has_mac || !(n->mac[0] & 1));
 }
@@ -34,7 +39,17 @@ static void check_options(const struct cli_options *o)
 {
 	if (o->help || o->version)
 		return;
-	FUZZ_CHECK(o->kernel);
+	/* A kernel, or a snapshot to restore (which brings its own kernel, initrd and command line). */
+	if (o->restore_dir)
+		FUZZ_CHECK(*o->restore_dir && !o->kernel && !o->initrd && !o->cmdline);
+	else
+		FUZZ_CHECK(o->kernel);
+	FUZZ_CHECK(!o->snapshot_resume || (o->snapshot_dir && *o->snapshot_dir));
+	FUZZ_CHECK(!o->vsock_cid || (o->vsock_cid >= 3 && o->vsock_uds && *o->vsock_uds));
+	FUZZ_CHECK(o->nfs <= VMM_MAX_FS);
+	for (unsigned i = 0; i < o->nfs; i++)
+		FUZZ_CHECK(o->fs[i].tag && *o->fs[i].tag && strlen(o->fs[i].tag) <= 36 && o->fs[i].socket &&
+			   *o->fs[i].socket && o->fs[i].queues <= 8);
 	FUZZ_CHECK(o->mem_bytes && !(o->mem_bytes & 0xfff));
 	FUZZ_CHECK(o->cpus >= 1 && o->cpus <= VMM_MAX_CPUS);
 	FUZZ_CHECK(o->ndisks <= VMM_MAX_DISKS && o->nnets <= VMM_MAX_NICS);
