@@ -38,12 +38,12 @@ one_line_error() {
 	echo "ok: vmm $* -> $(cat "$ERR")"
 }
 
-# hostile_case SEED ROUNDS [PAYLOAD ARGS]: the hostile guest (firmware/payload/hostile.c) with 2 vCPUs,
+# hostile_once SEED ROUNDS [PAYLOAD ARGS]: the hostile guest (firmware/payload/hostile.c) with 2 vCPUs,
 # a scratch disk and a virtio console. vmm must stay up and exit 0 (the guest powers off), print the
 # guest's final line, keep its warnings rationed (at most MAX_ERR_LINES lines on stderr), stay quiet
 # under the sanitizers, and use little CPU while the guest halts at the end (no thread left
 # spinning by what the guest did).
-hostile_case() {
+hostile_once() {
 	local seed=$1 rounds=$2 args=${3:-} IDLE=6 MAX_ERR_LINES=200 start pid c0 c1 t0 t1 took hz pct
 	truncate -s 1M "$WORK/disk.img" || fail "cannot make the scratch disk"
 	start=$(date +%s)
@@ -66,18 +66,39 @@ hostile_case() {
 	echo "seed $seed rounds $rounds: vmm exit $rc after $took s; $(wc -l <"$ERR") stderr line(s), by kind:"
 	sed 's/[0-9][0-9]*/N/g' "$ERR" | sort | uniq -c | sort -rn | head -20
 	grep -a "^hostile: done" "$LOG" | tr -d '\r'
-	grep -qa "hostile: done" "$LOG" || fail "the guest's final line is not on the console (seed $seed)"
-	[ "$rc" = 0 ] || fail "exit code $rc, expected 0 (the guest powers off) (seed $seed)"
 	grep -qaE "AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer" "$ERR" &&
 		fail "a sanitizer report on stderr (seed $seed)"
 	[ "$(wc -l <"$ERR")" -le $MAX_ERR_LINES ] ||
 		fail "$(wc -l <"$ERR") lines on stderr (more than $MAX_ERR_LINES: guest errors are not rationed) (seed $seed)"
+	HOSTILE_RETRY=
+	if ! grep -qa "hostile: done" "$LOG" && [ "$rc" = 0 ] && grep -q "the guest reset itself (triple fault)" "$ERR" &&
+		[ -z "${HOSTILE_RETRIED:-}" ]; then
+		HOSTILE_RETRY=1
+		return 0
+	fi
+	grep -qa "hostile: done" "$LOG" || fail "the guest's final line is not on the console (seed $seed)"
+	[ "$rc" = 0 ] || fail "exit code $rc, expected 0 (the guest powers off) (seed $seed)"
 	[ -n "$c0" ] && [ -n "$c1" ] || fail "vmm ended before the guest's idle phase could be measured (seed $seed)"
 	hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 	# Percent of one CPU used by vmm while the guest halted (woken 10 times a second by its timer).
 	pct=$(( (c1 - c0) * 100 * 100 / hz / (t1 - t0 > 0 ? t1 - t0 : 1) ))
 	echo "vmm used ${pct}% of a CPU while the guest halted"
 	[ "$pct" -le 50 ] || fail "vmm used ${pct}% of a CPU while the guest halted (a thread spins) (seed $seed)"
+}
+# hostile_case SEED ROUNDS [ARGS]: the hostile guest once, and once more when it triple-faulted
+# before its final line. The guest aims its devices' DMA (used rings, status bytes) at addresses of its
+# own choosing on two vCPUs at once, and now and then corrupts its own tables: a triple fault is a
+# reset (exit 0), the VMM's correct answer, but then the run proves less. A second one fails.
+hostile_case() {
+	hostile_once "$@"
+	if [ -n "$HOSTILE_RETRY" ]; then
+		echo "RETRY: the hostile guest triple-faulted before its final line (seed $1); running it once more"
+		cp "$LOG" "$LOG.triple" 2>/dev/null
+		cp "$ERR" "$ERR.triple" 2>/dev/null
+		HOSTILE_RETRIED=1
+		hostile_once "$@"
+		[ -z "$HOSTILE_RETRY" ] || fail "the hostile guest triple-faulted before its final line twice (seed $1)"
+	fi
 }
 
 case $CASE in
