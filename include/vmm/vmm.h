@@ -258,11 +258,13 @@ VMM_API int vmm_resume(struct vmm *vm);
 VMM_API int vmm_request_stop(struct vmm *vm, unsigned grace_ms);
 /*
  * Snapshot a paused VM (vmm_pause()) into the directory dir (created when missing; a snapshot already
- * there is replaced, and a failed one leaves no state file behind). It holds two files: "state"
+ * there is replaced; a failed one leaves the old snapshot, or none if it failed while replacing it,
+ * never a mix of the two). It holds two files: "state"
  * (vCPUs, interrupt controllers, kvm-clock, every device, checksummed) and "memory" (guest RAM, sparse:
  * only non-zero pages are written). In-flight disk and network requests are completed first. The VM
  * stays paused: vmm_resume() it, or stop it with vmm_request_stop(vm, 0). Returns 0 or -errno, with
- * one line through the log callback; -EINVAL when not paused. The disk images are not copied: a
+ * one line through the log callback; -EINVAL when not paused, -EBUSY while another snapshot of the
+ * same VM is being taken (vmm_resume() is -EBUSY meanwhile too). The disk images are not copied: a
  * restore needs them as they were (do not let the guest write to them after the snapshot, or copy
  * them alongside).
  */
