@@ -195,8 +195,8 @@ static int read_file(int dirfd, const char *name, uint8_t **out, size_t *len, si
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		e = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+	e = fstat(fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : (uint64_t)st.st_size > max ? -EFBIG : 0;
+	if (e) {
 		close(fd);
 		return e;
 	}
@@ -299,7 +299,12 @@ int vm_restore_open(struct vmm *vm, const struct vmm_config *cfg)
 		vlog_err(&vm->log, "cannot open snapshot '%s': its memory file: %s", vm->restore_dir, strerror(-ret));
 		return ret;
 	}
-	if (fstat(vm->snap_mem_fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != vm->mem_bytes) {
+	if (fstat(vm->snap_mem_fd, &st) < 0) {
+		ret = -errno;
+		vlog_err(&vm->log, "cannot read snapshot '%s': its memory file: %s", vm->restore_dir, strerror(errno));
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != vm->mem_bytes) {
 		vlog_err(&vm->log, "snapshot '%s' cannot be restored: its memory file has %llu bytes; the VM had %llu",
 			 vm->restore_dir, (unsigned long long)st.st_size, (unsigned long long)vm->mem_bytes);
 		return -EINVAL;

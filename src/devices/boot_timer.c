@@ -2,7 +2,6 @@
 /* The boot-timer port: a guest write of a byte records (host CLOCK_MONOTONIC time, value). */
 #include "devices/boot_timer.h"
 
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,26 +67,9 @@ uint64_t boot_timer_count(const struct boot_timer *t)
  * the CLOCK_MONOTONIC stamps are the host's record of this run (see boot_timer.h), so a restored VM's
  * timer starts counting afresh and stamps its markers with its own host's clock.
  */
-static int save_state(void *dev, struct sbuf *out)
-{
-	(void)dev;
-	(void)out;
-	return 0;
-}
-
-static int restore_state(void *dev, struct sreader *in)
-{
-	(void)dev;
-	if (!sr_done(in)) {
-		sr_fail(in);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 const struct vm_device_ops boot_timer_device_ops = {
 	.kind = "boot-timer",
 	.version = 1,
-	.save = save_state,
-	.restore = restore_state,
+	.save = vm_device_save_nothing,
+	.restore = vm_device_restore_nothing,
 };

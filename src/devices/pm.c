@@ -2,7 +2,6 @@
 /* The hardware-reduced ACPI sleep control, sleep status and reset registers: power-off (S5) and reset. */
 #include "devices/pm.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,26 +71,9 @@ void pm_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
 }
 
 /* Snapshot layout, version 1: empty (struct pm holds only the host's callback). */
-static int save_state(void *dev, struct sbuf *out)
-{
-	(void)dev;
-	(void)out;
-	return 0;
-}
-
-static int restore_state(void *dev, struct sreader *in)
-{
-	(void)dev;
-	if (!sr_done(in)) {
-		sr_fail(in);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 const struct vm_device_ops pm_device_ops = {
 	.kind = "pm",
 	.version = 1,
-	.save = save_state,
-	.restore = restore_state,
+	.save = vm_device_save_nothing,
+	.restore = vm_device_restore_nothing,
 };
