@@ -177,8 +177,16 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log, bo
 		const struct vmm_net *n = &cfg->nets[i];
 
 		if (n->backend == VMM_NET_USER) {
-			vlog_err(log, "NIC %u: user-mode networking is not built yet", i);
-			return -ENOTSUP;
+			if (n->queue_pairs > 1) {
+				vlog_err(log, "NIC %u: user-mode networking has one queue pair", i);
+				return -EINVAL;
+			}
+			if (n->nhostfwd > VMM_MAX_HOSTFWD || (n->nhostfwd && !n->hostfwd)) {
+				vlog_err(log, "NIC %u: %u host forwards (at most %d, and hostfwd not NULL)", i, n->nhostfwd,
+					 VMM_MAX_HOSTFWD);
+				return -EINVAL;
+			}
+			continue;
 		}
 		if (n->backend == VMM_NET_STREAM) {
 			/* 108: Linux's sizeof(struct sockaddr_un.sun_path), the terminating NUL included */

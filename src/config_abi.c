@@ -22,12 +22,14 @@ SAME(hvc_io);
 SAME(hvc_opaque);
 #undef SAME
 _Static_assert(offsetof(struct vmm_net_v1, queue_pairs) == offsetof(struct vmm_net, queue_pairs), "v1 net layout");
+_Static_assert(offsetof(struct vmm_net_v2, path) == offsetof(struct vmm_net, path), "v2 net layout");
 
 size_t config_abi_size(unsigned version)
 {
 	switch (version) {
 	case 1:
 		return sizeof(struct vmm_config_v1);
+	case 2: /* the same struct vmm_config; only struct vmm_net grew in version 3 */
 	case VMM_CONFIG_VERSION:
 		return sizeof(struct vmm_config);
 	default:
@@ -52,15 +54,21 @@ int config_abi_upgrade(const void *cfg, unsigned version, struct config_copy *ou
 	memcpy(&out->cfg, cfg, size);
 	if (version == VMM_CONFIG_VERSION)
 		return 0;
-	/* Version 1: its NICs are taps, in an array of the older, shorter struct. */
+	/* Versions 1 and 2: the NICs are an array of an older, shorter struct (version 1: taps only). */
 	out->cfg.nets = NULL;
 	if (v1->nets) {
+		const struct vmm_net_v2 *v2 = (const void *)v1->nets;
+
 		for (unsigned i = 0; i < v1->nnets && i < VMM_MAX_NICS; i++) {
-			out->nets[i].tap = v1->nets[i].tap;
-			out->nets[i].has_mac = v1->nets[i].has_mac;
-			memcpy(out->nets[i].mac, v1->nets[i].mac, sizeof(out->nets[i].mac));
-			out->nets[i].queue_pairs = v1->nets[i].queue_pairs;
-			out->nets[i].backend = VMM_NET_TAP;
+			if (version == 1) {
+				out->nets[i].tap = v1->nets[i].tap;
+				out->nets[i].has_mac = v1->nets[i].has_mac;
+				memcpy(out->nets[i].mac, v1->nets[i].mac, sizeof(out->nets[i].mac));
+				out->nets[i].queue_pairs = v1->nets[i].queue_pairs;
+				out->nets[i].backend = VMM_NET_TAP;
+			} else {
+				memcpy(&out->nets[i], &v2[i], sizeof(v2[i])); /* a prefix of the current struct */
+			}
 		}
 		out->cfg.nets = out->nets;
 	}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Older layouts of the public configuration (include/vmm/vmm.h, VMM_CONFIG_VERSION), frozen as they
- * were released, and their conversion to the current one. Version 1: libvmm 0.1.0. Never edit a
+ * were released, and their conversion to the current one. Version 1: libvmm 0.1.0; version 2: 0.2.0
+ * (its struct vmm_config is the current one; its struct vmm_net is shorter). Never edit a
  * frozen layout; add the next one when a released struct grows.
  */
 #ifndef VMM_CONFIG_ABI_H
@@ -19,6 +20,16 @@ struct vmm_net_v1 {
 	int has_mac;
 	uint8_t mac[6];
 	unsigned queue_pairs;
+};
+
+/* struct vmm_net of version 2 (struct vmm_config of version 2 is that of version 3). */
+struct vmm_net_v2 {
+	const char *tap;
+	int has_mac;
+	uint8_t mac[6];
+	unsigned queue_pairs;
+	int backend;
+	const char *path;
 };
 
 /* struct vmm_config of version 1 (struct vmm_disk and struct vmm_console are unchanged since). */

@@ -9,6 +9,7 @@
 #include "disk.h"
 #include "event_loop.h"
 #include "net_stream.h"
+#include "net_user.h"
 #include "tap.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
@@ -112,23 +113,40 @@ void vm_teardown_disks(struct vmm *vm)
 	}
 }
 
+/* The NIC's backend: a tap, a stream socket or a slirp stack. Its name for messages in *what. */
+static int open_backend(struct vmm *vm, unsigned i, struct tap **tap, struct net_backend **be, const char **what)
+{
+	struct vmm_net *c = &vm->net_cfg[i];
+	int ret;
+
+	switch (c->backend) {
+	case VMM_NET_STREAM:
+		*what = c->path;
+		return net_stream_open(c->path, &vm->log, be);
+	case VMM_NET_USER:
+		*what = "user";
+		ret = net_user_open(c, &vm->log, be);
+		c->hostfwd = NULL; /* the caller's array, read once here: not kept */
+		return ret;
+	default:
+		*what = c->tap;
+		return tap_open(c->tap, c->queue_pairs ? c->queue_pairs : 1, &vm->log, tap);
+	}
+}
+
 static int add_net(struct vmm *vm, unsigned i)
 {
 	const struct vmm_net *c = &vm->net_cfg[i];
-	bool stream = c->backend == VMM_NET_STREAM;
-	const char *what = stream ? c->path : c->tap;
 	unsigned pairs = c->queue_pairs ? c->queue_pairs : 1;
 	struct virtio_net_opts no = { .queue_pairs = pairs };
 	struct net_backend *be = NULL;
 	struct tap *tap = NULL;
+	const char *what = "";
+	const char *kind = c->backend == VMM_NET_TAP ? "tap" : c->backend == VMM_NET_STREAM ? "socket" : "network";
 	void *dev;
 	int ret;
 
-	if (c->backend != VMM_NET_TAP && !stream) {
-		vlog_err(&vm->log, "NIC %u: user-mode networking is not built yet", i);
-		return -ENOTSUP;
-	}
-	ret = stream ? net_stream_open(c->path, &vm->log, &be) : tap_open(c->tap, pairs, &vm->log, &tap);
+	ret = open_backend(vm, i, &tap, &be, &what);
 	if (ret)
 		return ret;
 	if (!c->has_mac)
@@ -138,8 +156,7 @@ static int add_net(struct vmm *vm, unsigned i)
 	no.backend = be;
 	ret = virtio_net_create(&no, &vm->log, &dev);
 	if (ret) {
-		vlog_err(&vm->log, "cannot create the virtio-net device on %s '%s': %s", stream ? "socket" : "tap", what,
-			 strerror(-ret));
+		vlog_err(&vm->log, "cannot create the virtio-net device on %s '%s': %s", kind, what, strerror(-ret));
 		if (be)
 			be->ops->close(be);
 		tap_close(tap);
@@ -147,8 +164,7 @@ static int add_net(struct vmm *vm, unsigned i)
 	}
 	ret = vm_attach_virtio_pci(vm, &virtio_net_ops, dev, &vm->vnet_msix[i], &vm->vnet[i]);
 	if (ret) {
-		vlog_err(&vm->log, "cannot attach the NIC on %s '%s' to the PCI bus: %s", stream ? "socket" : "tap", what,
-			 strerror(-ret));
+		vlog_err(&vm->log, "cannot attach the NIC on %s '%s' to the PCI bus: %s", kind, what, strerror(-ret));
 		virtio_net_ops.destroy(dev); /* closes the tap or the socket */
 	}
 	return ret;

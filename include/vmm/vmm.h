@@ -49,6 +49,7 @@ extern "C" {
 #define VMM_MAX_DISKS 16
 #define VMM_MAX_NICS 8
 #define VMM_MAX_FS 4
+#define VMM_MAX_HOSTFWD 16 /* host-to-guest forwards of one user-mode NIC */
 /* A guest's write of any byte to this I/O port raises VMM_EVENT_SNAPSHOT_REQUEST (reads give 0). */
 #define VMM_SNAPSHOT_PORT 0x624
 #define VMM_KICK_SIGNAL_OFFSET 2
@@ -110,6 +111,18 @@ enum vmm_net_backend {
 	VMM_NET_USER,      /* user-mode networking in the VMM (libslirp): no privileges needed */
 };
 
+/*
+ * A host-to-guest port forward of a VMM_NET_USER NIC (config version 3 on): connections to (TCP) or
+ * datagrams for (UDP) host_addr:host_port on the host go to guest_addr:guest_port in the guest.
+ */
+struct vmm_hostfwd {
+	int udp;                /* non-zero: UDP; else TCP */
+	const char *host_addr;  /* IPv4 address to listen on; NULL: 127.0.0.1 (QEMU's default is every address) */
+	uint16_t host_port;     /* 1..65535 */
+	const char *guest_addr; /* NULL: 10.0.2.15, the address the guest's DHCP gets */
+	uint16_t guest_port;    /* 1..65535 */
+};
+
 /* A virtio-net NIC. */
 struct vmm_net {
 	const char *tap;      /* VMM_NET_TAP: interface name, 1 to 15 characters (opened; created when missing and allowed) */
@@ -119,6 +132,14 @@ struct vmm_net {
 	/* Config version 2 on. */
 	int backend;          /* enum vmm_net_backend; VMM_NET_TAP (0) for a version 1 config */
 	const char *path;     /* VMM_NET_STREAM: the unix socket to connect to */
+	/*
+	 * Config version 3 on, VMM_NET_USER only. The guest's network is 10.0.2.0/24: DHCP gives it
+	 * 10.0.2.15, the gateway is 10.0.2.2 (where the host's 127.0.0.1 answers too, unless
+	 * no_host_loopback), DNS is 10.0.2.3 (the host's resolver). IPv4 only.
+	 */
+	const struct vmm_hostfwd *hostfwd; /* nhostfwd forwards from the host into the guest */
+	unsigned nhostfwd;                 /* 0..VMM_MAX_HOSTFWD */
+	int no_host_loopback;              /* non-zero: 10.0.2.2 does not reach the host's loopback */
 };
 
 /*
@@ -228,10 +249,12 @@ struct vmm_config {
  * to the *_v functions, so a program built against an older header keeps working with a newer
  * library, and one built against a newer header is refused by an older library (-ENOTSUP and one
  * line) instead of being misread. Version 1 is the layout of libvmm 0.1.0, whose exported
- * vmm_config_init and vmm_create symbols still take it. Fields are only ever added at the end.
+ * vmm_config_init and vmm_create symbols still take it; version 2 added vsock, virtio-fs and the NIC
+ * backends; version 3 the user-mode NIC's forwards (struct vmm_net grew). Fields are only ever added
+ * at the end.
  * (Take the address of vmm_create_v, not of the vmm_create macro.)
  */
-#define VMM_CONFIG_VERSION 2
+#define VMM_CONFIG_VERSION 3
 
 /* Fill *cfg with defaults (nothing to free). version: VMM_CONFIG_VERSION (what the macro passes). */
 VMM_API void vmm_config_init_v(struct vmm_config *cfg, unsigned version);

@@ -34,6 +34,13 @@ const char *cli_usage(void)
 	       "  -d, --disk PATH[,ro][,serial=ID][,direct=on|off]\n"
 	       "                           a virtio-blk disk on a raw image or block device; repeat for more\n"
 	       "                           (up to 16); ro: read-only; serial: up to 20 bytes; direct: O_DIRECT\n"
+	       "  -n, --net user[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...\n"
+	       "            [,host-loopback=on|off][,mac=MAC]\n"
+	       "                           a virtio-net NIC on user-mode networking (libslirp; no root needed):\n"
+	       "                           the guest's DHCP gets 10.0.2.15, gateway 10.0.2.2 (also the host's\n"
+	       "                           127.0.0.1 unless host-loopback=off), DNS 10.0.2.3; hostfwd: host\n"
+	       "                           HOSTADDR (default 127.0.0.1) port HOSTPORT to the guest's (default\n"
+	       "                           10.0.2.15) GUESTPORT, up to 16; IPv4 only; no offloads\n"
 	       "  -n, --net tap=NAME[,mac=MAC][,queues=N]\n"
 	       "                           a virtio-net NIC on tap NAME (attached if it exists, else created,\n"
 	       "                           which needs CAP_NET_ADMIN); repeat for more (up to 8); MAC default:\n"
@@ -203,9 +210,58 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
-int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
+/* Split s at the first c: returns what follows it (s ends there), or NULL when there is no c. */
+static char *cut(char *s, char c)
+{
+	char *p = strchr(s, c);
+
+	if (!p)
+		return NULL;
+	*p = 0;
+	return p + 1;
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	unsigned v;
+
+	if (parse_uint(s, 65535, &v) || v == 0)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (QEMU's syntax), in place. */
+static int parse_hostfwd(char *s, struct vmm_hostfwd *f, char *err, size_t errlen)
+{
+	char whole[80];
+	char *haddr, *hport = NULL, *gaddr = NULL, *gport = NULL;
+
+	snprintf(whole, sizeof(whole), "%s", s); /* for the message: s is cut up below */
+	haddr = cut(s, ':');
+	if (haddr)
+		hport = cut(haddr, ':');
+	if (hport)
+		gaddr = cut(hport, '-');
+	if (gaddr)
+		gport = cut(gaddr, ':');
+	memset(f, 0, sizeof(*f));
+	if (!gport || (strcmp(s, "tcp") && strcmp(s, "udp") && *s) || parse_port(hport, &f->host_port) ||
+	    parse_port(gport, &f->guest_port)) {
+		snprintf(err, errlen, "--net hostfwd=%s is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT "
+				      "with ports 1 to 65535 (e.g. hostfwd=tcp:127.0.0.1:2222-:22)", whole);
+		return -EINVAL;
+	}
+	f->udp = !strcmp(s, "udp");
+	f->host_addr = *haddr ? haddr : NULL;
+	f->guest_addr = *gaddr ? gaddr : NULL;
+	return 0;
+}
+
+int cli_parse_net(char *s, struct vmm_net *n, struct vmm_hostfwd *fwd, char *err, size_t errlen)
 {
 	char *save = NULL, *opt;
+	bool user = false;
 
 	memset(n, 0, sizeof(*n));
 	for (opt = strtok_r(s, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
@@ -223,6 +279,18 @@ int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
 			}
 			n->path = opt + 7;
 			n->backend = VMM_NET_STREAM;
+		} else if (!strcmp(opt, "user")) {
+			user = true;
+		} else if (!strncmp(opt, "hostfwd=", 8)) {
+			if (n->nhostfwd == VMM_MAX_HOSTFWD) {
+				snprintf(err, errlen, "--net takes at most %d hostfwd= forwards", VMM_MAX_HOSTFWD);
+				return -EINVAL;
+			}
+			if (parse_hostfwd(opt + 8, &fwd[n->nhostfwd], err, errlen))
+				return -EINVAL;
+			n->nhostfwd++;
+		} else if (!strcmp(opt, "host-loopback=off") || !strcmp(opt, "host-loopback=on")) {
+			n->no_host_loopback = !strcmp(opt, "host-loopback=off");
 		} else if (!strncmp(opt, "mac=", 4)) {
 			if (parse_mac(opt + 4, n->mac)) {
 				snprintf(err, errlen, "--net mac '%s' is not a unicast MAC like 52:54:00:12:34:56", opt + 4);
@@ -235,21 +303,29 @@ int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen)
 				return -EINVAL;
 			}
 		} else {
-			snprintf(err, errlen, "--net option '%s' is not one of tap=NAME, stream=PATH, mac=MAC, queues=N",
-				 opt);
+			snprintf(err, errlen, "--net option '%s' is not one of user, hostfwd=..., host-loopback=on|off, "
+					      "tap=NAME, stream=PATH, mac=MAC, queues=N", opt);
 			return -EINVAL;
 		}
 	}
-	if (n->tap && n->path) {
-		snprintf(err, errlen, "--net takes one of tap=NAME and stream=PATH, not both");
+	if (!!n->tap + !!n->path + user > 1) {
+		snprintf(err, errlen, "--net takes one of user, tap=NAME and stream=PATH");
 		return -EINVAL;
 	}
-	if (n->path && n->queue_pairs) {
-		snprintf(err, errlen, "--net queues=N is for a tap only (a stream socket has one queue pair)");
+	if (user) {
+		n->backend = VMM_NET_USER;
+		n->hostfwd = n->nhostfwd ? fwd : NULL;
+	} else if (n->nhostfwd || n->no_host_loopback) {
+		snprintf(err, errlen, "--net hostfwd= and host-loopback= are for user-mode networking (--net user,...)");
 		return -EINVAL;
 	}
-	if (!n->tap && !n->path) {
-		snprintf(err, errlen, "--net needs a tap or a socket: --net tap=NAME[,mac=MAC][,queues=N], "
+	if ((n->path || user) && n->queue_pairs) {
+		snprintf(err, errlen, "--net queues=N is for a tap only (%s has one queue pair)",
+			 user ? "user-mode networking" : "a stream socket");
+		return -EINVAL;
+	}
+	if (!n->tap && !n->path && !user) {
+		snprintf(err, errlen, "--net needs a network: --net user[,hostfwd=...], --net tap=NAME[,mac=MAC][,queues=N], "
 				      "--net stream=PATH[,mac=MAC] (or --net none)");
 		return -EINVAL;
 	}
@@ -497,7 +573,7 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 				snprintf(err, errlen, "at most %d NICs", VMM_MAX_NICS);
 				return -EINVAL;
 			}
-			if (cli_parse_net(optarg, &o->nets[o->nnets], err, errlen))
+			if (cli_parse_net(optarg, &o->nets[o->nnets], o->hostfwd[o->nnets], err, errlen))
 				return -EINVAL;
 			o->nnets++;
 			break;
@@ -625,7 +701,7 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 		return -EINVAL;
 	}
 	if (o->no_net && o->nnets) {
-		snprintf(err, errlen, "--net none cannot be combined with --net tap=...");
+		snprintf(err, errlen, "--net none cannot be combined with another --net");
 		return -EINVAL;
 	}
 	if (o->chroot_dir && !o->drop_user) {

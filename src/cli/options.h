@@ -24,6 +24,7 @@ struct cli_options {
 	unsigned ndisks;
 	struct vmm_net nets[VMM_MAX_NICS];
 	unsigned nnets;
+	struct vmm_hostfwd hostfwd[VMM_MAX_NICS][VMM_MAX_HOSTFWD]; /* nets[i].hostfwd points at hostfwd[i] */
 	bool no_net; /* --net none */
 	unsigned vsock_cid;       /* --vsock cid=N,uds=PATH; 0: none */
 	const char *vsock_uds;
@@ -52,8 +53,11 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 int cli_parse_size(const char *s, uint64_t *out);
 /* One --disk value: PATH[,ro][,serial=ID][,direct=on|off]. Modifies s (splits it at commas). */
 int cli_parse_disk(char *s, struct vmm_disk *d, char *err, size_t errlen);
-/* One --net value: tap=NAME[,mac=MAC][,queues=N]. Modifies s. */
-int cli_parse_net(char *s, struct vmm_net *n, char *err, size_t errlen);
+/*
+ * One --net value: user[,hostfwd=...][,host-loopback=on|off], tap=NAME[,queues=N] or stream=PATH, each
+ * [,mac=MAC]. Modifies s; a user NIC's forwards go in fwd[0..VMM_MAX_HOSTFWD) (n->hostfwd points there).
+ */
+int cli_parse_net(char *s, struct vmm_net *n, struct vmm_hostfwd *fwd, char *err, size_t errlen);
 /* The --vsock value: cid=N,uds=PATH (both required; PATH without commas). Modifies s. */
 int cli_parse_vsock(char *s, unsigned *cid, const char **uds, char *err, size_t errlen);
 /* One --fs value: tag=TAG,socket=PATH[,queues=N]. Modifies s. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * fuzz_options: the CLI's option parser (src/cli/options.c): cli_parse() on an argv split from the
- * input, and cli_parse_size(), cli_parse_disk(), cli_parse_net() on one string.
+ * input, and cli_parse_size(), cli_parse_disk(), cli_parse_net() (hostfwd= included) on one string.
  *
  * Input: u8 mode (mod 4; 0 cli_parse, 1 size, 2 disk, 3 net), u8 errlen (the error buffer's exact
  * size, so ASan sees a message written past it), then the text: for cli_parse the arguments
@@ -27,6 +27,10 @@ static void check_net(const struct vmm_net *n)
 {
 	if (n->backend == VMM_NET_STREAM) {
 		FUZZ_CHECK(n->path && *n->path && !n->tap && n->queue_pairs <= 1);
+	} else if (n->backend == VMM_NET_USER) {
+		FUZZ_CHECK(!n->path && !n->tap && n->queue_pairs == 0 && n->nhostfwd <= VMM_MAX_HOSTFWD);
+		for (unsigned i = 0; i < n->nhostfwd; i++)
+			FUZZ_CHECK(n->hostfwd[i].host_port && n->hostfwd[i].guest_port);
 	} else {
 		FUZZ_CHECK(n->backend == VMM_NET_TAP);
 		FUZZ_CHECK(n->tap && *n->tap && strlen(n->tap) <= 15);
@@ -114,8 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	default: {
 		struct vmm_net n;
+		struct vmm_hostfwd fwd[VMM_MAX_HOSTFWD];
 
-		ret = cli_parse_net(s, &n, err, errlen);
+		ret = cli_parse_net(s, &n, fwd, err, errlen);
 		FUZZ_CHECK(ret == 0 || ret == -EINVAL);
 		if (ret == 0)
 			check_net(&n);

@@ -53,7 +53,8 @@ VFSD=/usr/lib/qemu/virtiofsd
 if [ -x "$VFSD" ] && [ ! -e "$R/vmm/virtiofsd" ]; then install -m 0755 "$VFSD" "$R/vmm/virtiofsd" && with_libs "$VFSD"; fi
 # The cases prepare and inspect disk images from outside the guest with e2fsprogs.
 # direct.sh is a bash script, and its error case locks a disk image with util-linux's flock.
-for b in /sbin/mke2fs /sbin/debugfs "$(command -v bash)" "$(command -v flock)" ${VMM_HOST_BINS:-}; do
+# user_net.sh runs vmm as another user with util-linux's setpriv (busybox's cannot change the uid).
+for b in /sbin/mke2fs /sbin/debugfs "$(command -v bash)" "$(command -v flock)" "$(command -v setpriv)" ${VMM_HOST_BINS:-}; do
 	mkdir -p "$R$(dirname "$b")"
 	rm -f "$R$b" # it may be a busybox applet link: never copy through it onto the host's busybox
 	cp -L "$b" "$R$b"
@@ -67,6 +68,7 @@ install -m 0755 "$SRC/tests/integration/cases/net.sh" "$R/tests/net.sh"
 install -m 0755 "$SRC/tests/integration/cases/snapshot.sh" "$R/tests/snapshot.sh"
 install -m 0755 "$SRC/tests/integration/cases/fs.sh" "$R/tests/fs.sh"
 install -m 0755 "$SRC/tests/integration/cases/vsock.sh" "$R/tests/vsock.sh"
+install -m 0755 "$SRC/tests/integration/cases/user_net.sh" "$R/tests/user_net.sh"
 install -m 0755 "$SRC/tests/integration/direct/run.sh" "$R/tests/direct.sh"
 install -m 0755 "$HERE/payload-case.sh" "$R/tests/payload-case.sh"
 printf '%s\n' "$@" >"$R/tests/batch.list"

@@ -425,6 +425,7 @@ net-*) . "$(dirname "$0")/net.sh" ;;
 snapshot | snapshot-*) . "$(dirname "$0")/snapshot.sh" ;;
 fs | fs-*) . "$(dirname "$0")/fs.sh" ;;
 vsock | vsock-snapshot) . "$(dirname "$0")/vsock.sh" ;;
+user-net | user-net-*) . "$(dirname "$0")/user_net.sh" ;;
 embed | api-pause | api-hvc | api-snapshot)
 	# Programs built on libvmm, next to vmm (run-batch.sh: VMM_EXTRA_PROGRAMS): examples/embed.c
 	# (start, READY, pause 1 s, resume, power button), tests/api-linux/api-pause-clock.c and api-hvc.c.

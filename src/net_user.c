@@ -1,0 +1,670 @@
+// SPDX-License-Identifier: Apache-2.0
+/* User-mode networking on libslirp (net_user.h): the slirp thread and the two frame rings. */
+#include "net_user.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <slirp/libslirp.h>
+
+#include "event_loop.h"
+#include "thread.h"
+
+#define MAX_FRAME (65535u + 14) /* the largest frame either side may hand over */
+#define REC_HDR 4u
+#define WRAP_MARK UINT32_MAX
+#define MAX_TIMERS 16
+#define MAX_POLL 1024 /* slirp sockets polled at once (each connection is one) */
+
+/*
+ * A frame ring: one producer thread, one consumer thread, a mutex around the indices. Records are
+ * a 4-byte length then the frame, padded to 4 bytes, and never wrap: a record that does not fit
+ * before the end leaves a wrap mark (or fewer than 4 bytes) there and starts at 0. used counts every
+ * byte between head and tail, the skipped end included. The consumer holds a pointer to the record
+ * at head until it pops it; the producer writes only where used does not reach.
+ */
+struct fring {
+	uint8_t *buf;
+	size_t head, tail, used;
+};
+
+static size_t rec_size(size_t len)
+{
+	return REC_HDR + ((len + 3) & ~(size_t)3);
+}
+
+/* Where a record of len bytes would start (and *waste: bytes skipped at the end), or -1 when full. */
+static long fring_place(const struct fring *r, size_t len, size_t *waste)
+{
+	size_t need = rec_size(len);
+
+	*waste = 0;
+	if (r->used == 0)
+		return need <= NET_USER_RING ? 0 : -1;
+	if (r->tail > r->head) {
+		if (NET_USER_RING - r->tail >= need)
+			return (long)r->tail;
+		*waste = NET_USER_RING - r->tail;
+		return need <= r->head ? 0 : -1;
+	}
+	/* tail < head, or tail == head and full */
+	return r->head - r->tail >= need ? (long)r->tail : -1;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* The record at head: its frame's length and *data; 0 when the ring is empty. Skips a wrap. */
+static size_t fring_peek(struct fring *r, const uint8_t **data)
+{
+	if (r->used == 0)
+		return 0;
+	if (NET_USER_RING - r->head < REC_HDR || get32(r->buf + r->head) == WRAP_MARK) {
+		r->used -= NET_USER_RING - r->head;
+		r->head = 0;
+	}
+	*data = r->buf + r->head + REC_HDR;
+	return get32(r->buf + r->head);
+}
+
+static void fring_pop(struct fring *r)
+{
+	size_t n = rec_size(get32(r->buf + r->head));
+
+	r->head += n;
+	r->used -= n;
+	if (r->used == 0)
+		r->head = r->tail = 0; /* empty: start over at 0, the most room in one piece */
+	else if (r->head == NET_USER_RING)
+		r->head = 0;
+}
+
+/* Reserve a record of len bytes: where its frame goes, or NULL when it does not fit. */
+static uint8_t *fring_reserve(struct fring *r, size_t len)
+{
+	size_t waste;
+	long at = fring_place(r, len, &waste);
+
+	if (at < 0)
+		return NULL;
+	if (waste >= REC_HDR)
+		put32(r->buf + r->tail, WRAP_MARK);
+	r->used += waste + rec_size(len);
+	put32(r->buf + at, (uint32_t)len);
+	r->tail = (size_t)at + rec_size(len);
+	if (r->tail == NET_USER_RING)
+		r->tail = 0;
+	return r->buf + at + REC_HDR;
+}
+
+/* Would the largest frame fit, whatever the wrap costs? */
+static bool fring_room(const struct fring *r)
+{
+	return NET_USER_RING - r->used >= 2 * rec_size(MAX_FRAME);
+}
+
+struct su_timer {
+	bool used;
+	SlirpTimerId id;       /* timer_new_opaque timers */
+	SlirpTimerCb cb;       /* timer_new timers (NULL for the others) */
+	void *cb_opaque;
+	int64_t expire_ms;     /* -1: not armed */
+};
+
+struct net_user {
+	struct net_backend nb;
+	const struct vlog *log;
+	Slirp *slirp;
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool quit;
+	int to_slirp;   /* eventfd: guest frames queued, or quit */
+	int to_dev;     /* eventfd: frames for the guest, or transmit room */
+
+	pthread_mutex_t lock; /* the rings' indices and the flags below */
+	struct fring rx;      /* stack -> guest: produced on the slirp thread */
+	struct fring tx;      /* guest -> stack: produced on the I/O thread */
+	bool rx_want_wake;    /* the device found rx empty: wake it for the next frame */
+	bool tx_blocked;      /* the device found no room: wake it when there is */
+	uint64_t rx_dropped;  /* frames for the guest that found the ring full */
+
+	/* The device's side (I/O thread). */
+	struct event_loop *loop;
+	int watch;
+	struct net_backend_hooks hooks;
+	atomic_bool running;
+
+	/* The slirp thread's own. */
+	struct su_timer timers[MAX_TIMERS];
+	struct su_timer spare; /* handed out when timers[] is full: never in the list, never fires */
+	struct pollfd pfd[MAX_POLL];
+	unsigned npfd;
+	unsigned guest_errors;
+};
+
+#define CONTAINER(ptr, type, member) ((type *)(void *)((uint8_t *)(ptr) - offsetof(type, member)))
+
+static struct net_user *nu_of(struct net_backend *b)
+{
+	return CONTAINER(b, struct net_user, nb);
+}
+
+static void kick(int efd)
+{
+	uint64_t one = 1;
+
+	if (write(efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is saturated, so the reader wakes anyway. */
+	}
+}
+
+static void drain(int efd)
+{
+	uint64_t v;
+
+	if (read(efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing was pending */
+	}
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- libslirp's callbacks (all on the slirp thread, or during net_user_open) ---- */
+
+static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
+{
+	struct net_user *u = opaque;
+	bool wake = false;
+	uint8_t *p;
+
+	if (len == 0 || len > MAX_FRAME)
+		return (ssize_t)len;
+	pthread_mutex_lock(&u->lock);
+	p = fring_reserve(&u->rx, len);
+	if (p) {
+		memcpy(p, buf, len);
+		wake = u->rx_want_wake;
+		u->rx_want_wake = false;
+	} else {
+		u->rx_dropped++; /* the guest takes nothing: TCP resends, as on a busy wire */
+	}
+	pthread_mutex_unlock(&u->lock);
+	if (wake)
+		kick(u->to_dev);
+	return (ssize_t)len;
+}
+
+static void cb_guest_error(const char *msg, void *opaque)
+{
+	struct net_user *u = opaque;
+
+	if (u->guest_errors++ < 10)
+		vlog_warn(u->log, "virtio-net '%s': the guest sent a bad packet: %s", u->nb.name, msg);
+}
+
+static int64_t cb_clock_get_ns(void *opaque)
+{
+	(void)opaque;
+	return now_ns();
+}
+
+static struct su_timer *timer_slot(struct net_user *u)
+{
+	for (unsigned i = 0; i < MAX_TIMERS; i++) {
+		if (!u->timers[i].used) {
+			memset(&u->timers[i], 0, sizeof(u->timers[i]));
+			u->timers[i].used = true;
+			u->timers[i].expire_ms = -1;
+			return &u->timers[i];
+		}
+	}
+	/* libslirp makes a fixed handful (4.7: one); a timer beyond ours never fires, said once. */
+	if (!u->spare.cb_opaque) {
+		vlog_warn(u->log, "virtio-net '%s': libslirp asked for more than %d timers; the rest never fire", u->nb.name,
+			  MAX_TIMERS);
+		u->spare.cb_opaque = u;
+	}
+	return &u->spare;
+}
+
+static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
+{
+	struct su_timer *t = timer_slot(opaque);
+
+	if (t == &((struct net_user *)opaque)->spare)
+		return t;
+	t->cb = cb;
+	t->cb_opaque = cb_opaque;
+	return t;
+}
+
+static void *cb_timer_new_opaque(SlirpTimerId id, void *cb_opaque, void *opaque)
+{
+	struct su_timer *t = timer_slot(opaque);
+
+	if (t == &((struct net_user *)opaque)->spare)
+		return t;
+	t->id = id;
+	t->cb_opaque = cb_opaque;
+	return t;
+}
+
+static void cb_timer_free(void *timer, void *opaque)
+{
+	(void)opaque;
+	((struct su_timer *)timer)->used = false;
+}
+
+static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
+{
+	(void)opaque;
+	((struct su_timer *)timer)->expire_ms = expire_ms;
+}
+
+static void cb_register_poll_fd(int fd, void *opaque)
+{
+	(void)fd, (void)opaque; /* we poll what slirp_pollfds_fill names, each turn */
+}
+
+static void cb_notify(void *opaque)
+{
+	(void)opaque; /* guestfwd only, which we do not use */
+}
+
+static const SlirpCb callbacks = {
+	.send_packet = cb_send_packet,
+	.guest_error = cb_guest_error,
+	.clock_get_ns = cb_clock_get_ns,
+	.timer_new = cb_timer_new,
+	.timer_free = cb_timer_free,
+	.timer_mod = cb_timer_mod,
+	.register_poll_fd = cb_register_poll_fd,
+	.unregister_poll_fd = cb_register_poll_fd,
+	.notify = cb_notify,
+	.timer_new_opaque = cb_timer_new_opaque,
+};
+
+static short to_poll(int ev)
+{
+	return (short)((ev & SLIRP_POLL_IN ? POLLIN : 0) | (ev & SLIRP_POLL_OUT ? POLLOUT : 0) |
+		       (ev & SLIRP_POLL_PRI ? POLLPRI : 0) | (ev & SLIRP_POLL_ERR ? POLLERR : 0) |
+		       (ev & SLIRP_POLL_HUP ? POLLHUP : 0));
+}
+
+static int cb_add_poll(int fd, int events, void *opaque)
+{
+	struct net_user *u = opaque;
+
+	if (u->npfd == MAX_POLL)
+		return -1; /* that socket waits a turn: slirp treats an index < 0 as "not polled" */
+	u->pfd[u->npfd] = (struct pollfd){ .fd = fd, .events = to_poll(events) };
+	return (int)u->npfd++;
+}
+
+static int cb_get_revents(int idx, void *opaque)
+{
+	struct net_user *u = opaque;
+	short r;
+
+	if (idx < 0 || (unsigned)idx >= u->npfd)
+		return 0;
+	r = u->pfd[idx].revents;
+	return (r & POLLIN ? SLIRP_POLL_IN : 0) | (r & POLLOUT ? SLIRP_POLL_OUT : 0) |
+	       (r & POLLPRI ? SLIRP_POLL_PRI : 0) | (r & POLLERR ? SLIRP_POLL_ERR : 0) |
+	       (r & POLLHUP ? SLIRP_POLL_HUP : 0);
+}
+
+/* ---- the slirp thread ---- */
+
+/* Fire the timers that are due; the milliseconds to the next one (or limit). */
+static uint32_t run_timers(struct net_user *u, uint32_t limit)
+{
+	int64_t now = now_ns() / 1000000;
+
+	for (unsigned i = 0; i < MAX_TIMERS; i++) {
+		struct su_timer *t = &u->timers[i];
+
+		if (!t->used || t->expire_ms < 0)
+			continue;
+		if (t->expire_ms <= now) {
+			t->expire_ms = -1;
+			if (t->cb)
+				t->cb(t->cb_opaque);
+			else
+				slirp_handle_timer(u->slirp, t->id, t->cb_opaque);
+		}
+		/* A callback may have re-armed it (or freed it: then used is false). */
+		if (t->used && t->expire_ms >= 0 && (uint64_t)(t->expire_ms > now ? t->expire_ms - now : 0) < limit)
+			limit = (uint32_t)(t->expire_ms > now ? t->expire_ms - now : 0);
+	}
+	return limit;
+}
+
+/* Hand the guest's queued frames to the stack. */
+static void tx_drain(struct net_user *u)
+{
+	for (;;) {
+		const uint8_t *frame;
+		size_t len;
+		bool wake = false;
+
+		pthread_mutex_lock(&u->lock);
+		len = fring_peek(&u->tx, &frame);
+		pthread_mutex_unlock(&u->lock);
+		if (len == 0)
+			return;
+		slirp_input(u->slirp, frame, (int)len); /* its replies (ARP, DHCP) come back through send_packet */
+		pthread_mutex_lock(&u->lock);
+		fring_pop(&u->tx);
+		if (u->tx_blocked && fring_room(&u->tx)) {
+			u->tx_blocked = false;
+			wake = true;
+		}
+		pthread_mutex_unlock(&u->lock);
+		if (wake)
+			kick(u->to_dev);
+	}
+}
+
+static void *slirp_main(void *arg)
+{
+	struct net_user *u = arg;
+
+	while (!atomic_load(&u->quit)) {
+		uint32_t timeout = 1000;
+		int n;
+
+		tx_drain(u);
+		timeout = run_timers(u, timeout);
+		u->npfd = 0;
+		cb_add_poll(u->to_slirp, SLIRP_POLL_IN, u);
+		slirp_pollfds_fill(u->slirp, &timeout, cb_add_poll, u);
+		n = poll(u->pfd, u->npfd, (int)timeout);
+		if (n > 0 && u->pfd[0].revents)
+			drain(u->to_slirp);
+		slirp_pollfds_poll(u->slirp, n < 0, cb_get_revents, u);
+	}
+	return NULL;
+}
+
+/* ---- the device's side (I/O thread) ---- */
+
+static void dev_ready(void *opaque)
+{
+	struct net_user *u = opaque;
+
+	drain(u->to_dev);
+	if (atomic_load(&u->running))
+		u->hooks.wake(u->hooks.opaque);
+}
+
+static int nu_fd(struct net_backend *b, unsigned pair)
+{
+	(void)b, (void)pair;
+	return -1;
+}
+
+static int nu_start(struct net_backend *b, struct event_loop *loop, const struct net_backend_hooks *h)
+{
+	struct net_user *u = nu_of(b);
+
+	u->hooks = *h;
+	if (!u->loop) {
+		int id = event_loop_watch(loop, u->to_dev, dev_ready, u);
+
+		if (id < 0)
+			return id;
+		u->loop = loop;
+		u->watch = id;
+	}
+	atomic_store(&u->running, true);
+	return 0;
+}
+
+static void nu_stop(struct net_backend *b)
+{
+	atomic_store(&nu_of(b)->running, false);
+}
+
+static size_t nu_rx_peek(struct net_backend *b, const uint8_t **data)
+{
+	struct net_user *u = nu_of(b);
+	size_t len;
+
+	pthread_mutex_lock(&u->lock);
+	len = fring_peek(&u->rx, data);
+	if (len == 0)
+		u->rx_want_wake = true;
+	pthread_mutex_unlock(&u->lock);
+	return len;
+}
+
+static void nu_rx_consume(struct net_backend *b)
+{
+	struct net_user *u = nu_of(b);
+
+	pthread_mutex_lock(&u->lock);
+	if (u->rx.used)
+		fring_pop(&u->rx);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static bool nu_tx_room(struct net_backend *b)
+{
+	struct net_user *u = nu_of(b);
+	bool room;
+
+	pthread_mutex_lock(&u->lock);
+	room = fring_room(&u->tx);
+	if (!room)
+		u->tx_blocked = true;
+	pthread_mutex_unlock(&u->lock);
+	return room;
+}
+
+static int nu_tx_write(struct net_backend *b, const struct iovec *iov, unsigned niov, size_t skip)
+{
+	struct net_user *u = nu_of(b);
+	size_t len = 0;
+	uint8_t *p;
+	bool wake;
+
+	for (unsigned i = 0; i < niov; i++)
+		len += iov[i].iov_len; /* each at most the chain's bounded length: no overflow */
+	if (len <= skip || len - skip > MAX_FRAME)
+		return -EMSGSIZE;
+	len -= skip;
+	pthread_mutex_lock(&u->lock);
+	wake = u->tx.used == 0; /* the slirp thread drains until empty: an empty ring means it may sleep */
+	p = fring_reserve(&u->tx, len);
+	if (p) {
+		/* Copied under the lock: the consumer never reads a record it cannot see yet, so this
+		 * is only for the indices; the copy is at most one frame. */
+		for (unsigned i = 0; i < niov; i++) {
+			const uint8_t *s = iov[i].iov_base;
+			size_t n = iov[i].iov_len;
+
+			if (skip >= n) {
+				skip -= n;
+				continue;
+			}
+			memcpy(p, s + skip, n - skip);
+			p += n - skip;
+			skip = 0;
+		}
+	}
+	pthread_mutex_unlock(&u->lock);
+	if (!p)
+		return -ENOBUFS;
+	if (wake)
+		kick(u->to_slirp);
+	return 0;
+}
+
+static bool nu_link_up(struct net_backend *b)
+{
+	(void)b;
+	return true;
+}
+
+static void nu_free(struct net_user *u)
+{
+	if (u->thread_started) {
+		atomic_store(&u->quit, true);
+		kick(u->to_slirp);
+		pthread_join(u->thread, NULL);
+	}
+	if (u->loop)
+		event_loop_unwatch(u->loop, u->watch);
+	if (u->slirp)
+		slirp_cleanup(u->slirp);
+	if (u->rx_dropped)
+		vlog_debug(u->log, "virtio-net '%s': %llu frames for the guest dropped (it took none)", u->nb.name,
+			   (unsigned long long)u->rx_dropped);
+	if (u->to_slirp >= 0)
+		close(u->to_slirp);
+	if (u->to_dev >= 0)
+		close(u->to_dev);
+	pthread_mutex_destroy(&u->lock);
+	free(u->rx.buf);
+	free(u->tx.buf);
+	free(u);
+}
+
+static void nu_close(struct net_backend *b)
+{
+	nu_free(nu_of(b));
+}
+
+static const struct net_backend_ops net_user_ops = {
+	.fd = nu_fd,
+	.start = nu_start,
+	.stop = nu_stop,
+	.rx_peek = nu_rx_peek,
+	.rx_consume = nu_rx_consume,
+	.tx_room = nu_tx_room,
+	.tx_write = nu_tx_write,
+	.link_up = nu_link_up,
+	.close = nu_close,
+};
+
+static int add_forward(struct net_user *u, const struct vmm_hostfwd *f)
+{
+	struct in_addr host, guest;
+	const char *ha = f->host_addr ? f->host_addr : "127.0.0.1";
+	const char *ga = f->guest_addr ? f->guest_addr : "10.0.2.15";
+	const char *proto = f->udp ? "udp" : "tcp";
+
+	if (inet_pton(AF_INET, ha, &host) != 1 || inet_pton(AF_INET, ga, &guest) != 1) {
+		vlog_err(u->log, "user net: hostfwd %s:%s:%u-%s:%u: an address is not an IPv4 address", proto, ha,
+			 f->host_port, ga, f->guest_port);
+		return -EINVAL;
+	}
+	if (f->host_port == 0 || f->guest_port == 0) {
+		vlog_err(u->log, "user net: hostfwd %s:%s:%u-%s:%u: ports must be 1 to 65535", proto, ha, f->host_port,
+			 ga, f->guest_port);
+		return -EINVAL;
+	}
+	errno = 0;
+	if (slirp_add_hostfwd(u->slirp, f->udp ? 1 : 0, host, f->host_port, guest, f->guest_port) < 0) {
+		int err = errno ? errno : EADDRINUSE;
+
+		vlog_err(u->log, "user net: cannot listen on %s %s:%u for the guest's port %u: %s", proto, ha,
+			 f->host_port, f->guest_port, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+int net_user_open(const struct vmm_net *n, const struct vlog *log, struct net_backend **out)
+{
+	SlirpConfig cfg = { .version = 4 };
+	struct net_user *u;
+	int ret;
+
+	*out = NULL;
+	if (n->nhostfwd > VMM_MAX_HOSTFWD || (n->nhostfwd && !n->hostfwd)) {
+		vlog_err(log, "user net: %u host forwards (at most %d)", n->nhostfwd, VMM_MAX_HOSTFWD);
+		return -EINVAL;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->to_slirp = u->to_dev = -1;
+	pthread_mutex_init(&u->lock, NULL);
+	u->log = log;
+	u->nb.ops = &net_user_ops;
+	snprintf(u->nb.name, sizeof(u->nb.name), "user");
+	u->nb.nqueues = 1;
+	u->nb.offloads = 0; /* slirp checks the guest's checksums and takes MTU-sized frames */
+	u->rx.buf = malloc(NET_USER_RING);
+	u->tx.buf = malloc(NET_USER_RING);
+	u->to_slirp = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	u->to_dev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!u->rx.buf || !u->tx.buf) {
+		nu_free(u);
+		return -ENOMEM;
+	}
+	if (u->to_slirp < 0 || u->to_dev < 0) {
+		ret = -errno;
+		vlog_err(log, "user net: cannot create an eventfd: %s", strerror(-ret));
+		nu_free(u);
+		return ret;
+	}
+	cfg.in_enabled = true;
+	inet_pton(AF_INET, "10.0.2.0", &cfg.vnetwork);
+	inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
+	inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
+	inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
+	inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
+	cfg.if_mtu = NET_USER_MTU;
+	cfg.if_mru = NET_USER_MTU;
+	cfg.disable_host_loopback = n->no_host_loopback != 0;
+	u->slirp = slirp_new(&cfg, &callbacks, u);
+	if (!u->slirp) {
+		vlog_err(log, "user net: libslirp %s could not start", slirp_version_string());
+		nu_free(u);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n->nhostfwd; i++) {
+		ret = add_forward(u, &n->hostfwd[i]);
+		if (ret) {
+			nu_free(u);
+			return ret;
+		}
+	}
+	ret = thread_create(&u->thread, slirp_main, u);
+	if (ret) {
+		vlog_err(log, "user net: cannot start its thread: %s", strerror(ret > 0 ? ret : -ret));
+		nu_free(u);
+		return ret > 0 ? -ret : ret;
+	}
+	u->thread_started = true;
+	*out = &u->nb;
+	return 0;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * User-mode networking: a virtio-net backend whose peer is a libslirp stack inside the VMM process
+ * (no tap, no privileges). The guest sees QEMU's usual "user" network: 10.0.2.0/24, the gateway
+ * (and the host) at 10.0.2.2, DHCP handing out 10.0.2.15 on, DNS at 10.0.2.3 forwarded to the
+ * host's resolver. Outbound TCP and UDP become the VMM's own sockets; host-to-guest forwards listen
+ * on the host (hostfwd). The host's loopback is reachable at 10.0.2.2 unless no_host_loopback.
+ *
+ * libslirp is not thread-safe: one thread of its own (the "slirp" thread) makes every call into it
+ * and polls its sockets and timers. It meets the device (I/O thread) at two bounded frame rings
+ * (src/net_user.c): the guest's frames go in one, the stack's frames for the guest come in the
+ * other, each NET_USER_RING bytes; an eventfd each way wakes the other side. A copying backend
+ * (src/net_backend.h): one queue pair, no offloads (slirp checks the checksums the guest computes).
+ * When the guest takes no frames, the stack's frames beyond the ring are dropped (TCP resends).
+ */
+#ifndef VMM_NET_USER_H
+#define VMM_NET_USER_H
+
+#include <vmm/vmm.h>
+
+#include "log.h"
+#include "net_backend.h"
+
+#define NET_USER_RING (512u << 10) /* each direction's frame ring */
+#define NET_USER_MTU 1500
+
+/*
+ * Start a slirp stack for one NIC with the forwards in n (n->hostfwd, n->nhostfwd) and its
+ * no_host_loopback. 0, or -errno with one message through log: -EADDRINUSE (or another bind error)
+ * when a forward's host port cannot be bound, -EINVAL a host address that is not an IPv4 address.
+ */
+int net_user_open(const struct vmm_net *n, const struct vlog *log, struct net_backend **out);
+
+#endif

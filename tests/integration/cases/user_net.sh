@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: Apache-2.0
+# User-mode networking cases (user-net, user-net-noloop), sourced by linux.sh after its helpers
+# (guest_passed, printed, pass, fail, sha) with CASE VMM G OUT LOG ERR TMO BASE set. POSIX sh. The
+# guest's end is tests/guest/init (t_user_net*). vmm runs with --net user as an unprivileged user
+# (uid 65534, from its start: util-linux setpriv) when we are root and /dev/kvm lets that user in (in the test
+# host we open /dev/kvm to everyone, as a distribution's kvm group would); as ourselves otherwise.
+#   user-net         the guest gets 10.0.2.15 by DHCP; downloads 4 MiB from busybox httpd on the
+#                    host's 127.0.0.1 through the gateway 10.0.2.2 (checksum compared); asks slirp's
+#                    resolver 10.0.2.3 for vmmtest.internal (in the test host, resolv.conf points at
+#                    dns-peer on 127.0.0.1, which answers 10.9.8.7; elsewhere any answer from
+#                    10.0.2.3 counts); then the host connects to 127.0.0.1:HP, forwarded to the guest's
+#                    port 8080, and reads the token the guest printed; vmm exits 0
+#   user-net-noloop  host-loopback=off: the guest's download from 10.0.2.2 fails; vmm exits 0
+BB=/bin/busybox
+[ -x "$BB" ] || fail "the user-net cases need $BB (Debian: busybox-static)"
+in_host=
+[ -e /tests/linux.sh ] && in_host=1
+if [ "$(id -u)" = 0 ]; then
+	$BB ip link set lo up 2>/dev/null
+	[ -n "$in_host" ] && chmod 0666 /dev/kvm
+fi
+PORT=$((20000 + $$ % 20000))
+HP=$((PORT + 1))
+W=$OUT/www
+rm -rf "$W"
+mkdir -p "$W"
+dd if=/dev/urandom of="$W/big.bin" bs=1M count=4 2>/dev/null
+$BB httpd -f -p "127.0.0.1:$PORT" -h "$W" &
+HTTPD=$!
+DNSPID=
+stop_bg() { kill $HTTPD $DNSPID 2>/dev/null; }
+trap stop_bg EXIT
+DNS_NAME=
+if [ -n "$in_host" ]; then
+	DP=$(dirname "$VMM")/dns-peer
+	[ -x "$DP" ] || fail "no $DP (VMM_EXTRA_PROGRAMS)"
+	"$DP" 127.0.0.1 53 vmmtest.internal 10.9.8.7 >"$OUT/dns.log" 2>&1 &
+	DNSPID=$!
+	echo "nameserver 127.0.0.1" >/etc/resolv.conf
+	DNS_NAME=vmmtest.internal
+fi
+AS=
+SP=/usr/bin/setpriv # util-linux's (busybox's cannot change the uid)
+if [ "$(id -u)" = 0 ] && [ -x "$SP" ] && "$SP" --reuid=65534 --regid=65534 --clear-groups -- sh -c ': </dev/kvm' 2>/dev/null; then
+	AS="$SP --reuid=65534 --regid=65534 --clear-groups --"
+	chmod 0666 "$LOG"
+elif [ "$(id -u)" = 0 ] && [ -n "$in_host" ]; then
+	fail "cannot run vmm as uid 65534 in the test host (no util-linux setpriv at $SP?)"
+fi
+# The guest and the host's forward differ per case; the rest is the same.
+if [ "$CASE" = user-net-noloop ]; then
+	NETOPT="user,host-loopback=off"
+	GT="user-net-noloop vmmtest.port1=$PORT"
+else
+	NETOPT="user,hostfwd=tcp:127.0.0.1:$HP-:8080"
+	GT="user-net vmmtest.port1=$PORT vmmtest.arg=${DNS_NAME:-localhost}"
+fi
+echo "+ ${AS:+(as uid 65534) }vmm --net $NETOPT"
+$AS "$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 256M \
+	--net "$NETOPT" --cmdline "$BASE vmmtest=$GT vmmtest.virtio=1 vmmtest.timeout=100" </dev/null 2>"$ERR" &
+pid=$!
+sleep 0.5
+uid=$(sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' /proc/$pid/status 2>/dev/null)
+echo "vmm runs as uid ${uid:-?}"
+if [ -n "$AS" ] && [ -n "$uid" ] && [ "$uid" != 65534 ]; then kill $pid; fail "vmm runs as uid $uid, not 65534"; fi
+if [ "$CASE" = user-net ]; then
+	i=0
+	until grep -q "USERNET-LISTENING" "$LOG" 2>/dev/null; do
+		kill -0 "$pid" 2>/dev/null || break
+		[ $i -ge $((TMO * 10)) ] && { kill "$pid"; fail "the guest did not get to its listener"; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	got=
+	if grep -q "USERNET-LISTENING" "$LOG"; then
+		for _ in 1 2 3 4 5; do
+			got=$(timeout 20 $BB nc -w 3 127.0.0.1 "$HP" </dev/null | tr -d '\r')
+			[ -n "$got" ] && break
+			sleep 1
+		done
+	fi
+fi
+wait "$pid"
+rc=$?
+echo "vmm exited with $rc"
+grep -a "USERNET-\|dns: \|VMMTEST-RESULT" "$LOG" | tr -d '\r'
+[ -n "$DNSPID" ] && cat "$OUT/dns.log"
+[ "$rc" = 0 ] || fail "vmm exited with $rc, expected 0 ($(head -c 300 "$ERR" | tr '\r\n' '  '))"
+guest_passed "$CASE"
+grep -q "USERNET-DHCP 10.0.2.15 10.0.2.2 10.0.2.3" "$LOG" ||
+	fail "the guest's lease is not 10.0.2.15 via 10.0.2.2, DNS 10.0.2.3: $(grep -a USERNET-DHCP "$LOG" | tr -d '\r')"
+[ "$CASE" = user-net-noloop ] && pass
+want=$(sha "$W/big.bin")
+[ "$(printed USERNET-SHA)" = "$want" ] || fail "the guest downloaded sha256 '$(printed USERNET-SHA)', the host served $want"
+token=$(sed -n 's/.*USERNET-TOKEN \(guest-[0-9a-f]*\).*/\1/p' "$LOG" | head -1)
+[ -n "$token" ] && [ "$got" = "$token" ] || fail "through the forward the host read '$got', the guest sent '$token'"
+dns=$(sed -n 's/.*USERNET-DNS \([0-9.]*\).*/\1/p' "$LOG" | head -1)
+if [ -n "$in_host" ]; then
+	[ "$dns" = 10.9.8.7 ] || fail "slirp's resolver answered '$dns' for vmmtest.internal, dns-peer says 10.9.8.7"
+else
+	grep -q "dns: .*10.0.2.3" "$LOG" || fail "no answer from slirp's resolver 10.0.2.3"
+fi
+pass
