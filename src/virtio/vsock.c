@@ -40,6 +40,7 @@ struct vsock {
 	char *uds;
 	int listen_fd;
 	struct vsock_session *s;
+	struct vsock_pool *pool;    /* buffer accounting, shared with the sessions */
 	struct ev_defer defer;
 	struct ev_defer later;
 	bool dying;
@@ -65,13 +66,19 @@ const char *vsock_uds(const struct vsock_session *s)
 	return s->dev ? s->dev->uds : "";
 }
 
+static void session_free(struct vsock_session *s)
+{
+	vsock_pool_put(s->pool);
+	free(s);
+}
+
 bool vsock_session_alive(struct vsock_session *s)
 {
 	s->inflight--;
 	if (!s->resetting)
 		return true;
 	if (s->inflight == 0)
-		free(s);
+		session_free(s);
 	return false;
 }
 
@@ -233,7 +240,8 @@ static void packet(struct vsock_session *s, const struct virtio_vsock_hdr *h, co
 	c = vsock_conn_new(s, fd, CONN_CONNECTING, local, peer);
 	if (!c) {
 		close(fd);
-		vsock_guest_warn(s, "connection limit (%u) reached: refused", VIRTIO_VSOCK_MAX_CONNS);
+		vsock_guest_warn(s, "connection limit (%u, or %u MiB of buffers) reached: refused",
+				 VIRTIO_VSOCK_MAX_CONNS, VIRTIO_VSOCK_TOTAL_BUF >> 20);
 		ctl_rst(s, h);
 		return;
 	}
@@ -352,8 +360,8 @@ static void accept_done(struct ev_req *ev, int res)
 	s->accept_errors = 0;
 	c = vsock_conn_new(s, res, CONN_LINE, 0, 0);
 	if (!c) {
-		vlog_warn(s->dev->log, "virtio-vsock: connection limit (%u) reached: host connection refused",
-			  VIRTIO_VSOCK_MAX_CONNS);
+		vlog_warn(s->dev->log, "virtio-vsock: connection limit (%u, or %u MiB of buffers) reached: host connection refused",
+			  VIRTIO_VSOCK_MAX_CONNS, VIRTIO_VSOCK_TOTAL_BUF >> 20);
 		close(res);
 	} else {
 		vsock_conn_read(c);
@@ -459,6 +467,7 @@ static int vs_activate(void *opaque, const struct virtio_ctx *ctx)
 	if (!s)
 		return -ENOMEM;
 	s->dev = dev;
+	s->pool = dev->pool;
 	s->ctx = *ctx;
 	s->cid = dev->cid;
 	s->q_tail = &s->q_head;
@@ -473,6 +482,7 @@ static int vs_activate(void *opaque, const struct virtio_ctx *ctx)
 		free(s);
 		return ret;
 	}
+	dev->pool->refs++;
 	dev->s = s;
 	return 0;
 }
@@ -506,7 +516,7 @@ static void vs_reset(void *opaque)
 		}
 	}
 	if (s->inflight == 0)
-		free(s);
+		session_free(s);
 }
 
 static void vs_destroy(void *opaque)
@@ -521,6 +531,8 @@ static void vs_destroy(void *opaque)
 		unlink(dev->uds);
 	}
 	free(dev->uds);
+	vsock_pool_put(dev->pool); /* the detached session may still hold it */
+	dev->pool = NULL;
 	if (dev->defer.queued || dev->later.queued) {
 		dev->dying = true;
 		return;
@@ -533,6 +545,13 @@ unsigned virtio_vsock_conns(void *opaque)
 	struct vsock *dev = opaque;
 
 	return dev->s ? dev->s->nconns : 0;
+}
+
+uint64_t virtio_vsock_buffered(void *opaque)
+{
+	struct vsock *dev = opaque;
+
+	return dev->pool ? dev->pool->used : 0;
 }
 
 /* Payload is copied on the I/O thread: no SQE ever reads or writes guest memory. */
@@ -634,13 +653,16 @@ int virtio_vsock_create(const struct virtio_vsock_opts *o, const struct vlog *lo
 		return -EINVAL;
 	}
 	dev = calloc(1, sizeof(*dev));
-	if (!dev || !(dev->uds = strdup(o->uds ? o->uds : ""))) {
+	if (!dev || !(dev->uds = strdup(o->uds ? o->uds : "")) || !(dev->pool = vsock_pool_new())) {
+		if (dev)
+			free(dev->uds);
 		free(dev);
 		vlog_err(log, "virtio-vsock: out of memory");
 		return -ENOMEM;
 	}
 	ret = listen_on(o->uds, log, &dev->listen_fd);
 	if (ret) {
+		vsock_pool_put(dev->pool);
 		free(dev->uds);
 		free(dev);
 		return ret;

@@ -20,7 +20,15 @@
 
 #define VIRTIO_VSOCK_QUEUE_SIZE 256
 #define VIRTIO_VSOCK_MAX_CONNS 1024  /* connections at once, both directions together */
-#define VIRTIO_VSOCK_BUF (256u << 10) /* the credit (buf_alloc) we give the guest per connection */
+#define VIRTIO_VSOCK_BUF (256u << 10) /* the largest credit (buf_alloc) we give the guest per connection */
+/*
+ * What all connections of one device may buffer together (guest -> host credit and host -> guest
+ * read-ahead, counted at their full capacity). Every connection starts small (4 KiB each way) and
+ * grows while it is busy, so 1024 connections take 8 MiB at most and the other 24 MiB let about 75
+ * connections run at their full window (256 KiB + 64 KiB) at once; before, a guest could make the
+ * VMM hold 320 MiB (1024 x 320 KiB).
+ */
+#define VIRTIO_VSOCK_TOTAL_BUF (32u << 20)
 
 struct virtio_vsock_opts {
 	uint64_t guest_cid; /* 3 .. 0xfffffffe */
@@ -36,5 +44,7 @@ extern const struct virtio_device_ops virtio_vsock_ops;
 
 /* Tests: live connections of the active session (0 when inactive). On the I/O thread. */
 unsigned virtio_vsock_conns(void *dev);
+/* Tests: the bytes of connection buffers the device accounts now (at most VIRTIO_VSOCK_TOTAL_BUF). */
+uint64_t virtio_vsock_buffered(void *dev);
 
 #endif

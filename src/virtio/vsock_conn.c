@@ -12,10 +12,16 @@
 
 /*
  * Credit (virtio 1.2 section 5.10.6.3): we never send the guest more payload than it advertised
- * (peer_buf_alloc - (tx_cnt - peer_fwd_cnt)); the guest may send us VIRTIO_VSOCK_BUF bytes beyond
- * what we have written to the host socket (fwd_cnt): exactly what hbuf holds. A guest sending more
- * is reset. A credit update goes out when a quarter of the buffer was forwarded since the guest last
+ * (peer_buf_alloc - (tx_cnt - peer_fwd_cnt)); the guest may send us h_win bytes beyond what we have
+ * written to the host socket (fwd_cnt): what hbuf holds besides our "OK" line. A guest sending more
+ * is reset. A credit update goes out when a quarter of the window was forwarded since the guest last
  * heard our fwd_cnt, or when the guest's view of our free space has fallen under a quarter.
+ *
+ * Growth (a slow start): h_win starts at VSOCK_WIN_MIN and doubles, up to VIRTIO_VSOCK_BUF, when the
+ * guest has used half of it since it last heard our fwd_cnt (and a credit update tells it); gbuf
+ * starts at VSOCK_HOSTBUF_MIN and doubles, up to VSOCK_HOSTBUF, when a read left it half full. Both
+ * only with the pool's room (see vsock_conn.h) and only while no SQE points into the ring, which is
+ * then moved to a larger one. A window is never shrunk: the guest may send what it was told.
  *
  * Ending: the guest's SHUTDOWN SEND shuts the host socket's write side once hbuf is empty; the host
  * socket's end of file becomes SHUTDOWN SEND to the guest once gbuf is empty. When the guest has
@@ -23,7 +29,6 @@
  * the guest, which Linux waits for) and closed. Errors on the host socket reset it at once.
  */
 
-#define HBUF_CAP (VIRTIO_VSOCK_BUF + VSOCK_LINE_MAX)
 #define CONTAINER(ptr, type, member) ((type *)(void *)((uint8_t *)(ptr) - offsetof(type, member)))
 
 static void read_done(struct ev_req *ev, int res);
@@ -75,10 +80,96 @@ uint32_t vsock_iov_from(const struct iovec *iov, unsigned niov, uint64_t off, vo
 	return done;
 }
 
+struct vsock_pool *vsock_pool_new(void)
+{
+	struct vsock_pool *p = calloc(1, sizeof(*p));
+
+	if (p)
+		p->refs = 1;
+	return p;
+}
+
+void vsock_pool_put(struct vsock_pool *p)
+{
+	if (p && --p->refs == 0)
+		free(p);
+}
+
+/* Bytes the pool can give a connection to grow, keeping a floor for each connection not open yet. */
+static uint64_t pool_room(const struct vsock_pool *p)
+{
+	uint64_t keep = p->conns < VIRTIO_VSOCK_MAX_CONNS ? (uint64_t)(VIRTIO_VSOCK_MAX_CONNS - p->conns) * VSOCK_CONN_FLOOR : 0;
+
+	return p->used + keep >= VIRTIO_VSOCK_TOTAL_BUF ? 0 : VIRTIO_VSOCK_TOTAL_BUF - p->used - keep;
+}
+
+/* Move a ring's len bytes from head (capacity cap) to the start of a new one of new_cap bytes. */
+static uint8_t *ring_move(uint8_t *old, uint32_t head, uint32_t len, uint32_t cap, uint32_t new_cap)
+{
+	uint8_t *p = malloc(new_cap);
+	uint32_t first = len < cap - head ? len : cap - head;
+
+	if (!p)
+		return NULL;
+	if (old) {
+		memcpy(p, old + head, first);
+		memcpy(p + first, old, len - first);
+		free(old);
+	}
+	return p;
+}
+
+/*
+ * Double a ring's capacity (*cap, holding the *head/len bytes at *buf when allocated) up to max,
+ * within the pool's room, in steps of VSOCK_WIN_MIN; false when it cannot grow now.
+ */
+static bool ring_grow(struct vsock_pool *p, uint8_t **buf, uint32_t *head, uint32_t len, uint32_t *cap,
+		      uint32_t base, uint32_t max)
+{
+	uint64_t room = pool_room(p), grow = *cap - base;
+
+	if (grow > max - (*cap - base))
+		grow = max - (*cap - base);
+	if (grow > room)
+		grow = room / VSOCK_WIN_MIN * VSOCK_WIN_MIN;
+	if (!grow)
+		return false;
+	if (*buf) {
+		uint8_t *n = ring_move(*buf, *head, len, *cap, *cap + (uint32_t)grow);
+
+		if (!n)
+			return false;
+		*buf = n;
+		*head = 0;
+	}
+	*cap += (uint32_t)grow;
+	p->used += grow;
+	return true;
+}
+
+/*
+ * The guest used half its window since it heard our fwd_cnt (and that window): a larger one, told
+ * in a credit update.
+ */
+static void hbuf_grow(struct vsock_conn *c)
+{
+	if (c->writing || c->h_win >= VIRTIO_VSOCK_BUF || c->win_sent != c->h_win ||
+	    c->rx_cnt - c->fwd_sent < c->h_win / 2)
+		return;
+	if (ring_grow(c->s->pool, &c->hbuf, &c->h_head, c->h_len, &c->h_cap, VSOCK_LINE_MAX, VIRTIO_VSOCK_BUF)) {
+		c->h_win = c->h_cap - VSOCK_LINE_MAX;
+		c->need_credit = true;
+	}
+}
+
 static void free_conn(struct vsock_conn *c)
 {
+	struct vsock_pool *p = c->s->pool;
+
 	if (c->fd >= 0)
 		close(c->fd);
+	p->used -= c->h_cap + c->g_cap;
+	p->conns--;
 	free(c->gbuf);
 	free(c->hbuf);
 	free(c);
@@ -108,7 +199,7 @@ void vsock_conn_hdr(struct vsock_conn *c, struct virtio_vsock_hdr *h, uint16_t o
 	h->dst_port = htole32(c->peer_port);
 	h->type = htole16(VIRTIO_VSOCK_TYPE_STREAM);
 	h->op = htole16(op);
-	h->buf_alloc = htole32(VIRTIO_VSOCK_BUF);
+	h->buf_alloc = htole32(c->h_win);
 	h->fwd_cnt = htole32(c->fwd_cnt);
 }
 
@@ -117,11 +208,16 @@ struct vsock_conn *vsock_conn_new(struct vsock_session *s, int fd, enum vsock_st
 {
 	struct vsock_conn *c;
 
-	if (s->nconns >= VIRTIO_VSOCK_MAX_CONNS)
+	if (s->nconns >= VIRTIO_VSOCK_MAX_CONNS || s->pool->used + VSOCK_CONN_FLOOR > VIRTIO_VSOCK_TOTAL_BUF)
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
+	c->h_win = VSOCK_WIN_MIN;
+	c->h_cap = VSOCK_WIN_MIN + VSOCK_LINE_MAX;
+	c->g_cap = VSOCK_HOSTBUF_MIN;
+	s->pool->used += VSOCK_CONN_FLOOR;
+	s->pool->conns++;
 	c->s = s;
 	c->fd = fd;
 	c->state = st;
@@ -213,9 +309,9 @@ static void cancel_done(struct ev_req *ev, int res)
 static void credit_check(struct vsock_conn *c)
 {
 	uint32_t fresh = c->fwd_cnt - c->fwd_sent;
-	uint32_t guest_free = VIRTIO_VSOCK_BUF - (c->rx_cnt - c->fwd_sent);
+	uint32_t guest_free = c->h_win - (c->rx_cnt - c->fwd_sent);
 
-	if (fresh && (fresh >= VIRTIO_VSOCK_BUF / 4 || guest_free < VIRTIO_VSOCK_BUF / 4))
+	if (fresh && (fresh >= c->h_win / 4 || guest_free < c->h_win / 4))
 		c->need_credit = true;
 }
 
@@ -297,13 +393,13 @@ void vsock_conn_read(struct vsock_conn *c)
 	} else if (c->state == CONN_ESTABLISHED) {
 		uint32_t tail;
 
-		if (c->guest_no_recv || c->g_len == VSOCK_HOSTBUF)
+		if (c->guest_no_recv || c->g_len == c->g_cap)
 			return;
-		if (!c->gbuf && !(c->gbuf = malloc(VSOCK_HOSTBUF)))
+		if (!c->gbuf && !(c->gbuf = malloc(c->g_cap)))
 			return;
-		tail = (c->g_head + c->g_len) % VSOCK_HOSTBUF;
+		tail = (c->g_head + c->g_len) % c->g_cap;
 		p = c->gbuf + tail;
-		n = min32(VSOCK_HOSTBUF - c->g_len, VSOCK_HOSTBUF - tail);
+		n = min32(c->g_cap - c->g_len, c->g_cap - tail);
 	} else {
 		return;
 	}
@@ -391,6 +487,8 @@ static void read_done(struct ev_req *ev, int res)
 		c->host_eof = true;
 	} else if (res > 0) {
 		c->g_len += (uint32_t)res;
+		if (c->g_len >= c->g_cap / 2 && c->g_cap < VSOCK_HOSTBUF) /* no recv in flight: it may move */
+			ring_grow(c->s->pool, &c->gbuf, &c->g_head, c->g_len, &c->g_cap, 0, VSOCK_HOSTBUF);
 		vsock_conn_read(c);
 	} else {
 		vsock_conn_read(c);
@@ -409,7 +507,7 @@ static void send_run(struct vsock_conn *c)
 	sqe = event_loop_sqe(c->s->ctx.loop, &c->wr);
 	if (!sqe)
 		return;
-	io_uring_prep_send(sqe, c->fd, c->hbuf + c->h_head, min32(c->h_len, HBUF_CAP - c->h_head), MSG_NOSIGNAL);
+	io_uring_prep_send(sqe, c->fd, c->hbuf + c->h_head, min32(c->h_len, c->h_cap - c->h_head), MSG_NOSIGNAL);
 	c->writing = true;
 	c->inflight++;
 	c->s->inflight++;
@@ -432,11 +530,12 @@ static void write_done(struct ev_req *ev, int res)
 		return;
 	}
 	n = min32((uint32_t)res, c->h_len);
-	c->h_head = (c->h_head + n) % HBUF_CAP;
+	c->h_head = (c->h_head + n) % c->h_cap;
 	c->h_len -= n;
 	ours = min32(n, c->h_prefix);
 	c->h_prefix -= ours;
 	c->fwd_cnt += n - ours;
+	hbuf_grow(c);
 	credit_check(c);
 	send_run(c);
 	vsock_conn_kick(c);
@@ -446,8 +545,8 @@ static void write_done(struct ev_req *ev, int res)
 static void hbuf_put(struct vsock_conn *c, const struct iovec *iov, unsigned niov, uint64_t off, uint32_t len)
 {
 	while (len) {
-		uint32_t tail = (c->h_head + c->h_len) % HBUF_CAP;
-		uint32_t k = min32(len, HBUF_CAP - tail);
+		uint32_t tail = (c->h_head + c->h_len) % c->h_cap;
+		uint32_t k = min32(len, c->h_cap - tail);
 
 		k = vsock_iov_from(iov, niov, off, c->hbuf + tail, k);
 		if (!k)
@@ -509,7 +608,7 @@ void vsock_conn_packet(struct vsock_conn *c, const struct virtio_vsock_hdr *h, c
 			vsock_conn_close(c, true);
 			return;
 		}
-		if (!c->hbuf && !(c->hbuf = malloc(HBUF_CAP))) {
+		if (!c->hbuf && !(c->hbuf = malloc(c->h_cap))) {
 			vsock_conn_close(c, true);
 			return;
 		}
@@ -537,17 +636,18 @@ void vsock_conn_packet(struct vsock_conn *c, const struct virtio_vsock_hdr *h, c
 		break;
 	case VIRTIO_VSOCK_OP_RW:
 		if (c->state != CONN_ESTABLISHED || c->guest_eof ||
-		    (c->rx_cnt - c->fwd_cnt) + (uint64_t)len > VIRTIO_VSOCK_BUF) {
+		    (c->rx_cnt - c->fwd_cnt) + (uint64_t)len > c->h_win) {
 			vsock_guest_warn(c->s, "data beyond the connection's state or credit: reset");
 			vsock_conn_close(c, true);
 			return;
 		}
-		if (!c->hbuf && !(c->hbuf = malloc(HBUF_CAP))) {
+		if (!c->hbuf && !(c->hbuf = malloc(c->h_cap))) {
 			vsock_conn_close(c, true);
 			return;
 		}
 		hbuf_put(c, iov, niov, VSOCK_HDR, len);
 		c->rx_cnt += len;
+		hbuf_grow(c);
 		send_run(c);
 		break;
 	case VIRTIO_VSOCK_OP_CREDIT_UPDATE:
@@ -581,10 +681,10 @@ uint32_t vsock_conn_fill(struct vsock_conn *c, const struct iovec *iov, unsigned
 		n = min32(c->g_len, peer_credit(c));
 		n = min32(n, room - VSOCK_HDR);
 		n = min32(n, VSOCK_MAX_PKT);
-		first = min32(n, VSOCK_HOSTBUF - c->g_head);
+		first = min32(n, c->g_cap - c->g_head);
 		vsock_iov_to(iov, niov, VSOCK_HDR, c->gbuf + c->g_head, first);
 		vsock_iov_to(iov, niov, VSOCK_HDR + first, c->gbuf, n - first);
-		c->g_head = (c->g_head + n) % VSOCK_HOSTBUF;
+		c->g_head = (c->g_head + n) % c->g_cap;
 		c->g_len -= n;
 		c->tx_cnt += n;
 		vsock_conn_hdr(c, &h, VIRTIO_VSOCK_OP_RW);
@@ -600,6 +700,7 @@ uint32_t vsock_conn_fill(struct vsock_conn *c, const struct iovec *iov, unsigned
 	}
 	c->need_credit = false; /* every packet carries our credit */
 	c->fwd_sent = c->fwd_cnt;
+	c->win_sent = c->h_win;
 	vsock_iov_to(iov, niov, 0, &h, VSOCK_HDR);
 	return VSOCK_HDR + n;
 }

@@ -9,10 +9,20 @@
  * between the chains and per-connection buffers on the I/O thread, so nothing is "in flight" for a
  * snapshot.
  *
- * Bounds: at most VIRTIO_VSOCK_MAX_CONNS connections; per connection at most VIRTIO_VSOCK_BUF
- * bytes from the guest (the credit we advertise: a guest that sends more is reset) and
- * VSOCK_HOSTBUF bytes read ahead from the host socket; replies that belong to no connection (RSTs)
- * wait in a fixed ring, and the tx queue is not served while it is nearly full.
+ * Bounds: at most VIRTIO_VSOCK_MAX_CONNS connections. Per connection, a ring for the guest's data
+ * of its window (the credit, buf_alloc, we advertise: a guest that sends more is reset) plus
+ * VSOCK_LINE_MAX, and a ring of read-ahead from the host socket; both start at VSOCK_WIN_MIN and
+ * VSOCK_HOSTBUF_MIN and double, while the connection is busy, up to VIRTIO_VSOCK_BUF and
+ * VSOCK_HOSTBUF. A window never shrinks (the guest may use what it was once told at any time), and
+ * the rings are allocated lazily at their capacity. Every capacity is accounted in the device's
+ * pool (struct vsock_pool, shared by its sessions, so connections of a session that a reset
+ * detached still count until freed) before it is advertised or allocated: the total stays at most
+ * VIRTIO_VSOCK_TOTAL_BUF. A new connection takes VSOCK_CONN_FLOOR (refused, RST, when even that
+ * would pass the total); growth leaves a floor for every connection not yet opened, so below the
+ * connection limit a connection is refused only while a reset's leftovers are being freed. Replies
+ * that belong to no connection (RSTs) wait in a fixed ring, and the tx queue is not served while
+ * it is nearly full. Outside the total: the fixed structures (a struct vsock_conn per connection,
+ * about 0.4 KiB, the session with its reply ring, about 60 KiB).
  */
 #ifndef VMM_VIRTIO_VSOCK_CONN_H
 #define VMM_VIRTIO_VSOCK_CONN_H
@@ -32,10 +42,25 @@
 #define VSOCK_HDR ((uint32_t)sizeof(struct virtio_vsock_hdr))
 #define VSOCK_MAX_PKT (64u << 10)      /* payload of one packet, either way */
 #define VSOCK_HOSTBUF (64u << 10)      /* bytes read from a host socket, waiting for the guest */
+#define VSOCK_WIN_MIN (4u << 10)       /* a connection's first window (credit) */
+#define VSOCK_HOSTBUF_MIN (4u << 10)   /* ... and read-ahead ring */
 #define VSOCK_LINE_MAX 32              /* "CONNECT <port>\n" */
 #define VSOCK_CTL_MAX (VIRTIO_VSOCK_MAX_CONNS + 256)
 #define VSOCK_CTL_TX_LIMIT 256          /* the tx queue waits while this many replies wait */
 #define VSOCK_FIRST_PORT 1024u
+#define VSOCK_CONN_FLOOR (VSOCK_WIN_MIN + VSOCK_LINE_MAX + VSOCK_HOSTBUF_MIN) /* accounted at creation */
+
+/* Every connection can have its floor, and one of them its full size besides. */
+_Static_assert((uint64_t)VIRTIO_VSOCK_MAX_CONNS * VSOCK_CONN_FLOOR + VIRTIO_VSOCK_BUF + VSOCK_HOSTBUF <=
+		       VIRTIO_VSOCK_TOTAL_BUF,
+	       "VIRTIO_VSOCK_TOTAL_BUF too small");
+
+/* The buffer accounting of one device, shared by its sessions (I/O thread; freed at the last put). */
+struct vsock_pool {
+	unsigned refs;
+	unsigned conns;             /* connections accounted (those of detached sessions included) */
+	uint64_t used;              /* bytes of their rings' capacities */
+};
 
 enum vsock_state {
 	CONN_LINE,        /* host-initiated: reading "CONNECT <port>\n" */
@@ -62,19 +87,21 @@ struct vsock_conn {
 	struct vsock_conn *next_q;
 	bool need_request, need_response, need_credit, need_shutdown;
 	/* Host -> guest: bytes read from the socket (ring), and the guest's credit. */
-	uint8_t *gbuf;
-	uint32_t g_head, g_len;
+	uint8_t *gbuf;              /* g_cap bytes once allocated */
+	uint32_t g_head, g_len, g_cap;
 	uint32_t tx_cnt;            /* payload bytes sent to the guest */
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
 	bool host_eof, eof_sent;    /* the host socket ended; the guest was told (SHUTDOWN SEND) */
 	bool guest_no_recv;         /* the guest's SHUTDOWN RCV */
 	/* Guest -> host: bytes from the guest (ring), "OK <port>\n" first for host-initiated ones. */
-	uint8_t *hbuf;
-	uint32_t h_head, h_len;
+	uint8_t *hbuf;              /* h_cap = h_win + VSOCK_LINE_MAX bytes once allocated */
+	uint32_t h_head, h_len, h_cap;
+	uint32_t h_win;             /* the window (buf_alloc) we advertise: never shrinks */
 	uint32_t h_prefix;          /* bytes at the front that are ours, not the guest's */
 	uint32_t rx_cnt;            /* payload bytes the guest sent */
 	uint32_t fwd_cnt;           /* ... and of them written to the host socket */
 	uint32_t fwd_sent;          /* the fwd_cnt the guest last heard */
+	uint32_t win_sent;          /* the h_win it last heard (0: none yet) */
 	bool guest_eof;             /* the guest's SHUTDOWN SEND */
 	bool host_wr_shut;
 	char line[VSOCK_LINE_MAX];
@@ -84,6 +111,7 @@ struct vsock_conn {
 
 struct vsock_session {
 	struct vsock *dev;          /* NULL once detached (reset) */
+	struct vsock_pool *pool;    /* the device's (a reference) */
 	struct virtio_ctx ctx;
 	uint64_t cid;
 	bool resetting;
@@ -117,6 +145,9 @@ bool vsock_session_alive(struct vsock_session *s);
 const char *vsock_uds(const struct vsock_session *s);
 
 /* vsock_conn.c */
+struct vsock_pool *vsock_pool_new(void);
+void vsock_pool_put(struct vsock_pool *p);
+/* NULL at the connection limit, when the pool cannot give VSOCK_CONN_FLOOR, or out of memory. */
 struct vsock_conn *vsock_conn_new(struct vsock_session *s, int fd, enum vsock_state st, uint32_t local,
 				  uint32_t peer);
 struct vsock_conn *vsock_conn_find(struct vsock_session *s, uint32_t local, uint32_t peer);

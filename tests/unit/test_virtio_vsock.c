@@ -313,7 +313,9 @@ START_TEST(host_connect_data_credit)
 	rx_get_op(&t, &h, buf, VIRTIO_VSOCK_OP_RW);
 	ck_assert_uint_eq(le32toh(h.len), 5);
 	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
-	ck_assert_uint_eq(le32toh(h.buf_alloc), VIRTIO_VSOCK_BUF);
+	/* A fresh connection's window: small (4 KiB), growing while the guest uses it. */
+	ck_assert_uint_ge(le32toh(h.buf_alloc), 4096);
+	ck_assert_uint_le(le32toh(h.buf_alloc), VIRTIO_VSOCK_BUF);
 	/* guest -> host */
 	r = mkhdr(VIRTIO_VSOCK_OP_RW, 5000, hport, 5);
 	tx(&t, &r, "world", 5);
@@ -636,6 +638,266 @@ START_TEST(no_leaks)
 }
 END_TEST
 
+struct buffered_arg {
+	void *dev;
+	uint64_t n;
+};
+
+static void buffered_fn(void *arg)
+{
+	struct buffered_arg *a = arg;
+
+	a->n = virtio_vsock_buffered(a->dev);
+}
+
+static uint64_t buffered(struct t *t)
+{
+	struct buffered_arg a = { t->vd.dev, 0 };
+
+	ck_assert_int_eq(event_loop_call(t->vd.l, buffered_fn, &a), 0);
+	return a.n;
+}
+
+/* A guest that keeps to the credit it heard: per connection, what the device told it last. */
+#define GPORT0 20000u
+#define NBIG 32
+
+struct gconn {
+	uint32_t buf_alloc, fwd_cnt, tx_cnt;
+	bool live, rst;
+};
+
+struct greedy {
+	struct t *t;
+	struct gconn *c;
+	unsigned n;
+	uint32_t hport;
+	uint64_t big[NBIG];
+	unsigned batch;
+	uint32_t max_alloc;
+};
+
+static uint32_t credit(const struct gconn *c)
+{
+	uint32_t used = c->tx_cnt - c->fwd_cnt;
+
+	return used > c->buf_alloc ? 0 : c->buf_alloc - used;
+}
+
+/* Take every packet the device has sent (no waiting) into the guest's view. */
+static unsigned drain(struct greedy *g)
+{
+	struct virtio_vsock_hdr h;
+	unsigned got = 0;
+
+	while (rx_get_ms(g->t, &h, NULL, 0)) {
+		uint32_t p = le32toh(h.dst_port) - GPORT0;
+
+		got++;
+		ck_assert_uint_le(p, g->n); /* n: the one past the limit */
+		ck_assert_uint_eq(le32toh(h.src_port), g->hport);
+		if (le16toh(h.op) == VIRTIO_VSOCK_OP_RST) {
+			g->c[p].live = false;
+			g->c[p].rst = true;
+			continue;
+		}
+		if (le16toh(h.op) == VIRTIO_VSOCK_OP_RESPONSE)
+			g->c[p].live = true;
+		g->c[p].buf_alloc = le32toh(h.buf_alloc);
+		g->c[p].fwd_cnt = le32toh(h.fwd_cnt);
+		if (g->c[p].buf_alloc > g->max_alloc)
+			g->max_alloc = g->c[p].buf_alloc;
+	}
+	return got;
+}
+
+static void flush(struct greedy *g)
+{
+	if (!g->batch)
+		return;
+	tx_kick(g->t);
+	g->batch = 0;
+	drain(g);
+}
+
+/* One packet of len bytes (whatever the buffer holds) on connection p, as the guest's op. */
+static void send_pkt(struct greedy *g, unsigned p, uint16_t op, uint32_t len)
+{
+	struct virtio_vsock_hdr h = mkhdr(op, GPORT0 + p, g->hport, len);
+	uint64_t gpa = g->big[g->batch];
+	struct vqd_buf b = { gpa, HDR + len, false };
+
+	ck_assert_uint_le(len, BIG);
+	memcpy(g->t->vd.ram + gpa, &h, HDR);
+	vqd_add_chain(&g->t->vd, TXQ, &b, 1);
+	g->t->tx_posted++;
+	if (op == VIRTIO_VSOCK_OP_RW)
+		g->c[p].tx_cnt += len;
+	if (++g->batch == NBIG)
+		flush(g);
+}
+
+/* Every live connection sends all the credit it has; returns the bytes sent. */
+static uint64_t greedy_round(struct greedy *g)
+{
+	uint64_t sent = 0;
+
+	for (unsigned p = 0; p < g->n; p++) {
+		uint32_t k;
+
+		while (g->c[p].live && (k = credit(&g->c[p])) > 0) {
+			k = k < BIG ? k : BIG;
+			send_pkt(g, p, VIRTIO_VSOCK_OP_RW, k);
+			sent += k;
+		}
+	}
+	flush(g);
+	settle(g->t);
+	drain(g);
+	return sent;
+}
+
+/*
+ * A guest opens the most connections it may, to a host that never reads, and fills every one as
+ * fast as its credit grows: what the device accounts never passes VIRTIO_VSOCK_TOTAL_BUF, nobody
+ * who keeps to the credit is reset, one who does not is, and the device is as good as new after.
+ */
+START_TEST(buffer_total_bound)
+{
+	struct t t;
+	struct greedy g = { .t = &t, .n = VIRTIO_VSOCK_MAX_CONNS, .hport = 6500 };
+	struct virtio_vsock_hdr h, r;
+	uint64_t most = 0, sent = 0;
+	unsigned live = 0, stable = 0;
+	uint32_t hport;
+	int lfd, fd;
+
+	setup(&t);
+	for (unsigned i = 0; i < NBIG; i++)
+		g.big[i] = vqd_alloc(&t.vd, BIG + HDR);
+	g.c = calloc(g.n + 1, sizeof(*g.c));
+	ck_assert_ptr_nonnull(g.c);
+	lfd = uds_listen(&t, g.hport, 4096);
+	for (unsigned p = 0; p <= g.n; p++) /* one more than the limit: refused */
+		send_pkt(&g, p, VIRTIO_VSOCK_OP_REQUEST, 0);
+	flush(&g);
+	for (int i = 0; i < 5000 && live + g.c[g.n].rst < g.n + 1; i++) {
+		usleep(1000);
+		drain(&g);
+		live = 0;
+		for (unsigned p = 0; p < g.n; p++)
+			live += g.c[p].live;
+	}
+	ck_assert_uint_eq(live, g.n);
+	ck_assert(g.c[g.n].rst);
+	ck_assert_uint_eq(conns(&t), VIRTIO_VSOCK_MAX_CONNS);
+	ck_assert_uint_le(buffered(&t), VIRTIO_VSOCK_TOTAL_BUF);
+	/* Fill them until the accounted total stops growing (the host's socket buffers fill too). */
+	for (int round = 0; round < 40 && stable < 3; round++) {
+		uint64_t b;
+
+		sent += greedy_round(&g);
+		b = buffered(&t);
+		ck_assert_uint_le(b, VIRTIO_VSOCK_TOTAL_BUF);
+		stable = b == most ? stable + 1 : 0;
+		most = b > most ? b : most;
+	}
+	for (unsigned p = 0; p < g.n; p++)
+		ck_assert_msg(g.c[p].live && !g.c[p].rst, "connection %u was reset", p);
+	ck_assert_uint_eq(conns(&t), VIRTIO_VSOCK_MAX_CONNS);
+	ck_assert_uint_gt(most, VIRTIO_VSOCK_TOTAL_BUF / 2); /* the pool was used, and is the limit */
+	ck_assert_uint_gt(sent, (uint64_t)VIRTIO_VSOCK_TOTAL_BUF);
+	ck_assert_uint_eq(g.max_alloc, VIRTIO_VSOCK_BUF); /* some connections reached the full window */
+	/* A credit liar: 64 KiB packets beyond its window, to a host that reads nothing. Reset. */
+	for (int i = 0; i < 40 && !g.c[0].rst; i++) {
+		send_pkt(&g, 0, VIRTIO_VSOCK_OP_RW, BIG);
+		flush(&g);
+		settle(&t);
+		drain(&g);
+	}
+	ck_assert(g.c[0].rst);
+	ck_assert_uint_le(buffered(&t), VIRTIO_VSOCK_TOTAL_BUF);
+	/* The guest resets them all: everything accounted goes back. */
+	for (unsigned p = 0; p < g.n; p++)
+		if (g.c[p].live)
+			send_pkt(&g, p, VIRTIO_VSOCK_OP_RST, 0);
+	flush(&g);
+	for (int i = 0; i < 5000 && (conns(&t) || buffered(&t)); i++)
+		usleep(1000);
+	ck_assert_uint_eq(conns(&t), 0);
+	ck_assert_uint_eq(buffered(&t), 0);
+	close(lfd);
+	/* Still serving, both ways. */
+	while (rx_get_ms(&t, &h, NULL, 10))
+		;
+	fd = host_connect(&t, 5001, &hport);
+	ck_assert_uint_gt(buffered(&t), 0);
+	r = mkhdr(VIRTIO_VSOCK_OP_RW, 5001, hport, 2);
+	tx(&t, &r, "hi", 2);
+	{
+		char buf[2];
+
+		read_n(fd, buf, 2);
+		ck_assert_int_eq(memcmp(buf, "hi", 2), 0);
+	}
+	close(fd);
+	free(g.c);
+	teardown(&t);
+}
+END_TEST
+
+/* One busy connection, with a host that reads: its window grows to the full VIRTIO_VSOCK_BUF. */
+START_TEST(window_grows)
+{
+	struct t t;
+	struct greedy g = { .t = &t, .n = 1, .hport = 6600 };
+	static uint8_t sink[BIG];
+	uint64_t sent = 0, got = 0;
+	int lfd, fd;
+
+	setup(&t);
+	for (unsigned i = 0; i < NBIG; i++)
+		g.big[i] = vqd_alloc(&t.vd, BIG + HDR);
+	g.c = calloc(2, sizeof(*g.c));
+	ck_assert_ptr_nonnull(g.c);
+	lfd = uds_listen(&t, g.hport, 8);
+	send_pkt(&g, 0, VIRTIO_VSOCK_OP_REQUEST, 0);
+	flush(&g);
+	for (int i = 0; i < 5000 && !g.c[0].live; i++) {
+		usleep(1000);
+		drain(&g);
+	}
+	ck_assert(g.c[0].live);
+	ck_assert_uint_lt(g.c[0].buf_alloc, VIRTIO_VSOCK_BUF); /* starts small */
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	for (int round = 0; round < 2000 && (sent < (8u << 20) || g.max_alloc < VIRTIO_VSOCK_BUF); round++) {
+		ssize_t n;
+
+		sent += greedy_round(&g);
+		while ((n = read(fd, sink, sizeof(sink))) > 0)
+			got += (uint64_t)n;
+	}
+	ck_assert_uint_eq(g.max_alloc, VIRTIO_VSOCK_BUF);
+	ck_assert(!g.c[0].rst);
+	while (got < sent) {
+		struct pollfd pf = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		ck_assert_int_eq(poll(&pf, 1, 5000), 1);
+		n = read(fd, sink, sizeof(sink));
+		ck_assert_int_gt(n, 0);
+		got += (uint64_t)n;
+	}
+	ck_assert_uint_eq(got, sent);
+	close(fd);
+	close(lfd);
+	free(g.c);
+	teardown(&t);
+}
+END_TEST
+
 static void save_fn(void *arg)
 {
 	struct t *t = arg;
@@ -733,6 +995,8 @@ int main(void)
 	tcase_add_test(tc, hostile_packets);
 	tcase_add_test(tc, request_flood);
 	tcase_add_test(tc, no_leaks);
+	tcase_add_test(tc, buffer_total_bound);
+	tcase_add_test(tc, window_grows);
 	tcase_add_test(tc, snapshot_transport_reset);
 	tcase_add_test(tc, uds_checks);
 	suite_add_tcase(s, tc);
