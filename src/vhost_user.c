@@ -2,6 +2,7 @@
 /* A vhost-user frontend: messages over a unix socket, the handshake, memory table and queues (vhost_user.h). */
 #include "vhost_user.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_config.h>
@@ -35,6 +36,11 @@ struct vu_queue {
 	int kick_fd, call_fd;
 	int watch;          /* of call_fd, -1 */
 	uint16_t last_base; /* from GET_VRING_BASE */
+	/* What the backend holds (vhost_user.h), while started, on the I/O thread. */
+	const struct virtq *vq;
+	uint16_t seen_avail, seen_used; /* ring entries counted so far */
+	bool lost;
+	int16_t held[VIRTQ_MAX_SIZE];   /* per head: made available - completed (0 or 1) */
 };
 
 struct vhost_user {
@@ -48,6 +54,8 @@ struct vhost_user {
 	/* Between vhost_user_start() and vhost_user_stop(), on the I/O thread. */
 	struct virtio_ctx ctx;
 	int sock_watch;
+	void (*on_broken)(void *opaque);
+	void *broken_opaque;
 	struct vu_queue q[VHOST_USER_MAX_QUEUES];
 };
 
@@ -429,6 +437,150 @@ int vhost_user_set_mem_table(struct vhost_user *vu, const struct guest_mem *m)
 		       fds, (unsigned)m->nr, NULL, 0);
 }
 
+/* --- What the backend holds --- */
+
+static uint16_t load_idx(const uint16_t *idx)
+{
+	/*
+	 * Acquire: the ring entries read after this are the ones written before the index was
+	 * published. Pairs with the driver's write barrier before it stores avail->idx (virtio_wmb()
+	 * in Linux's virtqueue_add_split()) and with the backend's before it stores used->idx
+	 * (smp_wmb() in libvhost-user's vu_queue_flush()).
+	 */
+	return le16toh(__atomic_load_n(idx, __ATOMIC_ACQUIRE));
+}
+
+static void track_reset(struct vu_queue *q, const struct virtq *vq)
+{
+	q->vq = vq;
+	q->seen_avail = vq->last_avail;
+	q->seen_used = vq->used_idx;
+	/* Chains held from before (a restored queue) are not ours to know: lost until the queue is empty. */
+	q->lost = vq->last_avail != vq->used_idx;
+	memset(q->held, 0, sizeof(q->held));
+}
+
+/*
+ * I/O thread, at each kick and call and at the backend's death: count the ring entries added since
+ * the last look. Per head, additions and completions alternate (a head is made available again
+ * only after it was completed), so after counting both windows every head is held 0 or 1 times,
+ * whatever order the backend completed in, as long as neither window lapped the ring.
+ */
+static void track(struct vu_queue *q)
+{
+	const struct virtq *vq = q->vq;
+	uint16_t touched[2 * VIRTQ_MAX_SIZE];
+	uint16_t used, avail, na, nu, mask;
+	unsigned nt = 0;
+	bool ok = true;
+
+	if (!vq || vq->broken || !vq->size)
+		return;
+	mask = (uint16_t)(vq->size - 1);
+	/*
+	 * The used index first, then the avail index: a completion counted below is of a chain the
+	 * driver published before the backend could take it, so before our read of avail->idx: its
+	 * addition is counted too, and no head goes below 0 for a race with the guest.
+	 */
+	used = load_idx(&vq->used->idx);
+	avail = load_idx(&vq->avail->idx);
+	if (q->lost) {
+		if (used != avail)
+			return;
+		/* Everything made available has been completed: nothing is held. Start again from here. */
+		memset(q->held, 0, sizeof(q->held));
+		q->seen_avail = avail;
+		q->seen_used = used;
+		q->lost = false;
+		return;
+	}
+	na = (uint16_t)(avail - q->seen_avail);
+	nu = (uint16_t)(used - q->seen_used);
+	if (na > vq->size || nu > vq->size) {
+		q->lost = true;
+		return;
+	}
+	for (uint16_t i = 0; i < na && ok; i++) {
+		uint16_t h = le16toh(__atomic_load_n(&vq->avail->ring[(uint16_t)(q->seen_avail + i) & mask],
+						     __ATOMIC_RELAXED));
+
+		ok = h < vq->size;
+		if (ok) {
+			q->held[h]++;
+			touched[nt++] = h;
+		}
+	}
+	for (uint16_t i = 0; i < nu && ok; i++) {
+		uint32_t id = le32toh(__atomic_load_n(&vq->used->ring[(uint16_t)(q->seen_used + i) & mask].id,
+						      __ATOMIC_RELAXED));
+
+		ok = id < vq->size;
+		if (ok) {
+			q->held[id]--;
+			touched[nt++] = (uint16_t)id;
+		}
+	}
+	if (ok) {
+		/*
+		 * The slots just read were not reused meanwhile: a slot is rewritten only a queue's worth
+		 * of entries later. The acquire fence keeps the entry loads above before these index loads.
+		 */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		ok = (uint16_t)(load_idx(&vq->avail->idx) - q->seen_avail) <= vq->size &&
+		     (uint16_t)(load_idx(&vq->used->idx) - q->seen_used) <= vq->size;
+	}
+	for (unsigned i = 0; i < nt && ok; i++)
+		ok = q->held[touched[i]] == 0 || q->held[touched[i]] == 1;
+	if (!ok) {
+		q->lost = true; /* held[] means nothing now: reset when the queue is next seen empty */
+		return;
+	}
+	q->seen_avail = avail;
+	q->seen_used = used;
+}
+
+void vhost_user_on_broken(struct vhost_user *vu, void (*fn)(void *opaque), void *opaque)
+{
+	vu->on_broken = fn;
+	vu->broken_opaque = opaque;
+}
+
+int vhost_user_orphans(struct vhost_user *vu, unsigned qi, uint16_t *heads, unsigned max, struct virtq_pos *pos)
+{
+	struct vu_queue *q;
+	const struct virtq *vq;
+	unsigned n = 0;
+
+	if (qi >= VHOST_USER_MAX_QUEUES || !vu->q[qi].vq)
+		return -EINVAL;
+	q = &vu->q[qi];
+	vq = q->vq;
+	if (vq->broken || !vq->size)
+		return -EIO;
+	if (max < vq->size)
+		return -EINVAL;
+	track(q); /* the last entries, if the backend completed some after its last call */
+	memset(pos, 0, sizeof(*pos));
+	if (!q->lost) {
+		for (uint16_t h = 0; h < vq->size; h++)
+			if (q->held[h] == 1)
+				heads[n++] = h;
+		/* Sum of held = additions - completions: anything else is a miscount, so say nothing. */
+		if (n == (uint16_t)(q->seen_avail - q->seen_used)) {
+			pos->last_avail = q->seen_avail;
+			pos->used_idx = q->seen_used;
+			return (int)n;
+		}
+		q->lost = true;
+	}
+	/* Lost: go on after everything published so far and complete nothing old (vhost_user.h). */
+	pos->used_idx = load_idx(&vq->used->idx);
+	pos->last_avail = load_idx(&vq->avail->idx);
+	if ((uint16_t)(pos->last_avail - pos->used_idx) > vq->size)
+		return -EIO;
+	return 0;
+}
+
 /* --- Queues --- */
 
 /* I/O thread: the backend used a queue's buffers. */
@@ -439,6 +591,7 @@ static void call_ready(void *opaque)
 
 	while (read(q->call_fd, &n, sizeof(n)) < 0 && errno == EINTR)
 		;
+	track(q);
 	q->vu->ctx.interrupt(q->vu->ctx.irq_opaque, q->idx);
 }
 
@@ -458,6 +611,14 @@ static void sock_ready(void *opaque)
 			fail(vu, -EIO, "connection failed: %s", strerror(errno));
 		else
 			fail(vu, -EPROTO, "sent a message nobody asked for");
+		/* The backend's completion signals mean nothing now: the device answers the queues. */
+		for (unsigned i = 0; i < VHOST_USER_MAX_QUEUES; i++) {
+			if (vu->q[i].watch >= 0)
+				event_loop_unwatch(vu->ctx.loop, vu->q[i].watch);
+			vu->q[i].watch = -1;
+		}
+		if (vu->on_broken)
+			vu->on_broken(vu->broken_opaque);
 		vu->ctx.needs_reset(vu->ctx.irq_opaque);
 	}
 	event_loop_unwatch(vu->ctx.loop, vu->sock_watch); /* on the I/O thread: at once */
@@ -474,6 +635,7 @@ static void put_queue(struct vu_queue *q)
 		close(q->call_fd);
 	q->watch = q->kick_fd = q->call_fd = -1;
 	q->started = false;
+	q->vq = NULL;
 }
 
 static int start_queue(struct vhost_user *vu, struct vu_queue *q, const struct virtq *vq)
@@ -499,6 +661,7 @@ static int start_queue(struct vhost_user *vu, struct vu_queue *q, const struct v
 		return q->watch;
 	}
 	q->started = true; /* from here on the backend may hold the ring: stop it on failure */
+	track_reset(q, vq);
 	ret = set_state(vu, VHOST_USER_SET_VRING_NUM, q->idx, vq->size);
 	ret = ret ?: set_state(vu, VHOST_USER_SET_VRING_BASE, q->idx, vq->last_avail);
 	ret = ret ?: request(vu, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL, 0);
@@ -565,6 +728,7 @@ void vhost_user_kick(struct vhost_user *vu, unsigned q)
 
 	if (q >= VHOST_USER_MAX_QUEUES || !vu->q[q].started)
 		return;
+	track(&vu->q[q]); /* what the guest added, before the backend can take it */
 	while (write(vu->q[q].kick_fd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
 }

@@ -18,7 +18,21 @@
  * eventfd that vhost_user_kick() writes (the guest's doorbell reaches us on the I/O thread first:
  * one extra hop) and a call eventfd the backend writes, watched on the I/O thread, which interrupts
  * the guest through the virtio_ctx (another hop). While started, the socket is watched too: EOF
- * (the backend died) or anything unsolicited breaks the connection and calls ctx->needs_reset.
+ * (the backend died) or anything unsolicited breaks the connection (its one log line), stops
+ * watching the call eventfds, calls the device's on_broken callback (vhost_user_on_broken()) and
+ * then ctx->needs_reset (the transport's own line).
+ *
+ * Which chains the backend holds: on each kick and each call (both pass through the I/O thread)
+ * the new avail and used ring entries are read from guest memory and counted per head, so at the
+ * backend's death the chains it took and never completed are known exactly even when it completed
+ * out of order (vhost_user_orphans()). The count is lost when either ring lapped what we had read
+ * (more than a queue's worth of entries between two looks) or the rings make no sense (a head out of
+ * range, a head held twice, completed more often than it was made available); it is found again
+ * the next time the queue is seen empty (avail index == used index). While lost, nothing old is
+ * reported: a chain never completed (the guest's request waits) is the safe side, a chain
+ * completed twice (the guest driver takes the ring for broken) or a guess about another chain's
+ * buffers is not. (VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD would let the backend keep that count for
+ * us; QEMU's C virtiofsd does not offer it, so it is not used.)
  *
  * Threads: not thread-safe. Connect and handshake at set-up; everything else on the I/O thread.
  */
@@ -131,6 +145,20 @@ int vhost_user_start(struct vhost_user *vu, const struct virtio_ctx *ctx, uint64
 void vhost_user_stop(struct vhost_user *vu);
 /* The device's notify: wake the backend for queue q (ignored when q was not started). */
 void vhost_user_kick(struct vhost_user *vu, unsigned q);
+/*
+ * fn(opaque) on the I/O thread when the connection breaks while started (after its log line,
+ * before ctx->needs_reset): the device answers the guest's chains itself from then on. Once.
+ */
+void vhost_user_on_broken(struct vhost_user *vu, void (*fn)(void *opaque), void *opaque);
+/*
+ * After the connection broke, on the I/O thread: the chains of started queue q the backend took
+ * or was offered and never completed, by head (ascending) into heads[0..max), and in pos where the
+ * device goes on from (virtq_set_pos(): last_avail the avail index read now, used_idx the used
+ * index the backend left; no interrupt recorded). Returns how many heads (0 while the count is lost:
+ * see above), -EINVAL (q never started, or max too small), -EIO (the rings cannot be trusted: the
+ * avail index is more than a queue ahead of the used index; the queue is not to be served).
+ */
+int vhost_user_orphans(struct vhost_user *vu, unsigned q, uint16_t *heads, unsigned max, struct virtq_pos *pos);
 /* The last index GET_VRING_BASE returned for queue q (tests, messages). */
 uint16_t vhost_user_last_base(const struct vhost_user *vu, unsigned q);
 bool vhost_user_broken(const struct vhost_user *vu);

@@ -5,6 +5,14 @@
  * (tag, number of request queues) is ours, the queues are the backend's (vhost_user.h). No DAX
  * window (no shared-memory capability) and no notification queue.
  *
+ * A backend that dies or sends garbage while the device runs: the device answers, itself, every
+ * request the backend held and never completed (vhost_user_orphans()) and every request the guest
+ * makes after that, each exactly once, with a FUSE reply { len 16, error -EIO, unique of the
+ * request } in the chain's writable buffers (nothing written when there is no room: a FORGET),
+ * and interrupts the guest; the device is in NEEDS_RESET meanwhile. A guest process reading the
+ * folder then gets EIO instead of hanging. After the guest's reset the device stays down (no
+ * reconnection): activation fails.
+ *
  * Threads: activate/reset/notify on the I/O thread (they talk to the backend, each reply waited
  * for at most VHOST_USER_TIMEOUT_MS); config_read on vCPU threads (constant data).
  */

@@ -5,11 +5,15 @@
  * by a thread: the frontend's message sequence and payloads (features, the memory table and its
  * fd, ring sizes, bases, addresses, kick and call fds), the kick and call paths, and backends that
  * misbehave (close mid-handshake, answer with another request code, a short or huge size, an fd,
- * not at all): an error, one log line, NEEDS_RESET, no crash, no fd left open.
+ * not at all): an error, one log line, NEEDS_RESET, no crash, no fd left open. A backend that dies
+ * or sends garbage with requests outstanding: the test plays guest and backend on the shared RAM
+ * (posting chains, completing some out of order), and every chain the backend did not complete gets
+ * exactly one FUSE -EIO answer with its unique, as does every later request.
  */
 #include <dirent.h>
 #include <endian.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_fs.h>
 #include <linux/virtio_ring.h>
@@ -679,6 +683,340 @@ START_TEST(backend_dies_while_active)
 }
 END_TEST
 
+/* --- Playing guest and backend on the shared RAM --- */
+
+#define IN_LEN 40
+#define OUT_LEN 64
+
+static uint64_t ring_base(unsigned q)
+{
+	return 0x10000u * (q + 1);
+}
+
+static uint64_t in_buf(unsigned q, uint16_t h)
+{
+	return 0x200000u + 0x100000u * q + 0x200u * h;
+}
+
+static void *gp(struct guest *g, uint64_t gpa, uint64_t len)
+{
+	void *p = gmem_ptr(&g->mem, gpa, len);
+
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static struct vring_avail *avail_of(struct guest *g, unsigned q)
+{
+	return gp(g, ring_base(q) + 0x1000, 6 + 2 * QSIZE + 2);
+}
+
+static struct vring_used *used_of(struct guest *g, unsigned q)
+{
+	return gp(g, ring_base(q) + 0x2000, 6 + 8 * QSIZE + 2);
+}
+
+/*
+ * The guest posts a FUSE request at head h (h < QSIZE / 2): a 40-byte fuse_in_header with unique,
+ * then (writable) a 64-byte reply buffer filled with 0xee at descriptor h + QSIZE / 2. No kick.
+ */
+static void post(struct guest *g, unsigned q, uint16_t h, uint64_t unique, bool writable)
+{
+	struct vring_desc *d = gp(g, ring_base(q), 16 * QSIZE);
+	struct vring_avail *av = avail_of(g, q);
+	struct fuse_in_header in = { .len = IN_LEN, .opcode = FUSE_READ, .unique = unique };
+	uint16_t idx = le16toh(av->idx);
+
+	memcpy(gp(g, in_buf(q, h), IN_LEN), &in, sizeof(in));
+	memset(gp(g, in_buf(q, h) + 0x100, OUT_LEN), 0xee, OUT_LEN);
+	d[h] = (struct vring_desc){ .addr = htole64(in_buf(q, h)), .len = htole32(IN_LEN) };
+	if (writable) {
+		d[h].flags = htole16(VRING_DESC_F_NEXT);
+		d[h].next = htole16(h + QSIZE / 2);
+		d[h + QSIZE / 2] = (struct vring_desc){ .addr = htole64(in_buf(q, h) + 0x100), .len = htole32(OUT_LEN),
+							.flags = htole16(VRING_DESC_F_WRITE) };
+	}
+	av->ring[idx % QSIZE] = htole16(h);
+	av->ring[QSIZE] = used_of(g, q)->idx; /* used_event: interrupt at the next completion (EVENT_IDX) */
+	__atomic_store_n(&av->idx, htole16((uint16_t)(idx + 1)), __ATOMIC_RELEASE);
+}
+
+/* The call eventfd the frontend gave the backend for queue q. */
+static int call_fd_of(struct fake *f, unsigned q)
+{
+	for (unsigned i = 0; i < f->n; i++)
+		if (f->m[i].request == VHOST_USER_SET_VRING_CALL && u64_of(&f->m[i]) == q)
+			return f->m[i].fd;
+	ck_abort_msg("no SET_VRING_CALL for queue %u", q);
+	return -1;
+}
+
+/* The backend completes head h on queue q (its reply: a success header with unique) and calls. */
+static void backend_complete(struct guest *g, struct fake *f, unsigned q, uint16_t h, uint64_t unique, bool call)
+{
+	struct vring_used *u = used_of(g, q);
+	uint16_t idx = le16toh(u->idx);
+	struct fuse_out_header out = { .len = 16, .error = 0, .unique = unique };
+	uint64_t one = 1;
+
+	memcpy(gp(g, in_buf(q, h) + 0x100, sizeof(out)), &out, sizeof(out));
+	u->ring[idx % QSIZE].id = htole32(h);
+	u->ring[idx % QSIZE].len = htole32(sizeof(out));
+	__atomic_store_n(&u->idx, htole16((uint16_t)(idx + 1)), __ATOMIC_RELEASE);
+	if (call)
+		ck_assert_int_eq(write(call_fd_of(f, q), &one, 8), 8);
+}
+
+/* The reply in head h's buffer on queue q. */
+static struct fuse_out_header reply_of(struct guest *g, unsigned q, uint16_t h)
+{
+	struct fuse_out_header out;
+
+	memcpy(&out, gp(g, in_buf(q, h) + 0x100, sizeof(out)), sizeof(out));
+	return out;
+}
+
+static uint16_t used_idx(struct guest *g, unsigned q)
+{
+	return le16toh(__atomic_load_n(&used_of(g, q)->idx, __ATOMIC_ACQUIRE));
+}
+
+static struct vring_used_elem used_at(struct guest *g, unsigned q, uint16_t i)
+{
+	struct vring_used_elem e = used_of(g, q)->ring[i % QSIZE];
+
+	e.id = le32toh(e.id);
+	e.len = le32toh(e.len);
+	return e;
+}
+
+static void kick(struct guest *g, struct call_arg *a, unsigned q)
+{
+	a->q = q;
+	ck_assert_int_eq(event_loop_call(g->l, notify_fn, a), 0);
+}
+
+/* Call the I/O thread once more: whatever it was doing (a call eventfd being read) is done. */
+static void nop_fn(void *arg)
+{
+	(void)arg;
+}
+
+static void sync_loop(struct guest *g)
+{
+	usleep(20000);
+	ck_assert_int_eq(event_loop_call(g->l, nop_fn, NULL), 0);
+}
+
+/* An active virtio-fs device (queues 0 and 1) on a fake backend. */
+static void fs_up(struct guest *g, struct fake *f, struct call_arg *a)
+{
+	struct virtio_fs_opts o = { .tag = "t", .queues = 1 };
+	struct vhost_user *vu;
+
+	guest_init(g, 2);
+	g->ctx.nvq = 2;
+	a->g = g;
+	a->ops = &virtio_fs_ops;
+	vu = handshaken(f, 300);
+	ck_assert_int_eq(virtio_fs_create(&o, vu, &counted, &a->dev), 0);
+	ck_assert_int_eq(event_loop_call(g->l, activate_fn, a), 0);
+	ck_assert_int_eq(a->ret, 0);
+	fake_wait(f, 5 + 2 + 6 * 2);
+}
+
+static void fs_down(struct guest *g, struct fake *f, struct call_arg *a)
+{
+	ck_assert_int_eq(event_loop_call(g->l, reset_fn, a), 0);
+	ck_assert_int_eq(event_loop_call(g->l, destroy_fn, a), 0);
+	fake_stop(f);
+	guest_fini(g);
+}
+
+static void kill_backend(struct fake *f, int how)
+{
+	if (how == 0) {
+		shutdown(f->fd, SHUT_RDWR); /* dies */
+	} else {
+		struct vhost_user_hdr h = { .request = 99, .flags = VHOST_USER_VERSION, .size = 0 };
+
+		ck_assert_int_eq(send(f->fd, &h, sizeof(h), MSG_NOSIGNAL), (ssize_t)sizeof(h));
+	}
+}
+
+/* Entries [from, to) of queue q's used ring: each head in want[] exactly once, each with an EIO answer. */
+static void check_eio(struct guest *g, unsigned q, uint16_t from, uint16_t to, const uint16_t *want,
+		      const uint64_t *uniques, unsigned n)
+{
+	ck_assert_uint_eq((uint16_t)(to - from), n);
+	for (unsigned k = 0; k < n; k++) {
+		unsigned seen = 0;
+
+		for (uint16_t i = from; i != to; i++) {
+			struct vring_used_elem e = used_at(g, q, i);
+
+			if (e.id != want[k])
+				continue;
+			seen++;
+			if (uniques) {
+				struct fuse_out_header out = reply_of(g, q, want[k]);
+
+				ck_assert_uint_eq(e.len, 16);
+				ck_assert_uint_eq(out.len, 16);
+				ck_assert_int_eq(out.error, -EIO);
+				ck_assert_uint_eq(out.unique, uniques[k]);
+			} else {
+				ck_assert_uint_eq(e.len, 0);
+			}
+		}
+		ck_assert_msg(seen == 1, "head %u answered %u times", want[k], seen);
+	}
+}
+
+/*
+ * The backend dies (_i 0) or sends garbage (_i 1) holding requests: taken and kicked, completed
+ * out of order, a head completed and posted again, one posted without a kick, a FORGET-like
+ * chain without a reply buffer on the high-priority queue. Each outstanding one gets exactly one
+ * EIO answer with its unique; the completed ones none; a later request one at once; one log line.
+ */
+START_TEST(backend_dies_holding_requests)
+{
+	unsigned fds0 = count_fds();
+	struct call_arg a = { .ops = &virtio_fs_ops };
+	struct guest g;
+	struct fake f;
+	int irq1;
+
+	fs_up(&g, &f, &a);
+	for (uint16_t h = 0; h < 4; h++)
+		post(&g, 1, h, 100 + h, true);
+	kick(&g, &a, 1);
+	backend_complete(&g, &f, 1, 2, 102, true); /* out of order */
+	backend_complete(&g, &f, 1, 0, 100, true);
+	sync_loop(&g);
+	post(&g, 1, 2, 105, true); /* head 2 again: a new request */
+	kick(&g, &a, 1);
+	post(&g, 1, 4, 104, true); /* no kick (the guest's notifications suppressed) */
+	post(&g, 0, 10, 200, false);
+	kick(&g, &a, 0);
+	irq1 = atomic_load(&irqs[1]);
+
+	kill_backend(&f, _i);
+	wait_for(&resets, 1);
+	ck_assert_int_eq(atomic_load(&errors), 1); /* the death's one line, nothing else */
+	{
+		static const uint16_t want[] = { 1, 3, 2, 4 };
+		static const uint64_t uniques[] = { 101, 103, 105, 104 };
+
+		ck_assert_uint_eq(used_idx(&g, 1), 6);
+		check_eio(&g, 1, 2, 6, want, uniques, 4);
+		ck_assert_uint_eq(reply_of(&g, 1, 0).error, 0); /* the backend's answers are left alone */
+		ck_assert_uint_eq(reply_of(&g, 1, 0).unique, 100);
+	}
+	{
+		static const uint16_t want[] = { 10 };
+
+		ck_assert_uint_eq(used_idx(&g, 0), 1);
+		check_eio(&g, 0, 0, 1, want, NULL, 1);
+	}
+	ck_assert_int_gt(atomic_load(&irqs[1]), irq1);
+	ck_assert_int_ge(atomic_load(&irqs[0]), 1);
+
+	/* Later requests: answered at once, each once. */
+	irq1 = atomic_load(&irqs[1]);
+	post(&g, 1, 0, 106, true);
+	post(&g, 1, 5, 107, true);
+	kick(&g, &a, 1);
+	{
+		static const uint16_t want[] = { 0, 5 };
+		static const uint64_t uniques[] = { 106, 107 };
+
+		ck_assert_uint_eq(used_idx(&g, 1), 8);
+		check_eio(&g, 1, 6, 8, want, uniques, 2);
+	}
+	ck_assert_int_gt(atomic_load(&irqs[1]), irq1);
+	kick(&g, &a, 1); /* nothing new: nothing answered */
+	ck_assert_uint_eq(used_idx(&g, 1), 8);
+	ck_assert_int_eq(atomic_load(&resets), 1);
+	ck_assert_int_eq(atomic_load(&errors), 1);
+	fs_down(&g, &f, &a);
+	ck_assert_uint_eq(count_fds(), fds0);
+}
+END_TEST
+
+/*
+ * A backend whose completions make no sense (a head never made available) loses the count: at its
+ * death nothing old is answered (never twice, never a guess), later requests still are. Once the
+ * queue is seen empty the count starts again and the next death answers what is held.
+ */
+START_TEST(lost_count_answers_nothing_old)
+{
+	struct call_arg a = { .ops = &virtio_fs_ops };
+	struct guest g;
+	struct fake f;
+
+	fs_up(&g, &f, &a);
+	post(&g, 1, 0, 100, true);
+	post(&g, 1, 1, 101, true);
+	kick(&g, &a, 1);
+	if (_i == 1) {
+		/* Lost, then found again: the backend completes 7 (never posted) and 0; the rings say
+		 * empty (2 posted, 2 used) at the next look, so the count starts from there. */
+		backend_complete(&g, &f, 1, 7, 0, true);
+		sync_loop(&g);
+		backend_complete(&g, &f, 1, 0, 100, true);
+		sync_loop(&g);
+		post(&g, 1, 3, 103, true);
+		kick(&g, &a, 1);
+	} else {
+		backend_complete(&g, &f, 1, 7, 0, true);
+		sync_loop(&g);
+	}
+	kill_backend(&f, 0);
+	wait_for(&resets, 1);
+	if (_i == 1) {
+		static const uint16_t want[] = { 3 };
+		static const uint64_t uniques[] = { 103 };
+
+		ck_assert_uint_eq(used_idx(&g, 1), 3);
+		check_eio(&g, 1, 2, 3, want, uniques, 1);
+	} else {
+		ck_assert_uint_eq(used_idx(&g, 1), 1); /* 0 and 1 are left waiting */
+	}
+	ck_assert_uint_eq(reply_of(&g, 1, 1).unique, 0xeeeeeeeeeeeeeeeeull);
+	post(&g, 1, 5, 105, true);
+	kick(&g, &a, 1);
+	{
+		static const uint16_t want[] = { 5 };
+		static const uint64_t uniques[] = { 105 };
+		uint16_t u = used_idx(&g, 1);
+
+		check_eio(&g, 1, (uint16_t)(u - 1), u, want, uniques, 1);
+	}
+	fs_down(&g, &f, &a);
+}
+END_TEST
+
+/* A guest whose avail index runs more than a queue ahead: that queue is not served after the death. */
+START_TEST(untrusted_rings_not_served)
+{
+	struct call_arg a = { .ops = &virtio_fs_ops };
+	struct guest g;
+	struct fake f;
+
+	fs_up(&g, &f, &a);
+	post(&g, 1, 0, 100, true);
+	kick(&g, &a, 1);
+	avail_of(&g, 1)->idx = htole16(QSIZE + 5);
+	kill_backend(&f, 0);
+	wait_for(&resets, 1);
+	kick(&g, &a, 1);
+	ck_assert_uint_eq(used_idx(&g, 1), 0);
+	ck_assert_uint_eq(reply_of(&g, 1, 0).unique, 0xeeeeeeeeeeeeeeeeull);
+	fs_down(&g, &f, &a);
+}
+END_TEST
+
 /* A backend without what we need is refused with a line; too few queues too. */
 START_TEST(backend_refused)
 {
@@ -803,6 +1141,9 @@ int main(void)
 	tcase_add_loop_test(tc, handshake_faults, 0, 4 * 7);
 	tcase_add_loop_test(tc, activate_faults, 0, 5 * 3);
 	tcase_add_loop_test(tc, backend_dies_while_active, 0, 2);
+	tcase_add_loop_test(tc, backend_dies_holding_requests, 0, 2);
+	tcase_add_loop_test(tc, lost_count_answers_nothing_old, 0, 2);
+	tcase_add_test(tc, untrusted_rings_not_served);
 	tcase_add_test(tc, backend_refused);
 	tcase_add_loop_test(tc, replies_in_pieces, 0, 4);
 	tcase_add_test(tc, connect_errors);
