@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The user-mode network backend (src/net_user.c) without a guest: frames handed to tx_write reach
+ * libslirp on its own thread and its answers come back through rx_peek (ARP for the gateway, a DHCP
+ * offer of 10.0.2.15); hostile frames (empty, too long, random bytes, truncated headers) are refused
+ * or dropped and the stack still answers; a guest that takes nothing cannot make the backend hold
+ * more than its ring; bad forwards fail with -errno and one line.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net_user.h"
+#include "unit.h"
+
+static atomic_int log_lines;
+static char last_msg[512];
+
+static void log_msg(void *opaque, enum vmm_log_level level, const char *msg)
+{
+	(void)opaque;
+	if (level <= VMM_LOG_WARN) {
+		atomic_fetch_add(&log_lines, 1);
+		snprintf(last_msg, sizeof(last_msg), "%s", msg);
+	}
+	if (getenv("NU_DEBUG"))
+		fprintf(stderr, "log: %s\n", msg);
+}
+
+static const struct vlog lg = { .fn = log_msg, .level = VMM_LOG_DEBUG };
+static const uint8_t GUEST_MAC[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+static struct net_backend *open_user(const struct vmm_net *n)
+{
+	struct net_backend *b = NULL;
+
+	ck_assert_int_eq(net_user_open(n, &lg, &b), 0);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(b->ops->fd(b, 0), -1); /* a copying backend */
+	ck_assert_uint_eq(b->offloads, 0);
+	return b;
+}
+
+/* Send frame (12 zero bytes of virtio-net header first, as the device hands it over). */
+static int send_frame(struct net_backend *b, const uint8_t *frame, size_t len)
+{
+	uint8_t hdr[12] = { 0 };
+	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)frame, len } };
+
+	return b->ops->tx_write(b, iov, 2, sizeof(hdr));
+}
+
+static size_t arp_request(uint8_t *f, const char *target)
+{
+	struct in_addr src, dst;
+
+	inet_pton(AF_INET, "10.0.2.15", &src);
+	inet_pton(AF_INET, target, &dst);
+	memset(f, 0xff, 6);
+	memcpy(f + 6, GUEST_MAC, 6);
+	f[12] = 0x08, f[13] = 0x06;                           /* ARP */
+	f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0;         /* Ethernet, IPv4 */
+	f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 1;            /* sizes, request */
+	memcpy(f + 22, GUEST_MAC, 6);
+	memcpy(f + 28, &src, 4);
+	memset(f + 32, 0, 6);
+	memcpy(f + 38, &dst, 4);
+	memset(f + 42, 0, 18); /* padded to 60 */
+	return 60;
+}
+
+/* Wait up to ms for a frame for the guest that satisfies want(); count the others in *other. */
+static bool wait_frame(struct net_backend *b, bool (*want)(const uint8_t *, size_t), int ms, unsigned *other)
+{
+	for (int t = 0; t < ms; t++) {
+		const uint8_t *d;
+		size_t len;
+
+		while ((len = b->ops->rx_peek(b, &d)) > 0) {
+			bool hit = want(d, len);
+
+			b->ops->rx_consume(b);
+			if (hit)
+				return true;
+			if (other)
+				(*other)++;
+		}
+		usleep(1000);
+	}
+	return false;
+}
+
+static bool is_arp_reply_for_gw(const uint8_t *d, size_t len)
+{
+	struct in_addr gw;
+
+	inet_pton(AF_INET, "10.0.2.2", &gw);
+	return len >= 42 && d[12] == 0x08 && d[13] == 0x06 && d[21] == 2 && !memcmp(d + 28, &gw, 4) &&
+	       !memcmp(d, GUEST_MAC, 6);
+}
+
+START_TEST(arp_for_the_gateway)
+{
+	struct vmm_net n = { .backend = VMM_NET_USER };
+	struct net_backend *b = open_user(&n);
+	uint8_t f[64];
+
+	ck_assert_int_eq(send_frame(b, f, arp_request(f, "10.0.2.2")), 0);
+	ck_assert(wait_frame(b, is_arp_reply_for_gw, 3000, NULL));
+	ck_assert(b->ops->link_up(b));
+	b->ops->close(b);
+}
+END_TEST
+
+/* A DHCP DISCOVER from the guest's MAC; the offer must be 10.0.2.15 from 10.0.2.2. */
+static size_t dhcp_discover(uint8_t *f)
+{
+	uint8_t *ip = f + 14, *udp = ip + 20, *bp = udp + 8;
+	size_t bplen = 240 + 4, iplen, sum = 0;
+
+	memset(f, 0, 14 + 20 + 8 + bplen);
+	memset(f, 0xff, 6);
+	memcpy(f + 6, GUEST_MAC, 6);
+	f[12] = 0x08;
+	bp[0] = 1, bp[1] = 1, bp[2] = 6;                 /* BOOTREQUEST, Ethernet */
+	bp[4] = 0x12, bp[5] = 0x34, bp[6] = 0x56, bp[7] = 0x78; /* xid */
+	memcpy(bp + 28, GUEST_MAC, 6);
+	bp[236] = 99, bp[237] = 130, bp[238] = 83, bp[239] = 99; /* magic cookie */
+	bp[240] = 53, bp[241] = 1, bp[242] = 1;          /* DHCPDISCOVER */
+	bp[243] = 255;
+	udp[0] = 0, udp[1] = 68, udp[2] = 0, udp[3] = 67;
+	udp[4] = (uint8_t)((8 + bplen) >> 8), udp[5] = (uint8_t)(8 + bplen); /* checksum 0: none */
+	iplen = 20 + 8 + bplen;
+	ip[0] = 0x45, ip[2] = (uint8_t)(iplen >> 8), ip[3] = (uint8_t)iplen, ip[8] = 64, ip[9] = 17;
+	memset(ip + 16, 0xff, 4); /* to 255.255.255.255 from 0.0.0.0 */
+	for (int i = 0; i < 20; i += 2)
+		sum += (size_t)(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	ip[10] = (uint8_t)(~sum >> 8), ip[11] = (uint8_t)~sum;
+	return 14 + iplen;
+}
+
+static bool is_offer(const uint8_t *d, size_t len)
+{
+	const uint8_t *bp = d + 14 + 20 + 8;
+	struct in_addr yi;
+
+	inet_pton(AF_INET, "10.0.2.15", &yi);
+	return len >= 14 + 20 + 8 + 240 && d[12] == 0x08 && d[23] == 17 && bp[0] == 2 && !memcmp(bp + 16, &yi, 4) &&
+	       bp[4] == 0x12 && bp[7] == 0x78;
+}
+
+START_TEST(dhcp_offers_10_0_2_15)
+{
+	struct vmm_net n = { .backend = VMM_NET_USER };
+	struct net_backend *b = open_user(&n);
+	uint8_t f[400];
+
+	ck_assert_int_eq(send_frame(b, f, dhcp_discover(f)), 0);
+	ck_assert(wait_frame(b, is_offer, 3000, NULL));
+	b->ops->close(b);
+}
+END_TEST
+
+START_TEST(hostile_frames)
+{
+	struct vmm_net n = { .backend = VMM_NET_USER };
+	struct net_backend *b = open_user(&n);
+	static uint8_t big[70000];
+	uint8_t f[1600];
+	unsigned seed = 12345;
+
+	/* Only a header, and more than the largest Ethernet frame: refused before the stack sees them. */
+	ck_assert_int_eq(send_frame(b, f, 0), -EMSGSIZE);
+	ck_assert_int_eq(send_frame(b, big, sizeof(big)), -EMSGSIZE);
+	/* Random bytes of every length, and truncated ARP/IP/DHCP frames: the stack drops them. */
+	for (unsigned i = 0; i < 3000; i++) {
+		size_t len = 1 + (seed = seed * 1103515245 + 12345) % sizeof(f);
+
+		for (size_t k = 0; k < len; k++)
+			f[k] = (uint8_t)((seed = seed * 1103515245 + 12345) >> 16);
+		if (i % 3 == 0) {
+			size_t full = i % 2 ? dhcp_discover(f) : arp_request(f, "10.0.2.2");
+
+			len = 1 + i % full;
+		}
+		while (send_frame(b, f, len) == -ENOBUFS)
+			usleep(100); /* the slirp thread drains the ring */
+		if (i % 64 == 0) {
+			const uint8_t *d;
+
+			while (b->ops->rx_peek(b, &d))
+				b->ops->rx_consume(b);
+		}
+	}
+	/* Still answering. */
+	ck_assert_int_eq(send_frame(b, f, arp_request(f, "10.0.2.2")), 0);
+	ck_assert(wait_frame(b, is_arp_reply_for_gw, 3000, NULL));
+	b->ops->close(b);
+}
+END_TEST
+
+/* A guest that never takes a frame: what waits for it is bounded by the ring, and it goes on afterwards. */
+START_TEST(guest_takes_nothing)
+{
+	struct vmm_net n = { .backend = VMM_NET_USER };
+	struct net_backend *b = open_user(&n);
+	uint8_t f[64];
+	size_t len = arp_request(f, "10.0.2.2");
+	unsigned waiting = 0, other = 0;
+	const uint8_t *d;
+
+	for (unsigned i = 0; i < 20000; i++)
+		while (send_frame(b, f, len) == -ENOBUFS)
+			usleep(100);
+	usleep(300000);
+	while (b->ops->rx_peek(b, &d)) {
+		waiting++;
+		b->ops->rx_consume(b);
+	}
+	/* 20000 replies of 64-byte records do not fit in the ring: some were dropped, none overran it. */
+	ck_assert_uint_gt(waiting, 1000);
+	ck_assert_uint_le(waiting, NET_USER_RING / 64);
+	ck_assert_int_eq(send_frame(b, f, len), 0);
+	ck_assert(wait_frame(b, is_arp_reply_for_gw, 3000, &other));
+	b->ops->close(b);
+}
+END_TEST
+
+START_TEST(forwards)
+{
+	struct vmm_hostfwd fwd[2] = { { .host_port = 0, .guest_port = 80 } };
+	struct vmm_net n = { .backend = VMM_NET_USER, .hostfwd = fwd, .nhostfwd = 1 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	struct net_backend *b = NULL;
+	int busy;
+
+	/* Port 0 and a bad address: -EINVAL and one line each. */
+	atomic_store(&log_lines, 0);
+	ck_assert_int_eq(net_user_open(&n, &lg, &b), -EINVAL);
+	ck_assert_ptr_null(b);
+	fwd[0].host_port = 1234;
+	fwd[0].host_addr = "10.0.2";
+	ck_assert_int_eq(net_user_open(&n, &lg, &b), -EINVAL);
+	ck_assert_int_eq(atomic_load(&log_lines), 2);
+	/* A port another socket holds. */
+	busy = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(busy, 0);
+	ck_assert_int_eq(bind(busy, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(busy, 1), 0);
+	ck_assert_int_eq(getsockname(busy, (struct sockaddr *)&sa, &sl), 0);
+	fwd[0].host_addr = NULL;
+	fwd[0].host_port = ntohs(sa.sin_port);
+	atomic_store(&log_lines, 0);
+	ck_assert_int_lt(net_user_open(&n, &lg, &b), 0);
+	ck_assert_ptr_null(b);
+	ck_assert_int_eq(atomic_load(&log_lines), 1);
+	ck_assert_ptr_nonnull(strstr(last_msg, "cannot listen on tcp 127.0.0.1"));
+	/* Too many forwards. */
+	n.nhostfwd = VMM_MAX_HOSTFWD + 1;
+	ck_assert_int_eq(net_user_open(&n, &lg, &b), -EINVAL);
+	/* A free port works, and a UDP one beside it; the listener is there while the backend lives. */
+	close(busy);
+	n.nhostfwd = 2;
+	fwd[1] = (struct vmm_hostfwd){ .udp = 1, .host_port = fwd[0].host_port, .guest_port = 53 };
+	ck_assert_int_eq(net_user_open(&n, &lg, &b), 0);
+	busy = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_port = htons(fwd[0].host_port);
+	ck_assert_int_ne(bind(busy, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	b->ops->close(b);
+	ck_assert_int_eq(bind(busy, (struct sockaddr *)&sa, sizeof(sa)), 0); /* gone with the backend */
+	close(busy);
+}
+END_TEST
+
+/* Open and close many backends: threads, eventfds and sockets do not pile up. */
+START_TEST(open_close_leaves_nothing)
+{
+	struct vmm_net n = { .backend = VMM_NET_USER };
+	int before = dup(0), after;
+
+	close(before);
+	for (int i = 0; i < 50; i++) {
+		struct net_backend *b = open_user(&n);
+		uint8_t f[64];
+
+		ck_assert_int_eq(send_frame(b, f, arp_request(f, "10.0.2.2")), 0);
+		b->ops->close(b);
+	}
+	after = dup(0);
+	close(after);
+	ck_assert_int_eq(after, before);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("net_user");
+	TCase *tc = tcase_create("net_user");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, arp_for_the_gateway);
+	tcase_add_test(tc, dhcp_offers_10_0_2_15);
+	tcase_add_test(tc, hostile_frames);
+	tcase_add_test(tc, guest_takes_nothing);
+	tcase_add_test(tc, forwards);
+	tcase_add_test(tc, open_close_leaves_nothing);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}
