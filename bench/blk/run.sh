@@ -72,7 +72,7 @@ direct)
 		sh "$W/extra/run-inside.sh" | tee "$LOG" | grep --line-buffered -E '^@@BLK' >&2 || true
 	MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm"
 	;;
-nested)
+nested | none)
 	printf 'QEMU_MACHINE=%s IMG_MB=%s RUNTIME=%s ROUNDS=%s CACHE=%s sh /extra/run-inside.sh\n' \
 		"$QEMU_MACHINE" "$IMG_MB" "$RUNTIME" "$ROUNDS" "$CACHE" >"$W/extra/run.sh"
 	# The idle VM that keeps KVM static keys on: without it the nested host can freeze (tests/host/kvm-keeper.c).

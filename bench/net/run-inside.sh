@@ -25,7 +25,11 @@
 # env (defaults are the test host's paths):
 #   VMM=/vmm/vmm  KERNEL=/guest/vmlinuz  INITRD=/extra/bench-initramfs.gz  FW=/extra/fw (QEMU -L)
 #   QEMU=qemu-system-x86_64  QEMU_MACHINE=microvm,rtc=on,pcie=on  IPERF=iperf3  RUNTIME=10  ROUNDS=1
-#   TMPDIR=/tmp
+#   TMPDIR=/tmp  NET=tap
+# NET=user: user-mode networking instead (no tap, no vhost): vmm --net user against QEMU -netdev user
+# (both libslirp); the guest keeps its static 10.0.2.15/24 and reaches the host's iperf3 -s on
+# 127.0.0.1 at 10.0.2.2 (slirp's gateway). The two keep the ids vmm and qemu-off in the output (run.sh
+# relabels them); no tap counters, so CPU per GB counts iperf3's bytes.
 VMM=${VMM:-/vmm/vmm}
 KERNEL=${KERNEL:-/guest/vmlinuz}
 INITRD=${INITRD:-/extra/bench-initramfs.gz}
@@ -37,6 +41,7 @@ RUNTIME=${RUNTIME:-10}
 ROUNDS=${ROUNDS:-1}
 T=${TMPDIR:-/tmp}
 TAP=vmt0
+NET=${NET:-tap}
 CMDLINE="console=ttyS0 reboot=k panic=-1 quiet rdinit=/bench-iperf.sh bench.runtime=$RUNTIME"
 # Three tests of RUNTIME s plus about 5 s each, boot, iperf3 start-up: a generous per-guest limit.
 LIMIT=$((3 * (RUNTIME + 5) + 240))
@@ -49,13 +54,16 @@ for p in "$QEMU" "$IPERF"; do
 	command -v "$p" >/dev/null 2>&1 || { echo "@@NET-ERROR $p not found"; exit 1; }
 done
 [ -c /dev/kvm ] || { echo "@@NET-ERROR no /dev/kvm"; exit 1; }
-[ -c /dev/net/tun ] || { echo "@@NET-ERROR no /dev/net/tun"; exit 1; }
+[ "$NET" = user ] || [ -c /dev/net/tun ] || { echo "@@NET-ERROR no /dev/net/tun"; exit 1; }
 $IP link set lo up 2>/dev/null
 
 WHO="vmm qemu-off qemu-on"
-if [ -c /dev/vhost-net ]; then vhost=yes; else vhost="no (no /dev/vhost-net in this host: QEMU vhost=on not measured)"; WHO="vmm qemu-off"; fi
+if [ "$NET" = user ]; then
+	vhost="not used (user-mode networking)"
+	WHO="vmm qemu-off"
+elif [ -c /dev/vhost-net ]; then vhost=yes; else vhost="no (no /dev/vhost-net in this host: QEMU vhost=on not measured)"; WHO="vmm qemu-off"; fi
 echo "@@NET-INFO kernel=$(uname -r) cpus=$(nproc) mem_mib=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)" \
-	"runtime=${RUNTIME}s rounds=$ROUNDS vhost_net=$vhost"
+	"runtime=${RUNTIME}s rounds=$ROUNDS net=$NET vhost_net=$vhost"
 echo "@@NET-INFO vmm=$("$VMM" --version 2>&1 | head -1)"
 echo "@@NET-INFO qemu=$("$QEMU" --version 2>&1 | head -1) machine=$QEMU_MACHINE"
 echo "@@NET-INFO iperf3=$("$IPERF" --version 2>&1 | head -1)"
@@ -107,14 +115,18 @@ one() {
 	: >"$log"
 	case $1 in
 	vmm)
+		netopt=tap=$TAP
+		[ "$NET" = user ] && netopt=user
 		"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus 1 --console="file:$log" \
-			--net "tap=$TAP" --cmdline "$CMDLINE" </dev/null 2>"$err" &
+			--net "$netopt" --cmdline "$CMDLINE" </dev/null 2>"$err" &
 		;;
 	qemu-*)
+		netdev="tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=${1#qemu-}"
+		[ "$NET" = user ] && netdev=user,id=n0
 		"$QEMU" -M "$QEMU_MACHINE" -accel kvm -cpu host -m 512M -smp 1 -nodefaults -no-user-config \
 			-display none -serial "file:$log" -no-reboot -L "$FW" \
 			-kernel "$KERNEL" -initrd "$INITRD" -append "$CMDLINE" \
-			-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=${1#qemu-}" \
+			-netdev "$netdev" \
 			-device virtio-net-pci,netdev=n0,romfile= </dev/null 2>"$err" &
 		;;
 	esac
@@ -130,13 +142,13 @@ one() {
 	WPID=$!
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	i=0 txq=unknown hwm=0
-	while [ ! -e "/sys/class/net/$TAP" ]; do
+	while [ "$NET" = tap ] && [ ! -e "/sys/class/net/$TAP" ]; do
 		kill -0 "$PID" 2>/dev/null || break
 		i=$((i + 1))
 		[ $i -le 300 ] || { echo "@@NET-FAIL $1 round=$2: no tap $TAP after 30 s"; break; }
 		sleep 0.1
 	done
-	if [ -e "/sys/class/net/$TAP" ]; then
+	if [ "$NET" = tap ] && [ -e "/sys/class/net/$TAP" ]; then
 		$IP addr add 10.0.2.2/24 dev "$TAP" && $IP link set "$TAP" up || echo "@@NET-FAIL $1 round=$2: cannot configure $TAP"
 		txq=$(cat "/sys/class/net/$TAP/tx_queue_len" 2>/dev/null)
 	fi

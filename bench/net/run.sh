@@ -11,6 +11,8 @@
 # usage: bench/net/run.sh [BUILD_DIR]      (default build/plain; needs BUILD_DIR/vmm and
 #        BUILD_DIR/guest/{vmlinuz,initramfs.gz,modules/}: cmake, then tests/guest/build-assets.sh)
 # env:   BENCH_RUNTIME=S  seconds per iperf3 test (default 10)   BENCH_ROUNDS=N  boots per VMM (2)
+#        BENCH_NET=user   user-mode networking instead of a tap: vmm --net user against QEMU -netdev
+#                         user (both libslirp), iperf3 -s on the host's 127.0.0.1 reached at 10.0.2.2
 #        BENCH_LOG=F      keep the raw log                        QEMU_MACHINE    QEMU's -M
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +22,8 @@ SRC=$(cd "$HERE/../.." && pwd)
 B=${1:-$SRC/build/plain}
 RUNTIME=${BENCH_RUNTIME:-10}
 ROUNDS=${BENCH_ROUNDS:-2}
+NET=${BENCH_NET:-tap}
+case $NET in tap | user) ;; *) echo "bench-net: BENCH_NET is tap or user, not '$NET'" >&2; exit 1 ;; esac
 QEMU_MACHINE=${QEMU_MACHINE:-microvm,rtc=on,pcie=on}
 say() { echo "bench-net: $*" >&2; }
 die() { echo "bench-net: ERROR: $*" >&2; exit 1; }
@@ -27,7 +31,7 @@ die() { echo "bench-net: ERROR: $*" >&2; exit 1; }
 for f in "$B/vmm" "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules/kvm-amd.ko"; do
 	[ -s "$f" ] || die "missing $f (build with cmake, then: bash tests/guest/build-assets.sh $B/guest)"
 done
-"$B/vmm" --help 2>&1 | grep -q -- '--net' || die "$B/vmm has no --net option (rebuild it)"
+"$B/vmm" --help 2>&1 | grep -c -- '--net' >/dev/null || die "$B/vmm has no --net option (rebuild it)"
 SUDO=()
 [ "$(id -u)" = 0 ] || SUDO=(sudo)
 need() { # need COMMAND PACKAGE
@@ -69,14 +73,14 @@ direct)
 	[ -e /dev/vhost-net ] || "${SUDO[@]}" modprobe vhost_net 2>/dev/null || true
 	# shellcheck disable=SC2016 # $0 expands in the inner sh
 	"${SUDO[@]}" env VMM="$W/vmm" KERNEL="$W/guest/vmlinuz" INITRD="$W/extra/bench-initramfs.gz" FW="$W/extra/fw" \
-		QEMU="$QEMU" QEMU_MACHINE="$QEMU_MACHINE" IPERF="$IPERF" RUNTIME="$RUNTIME" ROUNDS="$ROUNDS" TMPDIR="$W" \
+		QEMU="$QEMU" QEMU_MACHINE="$QEMU_MACHINE" IPERF="$IPERF" RUNTIME="$RUNTIME" ROUNDS="$ROUNDS" NET="$NET" TMPDIR="$W" \
 		unshare --net --mount sh -c 'mount -t sysfs sysfs /sys && exec sh "$0"' "$W/extra/run-inside.sh" |
 		tee "$LOG" | grep --line-buffered -E '^@@NET(-INFO|-FAIL|-RUN| )' >&2 || true
 	MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm, own network namespace"
 	;;
-nested)
-	printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s sh /extra/run-inside.sh\n' \
-		"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" >"$W/extra/run.sh"
+nested | none)
+	printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s NET=%s sh /extra/run-inside.sh\n' \
+		"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" "$NET" >"$W/extra/run.sh"
 	# The idle VM that keeps KVM static keys on: without it the nested host can freeze (tests/host/kvm-keeper.c).
 	VMM_EXTRA_PROGRAMS=$([ -x "$B/tests/kvm-keeper" ] && echo "$B/tests/kvm-keeper") \
 	VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS="$QEMU $IPERF" \
@@ -95,6 +99,15 @@ esac
 tr -d '\r' <"$LOG" | grep -aq '^@@NET-DONE' || { tr -d '\r' <"$LOG" | tail -n 40 >&2; die "the benchmark did not finish (log above)"; }
 
 # The table: per VMM the median over rounds of each metric.
+# NET=user: the inside script's ids vmm and qemu-off are vmm --net user and QEMU -netdev user.
+relabel() {
+	if [ "$NET" = user ]; then
+		sed -e 's/QEMU vhost=off/QEMU -netdev user/g; s|vmm/QEMU(off)|vmm/QEMU|; s/ | QEMU vhost=on |/ | (unused) |/' \
+			-e 's/with virtio-net-pci on a tap/with virtio-net-pci on -netdev user (libslirp); vmm --net user (libslirp); the host end is iperf3 on 127.0.0.1/'
+	else
+		cat
+	fi
+}
 tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v machine="$MACHINE" -v kver="$KVER" '
 	function median(a, n,   i, j, t) {
 		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -148,6 +161,7 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 				if (ntcp[w, r] != 2 || nsnap[w, r] != 4) continue
 				for (j in keys) { q = keys[j]; s[q] = d[w, r, "tcp-g2h", q] + d[w, r, "tcp-h2g", q] }
 				gb = (s["tap_rx"] + s["tap_tx"]) / 1e9
+				if (gb <= 0) gb = bytes[w, r] / 1e9 # user-mode networking: no tap, so the bytes iperf3 moved
 				if (gb <= 0) continue
 				# CPU per GB: the VMM process (all its threads, guest time included in user time) plus
 				# the vhost kernel thread, over the bytes that crossed the tap in the same windows.
@@ -222,4 +236,4 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 		printf "peak RSS (MiB): vmm %s, QEMU vhost=off %s, vhost=on %s\n", f(rss["vmm"] / 1024, "%.0f"), f(rss["qemu-off"] / 1024, "%.0f"), \
 			runs["qemu-on"] ? f(rss["qemu-on"] / 1024, "%.0f") : "n/a"
 		if (fails) printf "failures reported: %d (see the log)\n", fails
-	}'
+	}' | relabel
