@@ -645,6 +645,7 @@ int net_user_open(const struct vmm_net *n, const struct vlog *log, struct net_ba
 	cfg.if_mtu = NET_USER_MTU;
 	cfg.if_mru = NET_USER_MTU;
 	cfg.disable_host_loopback = n->no_host_loopback != 0;
+	cfg.restricted = n->restricted != 0;
 	u->slirp = slirp_new(&cfg, &callbacks, u);
 	if (!u->slirp) {
 		vlog_err(log, "user net: libslirp %s could not start", slirp_version_string());

@@ -140,6 +140,8 @@ struct vmm_net {
 	const struct vmm_hostfwd *hostfwd; /* nhostfwd forwards from the host into the guest */
 	unsigned nhostfwd;                 /* 0..VMM_MAX_HOSTFWD */
 	int no_host_loopback;              /* non-zero: 10.0.2.2 does not reach the host's loopback */
+	int restricted;                    /* non-zero: isolated, as QEMU's restrict=on: the guest reaches
+					      * nothing outside 10.0.2.0/24 (DHCP answers; forwards in work) */
 };
 
 /*

@@ -35,12 +35,13 @@ const char *cli_usage(void)
 	       "                           a virtio-blk disk on a raw image or block device; repeat for more\n"
 	       "                           (up to 16); ro: read-only; serial: up to 20 bytes; direct: O_DIRECT\n"
 	       "  -n, --net user[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...\n"
-	       "            [,host-loopback=on|off][,mac=MAC]\n"
+	       "            [,host-loopback=on|off][,restrict=on|off][,mac=MAC]\n"
 	       "                           a virtio-net NIC on user-mode networking (libslirp; no root needed):\n"
 	       "                           the guest's DHCP gets 10.0.2.15, gateway 10.0.2.2 (also the host's\n"
 	       "                           127.0.0.1 unless host-loopback=off), DNS 10.0.2.3; hostfwd: host\n"
 	       "                           HOSTADDR (default 127.0.0.1) port HOSTPORT to the guest's (default\n"
-	       "                           10.0.2.15) GUESTPORT, up to 16; IPv4 only; no offloads\n"
+	       "                           10.0.2.15) GUESTPORT, up to 16; restrict=on: the guest reaches\n"
+	       "                           nothing outside (forwards in still work); IPv4 only; no offloads\n"
 	       "  -n, --net tap=NAME[,mac=MAC][,queues=N]\n"
 	       "                           a virtio-net NIC on tap NAME (attached if it exists, else created,\n"
 	       "                           which needs CAP_NET_ADMIN); repeat for more (up to 8); MAC default:\n"
@@ -291,6 +292,8 @@ int cli_parse_net(char *s, struct vmm_net *n, struct vmm_hostfwd *fwd, char *err
 			n->nhostfwd++;
 		} else if (!strcmp(opt, "host-loopback=off") || !strcmp(opt, "host-loopback=on")) {
 			n->no_host_loopback = !strcmp(opt, "host-loopback=off");
+		} else if (!strcmp(opt, "restrict=on") || !strcmp(opt, "restrict=off")) {
+			n->restricted = !strcmp(opt, "restrict=on");
 		} else if (!strncmp(opt, "mac=", 4)) {
 			if (parse_mac(opt + 4, n->mac)) {
 				snprintf(err, errlen, "--net mac '%s' is not a unicast MAC like 52:54:00:12:34:56", opt + 4);
@@ -303,7 +306,7 @@ int cli_parse_net(char *s, struct vmm_net *n, struct vmm_hostfwd *fwd, char *err
 				return -EINVAL;
 			}
 		} else {
-			snprintf(err, errlen, "--net option '%s' is not one of user, hostfwd=..., host-loopback=on|off, "
+			snprintf(err, errlen, "--net option '%s' is not one of user, hostfwd=..., host-loopback=on|off, restrict=on|off, "
 					      "tap=NAME, stream=PATH, mac=MAC, queues=N", opt);
 			return -EINVAL;
 		}
@@ -315,8 +318,8 @@ int cli_parse_net(char *s, struct vmm_net *n, struct vmm_hostfwd *fwd, char *err
 	if (user) {
 		n->backend = VMM_NET_USER;
 		n->hostfwd = n->nhostfwd ? fwd : NULL;
-	} else if (n->nhostfwd || n->no_host_loopback) {
-		snprintf(err, errlen, "--net hostfwd= and host-loopback= are for user-mode networking (--net user,...)");
+	} else if (n->nhostfwd || n->no_host_loopback || n->restricted) {
+		snprintf(err, errlen, "--net hostfwd=, host-loopback= and restrict= are for user-mode networking (--net user,...)");
 		return -EINVAL;
 	}
 	if ((n->path || user) && n->queue_pairs) {

@@ -54,7 +54,7 @@ int cli_parse_size(const char *s, uint64_t *out);
 /* One --disk value: PATH[,ro][,serial=ID][,direct=on|off]. Modifies s (splits it at commas). */
 int cli_parse_disk(char *s, struct vmm_disk *d, char *err, size_t errlen);
 /*
- * One --net value: user[,hostfwd=...][,host-loopback=on|off], tap=NAME[,queues=N] or stream=PATH, each
+ * One --net value: user[,hostfwd=...][,host-loopback=on|off][,restrict=on|off], tap=NAME[,queues=N] or stream=PATH, each
  * [,mac=MAC]. Modifies s; a user NIC's forwards go in fwd[0..VMM_MAX_HOSTFWD) (n->hostfwd points there).
  */
 int cli_parse_net(char *s, struct vmm_net *n, struct vmm_hostfwd *fwd, char *err, size_t errlen);

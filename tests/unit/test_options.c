@@ -11,7 +11,7 @@
 static char err[512];
 
 /* Writable copies of the arguments: the parser may split values in place (--disk), as it may in argv. */
-static char argbuf[64][256];
+static char argbuf[64][512];
 
 static int parse(struct cli_options *o, const char *const *args)
 {
@@ -336,7 +336,7 @@ START_TEST(nets)
 	ck_assert_uint_eq(o.nnets, 0);
 	ck_assert_int_eq(parse(&o, none_and_tap), -EINVAL);
 	ck_assert_int_eq(parse(&o, no_tap), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "needs a tap"));
+	ck_assert_ptr_nonnull(strstr(err, "needs a network"));
 	ck_assert_int_eq(parse(&o, multicast), -EINVAL);
 	ck_assert_int_eq(parse(&o, bad_mac), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "unicast MAC"));
@@ -373,13 +373,67 @@ START_TEST(net_stream)
 	ck_assert_int_eq(parse(&o, with_queues), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "tap only"));
 	ck_assert_int_eq(parse(&o, both), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "not both"));
+	ck_assert_ptr_nonnull(strstr(err, "takes one of"));
 	ck_assert_int_eq(parse(&o, empty), -EINVAL);
 	memset(longpath + 8, 'a', 120);
 	longpath[128] = '\0';
 	ck_assert_int_eq(parse(&o, too_long), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "107 characters"));
 	ck_assert_ptr_nonnull(strstr(cli_usage(), "--net stream=PATH"));
+}
+END_TEST
+
+START_TEST(net_user)
+{
+	struct cli_options o;
+	const char *ok[] = { "-k", "K", "--net", "user", "--net",
+			     "user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp::5353-10.0.2.16:53,host-loopback=off,restrict=on",
+			     "--net", "user,hostfwd=::8080-:80", NULL };
+	const char *bad[][5] = {
+		{ "-k", "K", "--net", "user,hostfwd=tcp:127.0.0.1:0-:22", NULL },  /* port 0 */
+		{ "-k", "K", "--net", "user,hostfwd=tcp:127.0.0.1:70000-:22", NULL },
+		{ "-k", "K", "--net", "user,hostfwd=sctp::1-:2", NULL },
+		{ "-k", "K", "--net", "user,hostfwd=tcp:1-:2", NULL },             /* no HOSTADDR field */
+		{ "-k", "K", "--net", "user,hostfwd=tcp::1:2", NULL },             /* no '-' */
+		{ "-k", "K", "--net", "user,hostfwd=", NULL },
+		{ "-k", "K", "--net", "user,queues=2", NULL },
+		{ "-k", "K", "--net", "user,tap=t0", NULL },
+		{ "-k", "K", "--net", "tap=t0,hostfwd=tcp::1-:2", NULL },         /* forwards need user */
+		{ "-k", "K", "--net", "stream=/s,restrict=on", NULL },
+		{ "-k", "K", "--net", "user,host-loopback=maybe", NULL },
+	};
+	char many[40 + VMM_MAX_HOSTFWD * 24] = "user";
+	const char *too_many[] = { "-k", "K", "--net", many, NULL };
+
+	ck_assert_int_eq(parse(&o, ok), 0);
+	ck_assert_uint_eq(o.nnets, 3);
+	ck_assert_int_eq(o.nets[0].backend, VMM_NET_USER);
+	ck_assert_uint_eq(o.nets[0].nhostfwd, 0);
+	ck_assert(!o.nets[0].no_host_loopback && !o.nets[0].restricted);
+	ck_assert_uint_eq(o.nets[1].nhostfwd, 2);
+	ck_assert_ptr_eq(o.nets[1].hostfwd, o.hostfwd[1]);
+	ck_assert(o.nets[1].no_host_loopback && o.nets[1].restricted);
+	ck_assert(!o.hostfwd[1][0].udp);
+	ck_assert_str_eq(o.hostfwd[1][0].host_addr, "127.0.0.1");
+	ck_assert_uint_eq(o.hostfwd[1][0].host_port, 2222);
+	ck_assert_ptr_null(o.hostfwd[1][0].guest_addr);
+	ck_assert_uint_eq(o.hostfwd[1][0].guest_port, 22);
+	ck_assert(o.hostfwd[1][1].udp);
+	ck_assert_ptr_null(o.hostfwd[1][1].host_addr);
+	ck_assert_str_eq(o.hostfwd[1][1].guest_addr, "10.0.2.16");
+	ck_assert_uint_eq(o.hostfwd[1][1].guest_port, 53);
+	ck_assert(!o.hostfwd[2][0].udp); /* no protocol: TCP */
+	ck_assert_uint_eq(o.hostfwd[2][0].host_port, 8080);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		ck_assert_msg(parse(&o, bad[i]) == -EINVAL, "accepted %s", bad[i][3]);
+		ck_assert_msg(err[0] && !strchr(err, '\n'), "no one-line message for %s", bad[i][3]);
+	}
+	for (int i = 0; i <= VMM_MAX_HOSTFWD; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), ",hostfwd=tcp::%d-:80", 1000 + i);
+	ck_assert_int_eq(parse(&o, too_many), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "at most 16"));
+	ck_assert_ptr_nonnull(strstr(cli_usage(), "--net user"));
 }
 END_TEST
 
@@ -461,6 +515,7 @@ int main(void)
 	tcase_add_test(tc, disks);
 	tcase_add_test(tc, nets);
 	tcase_add_test(tc, net_stream);
+	tcase_add_test(tc, net_user);
 	tcase_add_test(tc, shared_folders);
 	tcase_add_test(tc, boot_timer_and_stats);
 	tcase_add_test(tc, user_and_chroot);
