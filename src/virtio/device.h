@@ -79,6 +79,11 @@ struct virtio_device_ops {
 	 */
 	int (*save)(void *dev, struct sbuf *out);
 	int (*restore)(void *dev, struct sreader *in);
+	/*
+	 * The device logs why it calls ctx->needs_reset in a line of its own (a vhost-user backend that
+	 * died), so the transport adds no "needs a reset" line: one event, one line.
+	 */
+	bool logs_own_reset;
 };
 
 /*

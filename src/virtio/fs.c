@@ -316,6 +316,7 @@ static int fs_save(void *opaque, struct sbuf *out)
 
 const struct virtio_device_ops virtio_fs_ops = {
 	.name = "virtio-fs",
+	.logs_own_reset = true, /* vhost_user.c's line says the backend died or misbehaved */
 	.device_id = VIRTIO_ID_FS,
 	.pci_class = 0x018000, /* mass storage, other (as QEMU's vhost-user-fs-pci) */
 	.features = fs_features,

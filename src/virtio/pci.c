@@ -100,7 +100,8 @@ static void needs_reset(void *opaque)
 	pthread_mutex_unlock(&t->lock);
 	if (already)
 		return; /* reported (two queues broke): the driver's reset clears it */
-	guest_warn(t, "%s: the device needs a reset", t->ops->name);
+	if (!t->ops->logs_own_reset)
+		guest_warn(t, "%s: the device needs a reset", t->ops->name);
 	virtio_pci_device_error(t);
 	virtio_pci_config_interrupt(t);
 }
