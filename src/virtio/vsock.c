@@ -360,7 +360,8 @@ static void accept_done(struct ev_req *ev, int res)
 	s->accept_errors = 0;
 	c = vsock_conn_new(s, res, CONN_LINE, 0, 0);
 	if (!c) {
-		vlog_warn(s->dev->log, "virtio-vsock: connection limit (%u, or %u MiB of buffers) reached: host connection refused",
+		vlog_warn(s->dev->log,
+			  "virtio-vsock: connection limit (%u, or %u MiB of buffers) reached: host connection refused",
 			  VIRTIO_VSOCK_MAX_CONNS, VIRTIO_VSOCK_TOTAL_BUF >> 20);
 		close(res);
 	} else {

@@ -98,7 +98,10 @@ void vsock_pool_put(struct vsock_pool *p)
 /* Bytes the pool can give a connection to grow, keeping a floor for each connection not open yet. */
 static uint64_t pool_room(const struct vsock_pool *p)
 {
-	uint64_t keep = p->conns < VIRTIO_VSOCK_MAX_CONNS ? (uint64_t)(VIRTIO_VSOCK_MAX_CONNS - p->conns) * VSOCK_CONN_FLOOR : 0;
+	uint64_t keep = 0;
+
+	if (p->conns < VIRTIO_VSOCK_MAX_CONNS)
+		keep = (uint64_t)(VIRTIO_VSOCK_MAX_CONNS - p->conns) * VSOCK_CONN_FLOOR;
 
 	return p->used + keep >= VIRTIO_VSOCK_TOTAL_BUF ? 0 : VIRTIO_VSOCK_TOTAL_BUF - p->used - keep;
 }

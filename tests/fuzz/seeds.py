@@ -592,9 +592,67 @@ def snapshot():
     write(t, "raw-vcpu", b"R" + u16(1) + snap_section("vcpu0", "vcpu-x86", snap_vcpu()))
 
 
+# --- fuzz_vsock -------------------------------------------------------------------------------
+def vsock():
+    t = "vsock"
+    REQUEST, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE, CREDIT_REQUEST = 1, 2, 3, 4, 5, 6, 7
+
+    def pkt(op, gp=0, hp=0, payload=b"", fl=0, buf_alloc=1 << 18, fwd_cnt=0, shut=0, length=None, plen=None):
+        out = u8(2) + u8(fl | (8 if length is not None else 0)) + u8(op) + u8(gp) + u8(hp)
+        out += u32(buf_alloc) + u32(fwd_cnt) + u8(shut)
+        if length is not None:
+            out += u32(length)
+        n = len(payload) if plen is None else plen
+        return out + u16(n) + payload[:64]
+
+    def rx(*sizes):
+        return u8(3) + u8(len(sizes)) + b"".join(u16(z) for z in sizes)
+
+    turn = u8(5) * 3
+    accept = u8(8)
+
+    def host_write(i, data):
+        return u8(7) + u8(i) + u8(0) + u8(len(data)) + data
+
+    def host_read(i):
+        return u8(7) + u8(i) + u8(1)
+
+    cfg = u8(0x88) + u8(0x08)  # 256 entries each
+    # The guest connects to the host's listener on 1234, data both ways, then shuts down and resets.
+    guest = cfg + rx(4140, 4140, 4140, 4140) + pkt(REQUEST) + turn + accept + turn
+    guest += pkt(RW, payload=b"hello from the guest") + turn + host_read(0) + host_write(0, b"hello from the host")
+    guest += turn + rx(4140, 4140) + pkt(CREDIT_REQUEST) + turn + pkt(SHUTDOWN, shut=3) + turn + pkt(RST)
+    write(t, "guest-connect", guest + turn)
+    # A host client CONNECTs to guest port 1000; the guest answers from 1000 to host port 1024.
+    host = cfg + rx(4140, 4140, 4140) + u8(6) + u8(0) + turn + pkt(RESPONSE, hp=2) + turn + host_read(0)
+    host += host_write(0, b"ping") + turn + rx(4140, 100) + pkt(RW, hp=2, payload=b"pong") + turn + host_read(0)
+    host += pkt(CREDIT_UPDATE, hp=2, buf_alloc=4, fwd_cnt=0) + host_write(0, bytes(200)) + turn
+    host += u8(7) + u8(0) + u8(3) + turn + pkt(SHUTDOWN, hp=2, shut=3) + turn
+    write(t, "host-connect", host)
+    # Refused: nobody listens on 1235; a garbage host line; an RST to nothing.
+    write(t, "refused", cfg + rx(4140, 60) + pkt(REQUEST, hp=1) + turn + u8(6) + u8(0x80) + u8(6) + b"HELLO\n" +
+          turn + pkt(RST, gp=3, hp=1) + pkt(RW, gp=3, hp=1, payload=b"x") + turn)
+    # Hostile packets: wrong CIDs and type, unknown op, len beyond the chain or over 64 KiB, a chain
+    # shorter than a header, a device-writable buffer, data beyond the credit, malformed rx buffers.
+    bad = cfg + rx(4140, 0x8000 | 64, 10, 4140) + pkt(REQUEST) + turn + accept
+    bad += pkt(REQUEST, fl=1) + pkt(REQUEST, fl=2) + pkt(REQUEST, fl=4) + pkt(12) + pkt(0)
+    bad += pkt(RW, payload=b"abc", length=1000) + pkt(RW, plen=0x10001, length=0x10001) + pkt(RW, fl=64)
+    bad += pkt(RW, fl=32, payload=b"w") + pkt(RW, fl=16, payload=b"split") + pkt(RW, plen=0xffff)
+    bad += pkt(RW, plen=0xffff) + pkt(REQUEST) + turn + pkt(REQUEST) + turn + rx(1, 43, 44, 45, 9000) + turn
+    write(t, "hostile", bad)
+    # Resets and a snapshot with connections open both ways; the event queue hears TRANSPORT_RESET.
+    rs = cfg + rx(4140, 4140) + pkt(REQUEST) + u8(6) + u8(1) + turn + accept + pkt(RESPONSE, gp=1, hp=2)
+    rs += pkt(RW, payload=b"data") + u8(10) + u8(4) + u8(3) + u8(4) + u8(8) + turn + u8(9) + rx(4140) + pkt(REQUEST)
+    rs += turn + host_write(1, b"late") + u8(11) + u8(0) + u8(8) + u8(9) + turn
+    write(t, "reset-snapshot", rs)
+    # Small queues (1, 2 and 4 entries) and EVENT_IDX.
+    write(t, "small-queues", u8(0x10) + u8(0x12) + rx(4140, 4140) + pkt(REQUEST) + turn + pkt(RW, payload=b"q") +
+          u8(0) + u8(1) + u8(0) + u8(0) + u8(0) + u8(0) + u16(0) + u16(0) + turn)
+
+
 def main():
     shutil.rmtree(CORPUS, ignore_errors=True)
-    for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_pci, net, snapshot):
+    for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_pci, net, snapshot, vsock):
         gen()
 
 
