@@ -24,6 +24,14 @@
 #define WRAP_MARK UINT32_MAX
 #define MAX_TIMERS 16
 #define MAX_POLL 1024 /* slirp sockets polled at once (each connection is one) */
+/*
+ * Backpressure towards the host: once frames for the guest fill RX_HIGH of the ring, the slirp
+ * thread stops reading slirp's sockets (it polls them without POLLIN) until the guest has taken
+ * the ring down to RX_LOW. What slirp still sends meanwhile (ACKs, its own resends, one socket read
+ * it had under way) fits in the rest, so frames are dropped only when a guest takes none for long.
+ */
+#define RX_HIGH (NET_USER_RING / 2)
+#define RX_LOW (NET_USER_RING / 4)
 
 /*
  * A frame ring: one producer thread, one consumer thread, a mutex around the indices. Records are
@@ -144,6 +152,7 @@ struct net_user {
 	struct fring rx;      /* stack -> guest: produced on the slirp thread */
 	struct fring tx;      /* guest -> stack: produced on the I/O thread */
 	bool rx_want_wake;    /* the device found rx empty: wake it for the next frame */
+	bool rx_full;         /* the slirp thread stopped reading sockets: wake it at RX_LOW */
 	bool tx_blocked;      /* the device found no room: wake it when there is */
 	uint64_t rx_dropped;  /* frames for the guest that found the ring full */
 
@@ -158,6 +167,7 @@ struct net_user {
 	struct su_timer spare; /* handed out when timers[] is full: never in the list, never fires */
 	struct pollfd pfd[MAX_POLL];
 	unsigned npfd;
+	bool no_pollin;       /* this turn polls slirp's sockets without POLLIN (rx_full) */
 	unsigned guest_errors;
 };
 
@@ -322,6 +332,8 @@ static int cb_add_poll(int fd, int events, void *opaque)
 
 	if (u->npfd == MAX_POLL)
 		return -1; /* that socket waits a turn: slirp treats an index < 0 as "not polled" */
+	if (u->no_pollin && fd != u->to_slirp)
+		events &= ~SLIRP_POLL_IN; /* backpressure: the guest is behind */
 	u->pfd[u->npfd] = (struct pollfd){ .fd = fd, .events = to_poll(events) };
 	return (int)u->npfd++;
 }
@@ -401,6 +413,10 @@ static void *slirp_main(void *arg)
 
 		tx_drain(u);
 		timeout = run_timers(u, timeout);
+		pthread_mutex_lock(&u->lock);
+		u->rx_full = u->rx.used >= RX_HIGH;
+		u->no_pollin = u->rx_full;
+		pthread_mutex_unlock(&u->lock);
 		u->npfd = 0;
 		cb_add_poll(u->to_slirp, SLIRP_POLL_IN, u);
 		slirp_pollfds_fill(u->slirp, &timeout, cb_add_poll, u);
@@ -468,10 +484,18 @@ static void nu_rx_consume(struct net_backend *b)
 {
 	struct net_user *u = nu_of(b);
 
+	bool wake = false;
+
 	pthread_mutex_lock(&u->lock);
 	if (u->rx.used)
 		fring_pop(&u->rx);
+	if (u->rx_full && u->rx.used < RX_LOW) {
+		u->rx_full = false;
+		wake = true; /* the slirp thread polls without POLLIN: let it read again */
+	}
 	pthread_mutex_unlock(&u->lock);
+	if (wake)
+		kick(u->to_slirp);
 }
 
 static bool nu_tx_room(struct net_backend *b)
@@ -544,7 +568,7 @@ static void nu_free(struct net_user *u)
 	if (u->slirp)
 		slirp_cleanup(u->slirp);
 	if (u->rx_dropped)
-		vlog_debug(u->log, "virtio-net '%s': %llu frames for the guest dropped (it took none)", u->nb.name,
+		vlog_debug(u->log, "virtio-net '%s': %llu frames for the guest dropped (its ring was full)", u->nb.name,
 			   (unsigned long long)u->rx_dropped);
 	if (u->to_slirp >= 0)
 		close(u->to_slirp);

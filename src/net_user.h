@@ -11,7 +11,8 @@
  * (src/net_user.c): the guest's frames go in one, the stack's frames for the guest come in the
  * other, each NET_USER_RING bytes; an eventfd each way wakes the other side. A copying backend
  * (src/net_backend.h): one queue pair, no offloads (slirp checks the checksums the guest computes).
- * When the guest takes no frames, the stack's frames beyond the ring are dropped (TCP resends).
+ * When the guest falls behind, the slirp thread stops reading the host's sockets (the host's
+ * senders wait, as on a slow link); frames beyond the ring (a guest that takes none) are dropped.
  */
 #ifndef VMM_NET_USER_H
 #define VMM_NET_USER_H
@@ -21,7 +22,7 @@
 #include "log.h"
 #include "net_backend.h"
 
-#define NET_USER_RING (512u << 10) /* each direction's frame ring */
+#define NET_USER_RING (1u << 20) /* each direction's frame ring */
 #define NET_USER_MTU 1500
 
 /*
