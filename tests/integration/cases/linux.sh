@@ -64,6 +64,21 @@ guest_passed() {
 }
 
 sha() { sha256sum "$@" | cut -d' ' -f1; }
+# unprivileged: set AS to a prefix that runs a command as uid and gid 65534 from its start (util-linux
+# setpriv) when we are root and that user can open /dev/kvm (the test host opens /dev/kvm to everyone,
+# as a distribution's kvm group would); empty when we are not root (we are the unprivileged user).
+unprivileged() {
+	AS=
+	[ "$(id -u)" = 0 ] || return 0
+	[ -e /tests/linux.sh ] && chmod 0666 /dev/kvm
+	if [ -x /usr/bin/setpriv ] &&
+		/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups -- sh -c ': </dev/kvm' 2>/dev/null; then
+		AS="/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups --"
+		chmod 0666 "$LOG"
+		return 0
+	fi
+	[ ! -e /tests/linux.sh ] || fail "cannot run vmm as uid 65534 in the test host (no util-linux setpriv?)"
+}
 # printed WORD: the value the guest printed after "WORD " on its console.
 printed() { sed -n "s/.*$1 \([0-9a-f]*\).*/\1/p" "$LOG" | head -1; }
 

@@ -47,8 +47,8 @@ nfail() {
 }
 # start_vmm ARGS...: the guest in the background (pid VPID).
 start_vmm() {
-	echo "+ vmm $* &"
-	"$VMM" --console="file:$LOG" --timeout "$NTMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" "$@" \
+	echo "+ ${AS:+(as uid 65534) }vmm $* &"
+	${AS:-} "$VMM" --console="file:$LOG" --timeout "$NTMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" "$@" \
 		</dev/null 2>"$ERR" &
 	VPID=$!
 }
@@ -231,6 +231,9 @@ net-stream)
 	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 	[ -S "$sock" ] || nfail "net-stream-peer did not listen on $sock: $(cat "$OUT/peer.log")"
 	BGPIDS="$BGPIDS $PEERPID"
+	# vmm needs no privilege for a stream socket: it runs as uid 65534 (linux.sh's unprivileged).
+	chmod 0777 "$sock"
+	unprivileged
 	$IP addr add 10.0.2.2/24 dev vmt0 && $IP link set vmt0 up || nfail "cannot configure vmt0"
 	start_vmm --mem 256M --net "stream=$sock,mac=$mac" --cmdline "$BASE $NET vmmtest=net-ping"
 	wait_line NET-READY 90

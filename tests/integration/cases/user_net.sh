@@ -2,8 +2,7 @@
 # User-mode networking cases (user-net, user-net-noloop), sourced by linux.sh after its helpers
 # (guest_passed, printed, pass, fail, sha) with CASE VMM G OUT LOG ERR TMO BASE set. POSIX sh. The
 # guest's end is tests/guest/init (t_user_net*). vmm runs with --net user as an unprivileged user
-# (uid 65534, from its start: util-linux setpriv) when we are root and /dev/kvm lets that user in (in the test
-# host we open /dev/kvm to everyone, as a distribution's kvm group would); as ourselves otherwise.
+# (uid 65534 from its start, linux.sh's unprivileged) when we are root; as ourselves otherwise.
 #   user-net         the guest gets 10.0.2.15 by DHCP; downloads 4 MiB from busybox httpd on the
 #                    host's 127.0.0.1 through the gateway 10.0.2.2 (checksum compared); asks slirp's
 #                    resolver 10.0.2.3 for vmmtest.internal (in the test host, resolv.conf points at
@@ -15,10 +14,7 @@ BB=/bin/busybox
 [ -x "$BB" ] || fail "the user-net cases need $BB (Debian: busybox-static)"
 in_host=
 [ -e /tests/linux.sh ] && in_host=1
-if [ "$(id -u)" = 0 ]; then
-	$BB ip link set lo up 2>/dev/null
-	[ -n "$in_host" ] && chmod 0666 /dev/kvm
-fi
+[ "$(id -u)" = 0 ] && $BB ip link set lo up 2>/dev/null
 PORT=$((20000 + $$ % 20000))
 HP=$((PORT + 1))
 W=$OUT/www
@@ -39,14 +35,7 @@ if [ -n "$in_host" ]; then
 	echo "nameserver 127.0.0.1" >/etc/resolv.conf
 	DNS_NAME=vmmtest.internal
 fi
-AS=
-SP=/usr/bin/setpriv # util-linux's (busybox's cannot change the uid)
-if [ "$(id -u)" = 0 ] && [ -x "$SP" ] && "$SP" --reuid=65534 --regid=65534 --clear-groups -- sh -c ': </dev/kvm' 2>/dev/null; then
-	AS="$SP --reuid=65534 --regid=65534 --clear-groups --"
-	chmod 0666 "$LOG"
-elif [ "$(id -u)" = 0 ] && [ -n "$in_host" ]; then
-	fail "cannot run vmm as uid 65534 in the test host (no util-linux setpriv at $SP?)"
-fi
+unprivileged # AS: run as uid 65534 (linux.sh)
 # The guest and the host's forward differ per case; the rest is the same.
 if [ "$CASE" = user-net-noloop ]; then
 	NETOPT="user,host-loopback=off"

@@ -3,8 +3,8 @@
 # fail, sha) with CASE VMM G OUT LOG ERR TMO BASE set. POSIX sh. The guest's end is tests/guest/init
 # (t_vsock); both ends use vmm-vsock (tests/guest/vsock.c), found next to vmm (VMM_EXTRA_PROGRAMS).
 #
-# vmm runs with --vsock cid=3,uds=D/v.sock, as user 65534 once the VM is made when we are root (no
-# privilege is needed to serve vsock). Checked:
+# vmm runs with --vsock cid=3,uds=D/v.sock, as user 65534 from its start when we are root (linux.sh's
+# unprivileged: no privilege is needed to serve vsock). Checked:
 #   host -> guest: CONNECT 5000 on D/v.sock, "OK <port>", 1 MiB echoed back by the guest byte for byte
 #   guest -> host: 64 MiB to CID 2 port 5001, i.e. the unix socket D/v.sock_5001, with the checksum the
 #                  guest printed (many credit updates on the way)
@@ -59,11 +59,10 @@ if [ "$CASE" = vsock-snapshot ]; then
 fi
 "$VV" uds-listen "${uds}_5001" >"$D/g2h.bin" 2>"$D/g2h.err" &
 lpid=$!
-user=
-[ "$(id -u)" = 0 ] && user="--user 65534:65534"
-echo "+ vmm --vsock cid=3,uds=$uds $user"
-"$VMM" --console="file:$LOG" --timeout 400 --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 512M \
-	--vsock "cid=3,uds=$uds" $user --cmdline "$BASE vmmtest=vsock vmmtest.virtio=1 vmmtest.echoes=101 vmmtest.timeout=380" \
+unprivileged # AS: run as uid 65534 (linux.sh)
+echo "+ ${AS:+(as uid 65534) }vmm --vsock cid=3,uds=$uds"
+$AS "$VMM" --console="file:$LOG" --timeout 400 --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 512M \
+	--vsock "cid=3,uds=$uds" --cmdline "$BASE vmmtest=vsock vmmtest.virtio=1 vmmtest.echoes=101 vmmtest.timeout=380" \
 	</dev/null 2>"$ERR" &
 pid=$!
 stop_all() { kill "$pid" "$lpid" 2>/dev/null; }
