@@ -469,6 +469,80 @@ def net():
     write(t, "dev-reset", dev(0, 3, rx + u8(3) + u8(5) + rx + host_frame(0, hdr + eth) + u8(7) + u8(5)))
 
 
+# --- fuzz_net_copy ---------------------------------------------------------------------------
+def net_copy():
+    t = "net_copy"
+    # cfg: bit 0 user (else stream), bit 1 EVENT_IDX, bits 2-6 dropped features; then the queues' byte.
+    hdr = bytes(12)
+    eth = bytes.fromhex("525400123456525400abcdef0800") + bytes(46)
+
+    def rnd(q, r):
+        return u8(0) + u8(q) + r
+
+    def notify(q):
+        return u8(1) + u8(q)
+
+    def rx_bufs(n, size=2048, first=0):
+        descs = [c for i in range(n) for c in chain(first + i, [(DATA + 0x1000 + 0x800 * i, size, True)])]
+        return rnd(0, round_(descs, heads=list(range(first, first + n)))) + notify(0)
+
+    def tx(head, frame, at=DATA + 0x6000):
+        return rnd(1, round_(chain(head, [(at, 12, False), (at + 0x40, len(frame), False)]), heads=[head],
+                             blobs=[(at, hdr), (at + 0x40, frame[:255])])) + notify(1)
+
+    def frame(data, length=None):  # the host sends a well-framed frame (stream)
+        n = (len(data) if length is None else length) - 1
+        return u8(2) + u8(4 if n >> 16 else 0) + u16(n) + u8(len(data)) + data
+
+    def raw_len(v, data=b""):  # a raw length header (stream)
+        return u8(2) + u8(1) + u32(v) + u8(len(data)) + data
+
+    def cut(n, data, sent):  # a frame's header and only part of it (stream)
+        return u8(2) + u8(6 if (n - 1) >> 16 else 2) + u16(n - 1) + u8(len(data)) + data + u8(sent)
+
+    def guest(kind, host=2, port=0, flags=0, seq=0x12345678, ack=0, payload=b"", idx=0):  # user: a frame to send
+        return u8(2) + u8(kind) + u8(host) + u16(port) + u8(flags) + u32(seq) + u32(ack) + u8(len(payload)) + \
+            payload + u8(idx)
+
+    turns, host_read, wait = u8(7), u8(4), u8(7)
+    write(t, "stream-tx", u8(0) + u8(4) + tx(0, eth) + tx(1, eth[:20]) + turns + host_read + u8(3) + turns)
+    write(t, "stream-rx", u8(0) + u8(4) + rx_bufs(4) + frame(eth) + turns + frame(eth, 3000) + turns +
+          frame(b"\x01", 1) + turns + u8(6) + u8(6) + u8(2))
+    # Hostile lengths: a frame cut short then completed by the next write, a length of 0 (the link goes
+    # down), a transmit on the down link, a reset, and a length over 65549 the down link never reads.
+    write(t, "stream-hostile", u8(0) + u8(4) + rx_bufs(2) + cut(64, eth, 40) + turns + raw_len(0x41424344, bytes(20)) +
+          turns + raw_len(0, b"xx") + turns + u8(6) + u8(6) + u8(2) + tx(0, eth) + turns + u8(5) + u8(1) + rx_bufs(1) +
+          raw_len(65550) + turns)
+    write(t, "stream-eof", u8(0x02) + u8(3) + rx_bufs(2) + tx(0, eth) + u8(2) + u8(3) + u8(0) + turns + tx(1, eth) +
+          turns + u8(5) + u8(0) + u8(2) + u8(3) + u8(1) + turns + tx(2, eth))
+    ctrl_cmd = bytes([1, 1]) + bytes.fromhex("02aabbccddee")  # MAC_ADDR_SET
+    at = DATA + 0x3000
+    ctrl = rnd(2, round_(chain(0, [(at, len(ctrl_cmd), False), (at + 0x80, 1, True)]), heads=[0],
+                         blobs=[(at, ctrl_cmd)])) + notify(2)
+    # No MRG_RXBUF, a 2-entry queue: a frame longer than a buffer is dropped; the control queue.
+    write(t, "stream-small", u8(0x04) + u8(1) + rx_bufs(1, 100) + frame(eth, 200) + frame(eth) + turns + ctrl +
+          u8(6) + u8(0) + u8(6) + rx_bufs(1, 2048, 1) + turns)
+    # Backpressure: eight 65549-byte frames fill the socket and the backend's buffer until tx_room says
+    # no; the host reads and the backend's wake resumes the queue. Then the other way: five such frames
+    # from the host fill the backend's receive buffer, taken by 40 merged 2 KiB buffers, twice.
+    big = [(DATA + 0x10 * i, 12, False) for i in range(8)]
+    txd = [c for i in range(8) for c in chain(2 * i, [big[i], (RAM, 65549, False)])]
+    write(t, "stream-backpressure", u8(0) + u8(4) + rnd(1, round_(txd, heads=[2 * i for i in range(8)])) + notify(1) +
+          turns + turns + host_read + turns + host_read + turns + host_read + turns)
+    many = [c for i in range(40) for c in chain(i, [(RAM + 0x800 * i, 2048, True)])]
+    write(t, "stream-rx-full", u8(0) + u8(6) + frame(eth, 65549) * 5 + turns + turns +
+          rnd(0, round_(many, heads=list(range(40)))) + notify(0) + turns +
+          rnd(0, round_(heads=list(range(40)))) + notify(0) + turns + turns)
+    user = u8(1) + u8(4) + rx_bufs(8)
+    write(t, "user-dhcp-icmp", user + guest(1, host=1) + wait + wait + guest(1, host=3, idx=1) + wait +
+          guest(2, payload=b"ping" * 8, idx=2) + wait + guest(2, host=3, idx=3) + wait + u8(5) + u8(1) + rx_bufs(4) +
+          guest(0) + wait)
+    write(t, "user-udp-tcp", user + guest(0, idx=5) + wait + guest(3, port=53, payload=b"\x12\x34\x01\x00" + bytes(8), idx=0) + wait +
+          guest(3, port=69, payload=b"\x00\x01file\x00octet\x00", idx=1) + wait + guest(4, port=80, idx=2) + wait +
+          guest(4, port=22, flags=0x10, ack=1, payload=b"data", idx=3) + wait + guest(5, payload=eth, idx=4) +
+          u8(3) + wait)
+
+
 # --- fuzz_snapshot ---------------------------------------------------------------------------
 def crc32c(data, crc=0):
     """CRC-32C (Castagnoli, reflected polynomial 0x82f63b78), as snap_crc32c()."""
@@ -652,7 +726,8 @@ def vsock():
 
 def main():
     shutil.rmtree(CORPUS, ignore_errors=True)
-    for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_pci, net, snapshot, vsock):
+    for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_pci, net, snapshot, vsock,
+                net_copy):
         gen()
 
 
