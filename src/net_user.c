@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-/* User-mode networking on libslirp (net_user.h): the slirp thread and the two frame rings. */
+/* User-mode networking on libslirp (net_user.h): slirp on the I/O thread, its sockets watched by a helper. */
 #include "net_user.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,8 +25,8 @@
 #define MAX_TIMERS 16
 #define MAX_POLL 1024 /* slirp sockets polled at once (each connection is one) */
 /*
- * Backpressure towards the host: once frames for the guest fill RX_HIGH of the ring, the slirp
- * thread stops reading slirp's sockets (it polls them without POLLIN) until the guest has taken
+ * Backpressure towards the host: once frames for the guest fill RX_HIGH of the ring, slirp's
+ * sockets are polled without POLLIN (nothing more is read from the host) until the guest has taken
  * the ring down to RX_LOW. What slirp still sends meanwhile (ACKs, its own resends, one socket read
  * it had under way) fits in the rest, so frames are dropped only when a guest takes none for long.
  */
@@ -34,11 +34,11 @@
 #define RX_LOW (NET_USER_RING / 4)
 
 /*
- * A frame ring: one producer thread, one consumer thread, a mutex around the indices. Records are
- * a 4-byte length then the frame, padded to 4 bytes, and never wrap: a record that does not fit
- * before the end leaves a wrap mark (or fewer than 4 bytes) there and starts at 0. used counts every
- * byte between head and tail, the skipped end included. The consumer holds a pointer to the record
- * at head until it pops it; the producer writes only where used does not reach.
+ * The frames slirp sent for the guest, waiting for its receive buffers (I/O thread only). Records
+ * are a 4-byte length then the frame, padded to 4 bytes, and never wrap: a record that does not
+ * fit before the end leaves a wrap mark (or fewer than 4 bytes) there and starts at 0. used counts
+ * every byte between head and tail, the skipped end included. The device holds a pointer to the
+ * record at head until it pops it; new records go only where used does not reach.
  */
 struct fring {
 	uint8_t *buf;
@@ -124,11 +124,6 @@ static uint8_t *fring_reserve(struct fring *r, size_t len)
 	return r->buf + at + REC_HDR;
 }
 
-/* Would the largest frame fit, whatever the wrap costs? */
-static bool fring_room(const struct fring *r)
-{
-	return NET_USER_RING - r->used >= 2 * rec_size(MAX_FRAME);
-}
 
 struct su_timer {
 	bool used;
@@ -141,34 +136,43 @@ struct su_timer {
 struct net_user {
 	struct net_backend nb;
 	const struct vlog *log;
-	Slirp *slirp;
-	pthread_t thread;
-	bool thread_started;
-	atomic_bool quit;
-	int to_slirp;   /* eventfd: guest frames queued, or quit */
-	int to_dev;     /* eventfd: frames for the guest, or transmit room */
+	Slirp *slirp;           /* every call into it on the I/O thread (or before start / in close) */
+	struct fring rx;        /* frames for the guest */
+	bool rx_full;           /* RX_HIGH reached: sockets are polled without POLLIN until RX_LOW */
+	uint64_t rx_dropped;    /* frames for the guest that found the ring full */
+	uint8_t *txbuf;         /* a guest frame gathered for slirp_input */
 
-	pthread_mutex_t lock; /* the rings' indices and the flags below */
-	struct fring rx;      /* stack -> guest: produced on the slirp thread */
-	struct fring tx;      /* guest -> stack: produced on the I/O thread */
-	bool rx_want_wake;    /* the device found rx empty: wake it for the next frame */
-	bool rx_full;         /* the slirp thread stopped reading sockets: wake it at RX_LOW */
-	bool tx_blocked;      /* the device found no room: wake it when there is */
-	uint64_t rx_dropped;  /* frames for the guest that found the ring full */
-
-	/* The device's side (I/O thread). */
+	/* I/O thread. */
 	struct event_loop *loop;
-	int watch;
 	struct net_backend_hooks hooks;
-	atomic_bool running;
-
-	/* The slirp thread's own. */
+	bool running, hooked, dying;
+	int ready_watch, timer_watch;
+	int ready_efd;          /* the helper: a slirp socket is ready */
+	int timer_fd;           /* slirp's timers and its TCP timeouts */
+	struct ev_defer turn_d; /* a slirp turn after this batch (guest frames went in, room came back) */
+	struct ev_defer wake_d; /* hooks.wake after this batch (frames for the guest) */
 	struct su_timer timers[MAX_TIMERS];
-	struct su_timer spare; /* handed out when timers[] is full: never in the list, never fires */
+	struct su_timer spare;  /* handed out when timers[] is full: never in the list, never fires */
 	struct pollfd pfd[MAX_POLL];
 	unsigned npfd;
-	bool no_pollin;       /* this turn polls slirp's sockets without POLLIN (rx_full) */
 	unsigned guest_errors;
+
+	/*
+	 * The poll helper thread: it only polls the set the I/O thread last published and says when one
+	 * is ready (ready_efd); then it waits for the next set, which the I/O thread publishes after the
+	 * turn that served it. It never calls into slirp.
+	 */
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;   /* set, nset, gen, quit */
+	pthread_cond_t cond;
+	struct pollfd set[MAX_POLL];
+	unsigned nset;
+	uint64_t gen;
+	bool quit;
+	bool waiting;           /* the helper reported a ready socket and waits for the next set */
+	int64_t armed_ms;       /* the timer's deadline (CLOCK_MONOTONIC ms), -1: none */
+	int ctl_efd;            /* a new set, or quit: ends the helper's poll */
 };
 
 #define CONTAINER(ptr, type, member) ((type *)(void *)((uint8_t *)(ptr) - offsetof(type, member)))
@@ -204,28 +208,31 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- libslirp's callbacks (all on the slirp thread, or during net_user_open) ---- */
+/* Run d after the current batch (on the I/O thread, once started; before that nothing waits). */
+static void later(struct net_user *u, struct ev_defer *d)
+{
+	if (u->loop && u->running)
+		event_loop_defer(u->loop, d);
+}
+
+/* ---- libslirp's callbacks (on the I/O thread, or during net_user_open) ---- */
 
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct net_user *u = opaque;
-	bool wake = false;
 	uint8_t *p;
 
 	if (len == 0 || len > MAX_FRAME)
 		return (ssize_t)len;
-	pthread_mutex_lock(&u->lock);
 	p = fring_reserve(&u->rx, len);
-	if (p) {
-		memcpy(p, buf, len);
-		wake = u->rx_want_wake;
-		u->rx_want_wake = false;
-	} else {
+	if (!p) {
 		u->rx_dropped++; /* the guest takes nothing: TCP resends, as on a busy wire */
+		return (ssize_t)len;
 	}
-	pthread_mutex_unlock(&u->lock);
-	if (wake)
-		kick(u->to_dev);
+	memcpy(p, buf, len);
+	if (u->rx.used >= RX_HIGH)
+		u->rx_full = true; /* the next published set reads nothing more from the host */
+	later(u, &u->wake_d); /* one wake-up of the device for everything this batch sent */
 	return (ssize_t)len;
 }
 
@@ -332,7 +339,7 @@ static int cb_add_poll(int fd, int events, void *opaque)
 
 	if (u->npfd == MAX_POLL)
 		return -1; /* that socket waits a turn: slirp treats an index < 0 as "not polled" */
-	if (u->no_pollin && fd != u->to_slirp)
+	if (u->rx_full)
 		events &= ~SLIRP_POLL_IN; /* backpressure: the guest is behind */
 	u->pfd[u->npfd] = (struct pollfd){ .fd = fd, .events = to_poll(events) };
 	return (int)u->npfd++;
@@ -350,8 +357,6 @@ static int cb_get_revents(int idx, void *opaque)
 	       (r & POLLPRI ? SLIRP_POLL_PRI : 0) | (r & POLLERR ? SLIRP_POLL_ERR : 0) |
 	       (r & POLLHUP ? SLIRP_POLL_HUP : 0);
 }
-
-/* ---- the slirp thread ---- */
 
 /* Fire the timers that are due; the milliseconds to the next one (or limit). */
 static uint32_t run_timers(struct net_user *u, uint32_t limit)
@@ -377,66 +382,152 @@ static uint32_t run_timers(struct net_user *u, uint32_t limit)
 	return limit;
 }
 
-/* Hand the guest's queued frames to the stack. */
-static void tx_drain(struct net_user *u)
-{
-	for (;;) {
-		const uint8_t *frame;
-		size_t len;
-		bool wake = false;
+/* ---- the poll helper thread ---- */
 
-		pthread_mutex_lock(&u->lock);
-		len = fring_peek(&u->tx, &frame);
-		pthread_mutex_unlock(&u->lock);
-		if (len == 0)
-			return;
-		slirp_input(u->slirp, frame, (int)len); /* its replies (ARP, DHCP) come back through send_packet */
-		pthread_mutex_lock(&u->lock);
-		fring_pop(&u->tx);
-		if (u->tx_blocked && fring_room(&u->tx)) {
-			u->tx_blocked = false;
-			wake = true;
-		}
-		pthread_mutex_unlock(&u->lock);
-		if (wake)
-			kick(u->to_dev);
-	}
-}
-
-static void *slirp_main(void *arg)
+static void *poll_main(void *arg)
 {
 	struct net_user *u = arg;
+	struct pollfd set[MAX_POLL + 1];
+	uint64_t seen = 0;
+	unsigned n = 0;
+	bool reported = true; /* wait for the first set */
 
-	while (!atomic_load(&u->quit)) {
-		uint32_t timeout = 1000;
-		int n;
-
-		tx_drain(u);
-		timeout = run_timers(u, timeout);
+	for (;;) {
 		pthread_mutex_lock(&u->lock);
-		u->rx_full = u->rx.used >= RX_HIGH;
-		u->no_pollin = u->rx_full;
+		u->waiting = reported;
+		while (!u->quit && reported && u->gen == seen)
+			pthread_cond_wait(&u->cond, &u->lock);
+		u->waiting = false;
+		if (u->quit) {
+			pthread_mutex_unlock(&u->lock);
+			return NULL;
+		}
+		if (u->gen != seen) {
+			seen = u->gen;
+			n = u->nset;
+			memcpy(set + 1, u->set, n * sizeof(set[0]));
+		}
+		reported = false;
 		pthread_mutex_unlock(&u->lock);
-		u->npfd = 0;
-		cb_add_poll(u->to_slirp, SLIRP_POLL_IN, u);
-		slirp_pollfds_fill(u->slirp, &timeout, cb_add_poll, u);
-		n = poll(u->pfd, u->npfd, (int)timeout);
-		if (n > 0 && u->pfd[0].revents)
-			drain(u->to_slirp);
-		slirp_pollfds_poll(u->slirp, n < 0, cb_get_revents, u);
+		set[0] = (struct pollfd){ .fd = u->ctl_efd, .events = POLLIN };
+		if (poll(set, n + 1, -1) <= 0)
+			continue;
+		if (set[0].revents)
+			drain(u->ctl_efd);
+		for (unsigned i = 1; i <= n; i++) {
+			if (set[i].revents) {
+				kick(u->ready_efd); /* the I/O thread's turn serves it, then publishes a new set */
+				reported = true;
+				break;
+			}
+		}
 	}
-	return NULL;
 }
 
-/* ---- the device's side (I/O thread) ---- */
+/* ---- the I/O thread's side ---- */
 
-static void dev_ready(void *opaque)
+/* Hand the helper the sockets slirp wants watched now, and arm the timer for slirp's next deadline. */
+static void publish(struct net_user *u)
+{
+	uint32_t timeout = 1000;
+	struct itimerspec its = { 0 };
+	bool same, interrupt = false;
+	int64_t deadline;
+
+	u->npfd = 0;
+	slirp_pollfds_fill(u->slirp, &timeout, cb_add_poll, u);
+	timeout = run_timers(u, timeout);
+	pthread_mutex_lock(&u->lock);
+	same = u->nset == u->npfd && !memcmp(u->set, u->pfd, u->npfd * sizeof(u->pfd[0]));
+	if (!same || u->waiting) {
+		/* A helper that polls the same set goes on undisturbed (no syscall); else it takes this one. */
+		memcpy(u->set, u->pfd, u->npfd * sizeof(u->pfd[0]));
+		u->nset = u->npfd;
+		u->gen++;
+		interrupt = !u->waiting; /* in poll() on the old set: end it */
+		pthread_cond_signal(&u->cond);
+	}
+	pthread_mutex_unlock(&u->lock);
+	if (interrupt)
+		kick(u->ctl_efd);
+	/*
+	 * The timer, re-armed only when slirp's next deadline is earlier than the armed one (a timer
+	 * that fires early costs one turn, which arms it again).
+	 */
+	deadline = now_ns() / 1000000 + timeout;
+	if (u->armed_ms >= 0 && u->armed_ms <= deadline)
+		return;
+	u->armed_ms = deadline;
+	if (timeout == 0)
+		its.it_value.tv_nsec = 100000; /* something is due now: 0.1 ms (0 would disarm) */
+	else
+		its.it_value = (struct timespec){ .tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000 };
+	timerfd_settime(u->timer_fd, 0, &its, NULL);
+}
+
+/* One turn of slirp: serve what is ready (a poll that does not wait), its timers, then publish. */
+static void turn(struct net_user *u)
+{
+	uint32_t timeout = 0;
+	int n;
+
+	u->npfd = 0;
+	slirp_pollfds_fill(u->slirp, &timeout, cb_add_poll, u);
+	n = poll(u->pfd, u->npfd, 0);
+	slirp_pollfds_poll(u->slirp, n < 0, cb_get_revents, u);
+	publish(u); /* runs the due timers too */
+}
+
+static void turn_fn(struct ev_defer *d)
+{
+	struct net_user *u = CONTAINER(d, struct net_user, turn_d);
+
+	if (u->dying) {
+		if (!u->wake_d.queued)
+			free(u);
+		return;
+	}
+	/*
+	 * After guest frames went in (or room came back): only the socket set changes; sockets that are
+	 * ready already, the helper reports, and slirp's TCP timers run from the timer.
+	 */
+	if (u->running)
+		publish(u);
+}
+
+static void wake_fn(struct ev_defer *d)
+{
+	struct net_user *u = CONTAINER(d, struct net_user, wake_d);
+
+	if (u->dying) {
+		if (!u->turn_d.queued)
+			free(u);
+		return;
+	}
+	if (u->running && u->hooked)
+		u->hooks.wake(u->hooks.opaque);
+}
+
+static void ready_fn(void *opaque)
 {
 	struct net_user *u = opaque;
 
-	drain(u->to_dev);
-	if (atomic_load(&u->running))
-		u->hooks.wake(u->hooks.opaque);
+	drain(u->ready_efd);
+	if (u->running)
+		turn(u);
+}
+
+static void timer_fn(void *opaque)
+{
+	struct net_user *u = opaque;
+	uint64_t v;
+
+	if (read(u->timer_fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: it was re-armed meanwhile */
+	}
+	u->armed_ms = -1;
+	if (u->running)
+		turn(u);
 }
 
 static int nu_fd(struct net_backend *b, unsigned pair)
@@ -450,103 +541,79 @@ static int nu_start(struct net_backend *b, struct event_loop *loop, const struct
 	struct net_user *u = nu_of(b);
 
 	u->hooks = *h;
+	u->hooked = true;
 	if (!u->loop) {
-		int id = event_loop_watch(loop, u->to_dev, dev_ready, u);
+		int r = event_loop_watch(loop, u->ready_efd, ready_fn, u);
+		int t = r < 0 ? r : event_loop_watch(loop, u->timer_fd, timer_fn, u);
 
-		if (id < 0)
-			return id;
+		if (t < 0) {
+			if (r >= 0)
+				event_loop_unwatch(loop, r);
+			return t;
+		}
 		u->loop = loop;
-		u->watch = id;
+		u->ready_watch = r;
+		u->timer_watch = t;
 	}
-	atomic_store(&u->running, true);
+	u->running = true;
+	turn(u);
 	return 0;
 }
 
 static void nu_stop(struct net_backend *b)
 {
-	atomic_store(&nu_of(b)->running, false);
+	nu_of(b)->running = false;
 }
 
 static size_t nu_rx_peek(struct net_backend *b, const uint8_t **data)
 {
-	struct net_user *u = nu_of(b);
-	size_t len;
-
-	pthread_mutex_lock(&u->lock);
-	len = fring_peek(&u->rx, data);
-	if (len == 0)
-		u->rx_want_wake = true;
-	pthread_mutex_unlock(&u->lock);
-	return len;
+	return fring_peek(&nu_of(b)->rx, data);
 }
 
 static void nu_rx_consume(struct net_backend *b)
 {
 	struct net_user *u = nu_of(b);
 
-	bool wake = false;
-
-	pthread_mutex_lock(&u->lock);
 	if (u->rx.used)
 		fring_pop(&u->rx);
 	if (u->rx_full && u->rx.used < RX_LOW) {
 		u->rx_full = false;
-		wake = true; /* the slirp thread polls without POLLIN: let it read again */
+		later(u, &u->turn_d); /* poll the sockets for reading again */
 	}
-	pthread_mutex_unlock(&u->lock);
-	if (wake)
-		kick(u->to_slirp);
 }
 
 static bool nu_tx_room(struct net_backend *b)
 {
-	struct net_user *u = nu_of(b);
-	bool room;
-
-	pthread_mutex_lock(&u->lock);
-	room = fring_room(&u->tx);
-	if (!room)
-		u->tx_blocked = true;
-	pthread_mutex_unlock(&u->lock);
-	return room;
+	(void)b;
+	return true; /* slirp takes each frame at once */
 }
 
 static int nu_tx_write(struct net_backend *b, const struct iovec *iov, unsigned niov, size_t skip)
 {
 	struct net_user *u = nu_of(b);
 	size_t len = 0;
-	uint8_t *p;
-	bool wake;
+	uint8_t *p = u->txbuf;
 
 	for (unsigned i = 0; i < niov; i++)
 		len += iov[i].iov_len; /* each at most the chain's bounded length: no overflow */
 	if (len <= skip || len - skip > MAX_FRAME)
 		return -EMSGSIZE;
 	len -= skip;
-	pthread_mutex_lock(&u->lock);
-	wake = u->tx.used == 0; /* the slirp thread drains until empty: an empty ring means it may sleep */
-	p = fring_reserve(&u->tx, len);
-	if (p) {
-		/* Copied under the lock: the consumer never reads a record it cannot see yet, so this
-		 * is only for the indices; the copy is at most one frame. */
-		for (unsigned i = 0; i < niov; i++) {
-			const uint8_t *s = iov[i].iov_base;
-			size_t n = iov[i].iov_len;
+	for (unsigned i = 0; i < niov; i++) {
+		const uint8_t *s = iov[i].iov_base;
+		size_t n = iov[i].iov_len;
 
-			if (skip >= n) {
-				skip -= n;
-				continue;
-			}
-			memcpy(p, s + skip, n - skip);
-			p += n - skip;
-			skip = 0;
+		if (skip >= n) {
+			skip -= n;
+			continue;
 		}
+		memcpy(p, s + skip, n - skip);
+		p += n - skip;
+		skip = 0;
 	}
-	pthread_mutex_unlock(&u->lock);
-	if (!p)
-		return -ENOBUFS;
-	if (wake)
-		kick(u->to_slirp);
+	/* Replies (ARP, DHCP, ACKs) come back through send_packet; data for the host is sent at once. */
+	slirp_input(u->slirp, u->txbuf, (int)len);
+	later(u, &u->turn_d); /* after this batch: new sockets to watch, data still to write */
 	return 0;
 }
 
@@ -559,30 +626,59 @@ static bool nu_link_up(struct net_backend *b)
 static void nu_free(struct net_user *u)
 {
 	if (u->thread_started) {
-		atomic_store(&u->quit, true);
-		kick(u->to_slirp);
+		pthread_mutex_lock(&u->lock);
+		u->quit = true;
+		pthread_cond_signal(&u->cond);
+		pthread_mutex_unlock(&u->lock);
+		kick(u->ctl_efd);
 		pthread_join(u->thread, NULL);
 	}
-	if (u->loop)
-		event_loop_unwatch(u->loop, u->watch);
+	if (u->loop) {
+		event_loop_unwatch(u->loop, u->ready_watch);
+		event_loop_unwatch(u->loop, u->timer_watch);
+	}
 	if (u->slirp)
 		slirp_cleanup(u->slirp);
 	if (u->rx_dropped)
 		vlog_debug(u->log, "virtio-net '%s': %llu frames for the guest dropped (its ring was full)", u->nb.name,
 			   (unsigned long long)u->rx_dropped);
-	if (u->to_slirp >= 0)
-		close(u->to_slirp);
-	if (u->to_dev >= 0)
-		close(u->to_dev);
+	if (u->ctl_efd >= 0)
+		close(u->ctl_efd);
+	if (u->ready_efd >= 0)
+		close(u->ready_efd);
+	if (u->timer_fd >= 0)
+		close(u->timer_fd);
+	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->lock);
 	free(u->rx.buf);
-	free(u->tx.buf);
+	free(u->txbuf);
+	if (u->turn_d.queued || u->wake_d.queued) {
+		u->dying = true; /* the loop still holds a callback of ours: the last one frees */
+		return;
+	}
 	free(u);
 }
 
+static void close_fn(void *arg)
+{
+	struct net_user *u = arg;
+
+	u->running = false;
+	nu_free(u);
+}
+
+/*
+ * On the I/O thread (event_loop_call): slirp, the watches and the deferred calls are its own. With
+ * no I/O thread (never started, or stopped) close_fn runs here.
+ */
 static void nu_close(struct net_backend *b)
 {
-	nu_free(nu_of(b));
+	struct net_user *u = nu_of(b);
+
+	if (u->loop)
+		event_loop_call(u->loop, close_fn, u);
+	else
+		close_fn(u);
 }
 
 static const struct net_backend_ops net_user_ops = {
@@ -639,24 +735,29 @@ int net_user_open(const struct vmm_net *n, const struct vlog *log, struct net_ba
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
-	u->to_slirp = u->to_dev = -1;
+	u->ctl_efd = u->ready_efd = u->timer_fd = -1;
+	u->armed_ms = -1;
 	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->cond, NULL);
 	u->log = log;
+	u->turn_d.fn = turn_fn;
+	u->wake_d.fn = wake_fn;
 	u->nb.ops = &net_user_ops;
 	snprintf(u->nb.name, sizeof(u->nb.name), "user");
 	u->nb.nqueues = 1;
 	u->nb.offloads = 0; /* slirp checks the guest's checksums and takes MTU-sized frames */
 	u->rx.buf = malloc(NET_USER_RING);
-	u->tx.buf = malloc(NET_USER_RING);
-	u->to_slirp = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	u->to_dev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!u->rx.buf || !u->tx.buf) {
+	u->txbuf = malloc(MAX_FRAME);
+	if (!u->rx.buf || !u->txbuf) {
 		nu_free(u);
 		return -ENOMEM;
 	}
-	if (u->to_slirp < 0 || u->to_dev < 0) {
+	u->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	u->ready_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	u->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (u->ctl_efd < 0 || u->ready_efd < 0 || u->timer_fd < 0) {
 		ret = -errno;
-		vlog_err(log, "user net: cannot create an eventfd: %s", strerror(-ret));
+		vlog_err(log, "user net: cannot create an eventfd or timerfd: %s", strerror(-ret));
 		nu_free(u);
 		return ret;
 	}
@@ -683,9 +784,9 @@ int net_user_open(const struct vmm_net *n, const struct vlog *log, struct net_ba
 			return ret;
 		}
 	}
-	ret = thread_create(&u->thread, slirp_main, u);
+	ret = thread_create(&u->thread, poll_main, u);
 	if (ret) {
-		vlog_err(log, "user net: cannot start its thread: %s", strerror(ret > 0 ? ret : -ret));
+		vlog_err(log, "user net: cannot start its poll thread: %s", strerror(ret > 0 ? ret : -ret));
 		nu_free(u);
 		return ret > 0 ? -ret : ret;
 	}
