@@ -5,6 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config liburing-dev libslirp-dev libglib2.0-dev check busybox-static cpio gzip kmod acpica-tools)
 # The guest assets: the kernel's modules (xz, zstd) and its payload (Debian's is lz4), unpacked.
 pkgs+=(xz-utils zstd lz4)
+# The Linux case net-passt: --net stream=PATH to Debian's passt.
+pkgs+=(passt)
 # The fuzz build (run-tests.sh's third configuration): clang and its runtimes (libFuzzer, ASan, UBSan),
 # which Debian ships in libclang-rt-dev (only recommended by clang).
 pkgs+=(clang libclang-rt-dev)

@@ -288,8 +288,8 @@ net-passt)
 	mount -t proc proc "$PR/proc" && mount -o bind /dev "$PR/dev" || nfail "cannot mount /proc and /dev for passt"
 	sock=$PR/s/passt.sock
 	# passt sends the guest's pings of its gateway out of ping sockets to 10.0.2.2 as they are (no
-	# loopback mapping for ICMP): the test host answers them on lo. (Not in LINUX_CASES: it needs
-	# Debian's passt beside vmm, VMM_EXTRA_PROGRAMS=".../net-stream-peer /usr/bin/passt".)
+	# loopback mapping for ICMP): the test host answers them on lo. (Debian's passt beside vmm:
+	# tests/integration/CMakeLists.txt names /usr/bin/passt in VMM_EXTRA_PROGRAMS.)
 	$IP addr add 10.0.2.2/32 dev lo || nfail "cannot give lo 10.0.2.2"
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	$BB unshare -m sh -c 'cd "$1" && mount -o move . / && exec chroot . /bin/passt -f -e --runas 65534:65534 \
@@ -302,6 +302,7 @@ net-passt)
 	[ -S "$sock" ] && kill -0 "$PASSTPID" 2>/dev/null || nfail "passt is not listening on $sock"
 	dd if=/dev/urandom of="$OUT/h2g" bs=1M count=16 2>/dev/null
 	listen 5007 "$OUT/g2h"
+	unprivileged # vmm as uid 65534, the user passt runs as too (linux.sh)
 	start_vmm --mem 512M --net "stream=$sock" --cmdline "$BASE $NET vmmtest=net-tcp vmmtest.timeout=200 vmmtest.port1=5007 vmmtest.port2=5008"
 	wait_line "NET-SENT G2H" 150
 	grep -v "to syslog" "$OUT/passt.log" | tail -n 40
