@@ -10,6 +10,9 @@
 #                    10.0.2.3 counts); then the host connects to 127.0.0.1:HP, forwarded to the guest's
 #                    port 8080, and reads the token the guest printed; vmm exits 0
 #   user-net-noloop  host-loopback=off: the guest's download from 10.0.2.2 fails; vmm exits 0
+#   user-net-snapshot  the guest (DHCP, a download) asks for a snapshot; the VM restored from it
+#                    with a new --net user downloads the file again with its checksum (slirp's own
+#                    state is not in a snapshot: the guest's lease and route still hold)
 BB=/bin/busybox
 [ -x "$BB" ] || fail "the user-net cases need $BB (Debian: busybox-static)"
 in_host=
@@ -36,6 +39,32 @@ if [ -n "$in_host" ]; then
 	DNS_NAME=vmmtest.internal
 fi
 unprivileged # AS: run as uid 65534 (linux.sh)
+if [ "$CASE" = user-net-snapshot ]; then
+	S=$OUT/snap
+	rm -rf "$S"
+	mkdir -p "$S" && chmod 0777 "$S"
+	echo "+ ${AS:+(as uid 65534) }vmm --net user --snapshot-dir $S"
+	$AS "$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 256M \
+		--net user --snapshot-dir "$S" \
+		--cmdline "$BASE vmmtest=snapshot vmmtest.arg=user vmmtest.port1=$PORT vmmtest.virtio=1 vmmtest.timeout=200" \
+		</dev/null 2>"$ERR"
+	rc=$?
+	echo "vmm exited with $rc"
+	[ "$rc" = 0 ] || fail "vmm exited with $rc, expected 0 ($(head -c 300 "$ERR" | tr '\r\n' '  '))"
+	grep -q "snapshot saved in '$S'" "$ERR" || fail "no snapshot: $(grep -a 'VMMTEST-RESULT\|USERNET' "$LOG" | tr -d '\r' | tr '\n' ' ')"
+	rl=$OUT/restore.log
+	: >"$rl"
+	chmod 0666 "$rl"
+	echo "+ ${AS:+(as uid 65534) }vmm --restore $S --net user"
+	echo "true" | $AS "$VMM" --restore "$S" --console="file:$rl" --timeout "$TMO" --net user 2>"$OUT/restore.err"
+	rc=$?
+	grep -a "SNAP-\|USERNET-\|VMMTEST-RESULT" "$rl" | tr -d '\r'
+	[ "$rc" = 0 ] || fail "the restored vmm exited with $rc ($(head -c 300 "$OUT/restore.err" | tr '\r\n' '  '))"
+	grep -q "VMMTEST-RESULT snapshot PASS" "$rl" || fail "restored guest: $(grep -a VMMTEST-RESULT "$rl" | tr -d '\r')"
+	got=$(sed -n 's/.*SNAP-USERNET-AFTER \([0-9a-f]*\).*/\1/p' "$rl" | head -1)
+	[ "$got" = "$(sha "$W/big.bin")" ] || fail "after the restore the guest downloaded sha256 '$got'"
+	pass
+fi
 # The guest and the host's forward differ per case; the rest is the same.
 if [ "$CASE" = user-net-noloop ]; then
 	NETOPT="user,host-loopback=off"
