@@ -90,4 +90,11 @@ static inline bool net_backend_direct(const struct net_backend *b)
 	return b->ops->start == NULL;
 }
 
+/* ops->fd of every copying backend: there is no fd the device could use. */
+static inline int net_backend_no_fd(struct net_backend *b, unsigned pair)
+{
+	(void)b, (void)pair;
+	return -1;
+}
+
 #endif

@@ -315,12 +315,6 @@ static void retry_fn(struct ev_defer *d)
 	}
 }
 
-static int ns_fd(struct net_backend *b, unsigned pair)
-{
-	(void)b, (void)pair;
-	return -1;
-}
-
 static int ns_start(struct net_backend *b, struct event_loop *loop, const struct net_backend_hooks *h)
 {
 	struct net_stream *s = ns_of(b);
@@ -444,7 +438,7 @@ static void ns_close(struct net_backend *b)
 }
 
 static const struct net_backend_ops net_stream_ops = {
-	.fd = ns_fd,
+	.fd = net_backend_no_fd,
 	.start = ns_start,
 	.stop = ns_stop,
 	.rx_peek = ns_rx_peek,

@@ -269,26 +269,27 @@ static struct su_timer *timer_slot(struct net_user *u)
 	return &u->spare;
 }
 
-static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
+/* A timer that calls cb (timer_new) or slirp_handle_timer with id (timer_new_opaque, cb NULL). */
+static void *timer_make(struct net_user *u, SlirpTimerCb cb, SlirpTimerId id, void *cb_opaque)
 {
-	struct su_timer *t = timer_slot(opaque);
+	struct su_timer *t = timer_slot(u);
 
-	if (t == &((struct net_user *)opaque)->spare)
+	if (t == &u->spare)
 		return t;
 	t->cb = cb;
+	t->id = id;
 	t->cb_opaque = cb_opaque;
 	return t;
 }
 
+static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
+{
+	return timer_make(opaque, cb, SLIRP_TIMER_RA, cb_opaque);
+}
+
 static void *cb_timer_new_opaque(SlirpTimerId id, void *cb_opaque, void *opaque)
 {
-	struct su_timer *t = timer_slot(opaque);
-
-	if (t == &((struct net_user *)opaque)->spare)
-		return t;
-	t->id = id;
-	t->cb_opaque = cb_opaque;
-	return t;
+	return timer_make(opaque, NULL, id, cb_opaque);
 }
 
 static void cb_timer_free(void *timer, void *opaque)
@@ -530,12 +531,6 @@ static void timer_fn(void *opaque)
 		turn(u);
 }
 
-static int nu_fd(struct net_backend *b, unsigned pair)
-{
-	(void)b, (void)pair;
-	return -1;
-}
-
 static int nu_start(struct net_backend *b, struct event_loop *loop, const struct net_backend_hooks *h)
 {
 	struct net_user *u = nu_of(b);
@@ -682,7 +677,7 @@ static void nu_close(struct net_backend *b)
 }
 
 static const struct net_backend_ops net_user_ops = {
-	.fd = nu_fd,
+	.fd = net_backend_no_fd,
 	.start = nu_start,
 	.stop = nu_stop,
 	.rx_peek = nu_rx_peek,

@@ -19,26 +19,7 @@
 /* In this libvmm, not in the old header. */
 int vmm_create_v(const struct vmm_config *cfg, unsigned version, struct vmm **out);
 
-static char last[512];
-static int failures;
-
-static void log_cb(void *opaque, enum vmm_log_level level, const char *msg)
-{
-	(void)opaque;
-	(void)level;
-	snprintf(last, sizeof(last), "%s", msg);
-}
-
-static void expect(int ret, int want, const char *msg)
-{
-	if (ret != want || !strstr(last, msg)) {
-		fprintf(stderr, "FAIL: returned %d (want %d), said '%s' (want '%s')\n", ret, want, last, msg);
-		failures++;
-	} else {
-		printf("ok: %d: %s\n", ret, last);
-	}
-	last[0] = 0;
-}
+#include "abi_check.h"
 
 int main(void)
 {

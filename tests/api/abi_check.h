@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the api.abi-v* programs share: the last log line and a check of a call's result and message.
+ * Included after the frozen <vmm/vmm.h> of the version under test (it needs only enum vmm_log_level).
+ */
+#ifndef VMM_TESTS_ABI_CHECK_H
+#define VMM_TESTS_ABI_CHECK_H
+
+#include <stdio.h>
+#include <string.h>
+
+static char last[512];
+static int failures;
+
+static void log_cb(void *opaque, enum vmm_log_level level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	snprintf(last, sizeof(last), "%s", msg);
+}
+
+/* The call returned want and logged a line containing msg. */
+static void expect(int ret, int want, const char *msg)
+{
+	if (ret != want || !strstr(last, msg)) {
+		fprintf(stderr, "FAIL: returned %d (want %d), said '%s' (want '%s')\n", ret, want, last, msg);
+		failures++;
+	} else {
+		printf("ok: %d: %s\n", ret, last);
+	}
+	last[0] = 0;
+}
+
+#endif
