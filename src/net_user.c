@@ -170,7 +170,7 @@ struct net_user {
 	unsigned nset;
 	uint64_t gen;
 	bool quit;
-	bool waiting;           /* the helper reported a ready socket and waits for the next set */
+	bool waiting;           /* the helper reported a ready socket (or has no set yet) and waits for the next one */
 	int64_t armed_ms;       /* the timer's deadline (CLOCK_MONOTONIC ms), -1: none */
 	int ctl_efd;            /* a new set, or quit: ends the helper's poll */
 };
@@ -391,12 +391,11 @@ static void *poll_main(void *arg)
 	struct pollfd set[MAX_POLL + 1];
 	uint64_t seen = 0;
 	unsigned n = 0;
-	bool reported = true; /* wait for the first set */
 
 	for (;;) {
 		pthread_mutex_lock(&u->lock);
-		u->waiting = reported;
-		while (!u->quit && reported && u->gen == seen)
+		/* After a report (or before the first set): wait for the set the next turn publishes. */
+		while (!u->quit && u->waiting && u->gen == seen)
 			pthread_cond_wait(&u->cond, &u->lock);
 		u->waiting = false;
 		if (u->quit) {
@@ -408,7 +407,6 @@ static void *poll_main(void *arg)
 			n = u->nset;
 			memcpy(set + 1, u->set, n * sizeof(set[0]));
 		}
-		reported = false;
 		pthread_mutex_unlock(&u->lock);
 		set[0] = (struct pollfd){ .fd = u->ctl_efd, .events = POLLIN };
 		if (poll(set, n + 1, -1) <= 0)
@@ -417,8 +415,15 @@ static void *poll_main(void *arg)
 			drain(u->ctl_efd);
 		for (unsigned i = 1; i <= n; i++) {
 			if (set[i].revents) {
-				kick(u->ready_efd); /* the I/O thread's turn serves it, then publishes a new set */
-				reported = true;
+				/*
+				 * waiting is set before the kick: the turn it starts then always publishes a
+				 * new generation, even of the same set (else a turn that ran between the kick
+				 * and our wait would leave us waiting for a set that never comes).
+				 */
+				pthread_mutex_lock(&u->lock);
+				u->waiting = true;
+				pthread_mutex_unlock(&u->lock);
+				kick(u->ready_efd);
 				break;
 			}
 		}
@@ -732,6 +737,7 @@ int net_user_open(const struct vmm_net *n, const struct vlog *log, struct net_ba
 		return -ENOMEM;
 	u->ctl_efd = u->ready_efd = u->timer_fd = -1;
 	u->armed_ms = -1;
+	u->waiting = true; /* the helper has no set until the first turn publishes one */
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->cond, NULL);
 	u->log = log;
