@@ -32,7 +32,7 @@
  *   - MSI messages with the SMI, INIT, SIPI or ExtINT delivery mode (tame_msi_data()): an INIT
  *     resets our own vCPU (seen with a first version: the BSP restarted at f000:fff0 and vmm ended the run as a
  *     crash, exit 2, at KVM's emulation failure there);
- *   - guest addresses inside the payload's own image (1 MiB .. SCRATCH) as DMA targets: descriptor,
+ *   - guest addresses inside the payload's own image (960 KiB .. SCRATCH) as DMA targets: descriptor,
  *     ring and buffer addresses are tamed (tame_addr()) so a device never writes over our code.
  * The GED (0x610) is attacked: its writes are ignored by design and its reads only clear events.
  */
@@ -49,7 +49,12 @@
 #define HOLE_WRITABLE_END 0xfec00000ull /* IOAPIC, LAPIC and above: read only */
 #define LAPIC 0xfee00000ull
 #define IOAPIC 0xfec00000ull
-#define PROTECT_LO 0x100000ull          /* the payload image (0x200000..) and its stack */
+/*
+ * The payload image (0x200000..) and its stack start at 1 MiB; the 64 KiB below are protected too: no
+ * DMA the devices do (at most the scratch disk's 64 KiB per request) can start below that and reach up
+ * into the image (CI: a 1 MiB disk read into a buffer at 0xc0000 overwrote our tables, a triple fault).
+ */
+#define PROTECT_LO (0x100000ull - 0x10000ull)
 #define SCRATCH 0x800000ull             /* rings and buffers; RAM from here up is the devices' */
 #define SCRATCH_SIZE 0x400000ull
 #define BAR_HOME(i) (0xd0000000ull + (uint64_t)(i) * 0x100000ull) /* where we put function i's BARs */

@@ -30,7 +30,8 @@ pkg-config --exists --print-errors vmm || fail "pkg-config cannot use $pc"
 version=$(pkg-config --modversion vmm)
 echo "pkg-config: vmm $version: $(pkg-config --cflags --libs vmm) | static: $(pkg-config --static --libs vmm)"
 # The flags must point into the temporary prefix, not where the build tree was configured to go.
-incdir=$(pkg-config --cflags-only-I vmm | sed 's/^ *-I//; s/ *$//')
+# Our own include directory is the first -I (libslirp's, a Requires.private, follow it).
+incdir=$(pkg-config --cflags-only-I vmm | sed 's/^ *-I//; s/ -I.*//; s/ *$//')
 [ "$(realpath "$incdir")" = "$(realpath "$PREFIX/include")" ] || fail "Cflags point to '$incdir', not $PREFIX/include"
 libflag=$(pkg-config --libs-only-L vmm | sed 's/^ *-L//; s/ *$//')
 [ "$(realpath "$libflag")" = "$(realpath "$LIBDIR")" ] || fail "Libs point to '$libflag', not $LIBDIR"
