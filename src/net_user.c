@@ -145,7 +145,7 @@ struct net_user {
 	/* I/O thread. */
 	struct event_loop *loop;
 	struct net_backend_hooks hooks;
-	bool running, hooked, dying;
+	bool running, dying;    /* running: started (hooks set) and not stopped */
 	int ready_watch, timer_watch;
 	int ready_efd;          /* the helper: a slirp socket is ready */
 	int timer_fd;           /* slirp's timers and its TCP timeouts */
@@ -155,6 +155,7 @@ struct net_user {
 	struct su_timer spare;  /* handed out when timers[] is full: never in the list, never fires */
 	struct pollfd pfd[MAX_POLL];
 	unsigned npfd;
+	int64_t armed_ms;       /* the timer's deadline (CLOCK_MONOTONIC ms), -1: none */
 	unsigned guest_errors;
 
 	/*
@@ -164,14 +165,13 @@ struct net_user {
 	 */
 	pthread_t thread;
 	bool thread_started;
-	pthread_mutex_t lock;   /* set, nset, gen, quit */
+	pthread_mutex_t lock;   /* set, nset, gen, quit, waiting */
 	pthread_cond_t cond;
 	struct pollfd set[MAX_POLL];
 	unsigned nset;
 	uint64_t gen;
 	bool quit;
 	bool waiting;           /* the helper reported a ready socket (or has no set yet) and waits for the next one */
-	int64_t armed_ms;       /* the timer's deadline (CLOCK_MONOTONIC ms), -1: none */
 	int ctl_efd;            /* a new set, or quit: ends the helper's poll */
 };
 
@@ -510,7 +510,7 @@ static void wake_fn(struct ev_defer *d)
 			free(u);
 		return;
 	}
-	if (u->running && u->hooked)
+	if (u->running)
 		u->hooks.wake(u->hooks.opaque);
 }
 
@@ -541,7 +541,6 @@ static int nu_start(struct net_backend *b, struct event_loop *loop, const struct
 	struct net_user *u = nu_of(b);
 
 	u->hooks = *h;
-	u->hooked = true;
 	if (!u->loop) {
 		int r = event_loop_watch(loop, u->ready_efd, ready_fn, u);
 		int t = r < 0 ? r : event_loop_watch(loop, u->timer_fd, timer_fn, u);
