@@ -19,7 +19,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 seconds=${FUZZ_SECONDS:-$(( ${FUZZ_MINUTES:-10} * 60 ))}
-targets=${FUZZ_TARGETS:-virtq blk_req net virtio_pci pci msix legacy virtio_console boot options}
+# Every target of tests/fuzz (each fuzz_<what>.c is one) unless FUZZ_TARGETS names some.
+all=$(for f in tests/fuzz/fuzz_*.c; do f=${f##*/fuzz_}; echo "${f%.c}"; done)
+targets=${FUZZ_TARGETS:-$all}
 build=build/fuzz
 out=$build/bench
 
