@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Install what building and testing vmm needs on Debian 12 (only what is missing).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config liburing-dev libslirp-dev libglib2.0-dev check busybox-static cpio gzip kmod acpica-tools)
+pkgs=(build-essential cmake pkg-config liburing-dev libslirp-dev libglib2.0-dev libseccomp-dev check busybox-static cpio gzip kmod acpica-tools)
 # The guest assets: the kernel's modules (xz, zstd) and its payload (Debian's is lz4), unpacked.
 pkgs+=(xz-utils zstd lz4)
 # The Linux case net-passt: --net stream=PATH to Debian's passt.

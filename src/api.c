@@ -217,6 +217,10 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log, bo
 		vlog_err(log, "guest memory must be a multiple of 4 KiB");
 		return -EINVAL;
 	}
+	if (cfg->seccomp < VMM_SECCOMP_OFF || cfg->seccomp > VMM_SECCOMP_LOG) {
+		vlog_err(log, "seccomp mode %d is not one of VMM_SECCOMP_OFF, _KILL, _TRAP or _LOG", cfg->seccomp);
+		return -EINVAL;
+	}
 	return check_fs(cfg, log, restore);
 }
 
@@ -362,6 +366,8 @@ static void *supervise(void *arg)
 {
 	struct vmm *vm = arg;
 
+	if (seccomp_thread_enter(&vm->seccomp, SECCOMP_SUPERVISOR, "supervisor", &vm->log))
+		vm_exit(vm, VMM_EXIT_ERROR);
 	pthread_mutex_lock(&vm->lock);
 	while (!vm->stopping) {
 		struct timespec now, until;

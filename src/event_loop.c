@@ -53,6 +53,8 @@ struct event_loop {
 	int stop_fd, call_fd;
 	pthread_t thread;
 	bool started; /* a thread to join (lifecycle callers only) */
+	void (*on_start)(void *opaque);
+	void *on_start_opaque;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -331,6 +333,8 @@ static void *loop_thread(void *arg)
 	struct event_loop *l = arg;
 	bool failed = false;
 
+	if (l->on_start)
+		l->on_start(l->on_start_opaque);
 	for (;;) {
 		sync_watches(l);
 		if (l->stopping && l->inflight == 0 && !l->later_head)
@@ -507,6 +511,12 @@ bool event_loop_on_thread(struct event_loop *l)
 	self = l->running && on_thread(l);
 	pthread_mutex_unlock(&l->lock);
 	return self;
+}
+
+void event_loop_on_start(struct event_loop *l, void (*fn)(void *opaque), void *opaque)
+{
+	l->on_start = fn;
+	l->on_start_opaque = opaque;
 }
 
 int event_loop_start(struct event_loop *l)

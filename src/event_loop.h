@@ -25,6 +25,8 @@ struct ev_req {
 int event_loop_create(unsigned entries, const struct vlog *log, struct event_loop **out);
 /* Start the I/O thread. */
 int event_loop_start(struct event_loop *l);
+/* Before event_loop_start(): fn(opaque) is the I/O thread's first call (its name, its seccomp filter). */
+void event_loop_on_start(struct event_loop *l, void (*fn)(void *opaque), void *opaque);
 /* Stop the thread (stop eventfd + join; in-flight SQEs are waited for first). Idempotent. */
 void event_loop_stop(struct event_loop *l);
 void event_loop_destroy(struct event_loop *l);

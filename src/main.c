@@ -17,6 +17,8 @@
 
 #include "cli/options.h"
 #include "cli/jail.h"
+#include "cli/seccomp_report.h"
+#include "seccomp_filter.h"
 #include "thread.h"
 #include "cli/term.h"
 
@@ -37,6 +39,7 @@ struct cli {
 	int guest_paused; /* the event callback paused the VM for the guest's request (atomic) */
 	unsigned snap_ignored; /* snapshot requests ignored without --snapshot-dir (signal thread) */
 	volatile int exit_signal;
+	struct seccomp_set seccomp; /* the filters of this main thread and the signal thread */
 };
 
 static void log_cb(void *opaque, enum vmm_log_level level, const char *msg)
@@ -46,6 +49,9 @@ static void log_cb(void *opaque, enum vmm_log_level level, const char *msg)
 	/* In raw mode the terminal no longer turns \n into \r\n. */
 	fprintf(stderr, "vmm: %s%s", msg, term_is_raw() ? "\r\n" : "\n");
 }
+
+/* The CLI's own use of library helpers that log (the seccomp filters of its threads). */
+static const struct vlog cli_log = { .fn = log_cb, .level = VMM_LOG_WARN };
 
 /* The event callback (a vCPU thread): a guest's snapshot request is taken by the signal thread. */
 static void event_cb(void *opaque, struct vmm *vm, enum vmm_event ev)
@@ -107,6 +113,11 @@ static void take_snapshot(struct cli *c, const char *why)
 static void *signal_thread(void *arg)
 {
 	struct cli *c = arg;
+
+	if (seccomp_thread_enter(&c->seccomp, SECCOMP_CLI_SIGNAL, "signals", NULL)) {
+		vmm_request_stop(c->vm, 0); /* the line said why; vmm exits 2 */
+		return NULL;
+	}
 
 	for (;;) {
 		struct pollfd p[3] = {
@@ -303,6 +314,14 @@ int main(int argc, char **argv)
 	cfg.boot_timer = c.opt.boot_timer;
 	cfg.boot_timer_origin_ns = start_ns;
 	cfg.stats = c.opt.stats;
+	/* The library filters its threads; this thread and the signal thread get theirs below. */
+	cfg.seccomp = c.opt.seccomp;
+	if (c.opt.seccomp == VMM_SECCOMP_TRAP && seccomp_report_install()) {
+		fprintf(stderr, "vmm: cannot install the SIGSYS handler for --seccomp: %s\n", strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (seccomp_set_build(&c.seccomp, c.opt.seccomp, 1u << SECCOMP_CLI_MAIN | 1u << SECCOMP_CLI_SIGNAL, &cli_log))
+		return EXIT_USAGE;
 	if ((c.opt.boot_timer || c.opt.stats) && !c.opt.verbose)
 		cfg.log_level = VMM_LOG_INFO;
 
@@ -343,6 +362,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm: cannot start the signal thread: %s\n", strerror(ret));
 		vmm_request_stop(c.vm, 0);
 	}
+	/* Every thread is started: from here this one only waits, tears down and exits. */
+	if (seccomp_thread_enter(&c.seccomp, SECCOMP_CLI_MAIN, NULL, &cli_log))
+		vmm_request_stop(c.vm, 0);
 	vmm_wait(c.vm, -1, &reason);
 	if (!ret) {
 		uint64_t one = 1;

@@ -33,6 +33,8 @@
  * no_host_loopback. 0, or -errno with one message through log: -EADDRINUSE (or another bind error)
  * when a forward's host port cannot be bound, -EINVAL a host address that is not an IPv4 address.
  */
-int net_user_open(const struct vmm_net *n, const struct vlog *log, struct net_backend **out);
+struct seccomp_set;
+/* sc: the filters for its poll thread (NULL: none). */
+int net_user_open(const struct vmm_net *n, const struct vlog *log, const struct seccomp_set *sc, struct net_backend **out);
 
 #endif

@@ -247,7 +247,13 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vmm *vm = v->vm;
+	char name[12];
 
+	snprintf(name, sizeof(name), "vcpu%u", v->id);
+	if (seccomp_thread_enter(&vm->seccomp, SECCOMP_VCPU, name, &vm->log)) {
+		vm_exit(vm, VMM_EXIT_ERROR);
+		return NULL;
+	}
 	/* Every signal stays blocked in this thread (vcpu_start); KVM_RUN unblocks only the kick. */
 	vm_vcpu_enter(vm);
 	for (;;) {

@@ -406,9 +406,35 @@ static void teardown_pci(struct vmm *vm)
 	pci_bus_destroy(&vm->pci);
 }
 
+/* The seccomp filters of the library's threads, built before the first of them starts. */
+static int setup_seccomp(struct vmm *vm)
+{
+	unsigned kinds = 1u << SECCOMP_VCPU | 1u << SECCOMP_IO | 1u << SECCOMP_SUPERVISOR | 1u << SECCOMP_NET_POLL;
+
+	return seccomp_set_build(&vm->seccomp, vm->seccomp_mode, kinds, &vm->log);
+}
+
+static void teardown_seccomp(struct vmm *vm)
+{
+	seccomp_set_free(&vm->seccomp);
+}
+
+/* The I/O thread's first act: its name and filter; a filter that cannot be loaded stops the VM. */
+static void io_thread_start(void *opaque)
+{
+	struct vmm *vm = opaque;
+
+	if (seccomp_thread_enter(&vm->seccomp, SECCOMP_IO, "io", &vm->log))
+		vm_exit(vm, VMM_EXIT_ERROR);
+}
+
 static int setup_event_loop(struct vmm *vm)
 {
-	return event_loop_create(1024, &vm->log, &vm->loop);
+	int ret = event_loop_create(1024, &vm->log, &vm->loop);
+
+	if (!ret)
+		event_loop_on_start(vm->loop, io_thread_start, vm);
+	return ret;
 }
 
 static void teardown_event_loop(struct vmm *vm)
@@ -512,6 +538,7 @@ static const struct {
 	const char *name; /* for the debug line with its duration */
 } steps[] = {
 	STEP(open_images, close_images),
+	STEP(setup_seccomp, teardown_seccomp),
 	STEP(open_kvm, close_kvm),
 	STEP(create_vm, destroy_vm),
 	STEP(setup_memory, teardown_memory),
@@ -555,6 +582,7 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg, const char *restore_di
 	vm->debug_exit_port = cfg->debug_exit_port;
 	vm->boot_timer_on = cfg->boot_timer != 0;
 	vm->stats = cfg->stats != 0;
+	vm->seccomp_mode = cfg->seccomp;
 	vm->origin_given = cfg->boot_timer_origin_ns != 0;
 	if (vm->origin_given)
 		vm->origin_ns = cfg->boot_timer_origin_ns;

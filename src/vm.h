@@ -15,6 +15,7 @@
 #include "irq_routes.h"
 #include "log.h"
 #include "memory.h"
+#include "seccomp_filter.h"
 #include "x86/boot.h"
 
 struct vcpu;
@@ -38,6 +39,8 @@ struct snap;
 
 struct vmm {
 	struct vlog log;
+	int seccomp_mode;           /* cfg->seccomp */
+	struct seccomp_set seccomp; /* the filters of our threads (none when off) */
 	char *kernel, *initrd, *cmdline;
 	int kernel_fd, initrd_fd;   /* opened first of all, closed once loaded (-1: not open) */
 	uint64_t mem_bytes;

@@ -125,7 +125,7 @@ static int open_backend(struct vmm *vm, unsigned i, struct tap **tap, struct net
 		return net_stream_open(c->path, &vm->log, be);
 	case VMM_NET_USER:
 		*what = "user";
-		ret = net_user_open(c, &vm->log, be);
+		ret = net_user_open(c, &vm->log, &vm->seccomp, be);
 		c->hostfwd = NULL; /* the caller's array, read once here: not kept */
 		return ret;
 	default:

@@ -242,6 +242,32 @@ struct vmm_config {
 	 */
 	const struct vmm_fs *fs;
 	unsigned nfs;               /* 0..VMM_MAX_FS */
+
+	/* Config version 4 on. */
+	/*
+	 * A seccomp filter on each thread the library starts (its vCPUs, its I/O thread, its supervisor,
+	 * a user-mode NIC's poller), never on the application's own threads: each may make only the
+	 * system calls its kind of thread needs (the lists are in src/seccomp_filter.c), with ioctl held
+	 * to the KVM, tap and terminal requests vmm makes, socket to unix and IP sockets, and no memory
+	 * made executable. The callbacks run on those threads, under those filters: there they may take
+	 * locks, allocate and write to open fds, nothing more. One of enum vmm_seccomp;
+	 * vmm_config_init() sets VMM_SECCOMP_OFF.
+	 */
+	int seccomp;
+};
+
+/* What a forbidden system call does in a library thread (struct vmm_config's seccomp). */
+enum vmm_seccomp {
+	VMM_SECCOMP_OFF = 0, /* no filter */
+	/* The process is killed (SIGSYS); the kernel's audit log names the call. */
+	VMM_SECCOMP_KILL = 1,
+	/*
+	 * SIGSYS in the thread that made the call, for the application's handler (siginfo's si_syscall
+	 * names it; the vmm command prints it and exits). Without a handler the process dies as with KILL.
+	 */
+	VMM_SECCOMP_TRAP = 2,
+	/* Nothing is refused; each call outside the lists goes to the kernel's audit log (to build the lists). */
+	VMM_SECCOMP_LOG = 3,
 };
 
 /*
@@ -252,11 +278,11 @@ struct vmm_config {
  * library, and one built against a newer header is refused by an older library (-ENOTSUP and one
  * line) instead of being misread. Version 1 is the layout of libvmm 0.1.0, whose exported
  * vmm_config_init and vmm_create symbols still take it; version 2 added vsock, virtio-fs and the NIC
- * backends; version 3 the user-mode NIC's forwards (struct vmm_net grew). Fields are only ever added
- * at the end.
+ * backends; version 3 the user-mode NIC's forwards (struct vmm_net grew); version 4 the seccomp
+ * filters. Fields are only ever added at the end.
  * (Take the address of vmm_create_v, not of the vmm_create macro.)
  */
-#define VMM_CONFIG_VERSION 3
+#define VMM_CONFIG_VERSION 4
 
 /* Fill *cfg with defaults (nothing to free). version: VMM_CONFIG_VERSION (what the macro passes). */
 VMM_API void vmm_config_init_v(struct vmm_config *cfg, unsigned version);

@@ -73,6 +73,10 @@ const char *cli_usage(void)
 	       "                           gain privileges again (needs root, or CAP_SETUID and CAP_SETGID)\n"
 	       "      --chroot DIR         with --user: change the root directory to DIR first\n"
 	       "      --rlimit nofile=N    once the VM is made, at most N open files (16 to 1048576)\n"
+	       "      --seccomp on|off|log each of vmm's threads may make only the system calls it needs;\n"
+	       "                           on (default): any other stops vmm with a line naming it (exit 2);\n"
+	       "                           log: any other is allowed and goes to the kernel's audit log;\n"
+	       "                           off: no filter\n"
 	       "      --snapshot-dir DIR   arm snapshots: on SIGUSR1, or when the guest writes a byte to port\n"
 	       "                           0x624, pause the VM, save it into DIR (created if missing; a\n"
 	       "                           snapshot there is replaced) and exit 0\n"
@@ -421,6 +425,7 @@ enum {
 	OPT_RESTORE,
 	OPT_VSOCK,
 	OPT_FS,
+	OPT_SECCOMP,
 };
 
 static const struct option longopts[] = {
@@ -445,6 +450,7 @@ static const struct option longopts[] = {
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "fs", required_argument, NULL, OPT_FS },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -503,6 +509,7 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 	memset(o, 0, sizeof(*o));
 	o->mem_bytes = VMM_DEFAULT_MEM;
 	o->cpus = 1;
+	o->seccomp = VMM_SECCOMP_TRAP;
 	o->console = CLI_CONSOLE_STDIO;
 	o->hvc = CLI_CONSOLE_NONE;
 	optind = 0; /* a full reset: the parser may run more than once (tests) */
@@ -598,6 +605,18 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 			break;
 		case OPT_STATS:
 			o->stats = true;
+			break;
+		case OPT_SECCOMP:
+			if (!strcmp(optarg, "on"))
+				o->seccomp = VMM_SECCOMP_TRAP;
+			else if (!strcmp(optarg, "off"))
+				o->seccomp = VMM_SECCOMP_OFF;
+			else if (!strcmp(optarg, "log"))
+				o->seccomp = VMM_SECCOMP_LOG;
+			else {
+				snprintf(err, errlen, "--seccomp '%s' must be on, off or log", optarg);
+				return -EINVAL;
+			}
 			break;
 		case OPT_USER:
 			if (parse_user(optarg, o)) {

@@ -34,6 +34,7 @@ struct cli_options {
 	bool verbose;
 	bool boot_timer; /* --boot-timer */
 	bool stats;      /* --stats */
+	int seccomp;     /* --seccomp: VMM_SECCOMP_TRAP (on, the default), _OFF or _LOG */
 	bool drop_user;  /* --user UID[:GID]: run as uid:gid once the VM is made (src/cli/jail.c) */
 	uint32_t uid, gid;
 	const char *chroot_dir; /* --chroot DIR (with --user) */

@@ -89,6 +89,12 @@ struct rtc *rtc_create(rtc_clock_fn now, void *opaque)
 	r->index = REG_D;
 	r->regs[REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz periodic rate */
 	r->regs[REG_B] = B_24H; /* BCD, 24-hour */
+	/*
+	 * glibc's first gmtime_r()/timegm() loads the time zone (it opens /etc/localtime): done here, on
+	 * the thread that creates the VM, so a vCPU's first clock read needs no file (its seccomp filter
+	 * has no openat).
+	 */
+	tzset();
 	return r;
 }
 

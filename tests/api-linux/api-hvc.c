@@ -6,10 +6,13 @@
  * console) and vmmtest=console-input: it prints READY-FOR-INPUT and waits for a line. Everything it
  * prints must arrive through the hvc_out callback (the UART's callback gets no byte of it), the line
  * we send with vmm_hvc_input() must come back as "GOT-INPUT:<line>", and the guest powers off.
- * vmm_hvc_input() on a VM without hvc is -EINVAL. Needs a /dev/kvm that runs stock kernels: it runs
+ * vmm_hvc_input() on a VM without hvc is -EINVAL. It asks for seccomp filters (VMM_SECCOMP_KILL):
+ * while the guest runs, every thread the library started ("vmm-...") has one and this program's own
+ * thread has none. Needs a /dev/kvm that runs stock kernels: it runs
  * as the Linux case "api-hvc" (tests/integration/cases/linux.sh). Exit 0 pass, 1 fail.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -21,6 +24,56 @@
 #include <vmm/vmm.h>
 
 #define LINE "echo-from-api 44"
+
+/*
+ * The seccomp mode (/proc: 0 none, 2 filter) of each thread of this process: the library's ("vmm-*")
+ * must all be 2, ours 0. Returns the number of failures.
+ */
+static int check_filters(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int lib = 0, bad = 0;
+
+	if (!d) {
+		fprintf(stderr, "FAIL: cannot list /proc/self/task\n");
+		return 1;
+	}
+	while ((e = readdir(d))) {
+		char path[300], comm[32] = "", line[128];
+		int mode = -1;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			if (!strncmp(line, "Name:", 5))
+				sscanf(line + 5, "%31s", comm);
+			else if (!strncmp(line, "Seccomp:", 8))
+				mode = atoi(line + 8);
+		}
+		fclose(f);
+		printf("thread %s (%s): seccomp mode %d\n", e->d_name, comm, mode);
+		if (!strncmp(comm, "vmm-", 4)) {
+			lib++;
+			bad += mode != 2;
+		} else {
+			bad += mode != 0;
+		}
+	}
+	closedir(d);
+	if (bad)
+		fprintf(stderr, "FAIL: %d thread(s) with the wrong seccomp mode (the library's need a filter, ours none)\n", bad);
+	if (lib < 3) {
+		fprintf(stderr, "FAIL: only %d library threads (vmm-*) found; expected its vCPU, I/O and supervisor threads\n", lib);
+		bad++;
+	}
+	return bad;
+}
 
 struct capture {
 	pthread_mutex_t lock;
@@ -94,6 +147,7 @@ int main(int argc, char **argv)
 	cfg.hvc_out = on_hvc;
 	cfg.hvc_opaque = &cap;
 	cfg.log_level = VMM_LOG_WARN;
+	cfg.seccomp = VMM_SECCOMP_KILL;
 	if (vmm_create(&cfg, &vm) || vmm_start(vm)) {
 		fprintf(stderr, "FAIL: cannot create or start the VM\n");
 		return 1;
@@ -102,6 +156,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "FAIL: no READY-FOR-INPUT on hvc0 within 100 s\n");
 		failures++;
 	}
+	failures += check_filters();
 	ret = vmm_hvc_input(vm, LINE "\n", strlen(LINE) + 1);
 	if (ret != (int)strlen(LINE) + 1) {
 		fprintf(stderr, "FAIL: vmm_hvc_input() took %d bytes, expected %zu\n", ret, strlen(LINE) + 1);

@@ -100,6 +100,12 @@ static void config_errors(void)
 	cfg.mem_bytes = (32ull << 20) + 1;
 	check_bad_config(&cfg, -EINVAL, "mem not a multiple of 4 KiB");
 	payload_cfg(&cfg);
+	cfg.seccomp = VMM_SECCOMP_LOG + 1;
+	check_bad_config(&cfg, -EINVAL, "seccomp mode 4");
+	payload_cfg(&cfg);
+	cfg.seccomp = -1;
+	check_bad_config(&cfg, -EINVAL, "seccomp mode -1");
+	payload_cfg(&cfg);
 	cfg.cpus = VMM_MAX_CPUS + 1;
 	check_bad_config(&cfg, -EINVAL, "cpus 65");
 	payload_cfg(&cfg);

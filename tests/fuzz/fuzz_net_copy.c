@@ -541,7 +541,7 @@ static void run(struct fz *f)
 	if (s.user) {
 		struct vmm_net n = { .backend = VMM_NET_USER, .restricted = 1, .no_host_loopback = 1 };
 
-		FUZZ_CHECK(net_user_open(&n, &fuzz_log, &be) == 0);
+		FUZZ_CHECK(net_user_open(&n, &fuzz_log, NULL, &be) == 0);
 	} else {
 		FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
 		s.peer = sv[1];

@@ -42,7 +42,7 @@ static struct net_backend *open_user(const struct vmm_net *n)
 {
 	struct net_backend *b = NULL;
 
-	ck_assert_int_eq(net_user_open(n, &lg, &b), 0);
+	ck_assert_int_eq(net_user_open(n, &lg, NULL, &b), 0);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(b->ops->fd(b, 0), -1); /* a copying backend */
 	ck_assert_uint_eq(b->offloads, 0);
@@ -247,11 +247,11 @@ START_TEST(forwards)
 
 	/* Port 0 and a bad address: -EINVAL and one line each. */
 	atomic_store(&log_lines, 0);
-	ck_assert_int_eq(net_user_open(&n, &lg, &b), -EINVAL);
+	ck_assert_int_eq(net_user_open(&n, &lg, NULL, &b), -EINVAL);
 	ck_assert_ptr_null(b);
 	fwd[0].host_port = 1234;
 	fwd[0].host_addr = "10.0.2";
-	ck_assert_int_eq(net_user_open(&n, &lg, &b), -EINVAL);
+	ck_assert_int_eq(net_user_open(&n, &lg, NULL, &b), -EINVAL);
 	ck_assert_int_eq(atomic_load(&log_lines), 2);
 	/* A port another socket holds. */
 	busy = socket(AF_INET, SOCK_STREAM, 0);
@@ -262,18 +262,18 @@ START_TEST(forwards)
 	fwd[0].host_addr = NULL;
 	fwd[0].host_port = ntohs(sa.sin_port);
 	atomic_store(&log_lines, 0);
-	ck_assert_int_lt(net_user_open(&n, &lg, &b), 0);
+	ck_assert_int_lt(net_user_open(&n, &lg, NULL, &b), 0);
 	ck_assert_ptr_null(b);
 	ck_assert_int_eq(atomic_load(&log_lines), 1);
 	ck_assert_ptr_nonnull(strstr(last_msg, "cannot listen on tcp 127.0.0.1"));
 	/* Too many forwards. */
 	n.nhostfwd = VMM_MAX_HOSTFWD + 1;
-	ck_assert_int_eq(net_user_open(&n, &lg, &b), -EINVAL);
+	ck_assert_int_eq(net_user_open(&n, &lg, NULL, &b), -EINVAL);
 	/* A free port works, and a UDP one beside it; the listener is there while the backend lives. */
 	close(busy);
 	n.nhostfwd = 2;
 	fwd[1] = (struct vmm_hostfwd){ .udp = 1, .host_port = fwd[0].host_port, .guest_port = 53 };
-	ck_assert_int_eq(net_user_open(&n, &lg, &b), 0);
+	ck_assert_int_eq(net_user_open(&n, &lg, NULL, &b), 0);
 	busy = socket(AF_INET, SOCK_STREAM, 0);
 	sa.sin_port = htons(fwd[0].host_port);
 	ck_assert_int_ne(bind(busy, (struct sockaddr *)&sa, sizeof(sa)), 0);

@@ -102,6 +102,32 @@ START_TEST(boot_timer_and_stats)
 }
 END_TEST
 
+/* --seccomp on|off|log: on (a SIGSYS the command reports) unless told otherwise. */
+START_TEST(seccomp)
+{
+	struct cli_options o;
+	const char *dflt[] = { "-k", "bz", NULL };
+	const char *on[] = { "-k", "bz", "--seccomp", "on", NULL };
+	const char *off[] = { "-k", "bz", "--seccomp=off", NULL };
+	const char *log[] = { "-k", "bz", "--seccomp=log", NULL };
+	const char *bad[][4] = { { "-k", "bz", "--seccomp=kill", NULL }, { "-k", "bz", "--seccomp=", NULL },
+				 { "-k", "bz", "--seccomp", NULL } };
+
+	ck_assert_int_eq(parse(&o, dflt), 0);
+	ck_assert_int_eq(o.seccomp, VMM_SECCOMP_TRAP);
+	ck_assert_int_eq(parse(&o, on), 0);
+	ck_assert_int_eq(o.seccomp, VMM_SECCOMP_TRAP);
+	ck_assert_int_eq(parse(&o, off), 0);
+	ck_assert_int_eq(o.seccomp, VMM_SECCOMP_OFF);
+	ck_assert_int_eq(parse(&o, log), 0);
+	ck_assert_int_eq(o.seccomp, VMM_SECCOMP_LOG);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(parse(&o, bad[i]), -EINVAL);
+		ck_assert_ptr_nonnull(strstr(err, "--seccomp"));
+	}
+}
+END_TEST
+
 /* --user UID[:GID] and --chroot DIR (which needs --user); root and nonsense refused. */
 START_TEST(user_and_chroot)
 {
@@ -518,6 +544,7 @@ int main(void)
 	tcase_add_test(tc, net_user);
 	tcase_add_test(tc, shared_folders);
 	tcase_add_test(tc, boot_timer_and_stats);
+	tcase_add_test(tc, seccomp);
 	tcase_add_test(tc, user_and_chroot);
 	tcase_add_test(tc, snapshot_and_restore);
 	tcase_add_test(tc, vsock);
