@@ -342,6 +342,7 @@ int main(int argc, char **argv)
 	}
 	if (ret) {
 		term_restore();
+		seccomp_set_free(&c.seccomp);
 		return EXIT_USAGE; /* the library said why through log_cb */
 	}
 	/* Everything the VM needs is open now: --user / --chroot take effect before the guest runs. */
@@ -349,12 +350,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm: %s\n", err);
 		vmm_destroy(c.vm);
 		term_restore();
+		seccomp_set_free(&c.seccomp);
 		return EXIT_USAGE;
 	}
 	ret = vmm_start(c.vm);
 	if (ret) {
 		vmm_destroy(c.vm);
 		term_restore();
+		seccomp_set_free(&c.seccomp);
 		return EXIT_CRASH;
 	}
 	ret = thread_create(&sigthread, signal_thread, &c);
@@ -380,5 +383,6 @@ int main(int argc, char **argv)
 		close(c.uart.out_fd);
 	if (c.hvc.out_fd > STDERR_FILENO)
 		close(c.hvc.out_fd);
+	seccomp_set_free(&c.seccomp); /* both threads loaded theirs long ago */
 	return rc;
 }

@@ -28,14 +28,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
 static const char *const kind_names[SECCOMP_KINDS] = {
 	[SECCOMP_VCPU] = "vcpu",	     [SECCOMP_IO] = "io",	       [SECCOMP_SUPERVISOR] = "supervisor",
 	[SECCOMP_NET_POLL] = "net-poll", [SECCOMP_CLI_MAIN] = "main", [SECCOMP_CLI_SIGNAL] = "signals",
@@ -106,12 +98,12 @@ static const int signal_calls[] = {
 	SCMP_SYS(recvmsg),	  SCMP_SYS(eventfd2),
 };
 
-#ifdef SANITIZED
+#ifdef SECCOMP_SANITIZED
 /* ASan's and LSan's runtime: reports (symbolizing reads /proc), and the leak check at exit (ptrace). */
 static const int sanitizer_calls[] = {
 	SCMP_SYS(clone),      SCMP_SYS(clone3),	   SCMP_SYS(ptrace),	 SCMP_SYS(wait4),      SCMP_SYS(waitid),
 	SCMP_SYS(prctl),      SCMP_SYS(sigaltstack), SCMP_SYS(rt_sigaction), SCMP_SYS(openat),  SCMP_SYS(open),
-	SCMP_SYS(readlink),   SCMP_SYS(readlinkat), SCMP_SYS(getdents64), SCMP_SYS(sched_getaffinity),
+	SCMP_SYS(readlink),   SCMP_SYS(readlinkat), SCMP_SYS(getdents), SCMP_SYS(getdents64), SCMP_SYS(sched_getaffinity),
 	SCMP_SYS(pipe2),      SCMP_SYS(dup),	   SCMP_SYS(dup2),	 SCMP_SYS(dup3),       SCMP_SYS(uname),
 	SCMP_SYS(getrlimit),  SCMP_SYS(prlimit64), SCMP_SYS(setrlimit),	 SCMP_SYS(access),     SCMP_SYS(faccessat),
 	SCMP_SYS(getppid),    SCMP_SYS(mmap),	   SCMP_SYS(mprotect),
@@ -205,7 +197,7 @@ static int build_one(enum seccomp_kind kind, uint32_t action, struct sock_fprog 
 	default:
 		ret = -EINVAL;
 	}
-#ifdef SANITIZED
+#ifdef SECCOMP_SANITIZED
 	ret = ret ? ret : ADD_ALL(ctx, sanitizer_calls);
 #endif
 	/* libseccomp 2.5 exports to a file descriptor only: a memfd, read back. */

@@ -12,6 +12,18 @@
 
 #include "log.h"
 
+/*
+ * Defined in an ASan build: every filter then also allows the sanitizer runtime's own calls (its
+ * reports, and the leak check's tracer at exit), mmap and mprotect unchecked among them.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define SECCOMP_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SECCOMP_SANITIZED 1
+#endif
+#endif
+
 enum seccomp_kind {
 	SECCOMP_VCPU,       /* a vCPU: KVM_RUN and the device emulation of its exits */
 	SECCOMP_IO,         /* the I/O thread: io_uring, the backends, snapshots */

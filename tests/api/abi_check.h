@@ -6,6 +6,7 @@
 #ifndef VMM_TESTS_ABI_CHECK_H
 #define VMM_TESTS_ABI_CHECK_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,28 @@ static void expect(int ret, int want, const char *msg)
 		printf("ok: %d: %s\n", ret, last);
 	}
 	last[0] = 0;
+}
+
+/*
+ * The whole configuration was accepted: cfg names the missing kernel /nonexistent/bzImage, so that
+ * is the error, and no handle is left behind.
+ */
+static void expect_accepted(struct vmm_config *cfg)
+{
+	struct vmm *vm = NULL;
+
+	expect(vmm_create(cfg, &vm), -ENOENT, "cannot open kernel '/nonexistent/bzImage'");
+	if (vm) {
+		fprintf(stderr, "FAIL: a failed vmm_create left a handle\n");
+		failures++;
+	}
+}
+
+/* The last line (pass says what passed) and the exit status. */
+static int verdict(const char *pass)
+{
+	printf("%s\n", failures ? "FAIL" : pass);
+	return failures ? 1 : 0;
 }
 
 #endif

@@ -57,13 +57,8 @@ int main(void)
 	expect(vmm_create(&c.cfg, &vm), -EINVAL, "the virtio console's escape byte 300 is not a byte");
 	c.cfg.hvc = 0;
 	/* Everything right: the missing kernel is the error, so the whole old config was accepted. */
-	expect(vmm_create(&c.cfg, &vm), -ENOENT, "cannot open kernel '/nonexistent/bzImage'");
-	if (vm) {
-		fprintf(stderr, "FAIL: a failed vmm_create left a handle\n");
-		failures++;
-	}
+	expect_accepted(&c.cfg);
 	/* A program built for a configuration version from the future is refused, with one line. */
 	expect(vmm_create_v(&c.cfg, 99, &vm), -ENOTSUP, "configuration version 99");
-	printf("%s\n", failures ? "FAIL" : "PASS: a version 1 (libvmm 0.1.0) program works with this libvmm");
-	return failures ? 1 : 0;
+	return verdict("PASS: a version 1 (libvmm 0.1.0) program works with this libvmm");
 }

@@ -61,11 +61,6 @@ int main(void)
 	expect(vmm_create(&c.cfg, &vm), -EINVAL, "shared folders asked");
 	c.cfg.nfs = 0;
 	/* Everything right: the missing kernel is the error, so the whole version 2 config was accepted. */
-	expect(vmm_create(&c.cfg, &vm), -ENOENT, "cannot open kernel '/nonexistent/bzImage'");
-	if (vm) {
-		fprintf(stderr, "FAIL: a failed vmm_create left a handle\n");
-		failures++;
-	}
-	printf("%s\n", failures ? "FAIL" : "PASS: a version 2 (libvmm 0.2.0) program works with this libvmm");
-	return failures ? 1 : 0;
+	expect_accepted(&c.cfg);
+	return verdict("PASS: a version 2 (libvmm 0.2.0) program works with this libvmm");
 }

@@ -49,11 +49,6 @@ int main(void)
 	expect(vmm_create(&c.cfg, &vm), -EINVAL, "shared folders asked");
 	c.cfg.nfs = 0;
 	/* Everything right: the missing kernel is the error, not a seccomp mode read from the padding. */
-	expect(vmm_create(&c.cfg, &vm), -ENOENT, "cannot open kernel '/nonexistent/bzImage'");
-	if (vm) {
-		fprintf(stderr, "FAIL: a failed vmm_create left a handle\n");
-		failures++;
-	}
-	printf("%s\n", failures ? "FAIL" : "PASS: a version 3 (libvmm 0.3.0) program works with this libvmm");
-	return failures ? 1 : 0;
+	expect_accepted(&c.cfg);
+	return verdict("PASS: a version 3 (libvmm 0.3.0) program works with this libvmm");
 }

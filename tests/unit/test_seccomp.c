@@ -20,14 +20,6 @@
 #include "seccomp_filter.h"
 #include "unit.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
 static struct vlog quiet = { .level = VMM_LOG_ERROR };
 
 typedef int (*probe_fn)(void);
@@ -203,7 +195,7 @@ END_TEST
 
 START_TEST(no_executable_memory)
 {
-#ifdef SANITIZED
+#ifdef SECCOMP_SANITIZED
 	/* The sanitizers' runtime is allowed all of mmap (seccomp_filter.c): nothing to check here. */
 	ck_assert_int_eq(in_child(VMM_SECCOMP_KILL, SECCOMP_IO, probe_exec_memory), 0);
 #else

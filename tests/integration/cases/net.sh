@@ -134,6 +134,21 @@ sent_h2g() {
 	echo "host: H2G: sent sha256 $want; the guest received $got"
 	[ -n "$got" ] && [ "$want" = "$got" ] || fail "H2G: the guest received sha256 '$got', the host sent $want"
 }
+# tcp_over_tap VMM-ARGS...: the guest (vmm VMM-ARGS with a NIC on tap vmt0) sends 16 MiB to the
+# host's nc on port 5001 and takes 16 MiB on its port 5002; both checksums must match.
+tcp_over_tap() {
+	dd if=/dev/urandom of="$OUT/h2g" bs=1M count=16 2>/dev/null
+	listen 5001 "$OUT/g2h"
+	start_vmm "$@" --net tap=vmt0 --cmdline "$BASE $NET vmmtest=net-tcp vmmtest.timeout=200 vmmtest.port1=5001 vmmtest.port2=5002"
+	host_end vmt0 10.0.2.2/24
+	send_h2g 5002
+	end_vmm vmt0
+	reap_nc
+	guest_passed net-tcp
+	received "$OUT/g2h" G2H
+	sent_h2g
+	rm -f "$OUT/g2h" "$OUT/h2g" "$OUT/hold"
+}
 # replies PING-OUTPUT: the replies in a ping summary.
 replies() { echo "$1" | sed -n 's/.*transmitted, \([0-9]*\) .*received.*/\1/p' | tail -1; }
 
@@ -156,17 +171,7 @@ net-ping)
 	case $neigh in *"$mac"*) ;; *) fail "the host sees 10.0.2.15 at '$neigh', not $mac" ;; esac
 	pass ;;
 net-tcp)
-	dd if=/dev/urandom of="$OUT/h2g" bs=1M count=16 2>/dev/null
-	listen 5001 "$OUT/g2h"
-	start_vmm --mem 512M --net tap=vmt0 --cmdline "$BASE $NET vmmtest=net-tcp vmmtest.timeout=200 vmmtest.port1=5001 vmmtest.port2=5002"
-	host_end vmt0 10.0.2.2/24
-	send_h2g 5002
-	end_vmm vmt0
-	reap_nc
-	guest_passed net-tcp
-	received "$OUT/g2h" G2H
-	sent_h2g
-	rm -f "$OUT/g2h" "$OUT/h2g" "$OUT/hold"
+	tcp_over_tap --mem 512M
 	pass ;;
 net-tso)
 	dd if=/dev/urandom of="$OUT/h2g" bs=1M count=16 2>/dev/null
@@ -456,21 +461,11 @@ net-seccomp)
 	got=$(dd if="$img" bs=1M skip=1 count=4 2>/dev/null | sha)
 	[ -n "$want" ] && [ "$want" = "$got" ] || fail "the image holds $got at 1 MiB, the guest wrote $want"
 	# ...then the NIC moving 16 MiB each way.
-	dd if=/dev/urandom of="$OUT/h2g" bs=1M count=16 2>/dev/null
-	listen 5001 "$OUT/g2h"
-	start_vmm --seccomp=log --mem 512M --cpus 2 --disk "$img" --net tap=vmt0 \
-		--cmdline "$BASE $NET vmmtest=net-tcp vmmtest.timeout=200 vmmtest.port1=5001 vmmtest.port2=5002"
-	host_end vmt0 10.0.2.2/24
-	send_h2g 5002
-	end_vmm vmt0
-	reap_nc
-	guest_passed net-tcp
-	received "$OUT/g2h" G2H
-	sent_h2g
+	tcp_over_tap --seccomp=log --mem 512M --cpus 2 --disk "$img"
 	new=$(audit_lines | tail -n +$((n0 + 1)))
 	[ -z "$new" ] || fail "vmm's threads made calls outside their seccomp lists: $(echo "$new" | sort | uniq -c | tr '\n' ';')"
 	echo "audit: no call outside the lists"
-	rm -f "$img" "$OUT/h2g" "$OUT/g2h" "$OUT/hold"
+	rm -f "$img"
 	pass ;;
 *)
 	fail "unknown case '$CASE'" ;;
