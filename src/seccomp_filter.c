@@ -138,6 +138,9 @@ static int add_all(scmp_filter_ctx ctx, const int *calls, size_t n)
 
 #define ADD_ALL(ctx, list) add_all((ctx), (list), sizeof(list) / sizeof((list)[0]))
 
+/* Argument n equals v (libseccomp's SCMP_An() leaves datum_b out, which clang warns about). */
+#define ARG_EQ(n, v) ((struct scmp_arg_cmp){ .arg = (n), .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)(v), .datum_b = 0 })
+
 /* The calls whose arguments are checked: ioctl's request, socket's domain, no executable memory, signals to ourselves. */
 static int add_checked(scmp_filter_ctx ctx, enum seccomp_kind kind)
 {
@@ -148,8 +151,8 @@ static int add_checked(scmp_filter_ctx ctx, enum seccomp_kind kind)
 	ret = ret ? ret : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	ret = ret ? ret : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	/* Signals only within this process (a vCPU kick, abort()). */
-	ret = ret ? ret : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
-	ret = ret ? ret : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
+	ret = ret ? ret : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, ARG_EQ(0, self));
+	ret = ret ? ret : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, ARG_EQ(0, self));
 	if (kind != SECCOMP_NET_POLL)
 		for (size_t i = 0; !ret && i < sizeof(ioctls) / sizeof(ioctls[0]); i++)
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
@@ -159,7 +162,7 @@ static int add_checked(scmp_filter_ctx ctx, enum seccomp_kind kind)
 		static const int domains[] = { AF_UNIX, AF_INET, AF_INET6 };
 
 		for (size_t i = 0; !ret && i < sizeof(domains) / sizeof(domains[0]); i++)
-			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)domains[i]));
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, ARG_EQ(0, domains[i]));
 	}
 	return ret;
 }
