@@ -61,10 +61,9 @@ int config_abi_upgrade(const void *cfg, unsigned version, struct config_copy *ou
 		return -ENOTSUP;
 	}
 	memcpy(&out->cfg, cfg, size);
-	if (version == VMM_CONFIG_VERSION)
+	/* Version 3's NICs are today's; the fields it lacks (after nfs) stay 0, off. */
+	if (version >= 3)
 		return 0;
-	if (version == 3)
-		return 0; /* the fields after nfs stay 0 (off) */
 	/* Versions 1 and 2: the NICs are an array of an older, shorter struct (version 1: taps only). */
 	out->cfg.nets = NULL;
 	if (v1->nets) {

@@ -72,7 +72,7 @@ static const int io_calls[] = {
 	SCMP_SYS(fsync),	   SCMP_SYS(fdatasync),	      SCMP_SYS(fstatfs),	   SCMP_SYS(getdents64),
 };
 
-/* The supervisor: timeouts and stops (kicking the vCPUs, waking the I/O thread): the common calls. */
+/* The supervisor (timeouts and stops: kicking the vCPUs, waking the I/O thread) needs nothing more. */
 
 /*
  * The user-mode NIC's poller only polls. It is started with the VM, before the vmm command's --user
@@ -138,6 +138,18 @@ static int add_all(scmp_filter_ctx ctx, const int *calls, size_t n)
 
 #define ADD_ALL(ctx, list) add_all((ctx), (list), sizeof(list) / sizeof((list)[0]))
 
+/* What each kind may call besides base_calls and the checked calls (the supervisor: nothing). */
+#define LIST(l) { (l), sizeof(l) / sizeof((l)[0]) }
+static const struct {
+	const int *calls;
+	size_t n;
+} kind_calls[SECCOMP_KINDS] = {
+	[SECCOMP_VCPU] = LIST(vcpu_calls),	   [SECCOMP_IO] = LIST(io_calls),
+	[SECCOMP_NET_POLL] = LIST(net_poll_calls), [SECCOMP_CLI_MAIN] = LIST(main_calls),
+	[SECCOMP_CLI_SIGNAL] = LIST(signal_calls),
+};
+#undef LIST
+
 /* Argument n equals v (libseccomp's SCMP_An() leaves datum_b out, which clang warns about). */
 #define ARG_EQ(n, v) ((struct scmp_arg_cmp){ .arg = (n), .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)(v), .datum_b = 0 })
 
@@ -179,27 +191,8 @@ static int build_one(enum seccomp_kind kind, uint32_t action, struct sock_fprog 
 	ret = ADD_ALL(ctx, base_calls);
 	if (!ret)
 		ret = add_checked(ctx, kind);
-	switch (kind) {
-	case SECCOMP_VCPU:
-		ret = ret ? ret : ADD_ALL(ctx, vcpu_calls);
-		break;
-	case SECCOMP_IO:
-		ret = ret ? ret : ADD_ALL(ctx, io_calls);
-		break;
-	case SECCOMP_SUPERVISOR:
-		break;
-	case SECCOMP_NET_POLL:
-		ret = ret ? ret : ADD_ALL(ctx, net_poll_calls);
-		break;
-	case SECCOMP_CLI_MAIN:
-		ret = ret ? ret : ADD_ALL(ctx, main_calls);
-		break;
-	case SECCOMP_CLI_SIGNAL:
-		ret = ret ? ret : ADD_ALL(ctx, signal_calls);
-		break;
-	default:
-		ret = -EINVAL;
-	}
+	if (!ret)
+		ret = add_all(ctx, kind_calls[kind].calls, kind_calls[kind].n);
 #ifdef SECCOMP_SANITIZED
 	ret = ret ? ret : ADD_ALL(ctx, sanitizer_calls);
 #endif
@@ -293,8 +286,6 @@ const char *seccomp_thread_name(void)
 int seccomp_thread_enter(const struct seccomp_set *s, enum seccomp_kind kind, const char *name,
 			 const struct vlog *log)
 {
-	char *comm = thread_name;
-
 	if (name) {
 		snprintf(thread_name, sizeof(thread_name), "vmm-%s", name);
 		prctl(PR_SET_NAME, thread_name, 0, 0, 0);
@@ -315,7 +306,7 @@ int seccomp_thread_enter(const struct seccomp_set *s, enum seccomp_kind kind, co
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &s->prog[kind]) < 0) {
 		int err = errno;
 
-		vlog_err(log, "cannot load the seccomp filter of thread %s: %s", comm, strerror(err));
+		vlog_err(log, "cannot load the seccomp filter of thread %s: %s", thread_name, strerror(err));
 		return -err;
 	}
 	return 0;
