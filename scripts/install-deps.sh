@@ -10,6 +10,8 @@ pkgs+=(passt)
 # The fuzz build (run-tests.sh's third configuration): clang and its runtimes (libFuzzer, ASan, UBSan),
 # which Debian ships in libclang-rt-dev (only recommended by clang).
 pkgs+=(clang libclang-rt-dev)
+# api.valgrind: the API tests under Valgrind's memcheck, which needs the C library's symbols.
+pkgs+=(valgrind libc6-dbg)
 # The nested test host (QEMU's software SVM) is needed where /dev/kvm cannot run a stock kernel.
 if [ "$(bash "$(dirname "$0")/kvm-mode.sh")" != direct ]; then
 	pkgs+=(qemu-system-x86)

@@ -51,6 +51,13 @@ void api_sleep_ms(unsigned ms)
 		;
 }
 
+bool api_under_valgrind(void)
+{
+	const char *v = getenv("API_UNDER_VALGRIND");
+
+	return v && strcmp(v, "1") == 0;
+}
+
 static pthread_mutex_t watchdog_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t watchdog_cond = PTHREAD_COND_INITIALIZER;
 static unsigned watchdog_gen;

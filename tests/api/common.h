@@ -54,6 +54,8 @@ void api_need_kvm(const char *test);
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t api_now_ms(void);
 void api_sleep_ms(unsigned ms);
+/* Run by tests/api/valgrind.sh (API_UNDER_VALGRIND=1): the process's size is Valgrind's as much as ours. */
+bool api_under_valgrind(void);
 /*
  * A thread that, unless api_watchdog_cancel() comes first, prints "FAIL: <what> hung" after
  * seconds and exits 1: a deadlock in the library fails the test quickly instead of at the CTest timeout.

@@ -12,6 +12,7 @@
 #                         direct.sh, tests/host/payload-case.sh) and the batch list
 #   /bin/bash, flock      for direct.sh
 #   /extra/               for benchmarks: the folder VMM_HOST_EXTRA names, if set
+#   /usr/bin/valgrind     memcheck and libc's debugging symbols, when the batch has api.valgrind
 # Programs named in VMM_HOST_BINS (space-separated absolute paths) go in at their own paths with
 # their libraries, like vmm.
 # usage: build-host.sh OUT.cpio VMM GUEST_DIR [CASE...]
@@ -60,6 +61,24 @@ for b in /sbin/mke2fs /sbin/debugfs "$(command -v bash)" "$(command -v flock)" "
 	cp -L "$b" "$R$b"
 	with_libs "$b"
 done
+# api.valgrind: Valgrind's memcheck (Debian: valgrind) and the C library's debugging symbols it
+# needs to start (libc6-dbg), found by build id, for the loader and libc the image carries.
+if printf '%s\n' "$@" | grep -qx api.valgrind && command -v valgrind >/dev/null; then
+	VGLIB=/usr/libexec/valgrind
+	mkdir -p "$R/usr/bin" "$R$VGLIB"
+	cp /usr/bin/valgrind /usr/bin/valgrind.bin "$R/usr/bin/"
+	with_libs /usr/bin/valgrind.bin
+	for f in memcheck-amd64-linux vgpreload_core-amd64-linux.so vgpreload_memcheck-amd64-linux.so default.supp; do
+		cp "$VGLIB/$f" "$R$VGLIB/"
+	done
+	for lib in /lib64/ld-linux-x86-64.so.2 /lib/x86_64-linux-gnu/libc.so.6; do
+		id=$(readelf -n "$lib" 2>/dev/null | awk '/Build ID/ {print $3}')
+		dbg=/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug
+		if [ -n "$id" ] && [ -f "$dbg" ]; then
+			mkdir -p "$R$(dirname "$dbg")" && cp "$dbg" "$R$dbg"
+		fi
+	done
+fi
 if [ -n "${VMM_HOST_EXTRA:-}" ]; then mkdir -p "$R/extra" && cp -a "$VMM_HOST_EXTRA"/. "$R/extra/"; fi
 cp "$G/vmlinuz" "$G/initramfs.gz" "$R/guest/"
 if [ -s "$G/vmlinux" ]; then cp "$G/vmlinux" "$R/guest/"; fi
