@@ -35,6 +35,8 @@ struct vu_queue {
 	bool started;
 	int kick_fd, call_fd;
 	int watch;          /* of call_fd, -1 */
+	bool kick_lent;     /* kick_fd is a copy of the transport's doorbell (virtio_ctx.doorbell) */
+	int kick_watch;     /* of kick_fd when lent, -1: we look, the backend reads */
 	uint16_t last_base; /* from GET_VRING_BASE */
 	/* What the backend holds (vhost_user.h), while started, on the I/O thread. */
 	const struct virtq *vq;
@@ -327,7 +329,7 @@ int vhost_user_open(int fd, const char *name, const struct vlog *log, int timeou
 	vu->sock_watch = -1;
 	snprintf(vu->name, sizeof(vu->name), "%s", name);
 	for (unsigned i = 0; i < VHOST_USER_MAX_QUEUES; i++)
-		vu->q[i] = (struct vu_queue){ .vu = vu, .idx = i, .kick_fd = -1, .call_fd = -1, .watch = -1 };
+		vu->q[i] = (struct vu_queue){ .vu = vu, .idx = i, .kick_fd = -1, .call_fd = -1, .watch = -1, .kick_watch = -1 };
 	*out = vu;
 	return 0;
 }
@@ -595,6 +597,8 @@ static void call_ready(void *opaque)
 	q->vu->ctx.interrupt(q->vu->ctx.irq_opaque, q->idx);
 }
 
+static void return_doorbell(struct vu_queue *q);
+
 /* I/O thread: the socket is readable while no request waits: EOF (the backend died) or junk. */
 static void sock_ready(void *opaque)
 {
@@ -619,16 +623,37 @@ static void sock_ready(void *opaque)
 		}
 		if (vu->on_broken)
 			vu->on_broken(vu->broken_opaque);
+		/* Lent doorbells go back: from now on the guest's kicks reach the device, which answers. */
+		for (unsigned i = 0; i < VHOST_USER_MAX_QUEUES; i++)
+			return_doorbell(&vu->q[i]);
 		vu->ctx.needs_reset(vu->ctx.irq_opaque);
 	}
 	event_loop_unwatch(vu->ctx.loop, vu->sock_watch); /* on the I/O thread: at once */
 	vu->sock_watch = -1;
 }
 
+/* I/O thread: the guest rang a lent doorbell. The backend reads the eventfd; we only count. */
+static void kick_seen(void *opaque)
+{
+	track(opaque);
+}
+
+/* Stop looking at a lent doorbell and give it back: the transport reads it (and the device answers). */
+static void return_doorbell(struct vu_queue *q)
+{
+	if (q->kick_watch >= 0)
+		event_loop_unwatch(q->vu->ctx.loop, q->kick_watch);
+	q->kick_watch = -1;
+	if (q->kick_lent)
+		q->vu->ctx.doorbell(q->vu->ctx.irq_opaque, q->idx, false);
+	q->kick_lent = false;
+}
+
 static void put_queue(struct vu_queue *q)
 {
 	if (q->watch >= 0)
 		event_loop_unwatch(q->vu->ctx.loop, q->watch);
+	return_doorbell(q);
 	if (q->kick_fd >= 0)
 		close(q->kick_fd);
 	if (q->call_fd >= 0)
@@ -636,6 +661,27 @@ static void put_queue(struct vu_queue *q)
 	q->watch = q->kick_fd = q->call_fd = -1;
 	q->started = false;
 	q->vq = NULL;
+}
+
+/*
+ * The queue's kick: the transport's own doorbell eventfd where it lends it (KVM signals it and the
+ * backend reads it, no hop through us; we watch it without reading, to count what the guest
+ * added), else an eventfd of ours that vhost_user_kick() writes.
+ */
+static int open_kick(struct vhost_user *vu, struct vu_queue *q)
+{
+	int efd = vu->ctx.doorbell ? vu->ctx.doorbell(vu->ctx.irq_opaque, q->idx, true) : -1;
+
+	if (efd < 0) {
+		q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		return q->kick_fd < 0 ? -errno : 0;
+	}
+	q->kick_lent = true;
+	q->kick_fd = fcntl(efd, F_DUPFD_CLOEXEC, 0);
+	if (q->kick_fd < 0)
+		return -errno;
+	q->kick_watch = event_loop_watch(vu->ctx.loop, q->kick_fd, kick_seen, q);
+	return q->kick_watch < 0 ? q->kick_watch : 0;
 }
 
 static int start_queue(struct vhost_user *vu, struct vu_queue *q, const struct virtq *vq)
@@ -648,11 +694,11 @@ static int start_queue(struct vhost_user *vu, struct vu_queue *q, const struct v
 	};
 	int ret;
 
-	q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	track_reset(q, vq); /* before the kick watch can count */
 	q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->kick_fd < 0 || q->call_fd < 0) {
-		ret = -errno;
-		vlog_err(vu->log, "%s: cannot create eventfds for queue %u: %s", vu->name, q->idx, strerror(-ret));
+	ret = q->call_fd < 0 ? -errno : open_kick(vu, q);
+	if (ret) {
+		vlog_err(vu->log, "%s: cannot set up queue %u's eventfds: %s", vu->name, q->idx, strerror(-ret));
 		return ret;
 	}
 	q->watch = event_loop_watch(vu->ctx.loop, q->call_fd, call_ready, q);
@@ -661,7 +707,6 @@ static int start_queue(struct vhost_user *vu, struct vu_queue *q, const struct v
 		return q->watch;
 	}
 	q->started = true; /* from here on the backend may hold the ring: stop it on failure */
-	track_reset(q, vq);
 	ret = set_state(vu, VHOST_USER_SET_VRING_NUM, q->idx, vq->size);
 	ret = ret ?: set_state(vu, VHOST_USER_SET_VRING_BASE, q->idx, vq->last_avail);
 	ret = ret ?: request(vu, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL, 0);
@@ -714,7 +759,7 @@ void vhost_user_stop(struct vhost_user *vu)
 					q->last_base = (uint16_t)s.num;
 			}
 		}
-		if (q->started || q->kick_fd >= 0 || q->call_fd >= 0 || q->watch >= 0)
+		if (q->started || q->kick_fd >= 0 || q->call_fd >= 0 || q->watch >= 0 || q->kick_lent)
 			put_queue(q);
 	}
 	if (vu->sock_watch >= 0)

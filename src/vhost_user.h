@@ -14,15 +14,19 @@
  * down (the backend sees EOF and stops touching guest memory), and every later call fails with
  * -EIO without a word. The caller (the device) then puts itself in NEEDS_RESET.
  *
- * Queues (vhost_user_start / vhost_user_stop / vhost_user_kick): each started queue gets a kick
- * eventfd that vhost_user_kick() writes (the guest's doorbell reaches us on the I/O thread first:
- * one extra hop) and a call eventfd the backend writes, watched on the I/O thread, which interrupts
- * the guest through the virtio_ctx (another hop). While started, the socket is watched too: EOF
- * (the backend died) or anything unsolicited breaks the connection (its one log line), stops
- * watching the call eventfds, calls the device's on_broken callback (vhost_user_on_broken()) and
- * then ctx->needs_reset (the transport's own line).
+ * Queues (vhost_user_start / vhost_user_stop / vhost_user_kick): each started queue's kick is the
+ * transport's own doorbell eventfd, lent through virtio_ctx.doorbell: KVM's ioeventfd signals it
+ * and the backend reads it, with no hop through vmm; the I/O thread only watches it, without
+ * reading, to count (below). (A transport that lends none: an eventfd of ours that
+ * vhost_user_kick() writes.) The backend writes a call eventfd of ours, watched on the I/O
+ * thread, which interrupts the guest through the virtio_ctx: one hop, kept so that every
+ * completion is seen and counted. While started, the socket is watched too: EOF (the backend
+ * died) or anything unsolicited breaks the connection (its one log line), stops watching the call
+ * eventfds, calls the device's on_broken callback (vhost_user_on_broken()), gives the doorbells
+ * back to the transport (the device answers the guest's kicks from then on) and then
+ * ctx->needs_reset (the transport's own line).
  *
- * Which chains the backend holds: on each kick and each call (both pass through the I/O thread)
+ * Which chains the backend holds: on each kick and each call (both seen on the I/O thread)
  * the new avail and used ring entries are read from guest memory and counted per head, so at the
  * backend's death the chains it took and never completed are known exactly even when it completed
  * out of order (vhost_user_orphans()). The count is lost when either ring lapped what we had read

@@ -35,6 +35,13 @@ struct virtio_ctx {
 	/* The device configuration changed: bump config_generation and send a configuration interrupt. */
 	void (*config_changed)(void *irq_opaque);
 	void *irq_opaque;           /* the transport's state */
+	/*
+	 * Queue q's doorbell eventfd, which KVM's ioeventfd (or the BAR handler) signals. take: the
+	 * transport stops reading it and returns it (a vhost-user backend reads it instead); !take:
+	 * it reads it again and gives the queue one look (ops->notify). I/O thread. NULL, or -errno
+	 * returned: the transport has none to give, and doorbells reach the device through notify.
+	 */
+	int (*doorbell)(void *irq_opaque, unsigned q, bool take);
 };
 
 struct virtio_device_ops {

@@ -157,6 +157,30 @@ static void ring_doorbell(struct vp_queue *vq)
 		;
 }
 
+/* virtio_ctx.doorbell: lend a queue's doorbell eventfd to the device's backend, or take it back. */
+static int lend_doorbell(void *opaque, unsigned q, bool take)
+{
+	struct virtio_pci *t = opaque;
+	struct vp_queue *vq;
+
+	if (q >= t->nq || t->q[q].efd < 0)
+		return -EINVAL;
+	vq = &t->q[q];
+	if (take) {
+		if (vq->watch >= 0)
+			event_loop_unwatch(t->loop, vq->watch); /* on the I/O thread: at once */
+		vq->watch = -1;
+		return vq->efd;
+	}
+	if (vq->watch < 0) {
+		vq->watch = event_loop_watch(t->loop, vq->efd, doorbell, vq);
+		if (vq->watch < 0)
+			return vq->watch;
+		ring_doorbell(vq); /* what the backend left unread gets looked at */
+	}
+	return vq->efd;
+}
+
 /*
  * With t->lock held: (un)register every doorbell with KVM at BAR address addr (0: nothing). Returns
  * 0, or the -errno of the first registration that failed (the caller reports it, lock dropped).
@@ -410,6 +434,7 @@ int virtio_pci_create(const struct virtio_pci_opts *o, struct virtio_pci **out)
 	t->ctx.interrupt = queue_interrupt;
 	t->ctx.needs_reset = needs_reset;
 	t->ctx.config_changed = config_changed;
+	t->ctx.doorbell = lend_doorbell;
 	t->ctx.irq_opaque = t;
 	t->ops = ops;
 	t->dev = o->dev;

@@ -683,6 +683,79 @@ START_TEST(backend_dies_while_active)
 }
 END_TEST
 
+/* A transport that lends its doorbells (virtio_ctx.doorbell): one eventfd per queue, lends and returns counted. */
+static int lent_efd[NQ];
+static atomic_int lent_taken, lent_returned;
+
+static int lend(void *opaque, unsigned q, bool take)
+{
+	(void)opaque;
+	if (q >= NQ)
+		return -EINVAL;
+	atomic_fetch_add(take ? &lent_taken : &lent_returned, 1);
+	return lent_efd[q];
+}
+
+/*
+ * The backend's kick fd is the transport's own doorbell (what KVM signals reaches it with no hop
+ * through us); a reset gives every doorbell back, and so does the backend's death, while the
+ * device is active: from then on the transport reads them and the device answers.
+ */
+START_TEST(doorbells_lent_to_backend)
+{
+	unsigned fds0 = count_fds();
+	struct virtio_fs_opts o = { .tag = "t", .queues = NQ - 1 };
+	struct call_arg a = { .ops = &virtio_fs_ops };
+	struct vhost_user *vu;
+	struct guest g;
+	struct fake f;
+	uint64_t v, two = 2;
+
+	for (unsigned q = 0; q < NQ; q++)
+		ck_assert_int_ge(lent_efd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 0);
+	atomic_store(&lent_taken, 0);
+	atomic_store(&lent_returned, 0);
+	guest_init(&g, NQ);
+	g.ctx.doorbell = lend;
+	a.g = &g;
+	vu = handshaken(&f, 2000);
+	ck_assert_int_eq(virtio_fs_create(&o, vu, &counted, &a.dev), 0);
+	ck_assert_int_eq(event_loop_call(g.l, activate_fn, &a), 0);
+	ck_assert_int_eq(a.ret, 0);
+	fake_wait(&f, 5 + 2 + 6 * NQ);
+	ck_assert_int_eq(atomic_load(&lent_taken), NQ);
+	ck_assert_int_eq(atomic_load(&lent_returned), 0);
+	for (unsigned q = 0; q < NQ; q++) {
+		const struct msg *kick = &f.m[7 + 6 * q + 4];
+
+		ck_assert_uint_eq(kick->request, VHOST_USER_SET_VRING_KICK);
+		/* What "KVM" signals is what the backend reads: nobody in between took it. */
+		ck_assert_int_eq(write(lent_efd[q], &two, 8), 8);
+		usleep(20000); /* the I/O thread sees it too (it only looks) */
+		v = 0;
+		ck_assert_int_eq(read(kick->fd, &v, 8), 8);
+		ck_assert_uint_eq(v, 2);
+	}
+	/* The driver's reset: every doorbell back. */
+	ck_assert_int_eq(event_loop_call(g.l, reset_fn, &a), 0);
+	ck_assert_int_eq(atomic_load(&lent_returned), NQ);
+	/* Active again, then the backend dies: given back once more, and the device answers. */
+	ck_assert_int_eq(event_loop_call(g.l, activate_fn, &a), 0);
+	ck_assert_int_eq(a.ret, 0);
+	ck_assert_int_eq(atomic_load(&lent_taken), 2 * NQ);
+	shutdown(f.fd, SHUT_RDWR);
+	wait_for(&resets, 1);
+	wait_for(&lent_returned, 2 * NQ);
+	ck_assert_int_eq(event_loop_call(g.l, destroy_fn, &a), 0);
+	ck_assert_int_eq(atomic_load(&lent_returned), 2 * NQ); /* nothing more to give back */
+	fake_stop(&f);
+	guest_fini(&g);
+	for (unsigned q = 0; q < NQ; q++)
+		close(lent_efd[q]);
+	ck_assert_uint_eq(count_fds(), fds0);
+}
+END_TEST
+
 /* --- Playing guest and backend on the shared RAM --- */
 
 #define IN_LEN 40
@@ -1138,6 +1211,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, memfd_ram);
 	tcase_add_test(tc, handshake_and_rings);
+	tcase_add_test(tc, doorbells_lent_to_backend);
 	tcase_add_loop_test(tc, handshake_faults, 0, 4 * 7);
 	tcase_add_loop_test(tc, activate_faults, 0, 5 * 3);
 	tcase_add_loop_test(tc, backend_dies_while_active, 0, 2);
