@@ -3,14 +3,18 @@
 
 # bench_need_qemu: install qemu-system-x86 with apt-get when it is missing; sets QEMU to its path.
 bench_need_qemu() {
-	local SUDO=() inst
-	if ! command -v qemu-system-x86_64 >/dev/null; then
-		echo "bench: installing qemu-system-x86" >&2
-		[ "$(id -u)" = 0 ] || SUDO=(sudo)
-		inst=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-system-x86)
-		"${inst[@]}" >&2 || { "${SUDO[@]}" apt-get update -q >&2 && "${inst[@]}" >&2; } || die "cannot install qemu-system-x86"
-	fi
+	bench_need qemu-system-x86_64 qemu-system-x86
 	QEMU=$(command -v qemu-system-x86_64)
+}
+
+# bench_need COMMAND PACKAGE: install Debian's PACKAGE with apt-get when COMMAND is missing.
+bench_need() {
+	local SUDO=() inst
+	command -v "$1" >/dev/null && return 0
+	echo "bench: installing $2" >&2
+	[ "$(id -u)" = 0 ] || SUDO=(sudo)
+	inst=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2")
+	"${inst[@]}" >&2 || { "${SUDO[@]}" apt-get update -q >&2 && "${inst[@]}" >&2; } || die "cannot install $2"
 }
 
 # bench_qemu_firmware DIR: QEMU microvm's firmware (qboot as bios-microvm.bin) and the option ROMs
@@ -40,4 +44,25 @@ bench_initramfs() {
 		gzip -6n >"$out.part"
 	cat "$base" "$out.part" >"$out"
 	rm -rf "$r" "$out.part"
+}
+
+# bench_nested B LOG MINUTES SECONDS MARKS [HOST_BIN...]: build the nested test host's image from
+# $W (vmm, guest/, extra/ with the benchmark's run.sh) with build B's kvm-keeper and the HOST_BINs,
+# boot it once (at most SECONDS) with its console in LOG, show the console lines that match
+# ^@@(MARKS) and set MACHINE to a description of the test host. Needs W and QEMU.
+bench_nested() {
+	local b=$1 log=$2 minutes=$3 limit=$4 marks=$5 src host
+	shift 5
+	src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	# The idle VM that keeps KVM static keys on: without it the nested host can freeze (tests/host/kvm-keeper.c).
+	VMM_EXTRA_PROGRAMS=$([ -x "$b/tests/kvm-keeper" ] && echo "$b/tests/kvm-keeper") \
+	VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS="$*" \
+		bash "$src/tests/host/build-host.sh" "$W/host.cpio" "$W/vmm" "$W/guest" || die "cannot build the test host image"
+	echo "bench: booting the nested test host (about $minutes minutes)" >&2
+	: >"$log"
+	timeout "$limit" bash "$src/tests/host/qemu-host.sh" "$W/guest/vmlinuz" "$W/host.cpio" script \
+		-serial "file:$log" </dev/null || echo "bench: the test host exited with status $?" >&2
+	tr -d '\r' <"$log" | grep -aE "^@@($marks)" >&2 || true
+	host=$(tr -d '\r' <"$log" | sed -n 's/^@@HOST-READY \([^ ]*\).*cpus=\([0-9]*\).*/\1, \2 vCPUs/p' | head -1)
+	MACHINE="nested test host (QEMU $("$QEMU" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') TCG, EPYC+svm, ${host:-?}, 2560 MiB, kvm-amd)"
 }

@@ -28,17 +28,9 @@ die() { echo "bench-fs: ERROR: $*" >&2; exit 1; }
 for f in "$B/vmm" "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules/virtiofs.ko"; do
 	[ -s "$f" ] || die "missing $f (build with cmake, then: bash tests/guest/build-assets.sh $B/guest)"
 done
-SUDO=()
-[ "$(id -u)" = 0 ] || SUDO=(sudo)
-need() { # need COMMAND PACKAGE
-	command -v "$1" >/dev/null && return 0
-	say "installing $2"
-	local inst=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2")
-	"${inst[@]}" >&2 || { "${SUDO[@]}" apt-get update -q >&2 && "${inst[@]}" >&2; } || die "cannot install $2"
-}
-need qemu-system-x86_64 qemu-system-x86
-need fio fio
-need cpio cpio
+bench_need qemu-system-x86_64 qemu-system-x86
+bench_need fio fio
+bench_need cpio cpio
 QEMU=$(command -v qemu-system-x86_64)
 FIO=$(command -v fio)
 VFSD=/usr/lib/qemu/virtiofsd
@@ -99,17 +91,7 @@ nested | none)
 		"$QEMU_MACHINE" "$BIG_MB" "$RUNTIME" "$ROUNDS" >"$W/extra/run.sh"
 	# build-host.sh puts Debian's virtiofsd at /vmm/virtiofsd; run-inside.sh wants it in /extra.
 	cp "$VFSD" "$W/extra/virtiofsd"
-	# The idle VM that keeps KVM static keys on: without it the nested host can freeze (tests/host/kvm-keeper.c).
-	VMM_EXTRA_PROGRAMS=$([ -x "$B/tests/kvm-keeper" ] && echo "$B/tests/kvm-keeper") \
-	VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS=$QEMU \
-		bash "$SRC/tests/host/build-host.sh" "$W/host.cpio" "$W/vmm" "$W/guest" || die "cannot build the test host image"
-	say "booting the nested test host (about $((2 * ROUNDS * (3 * (RUNTIME + 1) + 60) / 60 + 1)) minutes)"
-	: >"$LOG"
-	timeout 5400 bash "$SRC/tests/host/qemu-host.sh" "$W/guest/vmlinuz" "$W/host.cpio" script \
-		-serial "file:$LOG" </dev/null || say "the test host exited with status $?"
-	tr -d '\r' <"$LOG" | grep -aE '^@@(HOST|FSB|SCRIPT)' >&2 || true
-	host=$(tr -d '\r' <"$LOG" | sed -n 's/^@@HOST-READY \([^ ]*\).*cpus=\([0-9]*\).*/\1, \2 vCPUs/p' | head -1)
-	MACHINE="nested test host (QEMU $("$QEMU" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') TCG, EPYC+svm, ${host:-?}, 2560 MiB, kvm-amd)"
+	bench_nested "$B" "$LOG" "$((2 * ROUNDS * (3 * (RUNTIME + 1) + 60) / 60 + 1))" 5400 'HOST|FSB|SCRIPT' "$QEMU"
 	;;
 *) die "no usable /dev/kvm here (kvm-mode: $mode)" ;;
 esac

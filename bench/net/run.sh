@@ -34,15 +34,9 @@ done
 "$B/vmm" --help 2>&1 | grep -c -- '--net' >/dev/null || die "$B/vmm has no --net option (rebuild it)"
 SUDO=()
 [ "$(id -u)" = 0 ] || SUDO=(sudo)
-need() { # need COMMAND PACKAGE
-	command -v "$1" >/dev/null && return 0
-	say "installing $2"
-	local inst=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2")
-	"${inst[@]}" >&2 || { "${SUDO[@]}" apt-get update -q >&2 && "${inst[@]}" >&2; } || die "cannot install $2"
-}
-need qemu-system-x86_64 qemu-system-x86
-need iperf3 iperf3
-need cpio cpio
+bench_need qemu-system-x86_64 qemu-system-x86
+bench_need iperf3 iperf3
+bench_need cpio cpio
 QEMU=$(command -v qemu-system-x86_64)
 IPERF=$(command -v iperf3)
 IPERF=$(readlink -f "$IPERF")
@@ -81,17 +75,7 @@ direct)
 nested | none)
 	printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s NET=%s sh /extra/run-inside.sh\n' \
 		"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" "$NET" >"$W/extra/run.sh"
-	# The idle VM that keeps KVM static keys on: without it the nested host can freeze (tests/host/kvm-keeper.c).
-	VMM_EXTRA_PROGRAMS=$([ -x "$B/tests/kvm-keeper" ] && echo "$B/tests/kvm-keeper") \
-	VMM_HOST_EXTRA=$W/extra VMM_HOST_BINS="$QEMU $IPERF" \
-		bash "$SRC/tests/host/build-host.sh" "$W/host.cpio" "$W/vmm" "$W/guest" || die "cannot build the test host image"
-	say "booting the nested test host (about $((3 * ROUNDS * (3 * (RUNTIME + 4) + 8) / 60 + 1)) minutes)"
-	: >"$LOG"
-	timeout 3000 bash "$SRC/tests/host/qemu-host.sh" "$W/guest/vmlinuz" "$W/host.cpio" script \
-		-serial "file:$LOG" </dev/null || say "the test host exited with status $?"
-	tr -d '\r' <"$LOG" | grep -aE '^@@(HOST-READY|HOST-ERROR|NET-INFO|NET-FAIL|NET-WARN|NET-RUN|NET |SCRIPT)' >&2 || true
-	host=$(tr -d '\r' <"$LOG" | sed -n 's/^@@HOST-READY \([^ ]*\).*cpus=\([0-9]*\).*/\1, \2 vCPUs/p' | head -1)
-	MACHINE="nested test host (QEMU $("$QEMU" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') TCG, EPYC+svm, ${host:-?}, 2560 MiB, kvm-amd)"
+	bench_nested "$B" "$LOG" "$((3 * ROUNDS * (3 * (RUNTIME + 4) + 8) / 60 + 1))" 3000 'HOST-READY|HOST-ERROR|NET-INFO|NET-FAIL|NET-WARN|NET-RUN|NET |SCRIPT' "$QEMU" "$IPERF"
 	;;
 *) die "no usable /dev/kvm here (kvm-mode: $mode)" ;;
 esac
