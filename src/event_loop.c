@@ -304,10 +304,12 @@ static bool loop_turn(struct event_loop *l, bool wait, bool *failed)
 {
 	struct io_uring_cqe *cqe;
 	unsigned budget;
+	bool may_sleep;
 	int ret;
 
 	/* Waiting while the watch table or put-off work is pending would sleep on it: only submit. */
-	if (wait && !atomic_load(&l->dirty) && !l->later_head && l->poll_wait) {
+	may_sleep = wait && !atomic_load(&l->dirty) && !l->later_head;
+	if (may_sleep && l->poll_wait) {
 		/*
 		 * Valgrind (3.19, Debian 12) keeps its one lock while a thread sleeps in
 		 * io_uring_enter, so every other thread of the process would stop until a CQE came:
@@ -320,7 +322,7 @@ static bool loop_turn(struct event_loop *l, bool wait, bool *failed)
 			(void)poll(&p, 1, -1);
 		}
 	} else {
-		ret = io_uring_submit_and_wait(&l->ring, !wait || atomic_load(&l->dirty) || l->later_head ? 0 : 1);
+		ret = io_uring_submit_and_wait(&l->ring, may_sleep ? 1 : 0);
 	}
 	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
 		if (!*failed)

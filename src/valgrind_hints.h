@@ -8,11 +8,9 @@
 #define VMM_VALGRIND_HINTS_H
 
 #include <stdbool.h>
-#include <stddef.h>
 
 #if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>) && __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
+#if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #define VMM_HAVE_VALGRIND_H 1
 #endif
@@ -24,17 +22,6 @@ static inline bool under_valgrind(void)
 	return RUNNING_ON_VALGRIND != 0;
 #else
 	return false;
-#endif
-}
-
-/* Memory the kernel filled behind Valgrind's back (an io_uring read): defined from now on. */
-static inline void valgrind_mark_defined(const void *p, size_t n)
-{
-#ifdef VMM_HAVE_VALGRIND_H
-	(void)VALGRIND_MAKE_MEM_DEFINED(p, n);
-#else
-	(void)p;
-	(void)n;
 #endif
 }
 

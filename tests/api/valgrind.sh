@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # api.valgrind: every API test program (tests/api/) again under Valgrind's memcheck, on the
 # payload. Passes when each program passes and memcheck reports no error: no invalid read or
-# write, no use of an uninitialised value, no bad free, no file descriptor or memory definitely
-# or indirectly lost. ("Possibly lost" blocks are not counted: a test's watchdog thread is still
+# write, no use of an uninitialised value, no bad free, no memory definitely or indirectly lost
+# (file descriptors: api.cycles and api.cloexec count them). ("Possibly lost" blocks are not counted: a test's watchdog thread is still
 # sleeping when the program exits, holding its stack.) The plain build only: Valgrind cannot run
 # an ASan program.
 # usage: valgrind.sh BINDIR PAYLOAD    (BINDIR: where the api_* programs are)
