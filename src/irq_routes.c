@@ -228,7 +228,18 @@ static void msi_fire(void *opaque, unsigned vec)
 	}
 }
 
+/* Another eventfd on the vector's GSI (a backend's completion signal): KVM delivers its writes. */
+static int msi_bind(void *opaque, unsigned vec, int fd, bool bind)
+{
+	const struct irq_msix *x = opaque;
+
+	if (vec >= x->nvec)
+		return -EINVAL;
+	return irqfd(x->r, fd, x->v[vec].gsi, bind);
+}
+
 const struct msi_ops irq_routes_msi_ops = {
 	.update = msi_update,
 	.fire = msi_fire,
+	.bind = msi_bind,
 };

@@ -67,7 +67,10 @@ int irq_routes_msix_create(struct irq_routes *r, unsigned nvec, struct irq_msix 
 void irq_routes_msix_destroy(struct irq_msix *x);
 /* The eventfd that fires vector vec (e.g. for a backend that signals completions itself); -1 if out of range. */
 int irq_routes_msix_fd(const struct irq_msix *x, unsigned vec);
-/* update: route the vector's GSI to (addr, data) and commit; fire: write its eventfd. */
+/*
+ * update: route the vector's GSI to (addr, data) and commit; fire: write its eventfd; bind: KVM_IRQFD
+ * (or its deassignment) of another eventfd on the vector's GSI (msix_lend()).
+ */
 extern const struct msi_ops irq_routes_msi_ops;
 
 #endif

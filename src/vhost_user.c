@@ -36,6 +36,7 @@ struct vu_queue {
 	int kick_fd, call_fd;
 	int watch;          /* of call_fd, -1 */
 	bool kick_lent;     /* kick_fd is a copy of the transport's doorbell (virtio_ctx.doorbell) */
+	bool call_lent;     /* call_fd is lent to the transport's MSI-X vector (virtio_ctx.lend_call) */
 	int kick_watch;     /* of kick_fd when lent, -1: we look, the backend reads */
 	uint16_t last_base; /* from GET_VRING_BASE */
 	/* What the backend holds (vhost_user.h), while started, on the I/O thread. */
@@ -585,16 +586,22 @@ int vhost_user_orphans(struct vhost_user *vu, unsigned qi, uint16_t *heads, unsi
 
 /* --- Queues --- */
 
-/* I/O thread: the backend used a queue's buffers. */
+/*
+ * I/O thread: the backend used a queue's buffers. While the call eventfd is bound to the queue's
+ * vector, KVM has taken its count (and interrupted the guest) before we get here: the read finds
+ * nothing and we only count. Otherwise (vector masked, MSI-X off, not lent) we deliver.
+ */
 static void call_ready(void *opaque)
 {
 	struct vu_queue *q = opaque;
 	uint64_t n;
+	ssize_t got;
 
-	while (read(q->call_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+	while ((got = read(q->call_fd, &n, sizeof(n))) < 0 && errno == EINTR)
 		;
 	track(q);
-	q->vu->ctx.interrupt(q->vu->ctx.irq_opaque, q->idx);
+	if (got == (ssize_t)sizeof(n))
+		q->vu->ctx.interrupt(q->vu->ctx.irq_opaque, q->idx);
 }
 
 static void return_doorbell(struct vu_queue *q);
@@ -654,6 +661,9 @@ static void put_queue(struct vu_queue *q)
 	if (q->watch >= 0)
 		event_loop_unwatch(q->vu->ctx.loop, q->watch);
 	return_doorbell(q);
+	if (q->call_lent)
+		q->vu->ctx.lend_call(q->vu->ctx.irq_opaque, q->idx, q->call_fd, false); /* before the close */
+	q->call_lent = false;
 	if (q->kick_fd >= 0)
 		close(q->kick_fd);
 	if (q->call_fd >= 0)
@@ -706,6 +716,8 @@ static int start_queue(struct vhost_user *vu, struct vu_queue *q, const struct v
 		vlog_err(vu->log, "%s: cannot watch queue %u's call eventfd: %s", vu->name, q->idx, strerror(-q->watch));
 		return q->watch;
 	}
+	/* Not lent (no vector, no bind): every completion comes through call_ready(). */
+	q->call_lent = vu->ctx.lend_call && vu->ctx.lend_call(vu->ctx.irq_opaque, q->idx, q->call_fd, true) == 0;
 	q->started = true; /* from here on the backend may hold the ring: stop it on failure */
 	ret = set_state(vu, VHOST_USER_SET_VRING_NUM, q->idx, vq->size);
 	ret = ret ?: set_state(vu, VHOST_USER_SET_VRING_BASE, q->idx, vq->last_avail);
@@ -759,7 +771,7 @@ void vhost_user_stop(struct vhost_user *vu)
 					q->last_base = (uint16_t)s.num;
 			}
 		}
-		if (q->started || q->kick_fd >= 0 || q->call_fd >= 0 || q->watch >= 0 || q->kick_lent)
+		if (q->started || q->kick_fd >= 0 || q->call_fd >= 0 || q->watch >= 0 || q->kick_lent || q->call_lent)
 			put_queue(q);
 	}
 	if (vu->sock_watch >= 0)

@@ -18,9 +18,12 @@
  * transport's own doorbell eventfd, lent through virtio_ctx.doorbell: KVM's ioeventfd signals it
  * and the backend reads it, with no hop through vmm; the I/O thread only watches it, without
  * reading, to count (below). (A transport that lends none: an eventfd of ours that
- * vhost_user_kick() writes.) The backend writes a call eventfd of ours, watched on the I/O
- * thread, which interrupts the guest through the virtio_ctx: one hop, kept so that every
- * completion is seen and counted. While started, the socket is watched too: EOF (the backend
+ * vhost_user_kick() writes.) The backend writes a call eventfd of ours, which is lent to the
+ * queue's MSI-X vector through virtio_ctx.lend_call: while the vector is live, KVM interrupts
+ * the guest on the backend's write, again with no hop through vmm. The I/O thread watches the
+ * call eventfd too: it reads it, and finds a count only when KVM did not take it (vector masked,
+ * MSI-X off, nothing lent), which it delivers through ctx->interrupt; either way it looks at the
+ * rings to count (below). While started, the socket is watched too: EOF (the backend
  * died) or anything unsolicited breaks the connection (its one log line), stops watching the call
  * eventfds, calls the device's on_broken callback (vhost_user_on_broken()), gives the doorbells
  * back to the transport (the device answers the guest's kicks from then on) and then

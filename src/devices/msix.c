@@ -59,6 +59,8 @@ int msix_init(struct msix *m, struct pci_dev *d, uint16_t nvec, int bar, uint32_
 	m->pba_off = pba_off;
 	for (unsigned v = 0; v < nvec; v++)
 		m->table[v].ctrl = PCI_MSIX_ENTRY_CTRL_MASKBIT;
+	for (unsigned i = 0; i < MSIX_MAX_LENT; i++)
+		m->lent[i].fd = -1;
 	m->ops = ops;
 	m->ops_opaque = ops_opaque;
 	pthread_mutex_init(&m->lock, NULL);
@@ -100,6 +102,28 @@ static int went_live(struct msix *m, unsigned v)
 	return ret;
 }
 
+/* Bind or unbind one lent eventfd. lock held. */
+static void bind_lent(struct msix *m, struct msix_lent *l, bool bind)
+{
+	if (l->bound == bind)
+		return;
+	if (!m->ops->bind(m->ops_opaque, l->vec, l->fd, bind))
+		l->bound = bind;
+	else if (!bind)
+		l->bound = false; /* an unbind failed (fd gone?): nothing more to do about it */
+}
+
+/* After any change of the vectors' liveness: every lent eventfd bound exactly while its vector is live. lock held. */
+static void sync_lent(struct msix *m)
+{
+	for (unsigned i = 0; i < MSIX_MAX_LENT; i++) {
+		struct msix_lent *l = &m->lent[i];
+
+		if (l->fd >= 0)
+			bind_lent(m, l, live(m, l->vec));
+	}
+}
+
 /* A table access of whole dwords (one, or two for a qword), off relative to the table. lock held. */
 static void table_io(struct msix *m, uint64_t off, void *data, uint32_t len, bool is_write)
 {
@@ -125,12 +149,16 @@ static void table_io(struct msix *m, uint64_t off, void *data, uint32_t len, boo
 			message = true;
 		*field[i] = val;
 	}
-	if (!is_write || !live(m, v))
+	if (!is_write)
 		return;
-	if (!was)
-		went_live(m, v);
-	else if (message)
-		update(m, v);
+	if (live(m, v)) {
+		if (!was)
+			went_live(m, v);
+		else if (message)
+			update(m, v);
+	}
+	if (was != live(m, v))
+		sync_lent(m);
 }
 
 static void pba_read(const struct msix *m, uint64_t off, void *data, uint32_t len)
@@ -180,6 +208,7 @@ void msix_cfg_write(struct msix *m)
 		if (!was[v] && live(m, v))
 			went_live(m, v);
 	}
+	sync_lent(m);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -205,6 +234,60 @@ void msix_notify(struct msix *m, uint16_t vec)
 			m->pba |= 1ull << vec;
 	}
 	pthread_mutex_unlock(&m->lock);
+}
+
+int msix_lend(struct msix *m, uint16_t vec, int fd)
+{
+	struct msix_lent *slot = NULL;
+	int ret = 0;
+
+	if (vec >= m->nvec || fd < 0)
+		return -EINVAL;
+	if (!m->ops->bind)
+		return -ENOTSUP;
+	pthread_mutex_lock(&m->lock);
+	for (unsigned i = 0; i < MSIX_MAX_LENT && ret == 0; i++) {
+		if (m->lent[i].fd == fd)
+			ret = -EEXIST;
+		else if (m->lent[i].fd < 0 && !slot)
+			slot = &m->lent[i];
+	}
+	if (!ret && !slot)
+		ret = -ENOSPC;
+	if (!ret) {
+		*slot = (struct msix_lent){ .fd = fd, .vec = vec };
+		bind_lent(m, slot, live(m, vec));
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+void msix_unlend(struct msix *m, int fd)
+{
+	if (fd < 0)
+		return;
+	pthread_mutex_lock(&m->lock);
+	for (unsigned i = 0; i < MSIX_MAX_LENT; i++) {
+		struct msix_lent *l = &m->lent[i];
+
+		if (l->fd != fd)
+			continue;
+		bind_lent(m, l, false);
+		*l = (struct msix_lent){ .fd = -1 };
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+bool msix_lent_bound(struct msix *m, int fd)
+{
+	bool bound = false;
+
+	pthread_mutex_lock(&m->lock);
+	for (unsigned i = 0; i < MSIX_MAX_LENT; i++)
+		if (m->lent[i].fd == fd && fd >= 0)
+			bound = m->lent[i].bound;
+	pthread_mutex_unlock(&m->lock);
+	return bound;
 }
 
 /*
@@ -309,6 +392,7 @@ int msix_restore(struct msix *m, struct sreader *in)
 				ret = err;
 		}
 	}
+	sync_lent(m);
 	pthread_mutex_unlock(&m->lock);
 	if (b)
 		pthread_mutex_unlock(&b->cfg_lock);

@@ -22,10 +22,24 @@ struct msi_ops {
 	int (*update)(void *opaque, unsigned vec, uint64_t addr, uint32_t data);
 	/* Deliver vector vec now (it is unmasked and MSI-X is enabled). Any thread. */
 	void (*fire)(void *opaque, unsigned vec);
+	/*
+	 * Optional (msix_lend()): make a write to eventfd fd deliver vector vec's message without us
+	 * (bind, after update), or stop that (!bind; once it returns, fd delivers nothing). 0 or -errno.
+	 */
+	int (*bind)(void *opaque, unsigned vec, int fd, bool bind);
 };
 
 struct msix_entry {
 	uint32_t addr_lo, addr_hi, data, ctrl; /* ctrl bit 0: masked */
+};
+
+#define MSIX_MAX_LENT 64
+
+/* An eventfd that signals a vector by itself while the vector is live (msix_lend()). */
+struct msix_lent {
+	int fd;       /* -1: a free slot */
+	uint16_t vec;
+	bool bound;   /* ops->bind(fd) is in force */
 };
 
 struct msix {
@@ -40,6 +54,7 @@ struct msix {
 	pthread_mutex_t lock;
 	const struct msi_ops *ops;
 	void *ops_opaque;
+	struct msix_lent lent[MSIX_MAX_LENT];
 };
 
 /*
@@ -73,6 +88,21 @@ bool msix_enabled(struct msix *m);
  * Nothing while MSI-X is disabled (the transport uses INTx then), for MSIX_NO_VECTOR or vec >= nvec.
  */
 void msix_notify(struct msix *m, uint16_t vec);
+/*
+ * Lend vector vec to eventfd fd (a vhost-user backend's completion signal): while the vector is live
+ * (MSI-X enabled, function and vector unmasked) fd is bound to it (ops->bind), so the backend's
+ * write interrupts the guest without passing through us; while it is not, fd is unbound and
+ * whoever reads fd passes what it finds to msix_notify() (which sets the pending bit). The binding
+ * follows every mask, unmask and enable from then on. 0, -EINVAL (vec out of range, fd < 0),
+ * -ENOTSUP (ops has no bind), -ENOSPC (MSIX_MAX_LENT lent already), -EEXIST (fd lent already).
+ * Binding failures are not errors: fd then stays unbound and its reader delivers.
+ */
+int msix_lend(struct msix *m, uint16_t vec, int fd);
+/* Take fd back (unbound when this returns: close it afterwards, not before). Unknown fds are ignored. */
+void msix_unlend(struct msix *m, int fd);
+/* Is fd bound to its vector right now? (Tests.) */
+bool msix_lent_bound(struct msix *m, int fd);
+
 /*
  * Snapshot: the vector table, the pending bits, enable and function mask (under m->lock; out->oom
  * tells a failed allocation). msix_restore() (after pci_dev_restore() of its function, before the

@@ -42,6 +42,15 @@ struct virtio_ctx {
 	 * returned: the transport has none to give, and doorbells reach the device through notify.
 	 */
 	int (*doorbell)(void *irq_opaque, unsigned q, bool take);
+	/*
+	 * lend: efd (a backend's completion eventfd for queue q) interrupts the guest by itself, with
+	 * no hop through vmm, whenever the queue's MSI-X vector is live; while it is not (masked,
+	 * MSI-X off), efd's writes stay in it and the device reads it and calls interrupt() as before
+	 * (so the device keeps reading efd either way: KVM takes the count first while bound).
+	 * !lend: take it back (before closing efd). I/O thread. NULL, or -errno: not lent; the device
+	 * relays every completion through interrupt().
+	 */
+	int (*lend_call)(void *irq_opaque, unsigned q, int efd, bool lend);
 };
 
 struct virtio_device_ops {

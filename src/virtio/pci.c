@@ -182,6 +182,30 @@ static int lend_doorbell(void *opaque, unsigned q, bool take)
 }
 
 /*
+ * virtio_ctx.lend_call: efd signals queue q's MSI-X vector by itself while that vector is live
+ * (msix_lend()). The queue's vector cannot change while the device is live (DRIVER_OK), and the
+ * device takes efd back before its reset. No lock of ours is held around the MSI-X lock.
+ */
+static int lend_call(void *opaque, unsigned q, int efd, bool lend)
+{
+	struct virtio_pci *t = opaque;
+	uint16_t vec;
+
+	if (q >= t->nq)
+		return -EINVAL;
+	if (!lend) {
+		msix_unlend(&t->msix, efd);
+		return 0;
+	}
+	pthread_mutex_lock(&t->lock);
+	vec = t->q[q].vector;
+	pthread_mutex_unlock(&t->lock);
+	if (vec == VIRTIO_MSI_NO_VECTOR)
+		return -ENOENT;
+	return msix_lend(&t->msix, vec, efd);
+}
+
+/*
  * With t->lock held: (un)register every doorbell with KVM at BAR address addr (0: nothing). Returns
  * 0, or the -errno of the first registration that failed (the caller reports it, lock dropped).
  */
@@ -435,6 +459,7 @@ int virtio_pci_create(const struct virtio_pci_opts *o, struct virtio_pci **out)
 	t->ctx.needs_reset = needs_reset;
 	t->ctx.config_changed = config_changed;
 	t->ctx.doorbell = lend_doorbell;
+	t->ctx.lend_call = lend_call;
 	t->ctx.irq_opaque = t;
 	t->ops = ops;
 	t->dev = o->dev;
