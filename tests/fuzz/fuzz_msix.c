@@ -10,11 +10,14 @@
  * the input ends, u8 op (bits 0-2 the kind, bit 3 write, bits 4-5 width 1 << n):
  *   0 the BAR at u16 offset (mod 16 KiB + 8), u64 value; 1 message control := u16 (config write);
  *   2 msix_notify(u8 vector; 0xff: MSIX_NO_VECTOR); 3 configuration space: u8 register, u32 value;
- *   4 msix_enabled(); 5 an aligned table access: u8 vector, u8 field (mod 4).
+ *   4 msix_enabled(); 6 lend (msix_lend) or take back (msix_unlend) eventfd slot u8 (mod 8) to
+ *   u8 vector; 5 and 7 an aligned table access: u8 vector, u8 field (mod 4).
  * Checked beyond the sanitizers: a message is delivered (fire) or reprogrammed (update) only for a
  * vector below the count that is live (MSI-X enabled, function and vector unmasked); pending bits
- * stay below the count; a read fills its width and no more.
+ * stay below the count; a read fills its width and no more; after every operation a lent eventfd
+ * is bound (ops->bind) exactly while its vector is live, and one taken back is not bound.
  */
+#include <errno.h>
 #include <linux/pci_regs.h>
 
 #include "bus.h"
@@ -24,6 +27,8 @@
 
 #define MMIO64_BASE (1ull << 36)
 #define BAR_SIZE 0x4000u
+#define LENDS 8
+#define FD0 100 /* slot i lends fake eventfd FD0 + i */
 
 struct state {
 	struct bus pio, mmio;
@@ -31,6 +36,9 @@ struct state {
 	struct pci_dev dev;
 	struct msix m;
 	unsigned fired, updates;
+	int bound[LENDS];       /* the vector slot i's fake eventfd is bound to, -1 */
+	bool lent[LENDS];
+	uint16_t lent_vec[LENDS];
 };
 
 static bool live(const struct msix *m, unsigned vec)
@@ -58,7 +66,23 @@ static void msi_fire(void *opaque, unsigned vec)
 	s->fired++;
 }
 
-static const struct msi_ops msi = { .update = msi_update, .fire = msi_fire };
+static int msi_bind(void *opaque, unsigned vec, int fd, bool bind)
+{
+	struct state *s = opaque;
+	unsigned i = (unsigned)(fd - FD0);
+
+	FUZZ_CHECK(i < LENDS && vec < s->m.nvec);
+	if (bind) {
+		FUZZ_CHECK(live(&s->m, vec) && s->bound[i] < 0);
+		s->bound[i] = (int)vec;
+	} else {
+		FUZZ_CHECK(s->bound[i] == (int)vec);
+		s->bound[i] = -1;
+	}
+	return 0;
+}
+
+static const struct msi_ops msi = { .update = msi_update, .fire = msi_fire, .bind = msi_bind };
 
 static void bar_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
 {
@@ -109,6 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t table = fz_u16(&f) % BAR_SIZE, pba = fz_u16(&f) % BAR_SIZE;
 
 	memset(&s, 0, sizeof(s));
+	for (unsigned i = 0; i < LENDS; i++)
+		s.bound[i] = -1;
 	bus_init(&s.pio);
 	bus_init(&s.mmio);
 	FUZZ_CHECK(pci_bus_init(&s.pb, &s.pio, &s.mmio, MMIO64_BASE, NULL, NULL, &fuzz_log) == 0);
@@ -151,6 +177,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 4:
 			msix_enabled(&s.m);
 			break;
+		case 6: {
+			uint8_t v = fz_u8(&f);
+			unsigned i = fz_u8(&f) % LENDS;
+
+			if (s.lent[i]) {
+				msix_unlend(&s.m, FD0 + (int)i);
+				s.lent[i] = false;
+			} else {
+				int r = msix_lend(&s.m, v, FD0 + (int)i);
+
+				FUZZ_CHECK(r == 0 || (r == -EINVAL && v >= nvec));
+				s.lent[i] = r == 0;
+				s.lent_vec[i] = v;
+			}
+			break;
+		}
 		default: {
 			uint64_t off = s.m.table_off + 16ull * (fz_u8(&f) % (nvec + 1)) + 4 * (fz_u8(&f) % 4);
 
@@ -159,7 +201,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		}
 		FUZZ_CHECK(!(s.m.pba >> (nvec - 1) >> 1)); /* no pending bit at or past nvec */
+		for (unsigned i = 0; i < LENDS; i++)
+			FUZZ_CHECK(s.lent[i] ? (s.bound[i] >= 0) == live(&s.m, s.lent_vec[i]) : s.bound[i] < 0);
 	}
+	for (unsigned i = 0; i < LENDS; i++)
+		if (s.lent[i])
+			msix_unlend(&s.m, FD0 + (int)i);
 	msix_destroy(&s.m);
 	pci_bus_destroy(&s.pb);
 	bus_destroy(&s.mmio);

@@ -262,6 +262,15 @@ def msix():
         u8(0 | (3 << 4)) + u16(0x1000) + u64(0) + u8(4)
     write(t, "qword-move", u8(0) + u16(0x1000) + u16(0x2000) + odd)
     write(t, "bad-layout", u8(63) + u16(0x3ffc) + u16(0x3800) + ctrl(0x8000) + notify(63) + notify(62))
+    # A vhost backend's call eventfds lent to vectors 1 and 2 (op 6), then mask, function mask,
+    # disable and enable again, one taken back while live, one lent to a vector that does not exist.
+    def lend(vec, slot):
+        return u8(6) + u8(vec) + u8(slot)
+    lent = ctrl(0xc000) + entry(1, 0, 0xfee00000) + entry(1, 2, 0x4022) + entry(1, 3, 0) + \
+        entry(2, 0, 0xfee00000) + entry(2, 2, 0x4023) + entry(2, 3, 0) + lend(1, 0) + lend(2, 1) + ctrl(0x8000) + \
+        entry(1, 3, 1) + notify(1) + entry(1, 3, 0) + ctrl(0xc000) + ctrl(0x8000) + ctrl(0) + ctrl(0x8000) + \
+        lend(0, 1) + lend(9, 2) + lend(3, 3)
+    write(t, "lend", u8(3) + u16(0x3800) + u16(0x3c00) + lent)
 
 
 # --- fuzz_boot -------------------------------------------------------------------------------
