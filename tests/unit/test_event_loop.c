@@ -302,21 +302,9 @@ START_TEST(later_runs_once_per_turn)
 }
 END_TEST
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 START_TEST(no_fd_leaks)
 {
-	int before = count_fds();
+	int before = unit_count_fds();
 
 	for (int i = 0; i < 100; i++) {
 		struct event_loop *l = new_loop();
@@ -325,7 +313,7 @@ START_TEST(no_fd_leaks)
 		event_loop_stop(l);
 		event_loop_destroy(l);
 	}
-	ck_assert_int_eq(count_fds(), before);
+	ck_assert_int_eq(unit_count_fds(), before);
 }
 END_TEST
 

@@ -85,18 +85,6 @@ static void count_msg(void *opaque, enum vmm_log_level level, const char *msg)
 
 static const struct vlog counted = { .fn = count_msg, .level = VMM_LOG_ERROR };
 
-static unsigned count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static bool read_all(int fd, void *buf, size_t len, int *rfd)
 {
 	size_t done = 0;
@@ -421,7 +409,7 @@ static void wait_for(atomic_int *v, int want)
 
 START_TEST(handshake_and_rings)
 {
-	unsigned fds0 = count_fds();
+	unsigned fds0 = unit_count_fds();
 	struct fake f;
 	struct guest g;
 	struct vhost_user *vu;
@@ -560,7 +548,7 @@ START_TEST(handshake_and_rings)
 	ck_assert_int_eq(atomic_load(&resets), 0);
 	fake_stop(&f);
 	guest_fini(&g);
-	ck_assert_uint_eq(count_fds(), fds0);
+	ck_assert_uint_eq(unit_count_fds(), fds0);
 }
 END_TEST
 
@@ -573,7 +561,7 @@ START_TEST(handshake_faults)
 {
 	uint32_t req = handshake_reqs[_i / 7];
 	enum fault fault = faults[_i % 7];
-	unsigned fds0 = count_fds();
+	unsigned fds0 = unit_count_fds();
 	struct timespec t0, t1;
 	struct vhost_user *vu;
 	struct fake f;
@@ -602,7 +590,7 @@ START_TEST(handshake_faults)
 	ck_assert_int_eq(atomic_load(&errors), 1);
 	vhost_user_close(vu);
 	fake_stop(&f);
-	ck_assert_uint_eq(count_fds(), fds0);
+	ck_assert_uint_eq(unit_count_fds(), fds0);
 }
 END_TEST
 
@@ -614,7 +602,7 @@ START_TEST(activate_faults)
 {
 	uint32_t req = start_reqs[_i / 3];
 	static const enum fault some[] = { F_CLOSE, F_WRONG, F_SILENT };
-	unsigned fds0 = count_fds();
+	unsigned fds0 = unit_count_fds();
 	struct virtio_fs_opts o = { .tag = "t", .queues = NQ - 1 };
 	struct call_arg a = { .ops = &virtio_fs_ops };
 	struct vhost_user *vu;
@@ -638,14 +626,14 @@ START_TEST(activate_faults)
 	ck_assert_int_eq(event_loop_call(g.l, destroy_fn, &a), 0);
 	fake_stop(&f);
 	guest_fini(&g);
-	ck_assert_uint_eq(count_fds(), fds0);
+	ck_assert_uint_eq(unit_count_fds(), fds0);
 }
 END_TEST
 
 /* The backend dies (or says something unasked) while the device runs: one line, NEEDS_RESET, no crash. */
 START_TEST(backend_dies_while_active)
 {
-	unsigned fds0 = count_fds();
+	unsigned fds0 = unit_count_fds();
 	struct virtio_fs_opts o = { .tag = "t", .queues = 1 };
 	struct call_arg a = { .ops = &virtio_fs_ops };
 	struct vhost_user *vu;
@@ -679,7 +667,7 @@ START_TEST(backend_dies_while_active)
 	ck_assert_int_eq(event_loop_call(g.l, destroy_fn, &a), 0);
 	fake_stop(&f);
 	guest_fini(&g);
-	ck_assert_uint_eq(count_fds(), fds0);
+	ck_assert_uint_eq(unit_count_fds(), fds0);
 }
 END_TEST
 
@@ -703,7 +691,7 @@ static int lend(void *opaque, unsigned q, bool take)
  */
 START_TEST(doorbells_lent_to_backend)
 {
-	unsigned fds0 = count_fds();
+	unsigned fds0 = unit_count_fds();
 	struct virtio_fs_opts o = { .tag = "t", .queues = NQ - 1 };
 	struct call_arg a = { .ops = &virtio_fs_ops };
 	struct vhost_user *vu;
@@ -752,7 +740,7 @@ START_TEST(doorbells_lent_to_backend)
 	guest_fini(&g);
 	for (unsigned q = 0; q < NQ; q++)
 		close(lent_efd[q]);
-	ck_assert_uint_eq(count_fds(), fds0);
+	ck_assert_uint_eq(unit_count_fds(), fds0);
 }
 END_TEST
 
@@ -812,7 +800,7 @@ START_TEST(calls_lent_to_vectors)
 	uint64_t one = 1, v;
 
 	ck_assert_int_eq(pipe2(hold_pipe, O_CLOEXEC), 0);
-	fds0 = count_fds();
+	fds0 = unit_count_fds();
 	for (unsigned q = 0; q < NQ; q++)
 		call_lent[q] = -1;
 	atomic_store(&calls_lent, 0);
@@ -858,7 +846,7 @@ START_TEST(calls_lent_to_vectors)
 	ck_assert_int_eq(atomic_load(&calls_unlent), 2 * NQ);
 	fake_stop(&f);
 	guest_fini(&g);
-	ck_assert_uint_eq(count_fds(), fds0);
+	ck_assert_uint_eq(unit_count_fds(), fds0);
 	close(hold_pipe[0]);
 	close(hold_pipe[1]);
 }
@@ -1062,7 +1050,7 @@ static void check_eio(struct guest *g, unsigned q, uint16_t from, uint16_t to, c
  */
 START_TEST(backend_dies_holding_requests)
 {
-	unsigned fds0 = count_fds();
+	unsigned fds0 = unit_count_fds();
 	struct call_arg a = { .ops = &virtio_fs_ops };
 	struct guest g;
 	struct fake f;
@@ -1121,7 +1109,7 @@ START_TEST(backend_dies_holding_requests)
 	ck_assert_int_eq(atomic_load(&resets), 1);
 	ck_assert_int_eq(atomic_load(&errors), 1);
 	fs_down(&g, &f, &a);
-	ck_assert_uint_eq(count_fds(), fds0);
+	ck_assert_uint_eq(unit_count_fds(), fds0);
 }
 END_TEST
 

@@ -48,19 +48,6 @@ struct t {
 	uint16_t tx_posted;
 };
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static void setup(struct t *t)
 {
 	struct virtio_vsock_opts o = { .guest_cid = CID };
@@ -574,7 +561,7 @@ START_TEST(request_flood)
 	int lfd, fds;
 
 	setup(&t);
-	fds = count_fds();
+	fds = unit_count_fds();
 	lfd = uds_listen(&t, 6300, 4096);
 	for (unsigned i = 0; i < 10000; i += 100) {
 		for (unsigned k = 0; k < 100; k++) {
@@ -597,7 +584,7 @@ START_TEST(request_flood)
 	ck_assert_int_eq(event_loop_call(t.vd.l, vqd_reset_fn, &t.vd), 0);
 	settle(&t);
 	close(lfd);
-	ck_assert_int_eq(count_fds(), fds);
+	ck_assert_int_eq(unit_count_fds(), fds);
 	teardown(&t);
 }
 END_TEST
@@ -611,7 +598,7 @@ START_TEST(no_leaks)
 
 	setup(&t);
 	lfd = uds_listen(&t, 6400, 8);
-	fds = count_fds();
+	fds = unit_count_fds();
 	for (int i = 0; i < 100; i++) {
 		uint32_t hport;
 		int fd = host_connect(&t, 5000, &hport), afd;
@@ -632,7 +619,7 @@ START_TEST(no_leaks)
 	}
 	settle(&t);
 	ck_assert_uint_eq(conns(&t), 0);
-	ck_assert_int_eq(count_fds(), fds);
+	ck_assert_int_eq(unit_count_fds(), fds);
 	close(lfd);
 	teardown(&t);
 }

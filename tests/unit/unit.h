@@ -4,12 +4,27 @@
 #define VMM_TESTS_UNIT_H
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* How many file descriptors this process holds now (leak checks compare two counts). */
+static inline unsigned unit_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	unsigned n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
 
 /* Run suite s (each test forks when CK_FORK=yes, as CTest sets it); 0 when every test passed, else 1. */
 static inline int unit_run(Suite *s)
