@@ -176,6 +176,10 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log, bo
 	for (unsigned i = 0; i < cfg->nnets; i++) {
 		const struct vmm_net *n = &cfg->nets[i];
 
+		if (n->vhost && n->backend != VMM_NET_TAP) {
+			vlog_err(log, "NIC %u: vhost-net is for a tap NIC only", i);
+			return -EINVAL;
+		}
 		if (n->backend == VMM_NET_USER) {
 			if (n->queue_pairs > 1) {
 				vlog_err(log, "NIC %u: user-mode networking has one queue pair", i);

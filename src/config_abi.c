@@ -23,6 +23,9 @@ SAME(hvc_opaque);
 #undef SAME
 _Static_assert(offsetof(struct vmm_net_v1, queue_pairs) == offsetof(struct vmm_net, queue_pairs), "v1 net layout");
 _Static_assert(offsetof(struct vmm_net_v2, path) == offsetof(struct vmm_net, path), "v2 net layout");
+_Static_assert(offsetof(struct vmm_net_v3, restricted) == offsetof(struct vmm_net, restricted), "v3 net layout");
+#define V3_NET_END (offsetof(struct vmm_net_v3, restricted) + sizeof(int))
+_Static_assert(offsetof(struct vmm_net, vhost) >= V3_NET_END, "v5 adds vhost after restricted");
 
 /*
  * Versions 2 and 3 end with nfs; version 4's seccomp sits in what was their tail padding, so their
@@ -39,6 +42,7 @@ size_t config_abi_size(unsigned version)
 	case 2: /* the same struct vmm_config; only struct vmm_net grew in version 3 */
 	case 3:
 		return V3_SIZE;
+	case 4: /* the same struct vmm_config; only struct vmm_net grew in version 5 */
 	case VMM_CONFIG_VERSION:
 		return sizeof(struct vmm_config);
 	default:
@@ -61,16 +65,20 @@ int config_abi_upgrade(const void *cfg, unsigned version, struct config_copy *ou
 		return -ENOTSUP;
 	}
 	memcpy(&out->cfg, cfg, size);
-	/* Version 3's NICs are today's; the fields it lacks (after nfs) stay 0, off. */
-	if (version >= 3)
+	/* The fields an older struct vmm_config lacks (after nfs, after seccomp) stay 0, off. */
+	if (version >= 5)
 		return 0;
-	/* Versions 1 and 2: the NICs are an array of an older, shorter struct (version 1: taps only). */
+	/* Versions 1 to 4: the NICs are an array of an older, shorter struct (version 1: taps only). */
 	out->cfg.nets = NULL;
 	if (v1->nets) {
 		const struct vmm_net_v2 *v2 = (const void *)v1->nets;
+		const struct vmm_net_v3 *v3 = (const void *)v1->nets;
 
 		for (unsigned i = 0; i < v1->nnets && i < VMM_MAX_NICS; i++) {
-			if (version == 1) {
+			if (version >= 3) {
+				/* Field by field up to restricted: vhost sits where version 4 had tail padding (garbage). */
+				memcpy(&out->nets[i], &v3[i], V3_NET_END);
+			} else if (version == 1) {
 				out->nets[i].tap = v1->nets[i].tap;
 				out->nets[i].has_mac = v1->nets[i].has_mac;
 				memcpy(out->nets[i].mac, v1->nets[i].mac, sizeof(out->nets[i].mac));

@@ -33,6 +33,20 @@ struct vmm_net_v2 {
 	const char *path;
 };
 
+/* struct vmm_net of versions 3 and 4 (struct vmm_config of version 4 is that of version 5). */
+struct vmm_net_v3 {
+	const char *tap;
+	int has_mac;
+	uint8_t mac[6];
+	unsigned queue_pairs;
+	int backend;
+	const char *path;
+	const struct vmm_hostfwd *hostfwd;
+	unsigned nhostfwd;
+	int no_host_loopback;
+	int restricted;
+};
+
 /* struct vmm_config of version 1 (struct vmm_disk and struct vmm_console are unchanged since). */
 struct vmm_config_v1 {
 	const char *kernel;

@@ -11,6 +11,7 @@
 #define VMM_DEVICE_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "snapshot/sbuf.h"
@@ -35,6 +36,13 @@ struct vm_device_ops {
 	 * memory. A snapshot waits for 0 before it saves anything.
 	 */
 	unsigned (*inflight)(void *dev);
+	/*
+	 * Optional. On the I/O thread, the vCPUs paused: quiet, before a snapshot waits for inflight():
+	 * stop what moves guest memory for the device outside our threads (the host kernel's vhost-net
+	 * rings), so that the state and RAM saved next agree; !quiet, once the snapshot is saved or
+	 * failed: start it again.
+	 */
+	void (*quiesce)(void *dev, bool quiet);
 };
 
 /* For a device with no state a guest can see: save writes nothing, restore accepts only nothing. */

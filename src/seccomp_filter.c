@@ -12,8 +12,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/kvm.h>
 #include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <linux/vhost.h>
 #include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -121,6 +122,9 @@ static const unsigned long ioctls[] = {
 	KVM_SET_PIT2,	  KVM_GET_CLOCK,   KVM_SET_CLOCK,      KVM_GET_TSC_KHZ,	  KVM_SET_TSC_KHZ,
 	KVM_SET_SIGNAL_MASK, KVM_SET_USER_MEMORY_REGION, KVM_GET_MSR_INDEX_LIST,
 	TUNSETOFFLOAD,	  TUNSETVNETHDRSZ,
+	/* vhost-net, handed the rings at each activation (vhost_net.c); the fds are opened at set-up. */
+	VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE, VHOST_SET_VRING_NUM, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_BASE,
+	VHOST_GET_VRING_BASE, VHOST_SET_VRING_KICK, VHOST_SET_VRING_CALL, VHOST_NET_SET_BACKEND,
 	TCGETS,		  TCSETS,	   TCSETSW,	       TCSETSF,		  TIOCGWINSZ,
 	FIONBIO,	  FIONREAD,
 };

@@ -420,7 +420,18 @@ struct save_job {
 	uint64_t mem_written;
 	int ret;
 	char failed[32]; /* the device whose save failed */
+	bool quiet;      /* quiesce_devices(): stop, or start again */
 };
+
+/* On the I/O thread: every device stops (arg non-NULL) or restarts (NULL) what moves guest memory outside our threads. */
+static void quiesce_devices(void *arg)
+{
+	struct save_job *j = arg;
+
+	for (struct vm_device *d = j->vm->devices; d; d = d->next)
+		if (d->ops->quiesce)
+			d->ops->quiesce(d->dev, j->quiet);
+}
 
 /* On the I/O thread: how many requests do the devices still have in flight? */
 static void count_inflight(void *arg)
@@ -536,6 +547,8 @@ static int snapshot(struct vmm *vm, const char *dir)
 	 * raises an interrupt, which must be in the vCPUs' (LAPIC) state saved next.
 	 */
 	sbuf_init(&state);
+	job.quiet = true;
+	event_loop_call(vm->loop, quiesce_devices, &job);
 	ret = wait_quiet(vm, &job);
 	if (ret)
 		goto out;
@@ -599,6 +612,10 @@ static int snapshot(struct vmm *vm, const char *dir)
 	vlog_info(&vm->log, "snapshot saved in '%s': %zu bytes of state, %llu MiB of memory written, %.1f ms", dir,
 		  state.len, (unsigned long long)(job.mem_written >> 20), (double)(boot_timer_now_ns() - t0) / 1e6);
 out:
+	if (job.quiet) {
+		job.quiet = false;
+		event_loop_call(vm->loop, quiesce_devices, &job);
+	}
 	if (ret) {
 		unlinkat(dirfd, "memory.tmp", 0);
 		unlinkat(dirfd, "state.tmp", 0);

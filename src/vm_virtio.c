@@ -138,7 +138,7 @@ static int add_net(struct vmm *vm, unsigned i)
 {
 	const struct vmm_net *c = &vm->net_cfg[i];
 	unsigned pairs = c->queue_pairs ? c->queue_pairs : 1;
-	struct virtio_net_opts no = { .queue_pairs = pairs };
+	struct virtio_net_opts no = { .queue_pairs = pairs, .vhost = c->vhost != 0 };
 	struct net_backend *be = NULL;
 	struct tap *tap = NULL;
 	const char *what = "";

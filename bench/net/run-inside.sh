@@ -8,6 +8,7 @@
 #   vmm        --net tap=vmt0
 #   qemu-off   -netdev tap,ifname=vmt0,vhost=off -device virtio-net-pci
 #   qemu-on    the same with vhost=on (only when /dev/vhost-net exists)
+#   vmm-vhost  vmm --net tap=vmt0,vhost=on (only when /dev/vhost-net exists)
 # Each VMM creates the tap vmt0 itself; this script then gives it 10.0.2.2/24 and brings it up (as
 # tests/integration/cases/net.sh does), the guest takes 10.0.2.15/24. While the guest runs its
 # tests this script follows its console and, at each @@IPERF-BEGIN/END (the guest waits 2 s after BEGIN), snapshots the VMM process's
@@ -57,7 +58,7 @@ done
 [ "$NET" = user ] || [ -c /dev/net/tun ] || { echo "@@NET-ERROR no /dev/net/tun"; exit 1; }
 $IP link set lo up 2>/dev/null
 
-WHO="vmm qemu-off qemu-on"
+WHO="vmm qemu-off vmm-vhost qemu-on"
 if [ "$NET" = user ]; then
 	vhost="not used (user-mode networking)"
 	WHO="vmm qemu-off"
@@ -114,8 +115,9 @@ one() {
 	err=$T/net-$1.err
 	: >"$log"
 	case $1 in
-	vmm)
+	vmm | vmm-vhost)
 		netopt=tap=$TAP
+		[ "$1" = vmm-vhost ] && netopt=tap=$TAP,vhost=on
 		[ "$NET" = user ] && netopt=user
 		"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus 1 --console="file:$log" \
 			--net "$netopt" --cmdline "$CMDLINE" </dev/null 2>"$err" &

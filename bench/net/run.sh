@@ -106,7 +106,7 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 	/^@@NET-INFO kernel=/ { sub(/^@@NET-INFO /, ""); info = $0 }
 	/^@@NET-INFO vhost/ { }
 	/^@@NET-GUEST vmm / { sub(/^@@NET-GUEST vmm /, ""); ginfo = $0 }
-	/^@@NET (vmm|qemu-off|qemu-on) round=/ {
+	/^@@NET (vmm|vmm-vhost|qemu-off|qemu-on) round=/ {
 		w = $2; r = substr($3, 7) + 0; t = $4; kv(5); if (r > maxr) maxr = r
 		if (x["rc"] != "0" || x["recv_s"] <= 0) next
 		if (t ~ /^tcp/) {
@@ -137,9 +137,9 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 	/^@@NET-GSTATS / { w = $2; r = $3; $1 = $2 = $3 = ""; sub(/^ +/, ""); gst = gst sprintf("\n  %s %s: %s", w, r, $0) }
 	/^@@NET-GDMESG / { w = $2; r = $3; $1 = $2 = $3 = ""; sub(/^ +/, ""); gst = gst sprintf("\n  %s %s dmesg: %s", w, r, $0) }
 	END {
-		split("vmm qemu-off qemu-on", who, " ")
+		split("vmm qemu-off vmm-vhost qemu-on", who, " ")
 		split("cpu guest vcpu other vhost tap_rx tap_tx tap_rx_drop tap_tx_drop t", keys, " ")
-		for (k = 1; k <= 3; k++) {
+		for (k = 1; k <= 4; k++) {
 			w = who[k]
 			for (r = 1; r <= maxr; r++) {
 				if (ntcp[w, r] != 2 || nsnap[w, r] != 4) continue
@@ -173,8 +173,9 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 		}
 		printf "Network benchmark, %s: %s; guest kernel %s; QEMU -M %s with virtio-net-pci on a tap\n", date, machine, kver, qm
 		printf "conditions: %s\nguest: %s\n", info, ginfo
-		printf "boots: vmm %d, QEMU vhost=off %d, QEMU vhost=on %d (failed: %d, %d, %d); tap tx_queue_len vmm %s, QEMU %s\n\n", \
-			runs["vmm"], runs["qemu-off"], runs["qemu-on"], bad["vmm"], bad["qemu-off"], bad["qemu-on"], txq["vmm"], txq["qemu-off"]
+		printf "boots: vmm %d, QEMU vhost=off %d, vmm vhost=on %d, QEMU vhost=on %d (failed: %d, %d, %d, %d); tap tx_queue_len vmm %s, QEMU %s\n\n", \
+			runs["vmm"], runs["qemu-off"], runs["vmm-vhost"], runs["qemu-on"], bad["vmm"], bad["qemu-off"], bad["vmm-vhost"], \
+			bad["qemu-on"], txq["vmm"], txq["qemu-off"]
 		nm = 6
 		split("tcp-g2h tcp-h2g udp_pps udp_loss cpu_gb own_gb", ms, " ")
 		label["tcp-g2h"] = "guest -> host TCP (Mbit/s)"
@@ -184,22 +185,24 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 		label["cpu_gb"] = "VMM process CPU per GB over TCP, user+sys (CPU s/GB)"
 		label["own_gb"] = "the same without guest time (CPU s/GB)"
 		fmt["tcp-g2h"] = "%.1f"; fmt["tcp-h2g"] = "%.1f"; fmt["udp_pps"] = "%.0f"; fmt["udp_loss"] = "%.1f"; fmt["cpu_gb"] = "%.1f"; fmt["own_gb"] = "%.1f"
-		printf "| metric | vmm | QEMU vhost=off | QEMU vhost=on | vmm/QEMU(off) |\n| --- | ---: | ---: | ---: | ---: |\n"
+		printf "| metric | vmm | QEMU vhost=off | vmm/QEMU(off) | vmm vhost=on | QEMU vhost=on | vmm/QEMU(on) |\n"
+		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 		for (k = 1; k <= nm; k++) {
-			m = ms[k]; a = med("vmm", m); b = med("qemu-off", m); c = med("qemu-on", m)
-			printf "| %s | %s | %s | %s | %s |\n", label[m], f(a, fmt[m]), f(b, fmt[m]), \
-				runs["qemu-on"] ? f(c, fmt[m]) : "not run", ratio(a, b)
+			m = ms[k]; a = med("vmm", m); b = med("qemu-off", m); v = med("vmm-vhost", m); c = med("qemu-on", m)
+			printf "| %s | %s | %s | %s | %s | %s | %s |\n", label[m], f(a, fmt[m]), f(b, fmt[m]), ratio(a, b), \
+				runs["vmm-vhost"] ? f(v, fmt[m]) : "not run", runs["qemu-on"] ? f(c, fmt[m]) : "not run", ratio(v, c)
 		}
-		printf "\nUDP 64 B sent by the guest (packets/s): vmm %s, QEMU vhost=off %s, vhost=on %s\n", \
-			f(med("vmm", "udp_sent_pps"), "%.0f"), f(med("qemu-off", "udp_sent_pps"), "%.0f"), f(med("qemu-on", "udp_sent_pps"), "%.0f")
+		printf "\nUDP 64 B sent by the guest (packets/s): vmm %s, QEMU vhost=off %s, vmm vhost=on %s, QEMU vhost=on %s\n", \
+			f(med("vmm", "udp_sent_pps"), "%.0f"), f(med("qemu-off", "udp_sent_pps"), "%.0f"), \
+			f(med("vmm-vhost", "udp_sent_pps"), "%.0f"), f(med("qemu-on", "udp_sent_pps"), "%.0f")
 		printf "CPU per GB over TCP by where it went (CPU s/GB: vCPU thread incl. guest time [of it guest time] / other threads of the process / vhost kernel thread):"
-		for (k = 1; k <= 3; k++) {
+		for (k = 1; k <= 4; k++) {
 			w = who[k]; if (!runs[w]) continue
 			printf "%s %s %s [%s] / %s / %s", (k > 1 ? ";" : ""), w, f(med(w, "vcpu_gb"), "%.1f"), f(med(w, "guest_gb"), "%.1f"), \
 				f(med(w, "other_gb"), "%.1f"), f(med(w, "vhost_gb"), "%.1f")
 		}
 		printf "\nbusy during the TCP tests (%% of one CPU, guest -> host | host -> guest: vCPU thread / other threads / vhost):"
-		for (k = 1; k <= 3; k++) {
+		for (k = 1; k <= 4; k++) {
 			w = who[k]; if (!runs[w]) continue
 			printf "%s %s %s/%s/%s | %s/%s/%s", (k > 1 ? ";" : ""), w, \
 				f(med(w, "tcp-g2h_vcpu"), "%.0f"), f(med(w, "tcp-g2h_other"), "%.0f"), f(med(w, "tcp-g2h_vhost"), "%.0f"), \
@@ -211,13 +214,15 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 		printf "tap bytes in the TCP windows (both directions) per iperf3 byte: vmm %s, QEMU vhost=off %s, vhost=on %s; frames the tap dropped on the way to the guest (tx_dropped) vmm %s, QEMU vhost=off %s, vhost=on %s\n", \
 			f(med("vmm", "tap_ratio"), "%.3f"), f(med("qemu-off", "tap_ratio"), "%.3f"), f(med("qemu-on", "tap_ratio"), "%.3f"), \
 			f(med("vmm", "tap_tx_drop"), "%d"), f(med("qemu-off", "tap_tx_drop"), "%d"), f(med("qemu-on", "tap_tx_drop"), "%d")
-		printf "TCP retransmits counted by the sender (median): guest -> host vmm %s, QEMU vhost=off %s, vhost=on %s; host -> guest vmm %s, QEMU vhost=off %s, vhost=on %s\n", \
-			f(med("vmm", "tcp-g2h_retr"), "%d"), f(med("qemu-off", "tcp-g2h_retr"), "%d"), f(med("qemu-on", "tcp-g2h_retr"), "%d"), \
-			f(med("vmm", "tcp-h2g_retr"), "%d"), f(med("qemu-off", "tcp-h2g_retr"), "%d"), f(med("qemu-on", "tcp-h2g_retr"), "%d")
+		printf "TCP retransmits counted by the sender (median): guest -> host vmm %s, QEMU vhost=off %s, vmm vhost=on %s, QEMU vhost=on %s; host -> guest vmm %s, QEMU vhost=off %s, vmm vhost=on %s, QEMU vhost=on %s\n", \
+			f(med("vmm", "tcp-g2h_retr"), "%d"), f(med("qemu-off", "tcp-g2h_retr"), "%d"), f(med("vmm-vhost", "tcp-g2h_retr"), "%d"), \
+			f(med("qemu-on", "tcp-g2h_retr"), "%d"), f(med("vmm", "tcp-h2g_retr"), "%d"), f(med("qemu-off", "tcp-h2g_retr"), "%d"), \
+			f(med("vmm-vhost", "tcp-h2g_retr"), "%d"), f(med("qemu-on", "tcp-h2g_retr"), "%d")
 		printf "guest eth0 counters per boot (packets; drop and error counters that are not 0):%s\n", gst
 		printf "threads of the VMM process at the snapshots (most): vmm %d, QEMU vhost=off %d, vhost=on %d; of them io_uring io-wq workers (iou-wrk) %d, %d, %d\n", \
 			maxtasks["vmm"], maxtasks["qemu-off"], maxtasks["qemu-on"], maxiw["vmm"], maxiw["qemu-off"], maxiw["qemu-on"]
-		printf "peak RSS (MiB): vmm %s, QEMU vhost=off %s, vhost=on %s\n", f(rss["vmm"] / 1024, "%.0f"), f(rss["qemu-off"] / 1024, "%.0f"), \
+		printf "peak RSS (MiB): vmm %s, QEMU vhost=off %s, vmm vhost=on %s, QEMU vhost=on %s\n", f(rss["vmm"] / 1024, "%.0f"), \
+			f(rss["qemu-off"] / 1024, "%.0f"), runs["vmm-vhost"] ? f(rss["vmm-vhost"] / 1024, "%.0f") : "n/a", \
 			runs["qemu-on"] ? f(rss["qemu-on"] / 1024, "%.0f") : "n/a"
 		if (fails) printf "failures reported: %d (see the log)\n", fails
 	}' | relabel

@@ -142,6 +142,13 @@ struct vmm_net {
 	int no_host_loopback;              /* non-zero: 10.0.2.2 does not reach the host's loopback */
 	int restricted;                    /* non-zero: isolated, as QEMU's restrict=on: the guest reaches
 					      * nothing outside 10.0.2.0/24 (DHCP answers; forwards in work) */
+	/*
+	 * Config version 5 on, VMM_NET_TAP only. Non-zero: the host kernel moves the frames between the
+	 * tap and the guest (vhost-net, /dev/vhost-net), with no copy and no wake-up of the library's
+	 * threads per frame. Where /dev/vhost-net cannot be opened (no vhost_net module, no permission)
+	 * the NIC works all the same on the library's own data path, with one warning in the log.
+	 */
+	int vhost;
 };
 
 /*
@@ -279,10 +286,10 @@ enum vmm_seccomp {
  * line) instead of being misread. Version 1 is the layout of libvmm 0.1.0, whose exported
  * vmm_config_init and vmm_create symbols still take it; version 2 added vsock, virtio-fs and the NIC
  * backends; version 3 the user-mode NIC's forwards (struct vmm_net grew); version 4 the seccomp
- * filters. Fields are only ever added at the end.
+ * filters; version 5 vhost-net (struct vmm_net grew). Fields are only ever added at the end.
  * (Take the address of vmm_create_v, not of the vmm_create macro.)
  */
-#define VMM_CONFIG_VERSION 4
+#define VMM_CONFIG_VERSION 5
 
 /* Fill *cfg with defaults (nothing to free). version: VMM_CONFIG_VERSION (what the macro passes). */
 VMM_API void vmm_config_init_v(struct vmm_config *cfg, unsigned version);

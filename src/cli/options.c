@@ -42,10 +42,12 @@ const char *cli_usage(void)
 	       "                           HOSTADDR (default 127.0.0.1) port HOSTPORT to the guest's (default\n"
 	       "                           10.0.2.15) GUESTPORT, up to 16; restrict=on: the guest reaches\n"
 	       "                           nothing outside (forwards in still work); IPv4 only; no offloads\n"
-	       "  -n, --net tap=NAME[,mac=MAC][,queues=N]\n"
+	       "  -n, --net tap=NAME[,mac=MAC][,queues=N][,vhost=on|off]\n"
 	       "                           a virtio-net NIC on tap NAME (attached if it exists, else created,\n"
 	       "                           which needs CAP_NET_ADMIN); repeat for more (up to 8); MAC default:\n"
-	       "                           derived from NAME; queues: RX/TX pairs (multi-queue tap), 1 to 8\n"
+	       "                           derived from NAME; queues: RX/TX pairs (multi-queue tap), 1 to 8;\n"
+	       "                           vhost=on: the host kernel moves the frames (vhost-net; without\n"
+	       "                           /dev/vhost-net, a warning and vmm's own path); default off\n"
 	       "  -n, --net stream=PATH[,mac=MAC]\n"
 	       "                           a virtio-net NIC on the unix stream socket PATH (QEMU's stream\n"
 	       "                           framing: passt, gvproxy); no root needed; no offloads\n"
@@ -304,6 +306,8 @@ int cli_parse_net(char *s, struct vmm_net *n, struct vmm_hostfwd *fwd, char *err
 				return -EINVAL;
 			}
 			n->has_mac = 1;
+		} else if (!strcmp(opt, "vhost=on") || !strcmp(opt, "vhost=off")) {
+			n->vhost = !strcmp(opt, "vhost=on");
 		} else if (!strncmp(opt, "queues=", 7)) {
 			if (parse_uint(opt + 7, 8, &n->queue_pairs) || n->queue_pairs == 0) {
 				snprintf(err, errlen, "--net queues '%s' must be a number from 1 to 8", opt + 7);
@@ -311,7 +315,7 @@ int cli_parse_net(char *s, struct vmm_net *n, struct vmm_hostfwd *fwd, char *err
 			}
 		} else {
 			snprintf(err, errlen, "--net option '%s' is not one of user, hostfwd=..., host-loopback=on|off, restrict=on|off, "
-					      "tap=NAME, stream=PATH, mac=MAC, queues=N", opt);
+					      "tap=NAME, stream=PATH, mac=MAC, queues=N, vhost=on|off", opt);
 			return -EINVAL;
 		}
 	}
@@ -326,13 +330,17 @@ int cli_parse_net(char *s, struct vmm_net *n, struct vmm_hostfwd *fwd, char *err
 		snprintf(err, errlen, "--net hostfwd=, host-loopback= and restrict= are for user-mode networking (--net user,...)");
 		return -EINVAL;
 	}
+	if ((n->path || user) && n->vhost) {
+		snprintf(err, errlen, "--net vhost=on is for a tap only (the kernel's vhost-net moves frames to and from a tap)");
+		return -EINVAL;
+	}
 	if ((n->path || user) && n->queue_pairs) {
 		snprintf(err, errlen, "--net queues=N is for a tap only (%s has one queue pair)",
 			 user ? "user-mode networking" : "a stream socket");
 		return -EINVAL;
 	}
 	if (!n->tap && !n->path && !user) {
-		snprintf(err, errlen, "--net needs a network: --net user[,hostfwd=...], --net tap=NAME[,mac=MAC][,queues=N], "
+		snprintf(err, errlen, "--net needs a network: --net user[,hostfwd=...], --net tap=NAME[,mac=MAC][,queues=N][,vhost=on], "
 				      "--net stream=PATH[,mac=MAC] (or --net none)");
 		return -EINVAL;
 	}

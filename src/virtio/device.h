@@ -82,6 +82,8 @@ struct virtio_device_ops {
 	 * transmit chain waiting for room), is not in flight when save() records it by head. NULL: 0.
 	 */
 	unsigned (*inflight)(void *dev);
+	/* Optional, as struct vm_device_ops' quiesce (src/device.h); called only while the device is active. */
+	void (*quiesce)(void *dev, bool quiet);
 	/*
 	 * save: on the I/O thread, inflight() 0: append the state beyond the transport (what the guest
 	 * can observe: a MAC it set, chains held by head). 0 or -errno. NULL: none.

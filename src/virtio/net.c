@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "net_backend.h"
+#include "vhost_net.h"
 #include "virtio/net_rx.h"
 
 /*
@@ -84,6 +85,7 @@ struct net_pair {
 	unsigned idx;
 	int fd;
 	bool direct; /* fd is the backend's (a tap queue); else a copying backend */
+	bool vhost;  /* the kernel serves this pair (vhost_net.h): we touch neither its rings nor fd */
 	/* RX */
 	struct virtq *rvq;
 	struct ev_req rd;     /* the read, or its POLL_ADD */
@@ -110,6 +112,7 @@ struct net_session {
 	struct net_session *next_draining; /* on dev->draining while resetting with SQEs in flight */
 	unsigned npairs;   /* usable: max_pairs with MQ, else 1 */
 	unsigned active;   /* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET */
+	bool vhost_paused; /* net_quiesce() stopped the kernel's pairs for a snapshot */
 	struct virtq *ctrl;
 	unsigned ctrl_idx;
 	bool ctrl_more;
@@ -118,6 +121,7 @@ struct net_session {
 
 struct virtio_net {
 	struct net_backend *be;
+	struct vhost_net *vn; /* --net tap=...,vhost=on where /dev/vhost-net opened; NULL: our own data path */
 	struct net_backend_hooks hooks;
 	const struct vlog *log;
 	unsigned max_pairs;
@@ -400,7 +404,7 @@ static void rx_copy(struct net_pair *p)
 /* Take the guest's RX chains into the stash, then read into them unless a read is in flight. */
 static void rx_run(struct net_pair *p)
 {
-	if (p->rx_stopped || !p->rvq->size || p->idx >= p->s->active || p->rx_more)
+	if (p->vhost || p->rx_stopped || !p->rvq->size || p->idx >= p->s->active || p->rx_more)
 		return;
 	p->rx_resume = false;
 	if (virtq_serve(p->rvq, rx_take, p, p->rvq->size))
@@ -524,7 +528,7 @@ static int tx_pop(void *arg)
 
 static void tx_run(struct net_pair *p)
 {
-	if (p->tx_stopped || !p->tvq->size || p->tx_more)
+	if (p->vhost || p->tx_stopped || !p->tvq->size || p->tx_more)
 		return;
 	p->tx_resume = false;
 	p->tx_blocked = false;
@@ -725,6 +729,8 @@ static void net_notify(void *opaque, unsigned q)
 	if (q >= 2 * s->npairs)
 		return;
 	p = &s->p[q / 2];
+	if (p->vhost)
+		return; /* the kernel has the doorbell (the transport's first look after activate still comes here) */
 	p->parked = false; /* any kick on the pair retries a parked read */
 	p->rx_errors = 0;
 	if (q % 2)
@@ -800,6 +806,40 @@ static int pair_init(struct net_session *s, unsigned i)
 	return 0;
 }
 
+/* Stop the kernel's pairs of s: their rings' positions come back into s's queues. */
+static void vhost_stop(struct virtio_net *dev, struct net_session *s)
+{
+	for (unsigned i = 0; i < s->npairs; i++) {
+		if (s->p[i].vhost)
+			vhost_net_stop(dev->vn, i);
+		s->p[i].vhost = false;
+	}
+}
+
+/*
+ * Hand every pair of s to the kernel (vhost-net), or none: a pair it cannot take (a feature it
+ * does not know, an ioctl refused) leaves all of them on our own path, with the reason in one line.
+ */
+static void vhost_start(struct virtio_net *dev, struct net_session *s)
+{
+	if (!dev->vn)
+		return;
+	if (!vhost_net_supports(dev->vn, s->ctx.features)) {
+		guest_warn(dev, "vhost-net cannot serve the features the driver chose (%#llx): frames go through vmm",
+			   (unsigned long long)s->ctx.features);
+		return;
+	}
+	for (unsigned i = 0; i < s->npairs; i++) {
+		struct net_pair *p = &s->p[i];
+
+		if (!p->direct || !p->rvq->size || !p->tvq->size || vhost_net_start(dev->vn, i, &s->ctx, p->fd, dev->log)) {
+			vhost_stop(dev, s);
+			return;
+		}
+		p->vhost = true;
+	}
+}
+
 static int net_activate(void *opaque, const struct virtio_ctx *ctx)
 {
 	struct virtio_net *dev = opaque;
@@ -838,6 +878,7 @@ static int net_activate(void *opaque, const struct virtio_ctx *ctx)
 		}
 	}
 	set_offload(dev, tun_offloads(ctx->features));
+	vhost_start(dev, s);
 	dev->s = s;
 	/* Buffers the driver added before DRIVER_OK came with no notify we served. */
 	for (unsigned i = 0; i < npairs; i++) {
@@ -858,6 +899,7 @@ static void net_reset(void *opaque)
 		return;
 	dev->s = NULL;
 	s->resetting = true;
+	vhost_stop(dev, s);
 	for (unsigned i = 0; i < s->npairs; i++)
 		rx_cancel(&s->p[i]);
 	if (!net_backend_direct(dev->be))
@@ -881,6 +923,8 @@ static void net_destroy(void *opaque)
 	for (struct net_session *s = dev->draining; s; s = s->next_draining)
 		s->dev = NULL; /* they free themselves, without us */
 	dev->draining = NULL;
+	vhost_net_close(dev->vn); /* before the tap: the kernel lets go of it */
+	dev->vn = NULL;
 	dev->be->ops->close(dev->be); /* a tap closes its fds */
 	dev->be = NULL;
 	pthread_mutex_destroy(&dev->cfg_lock);
@@ -925,6 +969,39 @@ static unsigned net_inflight(void *opaque)
  * stashed receive chains (u16 count, u16 heads, in stash order). The RX modes and MAC table are
  * acknowledged, not kept (the tap delivers every frame), so there is nothing else to record.
  */
+/*
+ * A snapshot: the kernel's pairs stop before anything is saved (their rings' positions come back
+ * into our queues for the transport's record; once stopped the kernel holds no chain, a half-taken
+ * frame is given back) and start again after the whole snapshot, guest RAM included, is written.
+ */
+static void net_quiesce(void *opaque, bool quiet)
+{
+	struct virtio_net *dev = opaque;
+	struct net_session *s = dev->s;
+
+	if (!s)
+		return;
+	if (quiet && s->p[0].vhost && !s->vhost_paused) {
+		/* The pairs stay marked: our own path leaves their rings and taps alone meanwhile. */
+		for (unsigned i = 0; i < s->npairs; i++)
+			vhost_net_stop(dev->vn, i);
+		s->vhost_paused = true;
+	} else if (!quiet && s->vhost_paused) {
+		s->vhost_paused = false;
+		for (unsigned i = 0; i < s->npairs; i++)
+			s->p[i].vhost = false;
+		vhost_start(dev, s);
+		if (s->p[0].vhost)
+			return;
+		/* The kernel refused them back (said in a line): our own path serves the pairs from here. */
+		for (unsigned i = 0; i < s->npairs; i++) {
+			tx_run(&s->p[i]);
+			rx_run(&s->p[i]);
+		}
+		defer(s);
+	}
+}
+
 static int net_save(void *opaque, struct sbuf *out)
 {
 	struct virtio_net *dev = opaque;
@@ -1140,6 +1217,13 @@ int virtio_net_create(const struct virtio_net_opts *o, const struct vlog *log, v
 	memcpy(dev->cfg.mac, o->mac, 6);
 	dev->cfg.status = htole16(!be->ops->link_up || be->ops->link_up(be) ? VIRTIO_NET_S_LINK_UP : 0);
 	dev->cfg.max_virtqueue_pairs = htole16((uint16_t)pairs);
+	if (o->vhost && o->tap) {
+		int ret = vhost_net_open(pairs, &dev->vn);
+
+		if (ret)
+			vlog_warn(log, "tap '%s': vhost-net is not available (/dev/vhost-net: %s); frames go through vmm",
+				  o->tap->name, strerror(-ret));
+	}
 	*dev_out = dev;
 	return 0;
 }
@@ -1159,6 +1243,7 @@ const struct virtio_device_ops virtio_net_ops = {
 	.notify = net_notify,
 	.destroy = net_destroy,
 	.inflight = net_inflight,
+	.quiesce = net_quiesce,
 	.save = net_save,
 	.restore = net_restore,
 };

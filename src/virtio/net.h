@@ -25,6 +25,11 @@ struct virtio_net_opts {
 	struct net_backend *backend; /* e.g. net_stream_open(): one queue pair; destroy closes it */
 	uint8_t mac[6];
 	unsigned queue_pairs; /* 1..tap->nqueues; 0: 1. Pair i uses tap->fd[i]. */
+	/*
+	 * With a tap: the host kernel moves the frames (vhost-net, src/vhost_net.h) whenever the
+	 * driver's features allow; where /dev/vhost-net cannot be opened, one warning and our own path.
+	 */
+	bool vhost;
 };
 
 /*

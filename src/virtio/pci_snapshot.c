@@ -384,10 +384,24 @@ static unsigned vp_inflight(void *dev)
 	return t->ops->inflight ? t->ops->inflight(t->dev) : 0;
 }
 
+/* On the I/O thread (where the device's active state changes): only an active device has anything to stop. */
+static void vp_quiesce(void *dev, bool quiet)
+{
+	struct virtio_pci *t = dev;
+	bool active;
+
+	pthread_mutex_lock(&t->lock);
+	active = t->active;
+	pthread_mutex_unlock(&t->lock);
+	if (active && t->ops->quiesce)
+		t->ops->quiesce(t->dev, quiet);
+}
+
 const struct vm_device_ops virtio_pci_device_ops = {
 	.kind = "virtio-pci",
 	.version = 1,
 	.save = vp_save,
 	.restore = vp_restore,
 	.inflight = vp_inflight,
+	.quiesce = vp_quiesce,
 };

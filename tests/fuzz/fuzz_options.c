@@ -36,6 +36,7 @@ static void check_net(const struct vmm_net *n)
 		FUZZ_CHECK(n->tap && *n->tap && strlen(n->tap) <= 15);
 	}
 	FUZZ_CHECK(n->queue_pairs <= 8);
+	FUZZ_CHECK(!n->vhost || n->backend == VMM_NET_TAP); /* vhost-net is for a tap only */
 	FUZZ_CHECK(!n->has_mac || !(n->mac[0] & 1));
 }
 
