@@ -156,6 +156,15 @@ static void config_errors(void)
 	cfg.nnets = 1;
 	check_bad_config(&cfg, -EINVAL, "9 queue pairs");
 	nets[0].queue_pairs = 0;
+	payload_cfg(&cfg);
+	nets[0].tap = NULL;
+	nets[0].backend = VMM_NET_STREAM;
+	nets[0].path = "/nonexistent.sock";
+	nets[0].vhost = 1;
+	cfg.nets = nets;
+	cfg.nnets = 1;
+	check_bad_config(&cfg, -EINVAL, "vhost-net on a stream NIC");
+	nets[0] = (struct vmm_net){ .tap = "vmmtest0" };
 }
 
 static void null_args(void)

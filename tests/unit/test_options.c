@@ -370,6 +370,32 @@ START_TEST(nets)
 	ck_assert_int_eq(parse(&o, long_name), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "15 characters"));
 	ck_assert_ptr_nonnull(strstr(cli_usage(), "--net tap=NAME"));
+	ck_assert_ptr_nonnull(strstr(cli_usage(), "vhost=on|off"));
+}
+END_TEST
+
+START_TEST(net_vhost)
+{
+	struct cli_options o;
+	const char *on[] = { "-k", "K", "--net", "tap=t0,vhost=on,queues=2", "--net", "tap=t1,vhost=off", "--net", "tap=t2", NULL };
+	const char *stream[] = { "-k", "K", "--net", "stream=/s,vhost=on", NULL };
+	const char *user[] = { "-k", "K", "--net", "user,vhost=on", NULL };
+	const char *stream_off[] = { "-k", "K", "--net", "stream=/s,vhost=off", NULL };
+	const char *bad[] = { "-k", "K", "--net", "tap=t0,vhost=yes", NULL };
+
+	ck_assert_int_eq(parse(&o, on), 0);
+	ck_assert_uint_eq(o.nnets, 3);
+	ck_assert(o.nets[0].vhost);
+	ck_assert_uint_eq(o.nets[0].queue_pairs, 2);
+	ck_assert(!o.nets[1].vhost);
+	ck_assert(!o.nets[2].vhost);
+	ck_assert_int_eq(parse(&o, stream), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "vhost=on is for a tap only"));
+	ck_assert_int_eq(parse(&o, user), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "vhost=on is for a tap only"));
+	ck_assert_int_eq(parse(&o, stream_off), 0);
+	ck_assert_int_eq(parse(&o, bad), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "vhost=on|off"));
 }
 END_TEST
 
@@ -540,6 +566,7 @@ int main(void)
 	tcase_add_test(tc, help_and_version);
 	tcase_add_test(tc, disks);
 	tcase_add_test(tc, nets);
+	tcase_add_test(tc, net_vhost);
 	tcase_add_test(tc, net_stream);
 	tcase_add_test(tc, net_user);
 	tcase_add_test(tc, shared_folders);
