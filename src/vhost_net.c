@@ -176,10 +176,13 @@ static int start_ring(struct vhost_net *vn, struct vn_pair *p, unsigned idx, uns
 	if (r->call < 0)
 		return -errno;
 	call.fd = r->call;
-	r->watch = event_loop_watch(c->loop, r->call, call_ready, r);
-	if (r->watch < 0)
-		return r->watch;
+	/* Lent: KVM delivers every completion (virtio_ctx.lend_call); else we relay each. */
 	r->call_lent = c->lend_call && c->lend_call(c->irq_opaque, q, r->call, true) == 0;
+	if (!r->call_lent) {
+		r->watch = event_loop_watch(c->loop, r->call, call_ready, r);
+		if (r->watch < 0)
+			return r->watch;
+	}
 	if (ioctl(p->fd, VHOST_SET_VRING_NUM, &num) < 0 || ioctl(p->fd, VHOST_SET_VRING_BASE, &base) < 0 ||
 	    ioctl(p->fd, VHOST_SET_VRING_ADDR, &addr) < 0 || ioctl(p->fd, VHOST_SET_VRING_KICK, &kick) < 0 ||
 	    ioctl(p->fd, VHOST_SET_VRING_CALL, &call) < 0)

@@ -9,9 +9,9 @@
  * physical -> our virtual addresses), each ring's size, base (next avail index) and addresses,
  * the transport's doorbell eventfd as its kick (virtio_ctx.doorbell: KVM signals it, the kernel
  * reads it), an eventfd of ours as its call, lent to the queue's MSI-X vector
- * (virtio_ctx.lend_call: while the vector is live KVM interrupts the guest on the kernel's write;
- * while it is masked the I/O thread reads the count and calls ctx->interrupt, which sets the
- * pending bit), and the tap fd. The tap keeps its 12-byte virtio-net header (IFF_VNET_HDR, as on
+ * (virtio_ctx.lend_call: KVM interrupts the guest on the kernel's write; a write while the vector
+ * is masked is delivered when it is live again; where the transport does not lend, MSI-X off, the
+ * I/O thread reads the eventfd and calls ctx->interrupt), and the tap fd. The tap keeps its 12-byte virtio-net header (IFF_VNET_HDR, as on
  * our own path), so VHOST_NET_F_VIRTIO_NET_HDR is not asked for and the offloads stay the tap's
  * (TUNSETOFFLOAD, set by the device).
  *

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ _Static_assert(offsetof(struct vhost_user_mem, r) == 8, "vhost-user memory table
 
 #define WANTED_PROTOCOL ((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK))
 #define MAX_PAYLOAD sizeof(struct vhost_user_mem)
+#define LOOK_MS 10 /* between the timed looks at the rings while requests are out (look_ready()) */
 
 struct vu_queue {
 	struct vhost_user *vu;
@@ -38,6 +40,7 @@ struct vu_queue {
 	bool kick_lent;     /* kick_fd is a copy of the transport's doorbell (virtio_ctx.doorbell) */
 	bool call_lent;     /* call_fd is lent to the transport's MSI-X vector (virtio_ctx.lend_call) */
 	int kick_watch;     /* of kick_fd when lent, -1: we look, the backend reads */
+	bool kick_paused;   /* kick_watch dropped until the next timed look (look_ready()) */
 	uint16_t last_base; /* from GET_VRING_BASE */
 	/* What the backend holds (vhost_user.h), while started, on the I/O thread. */
 	const struct virtq *vq;
@@ -57,6 +60,9 @@ struct vhost_user {
 	/* Between vhost_user_start() and vhost_user_stop(), on the I/O thread. */
 	struct virtio_ctx ctx;
 	int sock_watch;
+	int timer_fd;       /* the timed looks at the rings (look_ready()); -1: none, look at every kick */
+	int timer_watch;
+	bool timer_armed;
 	void (*on_broken)(void *opaque);
 	void *broken_opaque;
 	struct vu_queue q[VHOST_USER_MAX_QUEUES];
@@ -328,6 +334,7 @@ int vhost_user_open(int fd, const char *name, const struct vlog *log, int timeou
 	vu->log = log;
 	vu->timeout_ms = timeout_ms;
 	vu->sock_watch = -1;
+	vu->timer_fd = vu->timer_watch = -1;
 	snprintf(vu->name, sizeof(vu->name), "%s", name);
 	for (unsigned i = 0; i < VHOST_USER_MAX_QUEUES; i++)
 		vu->q[i] = (struct vu_queue){ .vu = vu, .idx = i, .kick_fd = -1, .call_fd = -1, .watch = -1, .kick_watch = -1 };
@@ -605,6 +612,7 @@ static void call_ready(void *opaque)
 }
 
 static void return_doorbell(struct vu_queue *q);
+static void stop_looks(struct vhost_user *vu);
 
 /* I/O thread: the socket is readable while no request waits: EOF (the backend died) or junk. */
 static void sock_ready(void *opaque)
@@ -628,6 +636,7 @@ static void sock_ready(void *opaque)
 				event_loop_unwatch(vu->ctx.loop, vu->q[i].watch);
 			vu->q[i].watch = -1;
 		}
+		stop_looks(vu); /* the device counts nothing more from here */
 		if (vu->on_broken)
 			vu->on_broken(vu->broken_opaque);
 		/* Lent doorbells go back: from now on the guest's kicks reach the device, which answers. */
@@ -639,10 +648,91 @@ static void sock_ready(void *opaque)
 	vu->sock_watch = -1;
 }
 
-/* I/O thread: the guest rang a lent doorbell. The backend reads the eventfd; we only count. */
+/* Look at the rings again in LOOK_MS (once; a look already due stays). false: no timer. */
+static bool arm_look(struct vhost_user *vu)
+{
+	struct itimerspec its = { .it_value = { .tv_nsec = LOOK_MS * 1000000L } };
+
+	if (vu->timer_fd < 0 || vu->timer_watch < 0)
+		return false;
+	if (!vu->timer_armed && timerfd_settime(vu->timer_fd, 0, &its, NULL) < 0)
+		return false;
+	vu->timer_armed = true;
+	return true;
+}
+
+/* Requests out on q's ring (made available, not yet completed)? */
+static bool ring_busy(const struct vu_queue *q)
+{
+	return q->vq && q->vq->size && load_idx(&q->vq->avail->idx) != load_idx(&q->vq->used->idx);
+}
+
+/*
+ * I/O thread: the guest rang a lent doorbell. The backend reads the eventfd; we count, then stop
+ * looking at this doorbell until a timed look: at one look per kick, the wake-ups of our I/O thread
+ * would cost a small request as much as the backend's work (bench/README.md, virtio-fs).
+ */
 static void kick_seen(void *opaque)
 {
-	track(opaque);
+	struct vu_queue *q = opaque;
+
+	track(q);
+	if (!arm_look(q->vu))
+		return; /* no timer: this doorbell stays watched */
+	event_loop_unwatch(q->vu->ctx.loop, q->kick_watch); /* on the I/O thread: at once */
+	q->kick_watch = -1;
+	q->kick_paused = true;
+}
+
+/*
+ * I/O thread, LOOK_MS after a kick: count every started ring. While requests are out on any, look
+ * again in LOOK_MS (a busy backend may let the guest add requests without kicks: EVENT_IDX); once
+ * all are empty, watch the doorbells again. Between two looks, fewer than a queue's worth of ring
+ * entries are made (else the count is lost until the ring is next seen empty: vhost_user.h).
+ */
+static void look_ready(void *opaque)
+{
+	struct vhost_user *vu = opaque;
+	bool busy = false;
+	uint64_t n;
+
+	while (read(vu->timer_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+		;
+	vu->timer_armed = false;
+	for (unsigned i = 0; i < VHOST_USER_MAX_QUEUES; i++) {
+		struct vu_queue *q = &vu->q[i];
+
+		if (!q->started)
+			continue;
+		track(q);
+		busy |= ring_busy(q);
+	}
+	if (busy && arm_look(vu))
+		return;
+	for (unsigned i = 0; i < VHOST_USER_MAX_QUEUES; i++) {
+		struct vu_queue *q = &vu->q[i];
+
+		if (!q->kick_paused)
+			continue;
+		q->kick_watch = event_loop_watch(vu->ctx.loop, q->kick_fd, kick_seen, q);
+		if (q->kick_watch >= 0)
+			q->kick_paused = false;
+		else
+			arm_look(vu); /* try again at the next look */
+	}
+}
+
+/* Stop the timed looks (the rings are no longer ours to count). */
+static void stop_looks(struct vhost_user *vu)
+{
+	struct itimerspec off = { 0 };
+
+	if (vu->timer_watch >= 0)
+		event_loop_unwatch(vu->ctx.loop, vu->timer_watch);
+	vu->timer_watch = -1;
+	if (vu->timer_fd >= 0)
+		timerfd_settime(vu->timer_fd, 0, &off, NULL);
+	vu->timer_armed = false;
 }
 
 /* Stop looking at a lent doorbell and give it back: the transport reads it (and the device answers). */
@@ -651,6 +741,7 @@ static void return_doorbell(struct vu_queue *q)
 	if (q->kick_watch >= 0)
 		event_loop_unwatch(q->vu->ctx.loop, q->kick_watch);
 	q->kick_watch = -1;
+	q->kick_paused = false;
 	if (q->kick_lent)
 		q->vu->ctx.doorbell(q->vu->ctx.irq_opaque, q->idx, false);
 	q->kick_lent = false;
@@ -711,13 +802,20 @@ static int start_queue(struct vhost_user *vu, struct vu_queue *q, const struct v
 		vlog_err(vu->log, "%s: cannot set up queue %u's eventfds: %s", vu->name, q->idx, strerror(-ret));
 		return ret;
 	}
-	q->watch = event_loop_watch(vu->ctx.loop, q->call_fd, call_ready, q);
-	if (q->watch < 0) {
-		vlog_err(vu->log, "%s: cannot watch queue %u's call eventfd: %s", vu->name, q->idx, strerror(-q->watch));
-		return q->watch;
-	}
-	/* Not lent (no vector, no bind): every completion comes through call_ready(). */
+	/*
+	 * Lent to the queue's vector: KVM delivers every completion, also one the backend signals while
+	 * the vector is masked (the count waits in the eventfd until KVM binds it again), so we do not
+	 * read it. Not lent (no vector, MSI-X off, no bind): each comes through call_ready().
+	 */
 	q->call_lent = vu->ctx.lend_call && vu->ctx.lend_call(vu->ctx.irq_opaque, q->idx, q->call_fd, true) == 0;
+	if (!q->call_lent) {
+		q->watch = event_loop_watch(vu->ctx.loop, q->call_fd, call_ready, q);
+		if (q->watch < 0) {
+			vlog_err(vu->log, "%s: cannot watch queue %u's call eventfd: %s", vu->name, q->idx,
+				 strerror(-q->watch));
+			return q->watch;
+		}
+	}
 	q->started = true; /* from here on the backend may hold the ring: stop it on failure */
 	ret = set_state(vu, VHOST_USER_SET_VRING_NUM, q->idx, vq->size);
 	ret = ret ?: set_state(vu, VHOST_USER_SET_VRING_BASE, q->idx, vq->last_avail);
@@ -747,6 +845,11 @@ int vhost_user_start(struct vhost_user *vu, const struct virtio_ctx *ctx, uint64
 		if (vu->sock_watch < 0)
 			ret = vu->sock_watch;
 	}
+	/* The timed looks (kick_seen()); without a timer every kick is looked at. */
+	if (!ret && vu->timer_fd < 0)
+		vu->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (!ret && vu->timer_fd >= 0)
+		vu->timer_watch = event_loop_watch(ctx->loop, vu->timer_fd, look_ready, vu);
 	for (unsigned i = 0; i < ctx->nvq && !ret; i++)
 		if (ctx->vq[i].size)
 			ret = start_queue(vu, &vu->q[i], &ctx->vq[i]);
@@ -777,6 +880,7 @@ void vhost_user_stop(struct vhost_user *vu)
 	if (vu->sock_watch >= 0)
 		event_loop_unwatch(vu->ctx.loop, vu->sock_watch);
 	vu->sock_watch = -1;
+	stop_looks(vu);
 }
 
 void vhost_user_kick(struct vhost_user *vu, unsigned q)
@@ -806,6 +910,8 @@ void vhost_user_close(struct vhost_user *vu)
 		if (vu->q[i].call_fd >= 0)
 			close(vu->q[i].call_fd);
 	}
+	if (vu->timer_fd >= 0)
+		close(vu->timer_fd);
 	close(vu->fd);
 	free(vu);
 }

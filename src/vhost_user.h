@@ -19,22 +19,25 @@
  * and the backend reads it, with no hop through vmm; the I/O thread only watches it, without
  * reading, to count (below). (A transport that lends none: an eventfd of ours that
  * vhost_user_kick() writes.) The backend writes a call eventfd of ours, which is lent to the
- * queue's MSI-X vector through virtio_ctx.lend_call: while the vector is live, KVM interrupts
- * the guest on the backend's write, again with no hop through vmm. The I/O thread watches the
- * call eventfd too: it reads it, and finds a count only when KVM did not take it (vector masked,
- * MSI-X off, nothing lent), which it delivers through ctx->interrupt; either way it looks at the
- * rings to count (below). While started, the socket is watched too: EOF (the backend
+ * queue's MSI-X vector through virtio_ctx.lend_call: KVM interrupts the guest on the backend's
+ * write, again with no hop through vmm, and we never read it; only where the transport does not
+ * lend it (MSI-X off) the I/O thread reads it and calls ctx->interrupt. So that the guest's
+ * requests do not wake the I/O thread each, a lent doorbell is looked at once, then not again
+ * until a timed look 10 ms later (LOOK_MS), which repeats while requests are out on any ring
+ * and watches the doorbells again once all are empty. While started, the socket is watched too:
+ * EOF (the backend
  * died) or anything unsolicited breaks the connection (its one log line), stops watching the call
  * eventfds, calls the device's on_broken callback (vhost_user_on_broken()), gives the doorbells
  * back to the transport (the device answers the guest's kicks from then on) and then
  * ctx->needs_reset (the transport's own line).
  *
- * Which chains the backend holds: on each kick and each call (both seen on the I/O thread)
- * the new avail and used ring entries are read from guest memory and counted per head, so at the
- * backend's death the chains it took and never completed are known exactly even when it completed
- * out of order (vhost_user_orphans()). The count is lost when either ring lapped what we had read
- * (more than a queue's worth of entries between two looks) or the rings make no sense (a head out of
- * range, a head held twice, completed more often than it was made available); it is found again
+ * Which chains the backend holds: at each look (a kick seen, a timed look, a relayed call, the
+ * backend's death) the new avail and used ring entries are read from guest memory and counted per
+ * head, so at the backend's death the chains it took and never completed are known exactly even
+ * when it completed out of order (vhost_user_orphans()). The count is lost when either ring lapped
+ * what we had read (more than a queue's worth of entries between two looks: over 100,000 requests
+ * a second for a 1024-entry queue) or the rings make no sense (a head out of range, a head held
+ * twice, completed more often than it was made available); it is found again
  * the next time the queue is seen empty (avail index == used index). While lost, nothing old is
  * reported: a chain never completed (the guest's request waits) is the safe side, a chain
  * completed twice (the guest driver takes the ring for broken) or a guess about another chain's

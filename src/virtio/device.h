@@ -44,11 +44,13 @@ struct virtio_ctx {
 	int (*doorbell)(void *irq_opaque, unsigned q, bool take);
 	/*
 	 * lend: efd (a backend's completion eventfd for queue q) interrupts the guest by itself, with
-	 * no hop through vmm, whenever the queue's MSI-X vector is live; while it is not (masked,
-	 * MSI-X off), efd's writes stay in it and the device reads it and calls interrupt() as before
-	 * (so the device keeps reading efd either way: KVM takes the count first while bound).
-	 * !lend: take it back (before closing efd). I/O thread. NULL, or -errno: not lent; the device
-	 * relays every completion through interrupt().
+	 * no hop through vmm, whenever the queue's MSI-X vector is live; while the guest masks it, a
+	 * count written meanwhile waits in efd and KVM delivers it when the vector is live again (the
+	 * pending bit is not shown in the PBA). The device then does not read efd at all. Refused
+	 * (-EAGAIN) while MSI-X is off; a driver that turns MSI-X off while the device is live gets the
+	 * backend's completions once it turns it on again. !lend: take it back (before closing efd).
+	 * I/O thread. NULL, or -errno: not lent; the device reads efd and relays every completion
+	 * through interrupt().
 	 */
 	int (*lend_call)(void *irq_opaque, unsigned q, int efd, bool lend);
 };

@@ -202,6 +202,8 @@ static int lend_call(void *opaque, unsigned q, int efd, bool lend)
 	pthread_mutex_unlock(&t->lock);
 	if (vec == VIRTIO_MSI_NO_VECTOR)
 		return -ENOENT;
+	if (!msix_enabled(&t->msix))
+		return -EAGAIN; /* INTx: the device relays (ISR and level are ours) */
 	return msix_lend(&t->msix, vec, efd);
 }
 
