@@ -97,7 +97,7 @@ bool vhost_net_started(const struct vhost_net *vn, unsigned pair)
 	return pair < vn->npairs && vn->p[pair].started;
 }
 
-/* I/O thread: the kernel signalled a completion the KVM irqfd did not take (vector masked, MSI-X off). */
+/* I/O thread: the kernel signalled a completion on a call eventfd that is not lent (start_ring()): relay it. */
 static void call_ready(void *opaque)
 {
 	struct vn_ring *r = opaque;
@@ -191,15 +191,14 @@ static int start_ring(struct vhost_net *vn, struct vn_pair *p, unsigned idx, uns
 }
 
 /* Detach the tap, take each ring's position back into its struct virtq, unbind kick and call. */
-static void stop_pair(struct vn_pair *p, bool attached)
+static void stop_pair(struct vn_pair *p)
 {
 	for (unsigned idx = 0; idx < 2; idx++) {
 		struct vn_ring *r = &p->r[idx];
 		struct vhost_vring_file off = { .index = idx, .fd = -1 };
 		struct vhost_vring_state base = { .index = idx };
 
-		if (attached)
-			ioctl(p->fd, VHOST_NET_SET_BACKEND, &off);
+		ioctl(p->fd, VHOST_NET_SET_BACKEND, &off); /* refused harmlessly where none was set */
 		if (r->vq && ioctl(p->fd, VHOST_GET_VRING_BASE, &base) == 0) {
 			r->vq->last_avail = (uint16_t)base.num;
 			r->vq->used_idx = le16toh(__atomic_load_n(&r->vq->used->idx, __ATOMIC_ACQUIRE));
@@ -238,7 +237,7 @@ int vhost_net_start(struct vhost_net *vn, unsigned pair, const struct virtio_ctx
 	}
 	if (ret) {
 		vlog_err(log, "vhost-net: cannot start queue pair %u: %s", pair, strerror(-ret));
-		stop_pair(p, true);
+		stop_pair(p);
 		return ret;
 	}
 	p->started = true;
@@ -248,7 +247,7 @@ int vhost_net_start(struct vhost_net *vn, unsigned pair, const struct virtio_ctx
 void vhost_net_stop(struct vhost_net *vn, unsigned pair)
 {
 	if (pair < vn->npairs && vn->p[pair].started)
-		stop_pair(&vn->p[pair], true);
+		stop_pair(&vn->p[pair]);
 }
 
 void vhost_net_close(struct vhost_net *vn)

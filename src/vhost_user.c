@@ -594,9 +594,8 @@ int vhost_user_orphans(struct vhost_user *vu, unsigned qi, uint16_t *heads, unsi
 /* --- Queues --- */
 
 /*
- * I/O thread: the backend used a queue's buffers. While the call eventfd is bound to the queue's
- * vector, KVM has taken its count (and interrupted the guest) before we get here: the read finds
- * nothing and we only count. Otherwise (vector masked, MSI-X off, not lent) we deliver.
+ * I/O thread: the backend used a queue's buffers. Watched only while the call eventfd is not lent
+ * (start_queue()): we count and deliver; a wake-up with no count in the eventfd delivers nothing.
  */
 static void call_ready(void *opaque)
 {

@@ -423,7 +423,7 @@ struct save_job {
 	bool quiet;      /* quiesce_devices(): stop, or start again */
 };
 
-/* On the I/O thread: every device stops (arg non-NULL) or restarts (NULL) what moves guest memory outside our threads. */
+/* On the I/O thread: every device stops (j->quiet) or restarts what moves guest memory outside our threads. */
 static void quiesce_devices(void *arg)
 {
 	struct save_job *j = arg;

@@ -964,12 +964,6 @@ static unsigned net_inflight(void *opaque)
 }
 
 /*
- * The device's record: the MAC (the guest may have set it with CTRL_MAC_ADDR), then whether a
- * session is active and if so its pair count, the pairs VQ_PAIRS_SET enabled, and each pair's
- * stashed receive chains (u16 count, u16 heads, in stash order). The RX modes and MAC table are
- * acknowledged, not kept (the tap delivers every frame), so there is nothing else to record.
- */
-/*
  * A snapshot: the kernel's pairs stop before anything is saved (their rings' positions come back
  * into our queues for the transport's record; once stopped the kernel holds no chain, a half-taken
  * frame is given back) and start again after the whole snapshot, guest RAM included, is written.
@@ -1002,6 +996,12 @@ static void net_quiesce(void *opaque, bool quiet)
 	}
 }
 
+/*
+ * The device's record: the MAC (the guest may have set it with CTRL_MAC_ADDR), then whether a
+ * session is active and if so its pair count, the pairs VQ_PAIRS_SET enabled, and each pair's
+ * stashed receive chains (u16 count, u16 heads, in stash order). The RX modes and MAC table are
+ * acknowledged, not kept (the tap delivers every frame), so there is nothing else to record.
+ */
 static int net_save(void *opaque, struct sbuf *out)
 {
 	struct virtio_net *dev = opaque;
