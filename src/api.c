@@ -8,9 +8,9 @@
 
 #include <vmm/vmm.h>
 
+#include "arch.h"
 #include "devices/boot_timer.h"
 #include "thread.h"
-#include "devices/ged.h"
 #include "config_abi.h"
 #include "devices/serial.h"
 #include "event_loop.h"
@@ -534,7 +534,7 @@ static int request_stop(struct vmm *vm, unsigned grace_ms)
 		pthread_mutex_unlock(&vm->lock);
 		return 0;
 	}
-	hard = grace_ms == 0 || vm->paused || !vm->ged;
+	hard = grace_ms == 0 || vm->paused || !arch_has_power_button(vm);
 	if (!hard) {
 		deadline_after(&until, grace_ms);
 		if (!vm->stop_requested || before(&until, &vm->stop_deadline))
@@ -546,7 +546,7 @@ static int request_stop(struct vmm *vm, unsigned grace_ms)
 	if (hard)
 		vm_exit(vm, VMM_EXIT_STOPPED);
 	else
-		ged_power_button(vm->ged);
+		arch_power_button(vm);
 	return 0;
 }
 

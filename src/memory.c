@@ -55,18 +55,25 @@ int gmem_init(struct guest_mem *m, uint64_t ram_size)
 	return gmem_init_file(m, ram_size, -1);
 }
 
+/* Lay the ram_size bytes at p out as the guest's RAM: from GMEM_RAM_BASE, continued above the hole. */
+static int add_ram_regions(struct guest_mem *m, uint8_t *p, uint64_t ram_size)
+{
+	uint64_t room = GMEM_HOLE_START - GMEM_RAM_BASE, low = ram_size < room ? ram_size : room;
+	int ret = gmem_add_region(m, GMEM_RAM_BASE, low, p);
+
+	if (!ret && ram_size > low)
+		ret = gmem_add_region(m, GMEM_HOLE_END, ram_size - low, p + low);
+	return ret;
+}
+
 int gmem_init_file(struct guest_mem *m, uint64_t ram_size, int fd)
 {
-	uint64_t low, high;
 	void *p;
 	int ret;
 
 	memset(m, 0, sizeof(*m));
 	if (ram_size == 0 || (ram_size & 0xfff))
 		return -EINVAL;
-	low = ram_size < GMEM_HOLE_START ? ram_size : GMEM_HOLE_START;
-	high = ram_size - low;
-
 	p = map_aligned(ram_size);
 	if (!p)
 		return -errno;
@@ -92,9 +99,7 @@ int gmem_init_file(struct guest_mem *m, uint64_t ram_size, int fd)
 	 */
 	madvise(p, ram_size, MADV_HUGEPAGE);
 
-	ret = gmem_add_region(m, 0, low, p);
-	if (!ret && high)
-		ret = gmem_add_region(m, GMEM_HOLE_END, high, (uint8_t *)p + low);
+	ret = add_ram_regions(m, p, ram_size);
 	if (ret) {
 		gmem_destroy(m);
 		return ret;
@@ -104,7 +109,6 @@ int gmem_init_file(struct guest_mem *m, uint64_t ram_size, int fd)
 
 int gmem_init_memfd(struct guest_mem *m, uint64_t ram_size)
 {
-	uint64_t low;
 	void *p;
 	int fd, ret;
 
@@ -139,10 +143,7 @@ int gmem_init_memfd(struct guest_mem *m, uint64_t ram_size)
 	madvise(p, ram_size, MADV_DONTFORK);
 	/* Huge pages for shmem only where the host allows them (shmem_enabled "advise" or more). */
 	madvise(p, ram_size, MADV_HUGEPAGE);
-	low = ram_size < GMEM_HOLE_START ? ram_size : GMEM_HOLE_START;
-	ret = gmem_add_region(m, 0, low, p);
-	if (!ret && ram_size > low)
-		ret = gmem_add_region(m, GMEM_HOLE_END, ram_size - low, (uint8_t *)p + low);
+	ret = add_ram_regions(m, p, ram_size);
 	if (ret) {
 		gmem_destroy(m);
 		return ret;

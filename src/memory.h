@@ -12,8 +12,17 @@
 #include <stdint.h>
 
 #define GMEM_MAX_REGIONS 4
+#if defined(__aarch64__)
+/* arm64: one region of RAM from 1 GiB (arm64/layout.h); the devices live below it. */
+#define GMEM_RAM_BASE 0x40000000ull
+#define GMEM_HOLE_START UINT64_MAX    /* no hole: RAM is never split */
+#define GMEM_HOLE_END UINT64_MAX
+#else
+/* x86_64: RAM from 0, split around the 32-bit MMIO hole. */
+#define GMEM_RAM_BASE 0ull
 #define GMEM_HOLE_START 0xC0000000ull /* 3 GiB: start of the 32-bit MMIO hole */
 #define GMEM_HOLE_END 0x100000000ull  /* 4 GiB: RAM continues here */
+#endif
 
 struct gmem_region {
 	uint64_t gpa;
@@ -31,7 +40,7 @@ struct guest_mem {
 	int fd;            /* the memfd when shared (a vhost-user backend maps it too); else unused */
 };
 
-/* Map ram_size bytes of anonymous memory, laid out below 3 GiB and from 4 GiB up. */
+/* Map ram_size bytes of anonymous memory, laid out from GMEM_RAM_BASE around the hole (if any). */
 int gmem_init(struct guest_mem *m, uint64_t ram_size);
 /*
  * The same, with the contents of fd (at least ram_size bytes: a snapshot's memory file, regions
@@ -53,7 +62,7 @@ void gmem_destroy(struct guest_mem *m);
 void *gmem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 int gmem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len);
 int gmem_write(const struct guest_mem *m, uint64_t gpa, const void *src, size_t len);
-/* Highest guest-physical address + 1 covered by RAM below the MMIO hole. */
+/* Highest guest-physical address + 1 covered by RAM below the MMIO hole (the end of RAM on arm64). */
 uint64_t gmem_low_end(const struct guest_mem *m);
 
 #endif

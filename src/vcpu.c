@@ -15,9 +15,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "devices/boot_timer.h"
 #include "vm.h"
-#include "x86/cpu.h"
 
 /*
  * Kicking a vCPU out of KVM_RUN without a signal handler: the kick signal stays blocked in the
@@ -97,7 +97,7 @@ int vcpu_create(struct vmm *vm, unsigned id, struct vcpu **out)
 		vcpu_destroy(v);
 		return ret;
 	}
-	ret = x86_vcpu_init(v->fd, vm->cpuid, id, vm->ncpus, id == 0 ? &vm->boot : NULL, &vm->log);
+	ret = arch_vcpu_init(vm, v->fd, id);
 	if (ret) {
 		vcpu_destroy(v);
 		return ret;
@@ -146,7 +146,7 @@ static __attribute__((format(printf, 2, 3))) void crash(struct vcpu *v, const ch
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	vlog_err(&vm->log, "guest crashed: vCPU %u: %s", v->id, why);
-	x86_dump_regs(v->fd, &vm->log);
+	arch_dump_regs(v->fd, &vm->log);
 	vm_exit(vm, VMM_EXIT_CRASH);
 }
 
@@ -188,7 +188,7 @@ static bool handle_exit(struct vcpu *v)
 		 */
 		vlog_warn(&vm->log, "the guest reset itself (triple fault)");
 		if (vm->log.level >= VMM_LOG_DEBUG)
-			x86_dump_regs(v->fd, &vm->log);
+			arch_dump_regs(v->fd, &vm->log);
 		vm_exit(vm, VMM_EXIT_REBOOT);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:

@@ -16,34 +16,22 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "arch.h"
+#include "boot_file.h"
 #include "device.h"
-#include "devices/ged.h"
 #include "devices/boot_timer.h"
-#include "devices/cf9.h"
-#include "devices/i8042.h"
-#include "devices/pm.h"
-#include "devices/rtc.h"
 #include "devices/serial.h"
 #include "event_loop.h"
 #include "irq.h"
 #include "vcpu.h"
-#include "x86/acpi.h"
-#include "x86/cpu.h"
-#include "x86/layout.h"
 
 #define KVM_API_VERSION_WANTED 12
-#define COM1_PORT 0x3f8
-#define COM1_IRQ 4
 
 static const struct {
 	int cap;
 	const char *name;
 } required_caps[] = {
-	{ KVM_CAP_IRQCHIP, "in-kernel irqchip (KVM_CAP_IRQCHIP)" },
 	{ KVM_CAP_USER_MEMORY, "user memory regions (KVM_CAP_USER_MEMORY)" },
-	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
-	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
-	{ KVM_CAP_PIT2, "in-kernel PIT (KVM_CAP_PIT2)" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 	{ KVM_CAP_IOEVENTFD, "ioeventfd (KVM_CAP_IOEVENTFD)" },
 	{ KVM_CAP_IRQFD, "irqfd (KVM_CAP_IRQFD)" },
@@ -68,13 +56,13 @@ static int open_images(struct vmm *vm)
 	int fd;
 
 	if (!vm->restore_dir) { /* a restore takes the guest from its snapshot */
-		fd = x86_open_image(&vm->log, "kernel", vm->kernel);
+		fd = boot_file_open(&vm->log, "kernel", vm->kernel);
 		if (fd < 0)
 			return fd;
 		vm->kernel_fd = fd;
 	}
 	if (vm->initrd && !vm->restore_dir) {
-		fd = x86_open_image(&vm->log, "initrd", vm->initrd);
+		fd = boot_file_open(&vm->log, "initrd", vm->initrd);
 		if (fd < 0)
 			return fd;
 		vm->initrd_fd = fd;
@@ -143,13 +131,12 @@ static int open_kvm(struct vmm *vm)
 		vlog_err(&vm->log, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
 		return -EIO;
 	}
-	return x86_supported_cpuid(vm->kvm_fd, &vm->log, &vm->cpuid);
+	return arch_open_kvm(vm);
 }
 
 static void close_kvm(struct vmm *vm)
 {
-	free(vm->cpuid);
-	vm->cpuid = NULL;
+	arch_close_kvm(vm);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	vm->kvm_fd = -1;
@@ -164,7 +151,7 @@ static int create_vm(struct vmm *vm)
 	 * too). Nothing was created, and returning to user space ran the work: try again, boundedly.
 	 */
 	for (unsigned tries = 0; tries < 100; tries++) {
-		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, arch_vm_type(vm));
 		if (vm->vm_fd >= 0 || errno != EINTR)
 			break;
 	}
@@ -174,19 +161,7 @@ static int create_vm(struct vmm *vm)
 		vlog_err(&vm->log, "cannot create a VM (KVM_CREATE_VM): %s", strerror(e));
 		return -e;
 	}
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
-		int e = errno;
-
-		vlog_err(&vm->log, "KVM_SET_TSS_ADDR failed: %s", strerror(e));
-		return -e;
-	}
-	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
-		uint64_t addr = KVM_IDENTITY_MAP_ADDR;
-
-		if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0)
-			vlog_warn(&vm->log, "KVM_SET_IDENTITY_MAP_ADDR failed: %s", strerror(errno));
-	}
-	return 0;
+	return arch_create_vm(vm);
 }
 
 static void destroy_vm(struct vmm *vm)
@@ -258,25 +233,6 @@ static void teardown_memory(struct vmm *vm)
 	gmem_destroy(&vm->mem);
 }
 
-static int setup_irqchip(struct vmm *vm)
-{
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-
-	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-		int e = errno;
-
-		vlog_err(&vm->log, "cannot create the in-kernel irqchip: %s", strerror(e));
-		return -e;
-	}
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-		int e = errno;
-
-		vlog_err(&vm->log, "cannot create the in-kernel PIT: %s", strerror(e));
-		return -e;
-	}
-	return 0;
-}
-
 static int setup_irq_routes(struct vmm *vm)
 {
 	return irq_routes_init(&vm->routes, vm->vm_fd, &vm->log);
@@ -285,25 +241,6 @@ static int setup_irq_routes(struct vmm *vm)
 static void teardown_irq_routes(struct vmm *vm)
 {
 	irq_routes_destroy(&vm->routes);
-}
-
-static void kvm_irq_set(void *opaque, unsigned gsi, int level)
-{
-	struct vmm *vm = opaque;
-	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
-
-	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		vlog_warn(&vm->log, "KVM_IRQ_LINE %u failed: %s", gsi, strerror(errno));
-}
-
-static void on_reset(void *opaque)
-{
-	vm_exit(opaque, VMM_EXIT_REBOOT);
-}
-
-static void on_pm_event(void *opaque, enum pm_event ev)
-{
-	vm_exit(opaque, ev == PM_EVENT_POWEROFF ? VMM_EXIT_POWEROFF : VMM_EXIT_REBOOT);
 }
 
 /* QEMU's isa-debug-exit: a write of v stops the VM with VMM_EXIT_DEBUG and value v; reads are 0. */
@@ -328,34 +265,10 @@ static void debug_exit_io(void *opaque, uint64_t off, void *data, uint32_t len, 
 
 static int setup_devices(struct vmm *vm)
 {
-	const struct irq_line com1 = { .set = kvm_irq_set, .opaque = vm, .gsi = COM1_IRQ };
-	const struct irq_line ged_irq = { .set = kvm_irq_set, .opaque = vm, .gsi = GED_GSI };
-	int ret;
+	int ret = arch_setup_devices(vm);
 
-	vm->serial = vm_create_serial(vm, &com1);
-	vm->rtc = rtc_create(NULL, NULL);
-	vm->i8042 = i8042_create(on_reset, vm);
-	vm->pm = pm_create(on_pm_event, vm);
-	vm->cf9 = cf9_create(on_reset, vm);
-	vm->ged = ged_create(&ged_irq);
-	if (!vm->serial || !vm->rtc || !vm->i8042 || !vm->pm || !vm->cf9 || !vm->ged)
-		return -ENOMEM;
-	ret = bus_register(&vm->pio, COM1_PORT, 8, serial_io, vm->serial, "serial");
-	ret = ret ?: bus_register(&vm->pio, 0x70, 2, rtc_io, vm->rtc, "rtc");
-	ret = ret ?: bus_register(&vm->pio, 0x60, 1, i8042_data_io, vm->i8042, "i8042-data");
-	ret = ret ?: bus_register(&vm->pio, 0x64, 1, i8042_cmd_io, vm->i8042, "i8042-cmd");
-	ret = ret ?: bus_register(&vm->pio, PM_IO_BASE, PM_IO_LEN, pm_io, vm->pm, "acpi-pm");
-	ret = ret ?: bus_register(&vm->pio, GED_IO_BASE, GED_IO_LEN, ged_io, vm->ged, "acpi-ged");
-	ret = ret ?: vm_add_device(vm, "serial", &serial_device_ops, vm->serial);
-	ret = ret ?: vm_add_device(vm, "rtc", &rtc_device_ops, vm->rtc);
-	ret = ret ?: vm_add_device(vm, "i8042", &i8042_device_ops, vm->i8042);
-	ret = ret ?: vm_add_device(vm, "pm", &pm_device_ops, vm->pm);
-	ret = ret ?: vm_add_device(vm, "cf9", &cf9_device_ops, vm->cf9);
-	ret = ret ?: vm_add_device(vm, "ged", &ged_device_ops, vm->ged);
-	if (ret) {
-		vlog_err(&vm->log, "cannot register the legacy devices: %s", strerror(-ret));
+	if (ret)
 		return ret;
-	}
 	if (vm->debug_exit_port) {
 		ret = bus_register(&vm->pio, vm->debug_exit_port, 4, debug_exit_io, vm, "debug-exit");
 		if (ret)
@@ -363,22 +276,6 @@ static int setup_devices(struct vmm *vm)
 				 vm->debug_exit_port);
 	}
 	return ret;
-}
-
-static void teardown_devices(struct vmm *vm)
-{
-	serial_destroy(vm->serial);
-	rtc_destroy(vm->rtc);
-	i8042_destroy(vm->i8042);
-	pm_destroy(vm->pm);
-	cf9_destroy(vm->cf9);
-	ged_destroy(vm->ged);
-	vm->ged = NULL;
-	vm->serial = NULL;
-	vm->rtc = NULL;
-	vm->i8042 = NULL;
-	vm->pm = NULL;
-	vm->cf9 = NULL;
 }
 
 static int setup_pci(struct vmm *vm)
@@ -390,11 +287,12 @@ static int setup_pci(struct vmm *vm)
 	for (int i = 0; i < vm->mem.nr; i++)
 		if (vm->mem.r[i].gpa + vm->mem.r[i].size > top)
 			top = vm->mem.r[i].gpa + vm->mem.r[i].size;
-	if (top < GMEM_HOLE_END)
-		top = GMEM_HOLE_END;
+	if (top < (1ull << 32))
+		top = 1ull << 32;
 	vm->pci_mmio64_base = (top + (1ull << 30) - 1) & ~((1ull << 30) - 1);
-	ret = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, vm->pci_mmio64_base, kvm_irq_set, vm, &vm->log);
-	pci_bus_set_port_cf9(&vm->pci, cf9_io, vm->cf9);
+	ret = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, vm->pci_mmio64_base, arch_irq_set, vm, &vm->log);
+	if (!ret)
+		arch_pci_ready(vm);
 	ret = ret ?: vm_add_device(vm, "pci-host", &pci_host_bridge_device_ops, &vm->pci);
 	if (ret)
 		vlog_err(&vm->log, "cannot set up the PCI bus: %s", strerror(-ret));
@@ -446,62 +344,13 @@ static void teardown_event_loop(struct vmm *vm)
 	vm->loop = NULL;
 }
 
-/*
- * There is no BIOS, but a guest may still jump to its reset entry at f000:fff0 in real mode to
- * reboot: Linux does for reboot=b, and by default on our hardware-reduced ACPI machine (it picks
- * EFI there, finds no EFI and falls back to the BIOS). Put there what a reset would end with: the
- * keyboard controller's reset pulse, which ends the run as a reboot.
- */
-static void write_reset_vector(struct vmm *vm)
-{
-	static const uint8_t stub[] = {
-		0xfa,       /* cli */
-		0xb0, 0xfe, /* mov al, 0xfe: pulse the reset line */
-		0xe6, 0x64, /* out 0x64, al */
-		0xf4,       /* 1: hlt */
-		0xeb, 0xfd, /* jmp 1b */
-	};
-	uint8_t *p = gmem_ptr(&vm->mem, RESET_VECTOR_ADDR, sizeof(stub));
-
-	if (p) /* else RAM ends below 1 MiB, and a jump there finds no RAM either way */
-		memcpy(p, stub, sizeof(stub));
-}
-
 static int load_guest(struct vmm *vm)
 {
-	const struct acpi_config acpi = {
-		.ncpus = vm->ncpus,
-		.pm_io_base = PM_IO_BASE,
-		.reset_value = PM_RESET_VALUE,
-		.s5_slp_typ = PM_S5_SLP_TYP,
-		.com1_port = COM1_PORT,
-		.com1_irq = COM1_IRQ,
-		.rtc_port = 0x70,
-		.pci = true,
-		.pci_mmio64_base = vm->pci_mmio64_base,
-		.ged = true,
-		.ged_io_base = GED_IO_BASE,
-		.ged_gsi = GED_GSI,
-	};
-	const struct x86_boot_files f = { .kernel = vm->kernel, .initrd = vm->initrd, .kernel_fd = vm->kernel_fd,
-					  .initrd_fd = vm->initrd_fd };
-	uint64_t rsdp = 0;
 	int ret;
 
 	if (vm->restore_dir)
-		return 0; /* tables, kernel and command line are in the snapshot's memory */
-	ret = acpi_build(&vm->mem, &acpi, &rsdp);
-	if (ret) {
-		vlog_err(&vm->log, "cannot build the ACPI tables: %s", strerror(-ret));
-		return ret;
-	}
-	write_reset_vector(vm);
-	ret = x86_write_boot_tables(&vm->mem);
-	if (ret) {
-		vlog_err(&vm->log, "guest memory is too small for the boot page tables");
-		return ret;
-	}
-	ret = x86_boot_setup(&vm->mem, &vm->log, &f, vm->cmdline, rsdp, &vm->boot);
+		return 0; /* the machine's description, kernel and command line are in the snapshot's memory */
+	ret = arch_load_guest(vm);
 	close_images(vm); /* read: not held while the guest runs */
 	return ret;
 }
@@ -514,7 +363,7 @@ static int create_vcpus(struct vmm *vm)
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return arch_vcpus_created(vm);
 }
 
 static void destroy_vcpus(struct vmm *vm)
@@ -542,10 +391,10 @@ static const struct {
 	STEP(open_kvm, close_kvm),
 	STEP(create_vm, destroy_vm),
 	STEP(setup_memory, teardown_memory),
-	STEP(setup_irqchip, nothing),
+	STEP(arch_setup_irqchip, nothing),
 	STEP(setup_irq_routes, teardown_irq_routes),
 	STEP(vm_create_consoles, vm_destroy_consoles),
-	STEP(setup_devices, teardown_devices),
+	STEP(setup_devices, arch_teardown_devices),
 	STEP(vm_setup_snapshot_port, nothing),
 	STEP(vm_setup_boot_timer, vm_teardown_boot_timer),
 	STEP(setup_pci, teardown_pci),

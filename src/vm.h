@@ -16,16 +16,14 @@
 #include "log.h"
 #include "memory.h"
 #include "seccomp_filter.h"
-#include "x86/boot.h"
+#if defined(__aarch64__)
+#include "arm64/machine.h"
+#else
+#include "x86/machine.h"
+#endif
 
 struct vcpu;
 struct serial;
-struct rtc;
-struct i8042;
-struct cf9;
-struct pm;
-struct ged;
-struct kvm_cpuid2;
 struct event_loop;
 struct virtio_pci;
 struct disk;
@@ -61,13 +59,8 @@ struct vmm {
 	int run_size; /* KVM_GET_VCPU_MMAP_SIZE */
 	struct guest_mem mem;
 	struct bus pio, mmio;
-	struct kvm_cpuid2 *cpuid;
-	struct x86_boot boot;
+	struct arch_vm arch;        /* what only this architecture has (x86/machine.h, arm64/machine.h) */
 	struct serial *serial;
-	struct rtc *rtc;
-	struct i8042 *i8042;
-	struct pm *pm;
-	struct cf9 *cf9;            /* port 0xcf9, reached through the PCI configuration ports */
 	struct irq_routes routes;   /* GSI routing: irqchip pins + MSI routes (irqfd) */
 	struct pci_bus pci;
 	uint64_t pci_mmio64_base;
@@ -104,7 +97,6 @@ struct vmm {
 	vmm_event_fn event;
 	void *event_opaque;
 	uint16_t debug_exit_port;
-	struct ged *ged;            /* the ACPI power button (Generic Event Device) */
 
 	/* Boot phases and exit statistics (vm_observe.c). */
 	struct boot_timer *boot_timer; /* the guest's marker port */

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "device.h"
 #include "disk.h"
 #include "devices/boot_timer.h"
@@ -26,7 +27,6 @@
 #include "snapshot/ram.h"
 #include "vcpu.h"
 #include "vm.h"
-#include "x86/vcpu_state.h"
 
 #define SHAPE_VERSION 1
 #define QUIET_WAIT_MS 10000 /* how long a snapshot waits for the devices' in-flight requests */
@@ -357,11 +357,11 @@ int vm_restore_state(struct vmm *vm)
 			return -EINVAL;
 		}
 	}
-	s = take(vm, "kvm", "kvm-x86", 1);
+	s = take(vm, "kvm", arch_vm_state_kind, 1);
 	if (!s)
 		return -EINVAL;
 	sreader_init(&r, s->data, s->len);
-	ret = x86_vm_restore(vm->vm_fd, &vm->log, &r);
+	ret = arch_vm_restore(vm, &r);
 	if (!ret && !sr_done(&r))
 		ret = -EINVAL;
 	if (ret)
@@ -370,11 +370,11 @@ int vm_restore_state(struct vmm *vm)
 		char name[16];
 
 		snprintf(name, sizeof(name), "vcpu%u", i);
-		s = take(vm, name, "vcpu-x86", 1);
+		s = take(vm, name, arch_vcpu_state_kind, 1);
 		if (!s)
 			return -EINVAL;
 		sreader_init(&r, s->data, s->len);
-		ret = x86_vcpu_restore(vm->vm_fd, vm->vcpus[i]->fd, &vm->log, &r);
+		ret = arch_vcpu_restore(vm, i, &r);
 		if (!ret && !sr_done(&r))
 			ret = -EINVAL;
 		if (ret)
@@ -558,17 +558,17 @@ static int snapshot(struct vmm *vm, const char *dir)
 	snap_add(&state, "vm", "vm", SHAPE_VERSION, b.data, b.len);
 	sbuf_free(&b);
 
-	ret = x86_vm_save(vm->vm_fd, &vm->log, &b);
+	ret = arch_vm_save(vm, &b);
 	if (!ret)
-		snap_add(&state, "kvm", "kvm-x86", 1, b.data, b.len);
+		snap_add(&state, "kvm", arch_vm_state_kind, 1, b.data, b.len);
 	sbuf_free(&b);
 	for (unsigned i = 0; i < vm->ncpus && !ret; i++) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "vcpu%u", i);
-		ret = x86_vcpu_save(vm->kvm_fd, vm->vm_fd, vm->vcpus[i]->fd, &vm->log, &b);
+		ret = arch_vcpu_save(vm, i, &b);
 		if (!ret)
-			snap_add(&state, name, "vcpu-x86", 1, b.data, b.len);
+			snap_add(&state, name, arch_vcpu_state_kind, 1, b.data, b.len);
 		sbuf_free(&b);
 	}
 	if (ret)

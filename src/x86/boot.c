@@ -252,32 +252,7 @@ int x86_write_boot_info(const struct guest_mem *m, const struct vlog *log, struc
 	return write_zero_page(m, b, initrd_gpa, initrd_size, rsdp_gpa);
 }
 
-int x86_open_image(const struct vlog *log, const char *what, const char *path)
-{
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int ret = -errno;
-
-		vlog_err(log, "cannot open %s '%s': %s", what, path, strerror(errno));
-		return ret;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		vlog_err(log, "%s '%s' is not a regular file", what, path);
-		close(fd);
-		return -EINVAL;
-	}
-	if (st.st_size == 0) {
-		vlog_err(log, "%s '%s' is empty", what, path);
-		close(fd);
-		return -ENOEXEC;
-	}
-	return fd;
-}
-
-/* The size of an image opened by x86_open_image(), checked against max. */
+/* The size of an image opened by boot_file_open(), checked against max. */
 static int image_size(const struct vlog *log, const char *what, const char *path, int fd, uint64_t max, size_t *len)
 {
 	struct stat st;

@@ -56,14 +56,7 @@ int x86_e820(const struct guest_mem *m, struct boot_e820_entry *tab, int max);
 /* Write the command line and the zero page (or hvm_start_info for PVH). */
 int x86_write_boot_info(const struct guest_mem *m, const struct vlog *log, struct x86_boot *b, const char *cmdline,
 			uint64_t initrd_gpa, uint64_t initrd_size, uint64_t rsdp_gpa);
-/*
- * Open a kernel or initrd (what: "kernel", "initrd") for reading; it must be a regular, non-empty file.
- * Returns the descriptor or -errno, with the reason logged. Done before anything else when a VM is made,
- * so a wrong path is the first error reported, not hidden behind a later one.
- */
-int x86_open_image(const struct vlog *log, const char *what, const char *path);
-
-/* Images opened by x86_open_image(); the paths name them in messages. No initrd: initrd NULL. */
+/* Images opened by boot_file_open(); the paths name them in messages. No initrd: initrd NULL. */
 struct x86_boot_files {
 	const char *kernel, *initrd;
 	int kernel_fd, initrd_fd;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "boot_file.h"
 #include "x86/boot.h"
 #include "x86/elf.h"
 #include "x86/layout.h"
@@ -583,9 +584,9 @@ START_TEST(images_checked_first)
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
 	said[0] = 0;
-	ck_assert_int_eq(x86_open_image(&kept, "initrd", dir), -EINVAL);
+	ck_assert_int_eq(boot_file_open(&kept, "initrd", dir), -EINVAL);
 	ck_assert(strstr(said, "is not a regular file"));
-	ck_assert_int_eq(x86_open_image(&kept, "kernel", empty), -ENOEXEC);
+	ck_assert_int_eq(boot_file_open(&kept, "kernel", empty), -ENOEXEC);
 	ck_assert(strstr(said, "is empty"));
 	unlink(empty);
 	rmdir(dir);
