@@ -3,6 +3,8 @@
 # Install what building and testing vmm needs on Debian 12 (only what is missing).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config liburing-dev libslirp-dev libglib2.0-dev libseccomp-dev check busybox-static cpio gzip kmod acpica-tools)
+# arm64 guests: the device tree (libfdt) and Image.gz (zlib); their unit tests run on x86 too (dtc checks the tree).
+pkgs+=(libfdt-dev zlib1g-dev device-tree-compiler)
 # The guest assets: the kernel's modules (xz, zstd) and its payload (Debian's is lz4), unpacked.
 pkgs+=(xz-utils zstd lz4)
 # The Linux case net-passt: --net stream=PATH to Debian's passt.

@@ -23,6 +23,8 @@ extern const char arch_name[];
 /* After /dev/kvm is open and speaks API 12: the capabilities this architecture needs, its tables. */
 int arch_open_kvm(struct vmm *vm);
 void arch_close_kvm(struct vmm *vm);
+/* Do MSI routes carry the PCI requester id (arm64's ITS needs it; x86's KVM refuses it)? */
+extern const bool arch_msi_devid;
 /* KVM_CREATE_VM's machine type argument. */
 unsigned long arch_vm_type(struct vmm *vm);
 /* Right after KVM_CREATE_VM, before guest memory. */

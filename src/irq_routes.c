@@ -15,6 +15,8 @@ enum { ROUTE_FREE, ROUTE_ALLOCATED, ROUTE_ROUTED };
 struct irq_msix {
 	struct irq_routes *r;
 	unsigned nvec;
+	bool has_devid;
+	uint32_t devid;
 	struct {
 		unsigned gsi;
 		int fd;
@@ -25,6 +27,15 @@ size_t irq_routes_default(struct kvm_irq_routing_entry *e)
 {
 	size_t n = 0;
 
+#if defined(__aarch64__)
+	/* As kvm_vgic_setup_default_irq_routing(): GSI n -> pin n of the vGIC, which is SPI n. */
+	for (unsigned gsi = 0; gsi < IRQ_ROUTES_DEFAULT_NR; gsi++)
+		e[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = 0, .pin = gsi },
+		};
+#else
 	/* As KVM's default_routing[] (arch/x86/kvm/irq_comm.c): GSI n -> IOAPIC pin n, for n < 16 also PIC pin n. */
 	for (unsigned gsi = 0; gsi < 24; gsi++) {
 		e[n++] = (struct kvm_irq_routing_entry){
@@ -40,6 +51,7 @@ size_t irq_routes_default(struct kvm_irq_routing_entry *e)
 					       .pin = gsi % 8 },
 			};
 	}
+#endif
 	return n;
 }
 
@@ -57,8 +69,9 @@ static int commit(struct irq_routes *r)
 		t->entries[n++] = (struct kvm_irq_routing_entry){
 			.gsi = IRQ_ROUTES_MSI_BASE + i,
 			.type = KVM_IRQ_ROUTING_MSI,
+			.flags = m->has_devid ? KVM_MSI_VALID_DEVID : 0,
 			.u.msi = { .address_lo = (uint32_t)m->addr, .address_hi = (uint32_t)(m->addr >> 32),
-				   .data = m->data },
+				   .data = m->data, .devid = m->devid },
 		};
 	}
 	t->nr = (uint32_t)n;
@@ -185,6 +198,12 @@ void irq_routes_msix_destroy(struct irq_msix *x)
 	free(x);
 }
 
+void irq_routes_msix_set_devid(struct irq_msix *x, uint32_t devid)
+{
+	x->has_devid = true;
+	x->devid = devid;
+}
+
 int irq_routes_msix_fd(const struct irq_msix *x, unsigned vec)
 {
 	return vec < x->nvec ? x->v[vec].fd : -1;
@@ -203,7 +222,8 @@ static int msi_update(void *opaque, unsigned vec, uint64_t addr, uint32_t data)
 	m = &r->msi[x->v[vec].gsi - IRQ_ROUTES_MSI_BASE];
 	old = *m;
 	if (old.state != ROUTE_ROUTED || old.addr != addr || old.data != data) {
-		*m = (struct irq_msi_route){ .state = ROUTE_ROUTED, .addr = addr, .data = data };
+		*m = (struct irq_msi_route){ .state = ROUTE_ROUTED, .has_devid = x->has_devid, .devid = x->devid,
+					     .addr = addr, .data = data };
 		ret = commit(r);
 		if (ret) {
 			*m = old; /* keep what KVM has */

@@ -16,21 +16,30 @@
 #define VMM_IRQ_ROUTES_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "devices/msix.h"
 #include "log.h"
 
+#if defined(__aarch64__)
+/* arm64: GSI n -> SPI n of the vGIC (INTID 32 + n), as KVM's own default table; the devices use SPIs 1..6. */
+#define IRQ_ROUTES_DEFAULT_NR 32
+#define IRQ_ROUTES_MSI_BASE 32   /* MSIs go to the ITS (LPIs), routed from GSI 32 up */
+#else
 #define IRQ_ROUTES_DEFAULT_NR 40 /* 16 GSIs x (IOAPIC + PIC) + 8 GSIs x IOAPIC */
 #define IRQ_ROUTES_MSI_BASE 24   /* the first GSI after the IOAPIC's 24 pins */
-#define IRQ_ROUTES_MAX_MSI 1024  /* MSI GSIs 24..1047; KVM allows 4096 routes on x86 */
+#endif
+#define IRQ_ROUTES_MAX_MSI 1024  /* MSI GSIs from IRQ_ROUTES_MSI_BASE; KVM allows 4096 routes */
 
 struct kvm_irq_routing;
 struct kvm_irq_routing_entry;
 
 struct irq_msi_route {
 	uint8_t state; /* free, allocated (irqfd bound, no route yet) or routed */
+	bool has_devid; /* arm64's ITS tells devices apart by their requester id (KVM_MSI_VALID_DEVID) */
+	uint32_t devid;
 	uint64_t addr;
 	uint32_t data;
 };
@@ -63,6 +72,12 @@ size_t irq_routes_default(struct kvm_irq_routing_entry *e);
  * 0, -EINVAL (nvec 0 or > MSIX_MAX_VECTORS), -ENOSPC (GSIs exhausted), -ENOMEM or the ioctl's -errno.
  */
 int irq_routes_msix_create(struct irq_routes *r, unsigned nvec, struct irq_msix **out);
+/*
+ * The PCI requester id (bus << 8 | device << 3 | function) the device's messages carry: an interrupt
+ * translation service (arm64's ITS) needs it in every MSI route; x86 routes ignore it. Before the
+ * guest programs a vector.
+ */
+void irq_routes_msix_set_devid(struct irq_msix *x, uint32_t devid);
 /* Unbind the irqfds, close the eventfds, free the GSIs (their routes leave the table at the next commit). */
 void irq_routes_msix_destroy(struct irq_msix *x);
 /* The eventfd that fires vector vec (e.g. for a backend that signals completions itself); -1 if out of range. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "device.h"
 #include "disk.h"
 #include "event_loop.h"
@@ -43,6 +44,8 @@ int vm_attach_virtio_pci(struct vmm *vm, const struct virtio_device_ops *ops, vo
 
 		ret = virtio_pci_create(&o, out);
 	}
+	if (!ret && arch_msi_devid)
+		irq_routes_msix_set_devid(*msix, virtio_pci_dev(*out)->slot << 3); /* bus 0, function 0 */
 	if (!ret) {
 		char name[32];
 

@@ -38,9 +38,16 @@
 #define PCI_CFG_SIZE 256
 #define PCI_SLOTS 32
 #define PCI_BARS 6
+#if defined(__aarch64__)
+#include "arm64/layout.h"
+#define PCI_MMIO32_BASE ARM64_PCI_MMIO32_BASE
+#define PCI_MMIO32_SIZE ARM64_PCI_MMIO32_SIZE
+#define PCI_ECAM_BASE ARM64_PCI_ECAM_BASE
+#else
 #define PCI_MMIO32_BASE 0xc0000000ull
 #define PCI_MMIO32_SIZE 0x20000000ull /* up to the ECAM window */
 #define PCI_ECAM_BASE 0xe0000000ull
+#endif
 #define PCI_ECAM_SIZE 0x100000ull     /* bus 0 only: 32 devices x 8 functions x 4 KiB */
 #define PCI_MMIO64_SIZE (64ull << 30) /* from pci_bus_init()'s mmio64_base */
 #define PCI_CONFIG_PORT 0xcf8         /* type 1: address latch at 0xcf8, data window at 0xcfc..0xcff */
@@ -60,8 +67,13 @@
  * means asserted. So irq_set() gets 1 to assert and 0 to deassert, which is right for the guest's
  * active-low programming too.
  */
+#if defined(__aarch64__)
+#define PCI_INTX_GSI_BASE ARM64_PCI_INTX_SPI /* SPIs 3..6, as the device tree's interrupt-map says */
+#define PCI_INTX_GSIS 4
+#else
 #define PCI_INTX_GSI_BASE 16
 #define PCI_INTX_GSIS 8
+#endif
 
 struct pci_dev;
 struct pci_bus;

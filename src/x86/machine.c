@@ -31,6 +31,7 @@
 #define COM1_IRQ 4
 
 const char arch_name[] = "x86_64";
+const bool arch_msi_devid = false;
 
 static const struct {
 	int cap;

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The arm64 side of src/arch.h: KVM's arm64 capabilities and CPU target, the in-kernel GICv3 and
+ * ITS, the MMIO UART and PL031 RTC, the Image loader and the device tree, the boot CPU's registers
+ * (booting.rst: x0 = the device tree, MMU off, EL1 with interrupts masked) and PSCI for the others,
+ * which KVM implements: a secondary vCPU starts powered off until the guest's CPU_ON, and the
+ * guest's SYSTEM_OFF and SYSTEM_RESET come back as KVM_EXIT_SYSTEM_EVENT (vcpu.c).
+ */
+#include "arch.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+
+#include "arm64/fdt.h"
+#include "arm64/image.h"
+#include "arm64/layout.h"
+#include "device.h"
+#include "devices/pl031.h"
+#include "devices/serial.h"
+#include "irq.h"
+#include "vcpu.h"
+#include "vm.h"
+
+const char arch_name[] = "arm64";
+const bool arch_msi_devid = true;
+
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_ONE_REG, "KVM_CAP_ONE_REG" },
+	{ KVM_CAP_DEVICE_CTRL, "in-kernel devices (KVM_CAP_DEVICE_CTRL)" },
+	{ KVM_CAP_ARM_PSCI_0_2, "PSCI 0.2 (KVM_CAP_ARM_PSCI_0_2)" },
+	{ KVM_CAP_IRQ_ROUTING, "interrupt routing (KVM_CAP_IRQ_ROUTING)" },
+};
+
+int arch_open_kvm(struct vmm *vm)
+{
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			vlog_err(&vm->log, "this host's KVM lacks %s, which vmm needs", required_caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	if (vm->ncpus > ARM64_MAX_CPUS) {
+		vlog_err(&vm->log, "--cpus %u: an arm64 guest has at most %d vCPUs", vm->ncpus, ARM64_MAX_CPUS);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void arch_close_kvm(struct vmm *vm)
+{
+	(void)vm;
+}
+
+unsigned long arch_vm_type(struct vmm *vm)
+{
+	(void)vm;
+	return 0; /* KVM's default 40-bit guest physical addresses: RAM and the 64-bit PCI window fit */
+}
+
+int arch_create_vm(struct vmm *vm)
+{
+	struct kvm_vcpu_init init;
+
+	vm->arch.vgic.gic_fd = vm->arch.vgic.its_fd = -1;
+	if (ioctl(vm->vm_fd, KVM_ARM_PREFERRED_TARGET, &init) < 0) {
+		int e = errno;
+
+		vlog_err(&vm->log, "KVM_ARM_PREFERRED_TARGET failed: %s", strerror(e));
+		return -e;
+	}
+	vm->arch.target = init.target;
+	return 0;
+}
+
+int arch_setup_irqchip(struct vmm *vm)
+{
+	return vgic_create(&vm->arch.vgic, vm->vm_fd, vm->ncpus, &vm->log);
+}
+
+/* SPI n is INTID 32 + n; KVM_IRQ_LINE names it by type and INTID. */
+void arch_irq_set(void *opaque, unsigned gsi, int level)
+{
+	struct vmm *vm = opaque;
+	struct kvm_irq_level irq = {
+		.irq = KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT | ((32 + gsi) & KVM_ARM_IRQ_NUM_MASK),
+		.level = (uint32_t)level,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		vlog_warn(&vm->log, "KVM_IRQ_LINE (SPI %u) failed: %s", gsi, strerror(errno));
+}
+
+int arch_setup_devices(struct vmm *vm)
+{
+	const struct irq_line uart = { .set = arch_irq_set, .opaque = vm, .gsi = ARM64_UART_SPI };
+	const struct irq_line rtc = { .set = arch_irq_set, .opaque = vm, .gsi = ARM64_RTC_SPI };
+	int ret;
+
+	vm->serial = vm_create_serial(vm, &uart);
+	vm->arch.rtc = pl031_create(NULL, NULL, &rtc);
+	if (!vm->serial || !vm->arch.rtc)
+		return -ENOMEM;
+	ret = bus_register(&vm->mmio, ARM64_UART_BASE, 8, serial_io, vm->serial, "serial");
+	ret = ret ?: bus_register(&vm->mmio, ARM64_RTC_BASE, ARM64_RTC_SIZE, pl031_io, vm->arch.rtc, "rtc");
+	ret = ret ?: vm_add_device(vm, "serial", &serial_device_ops, vm->serial);
+	ret = ret ?: vm_add_device(vm, "rtc", &pl031_device_ops, vm->arch.rtc);
+	if (ret)
+		vlog_err(&vm->log, "cannot register the UART and the RTC: %s", strerror(-ret));
+	return ret;
+}
+
+void arch_teardown_devices(struct vmm *vm)
+{
+	serial_destroy(vm->serial);
+	pl031_destroy(vm->arch.rtc);
+	vm->serial = NULL;
+	vm->arch.rtc = NULL;
+	vgic_destroy(&vm->arch.vgic); /* the vGIC outlives the devices wired to it */
+}
+
+void arch_pci_ready(struct vmm *vm)
+{
+	(void)vm;
+}
+
+/* MPIDR_EL1 as KVM gives it to vCPU id (reset_mpidr() in arch/arm64/kvm/sys_regs.c): 16 per cluster. */
+static uint64_t vcpu_mpidr(unsigned id)
+{
+	return (uint64_t)(id & 0xf) | (uint64_t)((id >> 4) & 0xff) << 8 | (uint64_t)((id >> 12) & 0xff) << 16;
+}
+
+int arch_load_guest(struct vmm *vm)
+{
+	uint64_t ram_end = ARM64_RAM_BASE + vm->mem_bytes, mpidr[ARM64_MAX_CPUS], fdt_gpa, seed = 0;
+	uint64_t initrd = 0, initrd_size = 0;
+	struct arm64_kernel k;
+	void *fdt;
+	int ret;
+
+	ret = arm64_load_kernel(&vm->mem, &vm->log, vm->kernel, vm->kernel_fd, ARM64_RAM_BASE, vm->mem_bytes, &k);
+	if (ret)
+		return ret;
+	/* The device tree in the last 2 MiB of RAM, the initrd below it (booting.rst allows both anywhere). */
+	if (vm->mem_bytes < ARM64_FDT_MAX || k.end > ram_end - ARM64_FDT_MAX) {
+		vlog_err(&vm->log, "guest memory is too small for kernel '%s' and its device tree", vm->kernel);
+		return -ENOMEM;
+	}
+	fdt_gpa = ram_end - ARM64_FDT_MAX;
+	if (vm->initrd_fd >= 0) {
+		/* booting.rst: kernel and initrd in one 1 GiB aligned window of at most 32 GiB. */
+		uint64_t hi = fdt_gpa < ARM64_RAM_BASE + (32ull << 30) ? fdt_gpa : ARM64_RAM_BASE + (32ull << 30);
+
+		ret = arm64_load_initrd(&vm->mem, &vm->log, vm->initrd, vm->initrd_fd, k.end, hi, &initrd, &initrd_size);
+		if (ret)
+			return ret;
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		mpidr[i] = vcpu_mpidr(i);
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = 0; /* no entropy yet: the guest gathers its own */
+	const struct arm64_fdt_config c = {
+		.ncpus = vm->ncpus,
+		.mpidr = mpidr,
+		.ram_base = ARM64_RAM_BASE,
+		.ram_size = vm->mem_bytes,
+		.cmdline = vm->cmdline,
+		.initrd_start = initrd,
+		.initrd_size = initrd_size,
+		.gicd_base = ARM64_GICD_BASE,
+		.gicd_size = ARM64_GICD_SIZE,
+		.gicr_base = ARM64_GICR_BASE,
+		.gicr_size = vm->ncpus * ARM64_GICR_STRIDE,
+		.its_base = ARM64_ITS_BASE,
+		.its_size = vm->arch.vgic.its_fd >= 0 ? ARM64_ITS_SIZE : 0,
+		.uart_base = ARM64_UART_BASE,
+		.uart_size = ARM64_UART_SIZE,
+		.uart_spi = ARM64_UART_SPI,
+		.rtc_base = ARM64_RTC_BASE,
+		.rtc_size = ARM64_RTC_SIZE,
+		.rtc_spi = ARM64_RTC_SPI,
+		.pci_ecam_base = ARM64_PCI_ECAM_BASE,
+		.pci_ecam_size = ARM64_PCI_ECAM_SIZE,
+		.pci_mmio32_base = ARM64_PCI_MMIO32_BASE,
+		.pci_mmio32_size = ARM64_PCI_MMIO32_SIZE,
+		.pci_mmio64_base = vm->pci_mmio64_base,
+		.pci_mmio64_size = PCI_MMIO64_SIZE,
+		.pci_intx_spi = ARM64_PCI_INTX_SPI,
+		.pci_slots = PCI_SLOTS,
+		.rng_seed = seed,
+	};
+	fdt = gmem_ptr(&vm->mem, fdt_gpa, ARM64_FDT_MAX);
+	ret = fdt ? arm64_fdt_build(&c, fdt, ARM64_FDT_MAX) : -EFAULT;
+	if (ret) {
+		vlog_err(&vm->log, "cannot write the device tree: %s%s", strerror(-ret),
+			 ret == -ENOSPC ? " (is the command line very long?)" : "");
+		return ret;
+	}
+	vm->arch.entry = k.entry;
+	vm->arch.fdt = fdt_gpa;
+	return 0;
+}
+
+#define CORE_REG(name) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
+
+static int set_reg(int fd, uint64_t id, uint64_t val)
+{
+	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)&val };
+
+	return ioctl(fd, KVM_SET_ONE_REG, &r) < 0 ? -errno : 0;
+}
+
+static int get_reg(int fd, uint64_t id, uint64_t *val)
+{
+	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)val };
+
+	return ioctl(fd, KVM_GET_ONE_REG, &r) < 0 ? -errno : 0;
+}
+
+/* EL1h, with debug, SError, IRQ and FIQ masked (booting.rst: "all forms of interrupts must be masked"). */
+#define PSTATE_BOOT 0x3c5ull
+
+int arch_vcpu_init(struct vmm *vm, int vcpu_fd, unsigned id)
+{
+	struct kvm_vcpu_init init = { .target = vm->arch.target };
+	int ret;
+
+	init.features[0] = 1u << KVM_ARM_VCPU_PSCI_0_2;
+	if (id != 0)
+		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF; /* until the guest's PSCI CPU_ON */
+	if (ioctl(vcpu_fd, KVM_ARM_VCPU_INIT, &init) < 0) {
+		ret = -errno;
+		vlog_err(&vm->log, "cannot initialise vCPU %u (KVM_ARM_VCPU_INIT): %s", id, strerror(errno));
+		return ret;
+	}
+	if (id != 0 || vm->restore_dir)
+		return 0;
+	ret = set_reg(vcpu_fd, CORE_REG(regs.pstate), PSTATE_BOOT);
+	ret = ret ?: set_reg(vcpu_fd, CORE_REG(regs.regs[0]), vm->arch.fdt);
+	for (unsigned i = 1; i < 4 && !ret; i++)
+		ret = set_reg(vcpu_fd, CORE_REG(regs.regs[i]), 0);
+	ret = ret ?: set_reg(vcpu_fd, CORE_REG(regs.pc), vm->arch.entry);
+	if (ret)
+		vlog_err(&vm->log, "cannot set the boot vCPU's registers: %s", strerror(-ret));
+	return ret;
+}
+
+int arch_vcpus_created(struct vmm *vm)
+{
+	return vgic_finish(&vm->arch.vgic, &vm->log);
+}
+
+void arch_dump_regs(int vcpu_fd, const struct vlog *log)
+{
+	uint64_t pc = 0, pstate = 0, sp = 0, x[31] = { 0 };
+
+	if (get_reg(vcpu_fd, CORE_REG(regs.pc), &pc) || get_reg(vcpu_fd, CORE_REG(regs.pstate), &pstate) ||
+	    get_reg(vcpu_fd, CORE_REG(sp_el1), &sp)) {
+		vlog_err(log, "cannot read the vCPU's registers");
+		return;
+	}
+	for (unsigned i = 0; i < 31; i++)
+		get_reg(vcpu_fd, CORE_REG(regs.regs[i]), &x[i]);
+	vlog_err(log, "pc %016llx pstate %08llx sp_el1 %016llx", (unsigned long long)pc, (unsigned long long)pstate,
+		 (unsigned long long)sp);
+	for (unsigned i = 0; i < 31; i += 4)
+		vlog_err(log, "x%-2u %016llx %016llx %016llx %016llx", i, (unsigned long long)x[i],
+			 (unsigned long long)x[i + 1], (unsigned long long)x[i + 2],
+			 (unsigned long long)(i + 3 < 31 ? x[i + 3] : 0));
+}
+
+bool arch_has_power_button(struct vmm *vm)
+{
+	(void)vm;
+	return false; /* no GPIO power key yet: a stop with a grace period ends the run at once */
+}
+
+void arch_power_button(struct vmm *vm)
+{
+	(void)vm;
+}
+
+/* Snapshots of arm64 VMs need the vGIC's and the timers' state saved: not done yet, so refused. */
+const char arch_vm_state_kind[] = "kvm-arm64", arch_vcpu_state_kind[] = "vcpu-arm64";
+
+int arch_vm_save(struct vmm *vm, struct sbuf *out)
+{
+	(void)out;
+	vlog_err(&vm->log, "snapshots of arm64 guests are not supported yet");
+	return -ENOTSUP;
+}
+
+int arch_vm_restore(struct vmm *vm, struct sreader *in)
+{
+	(void)in;
+	vlog_err(&vm->log, "snapshots of arm64 guests are not supported yet");
+	return -ENOTSUP;
+}
+
+int arch_vcpu_save(struct vmm *vm, unsigned id, struct sbuf *out)
+{
+	(void)vm;
+	(void)id;
+	(void)out;
+	return -ENOTSUP;
+}
+
+int arch_vcpu_restore(struct vmm *vm, unsigned id, struct sreader *in)
+{
+	(void)vm;
+	(void)id;
+	(void)in;
+	return -ENOTSUP;
+}
