@@ -14,6 +14,8 @@ enum { ROUTE_FREE, ROUTE_ALLOCATED, ROUTE_ROUTED };
 
 struct irq_msix {
 	struct irq_routes *r;
+	struct irq_msix *next; /* on r->all, under r->lock */
+	unsigned bound;        /* vectors 0..bound-1 have their irqfd */
 	unsigned nvec;
 	bool has_devid;
 	uint32_t devid;
@@ -141,10 +143,23 @@ static void release(struct irq_msix *x, unsigned n, unsigned bound)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* Bind the irqfds of x's vectors from x->bound on. 0 or -errno (logged); x->bound says how far it got. */
+static int bind_vectors(struct irq_msix *x)
+{
+	for (; x->bound < x->nvec; x->bound++) {
+		int ret = irqfd(x->r, x->v[x->bound].fd, x->v[x->bound].gsi, true);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 int irq_routes_msix_create(struct irq_routes *r, unsigned nvec, struct irq_msix **out)
 {
 	struct irq_msix *x;
-	unsigned got = 0, bound;
+	unsigned got = 0;
+	bool live;
 	int ret;
 
 	if (nvec == 0 || nvec > MSIX_MAX_VECTORS)
@@ -168,33 +183,62 @@ int irq_routes_msix_create(struct irq_routes *r, unsigned nvec, struct irq_msix 
 	if (got < nvec) {
 		vlog_err(r->log, "out of interrupt routes: %u MSI vectors wanted, %u free", nvec, got);
 		ret = -ENOSPC;
-		bound = 0;
 		goto err;
 	}
-	for (bound = 0; bound < nvec; bound++) {
-		x->v[bound].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (x->v[bound].fd < 0) {
+	for (unsigned i = 0; i < nvec; i++) {
+		x->v[i].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (x->v[i].fd < 0) {
 			ret = -errno;
 			vlog_err(r->log, "cannot create an eventfd for an MSI vector: %s", strerror(errno));
 			goto err;
 		}
-		ret = irqfd(r, x->v[bound].fd, x->v[bound].gsi, true);
-		if (ret)
-			goto err;
+	}
+	pthread_mutex_lock(&r->lock);
+	live = r->live;
+	x->next = r->all;
+	r->all = x;
+	pthread_mutex_unlock(&r->lock);
+	ret = live ? bind_vectors(x) : 0;
+	if (ret) {
+		irq_routes_msix_destroy(x);
+		return ret;
 	}
 	*out = x;
 	return 0;
 err:
-	release(x, got, bound);
+	release(x, got, 0);
 	free(x);
+	return ret;
+}
+
+int irq_routes_start(struct irq_routes *r)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&r->lock);
+	r->live = true;
+	for (struct irq_msix *x = r->all; x && !ret; x = x->next)
+		ret = bind_vectors(x);
+	pthread_mutex_unlock(&r->lock);
 	return ret;
 }
 
 void irq_routes_msix_destroy(struct irq_msix *x)
 {
+	struct irq_routes *r;
+
 	if (!x)
 		return;
-	release(x, x->nvec, x->nvec);
+	r = x->r;
+	pthread_mutex_lock(&r->lock);
+	for (struct irq_msix **p = &r->all; *p; p = &(*p)->next) {
+		if (*p == x) {
+			*p = x->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	release(x, x->nvec, x->bound);
 	free(x);
 }
 

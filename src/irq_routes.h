@@ -51,6 +51,8 @@ struct irq_routes {
 	struct kvm_irq_routing *table;   /* scratch for commits: IRQ_ROUTES_DEFAULT_NR + IRQ_ROUTES_MAX_MSI entries */
 	struct irq_msi_route msi[IRQ_ROUTES_MAX_MSI]; /* GSI IRQ_ROUTES_MSI_BASE + i */
 	struct vlog_budget warn;         /* for failures the guest's MSI-X writes cause */
+	struct irq_msix *all;            /* every device's vectors */
+	bool live;                       /* irq_routes_start() ran: irqfds are bound at creation */
 };
 
 /* The MSI vectors of one device: a GSI and an irqfd each. Opaque for irq_routes_msi_ops. */
@@ -61,6 +63,13 @@ struct irq_msix;
  * here, with a message). 0 or -errno.
  */
 int irq_routes_init(struct irq_routes *r, int vm_fd, const struct vlog *log);
+/*
+ * The interrupt controller is complete (every vCPU exists; arm64's KVM refuses irqfds before its vGIC
+ * is initialised, -EAGAIN): bind the irqfds of every vector created so far, and from now on at
+ * creation. Before, a vector's eventfd keeps what is written to it, and KVM delivers it at the binding.
+ * 0 or -errno (logged).
+ */
+int irq_routes_start(struct irq_routes *r);
 /* After every irq_routes_msix_destroy(). */
 void irq_routes_destroy(struct irq_routes *r);
 
@@ -68,7 +77,7 @@ void irq_routes_destroy(struct irq_routes *r);
 size_t irq_routes_default(struct kvm_irq_routing_entry *e);
 
 /*
- * nvec GSIs, eventfds and irqfds for one device. Pass &irq_routes_msi_ops and *out to msix_init().
+ * nvec GSIs, eventfds and irqfds (bound now or by irq_routes_start()) for one device. Pass &irq_routes_msi_ops and *out to msix_init().
  * 0, -EINVAL (nvec 0 or > MSIX_MAX_VECTORS), -ENOSPC (GSIs exhausted), -ENOMEM or the ioctl's -errno.
  */
 int irq_routes_msix_create(struct irq_routes *r, unsigned nvec, struct irq_msix **out);

@@ -363,7 +363,7 @@ static int create_vcpus(struct vmm *vm)
 		if (ret)
 			return ret;
 	}
-	return arch_vcpus_created(vm);
+	return arch_vcpus_created(vm) ?: irq_routes_start(&vm->routes);
 }
 
 static void destroy_vcpus(struct vmm *vm)

@@ -10,9 +10,13 @@
 #                             itself where this machine has a usable /dev/kvm (VMX/SVM or PVM), so it is
 #                             left out here; in the test host where there is none (mode none)
 # Every case that runs in the test host runs in ONE boot of it (QEMU software SVM).
+# VMM_ARCH=arm64: VMM, the programs and GUEST_DIR are arm64 (VMM_ARCH=arm64 tests/guest/build-assets.sh);
+# on a machine of another architecture every case runs in the arm64 test host (QEMU TCG aarch64 with
+# the virtualization extensions, tests/host/qemu-host.sh), on an arm64 machine with /dev/kvm directly.
 # usage: run-batch.sh VMM GUEST_DIR RESULTS CASE...     exit 0 when every case has a result
 # env: VMM_EXTRA_PROGRAMS  programs and files (space-separated paths) the cases find next to vmm
 #      (embed, the API test programs, payload.elf, ...)
+#      VMM_ARCH            x86_64 (default) or arm64
 set -uo pipefail
 [ $# -ge 4 ] || { echo "usage: $0 VMM GUEST_DIR RESULTS CASE..." >&2; exit 2; }
 VMM=$(realpath "$1") G=$(realpath "$2") RESULTS=$3
@@ -22,6 +26,15 @@ SRC=$(cd "$HERE/../.." && pwd)
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 RESULTS=$(realpath "$RESULTS")
+if [ "${VMM_ARCH:-x86_64}" = arm64 ]; then
+	# The wrong binary or guest folder would fail every case in a long boot: say so at once.
+	m=$(LC_ALL=C readelf -h "$VMM" 2>/dev/null | sed -n 's/^ *Machine: *//p')
+	[ "$m" = AArch64 ] || { echo "run-batch: VMM_ARCH=arm64, but $VMM is not an AArch64 program (${m:-not ELF})"; exit 1; }
+	[ "$(cat "$G/arch" 2>/dev/null)" = arm64 ] || { echo "run-batch: $G holds no arm64 guest assets (VMM_ARCH=arm64 tests/guest/build-assets.sh $G)"; exit 1; }
+	QEMU=qemu-system-aarch64
+else
+	QEMU=qemu-system-x86_64
+fi
 mode=$(bash "$SRC/scripts/kvm-mode.sh")
 here=() host=() ctest=()
 for c in "$@"; do
@@ -89,7 +102,7 @@ for boot in 1 2 3; do
 			stalled=1
 			pkill -P $qpid 2>/dev/null
 			kill $qpid 2>/dev/null
-			pkill -f "qemu-system-x86_64.*$CPIO" 2>/dev/null
+			pkill -f "$QEMU.*$CPIO" 2>/dev/null
 			break
 		fi
 	done

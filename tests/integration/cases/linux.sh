@@ -423,6 +423,8 @@ blk-mq)
 	truncate -s 64M "$img"
 	boot 0 --mem 256M --cpus 2 --disk "$img" --cmdline "$BASE vmmtest=blk-mq vmmtest.virtio=1"
 	guest_passed blk-mq
+	# Both queues signalled through their own MSI-X vectors, not a shared INTx line.
+	grep -q "BLK-MQ-IRQS 2" "$LOG" || fail "not one MSI-X vector per queue with interrupts: $(grep BLK-MQ-IRQS "$LOG" | tr -d '\r')"
 	pass ;;
 ext4-root)
 	img=$OUT/root.img
