@@ -51,6 +51,13 @@ bool arch_has_power_button(struct vmm *vm);
 /* Press it. */
 void arch_power_button(struct vmm *vm);
 /*
+ * Guest time stands still while the VM is paused (every vCPU parked, vm->lock held): freeze reads the
+ * guest's clock into *saved (x86: kvm-clock; arm64: the virtual counter), thaw sets it back at the
+ * resume. 0 or -errno; a failure is logged (guest time then runs on through the pause).
+ */
+int arch_clock_freeze(struct vmm *vm, uint64_t *saved);
+void arch_clock_thaw(struct vmm *vm, uint64_t saved);
+/*
  * Snapshot records of KVM's VM-wide and per-vCPU state (the clock, the interrupt controller, registers):
  * their kind names in the state file, so a snapshot of one architecture is refused by the other, and
  * their save and restore. The VM is paused; 0 or -errno with the reason logged.

@@ -630,7 +630,6 @@ static bool on_vcpu_thread(struct vmm *vm)
 
 int vm_pause(struct vmm *vm)
 {
-	struct kvm_clock_data clock = { 0 };
 	unsigned self = on_vcpu_thread(vm) ? 1 : 0; /* it parks when its callback returns */
 	int ret = 0;
 
@@ -652,11 +651,8 @@ int vm_pause(struct vmm *vm)
 		ret = -EINVAL; /* it stopped meanwhile */
 	} else {
 		vm->paused = true;
-		/* Guest time stands still while paused: remember kvm-clock, set it back on resume. */
-		vm->paused_clock_valid = ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) == 0;
-		vm->paused_clock = clock.clock;
-		if (!vm->paused_clock_valid)
-			vlog_warn(&vm->log, "KVM_GET_CLOCK failed (%s): guest time runs on while paused", strerror(errno));
+		/* Guest time stands still while paused: remember the guest's clock, set it back on resume. */
+		vm->paused_clock_valid = arch_clock_freeze(vm, &vm->paused_clock) == 0;
 	}
 	pthread_mutex_unlock(&vm->lock);
 	if (!ret) {
@@ -675,12 +671,8 @@ int vm_resume(struct vmm *vm)
 		pthread_mutex_unlock(&vm->lock);
 		return busy ? -EBUSY : -EINVAL;
 	}
-	if (vm->paused_clock_valid) {
-		struct kvm_clock_data clock = { .clock = vm->paused_clock };
-
-		if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
-			vlog_warn(&vm->log, "KVM_SET_CLOCK failed (%s): guest time jumped over the pause", strerror(errno));
-	}
+	if (vm->paused_clock_valid)
+		arch_clock_thaw(vm, vm->paused_clock);
 	vm->paused = false;
 	pthread_mutex_unlock(&vm->lock);
 	/* RUNNING before the vCPUs go on: no event of the guest's can overtake it. */

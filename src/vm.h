@@ -126,7 +126,7 @@ struct vmm {
 	bool stop_requested;
 	pthread_t supervisor;       /* enforces the deadlines */
 	bool supervisor_started;
-	uint64_t paused_clock;      /* kvm-clock (ns) when paused */
+	uint64_t paused_clock;      /* the guest's clock when paused (arch_clock_freeze()) */
 	bool paused_clock_valid;
 
 	/* The library's registry of live handles (api.c). */

@@ -287,6 +287,30 @@ void arch_power_button(struct vmm *vm)
 	(void)vm;
 }
 
+/*
+ * The guest's virtual counter (CNTVCT_EL0, which its timekeeping reads): KVM_REG_ARM_TIMER_CNT reads
+ * it, and writing it moves the VM's counter offset so that it reads the value written from then on.
+ */
+int arch_clock_freeze(struct vmm *vm, uint64_t *saved)
+{
+	int ret = get_reg(vm->vcpus[0]->fd, KVM_REG_ARM_TIMER_CNT, saved);
+
+	if (ret)
+		vlog_warn(&vm->log, "cannot read the guest's virtual counter (%s): guest time runs on while paused",
+			  strerror(-ret));
+	return ret;
+}
+
+void arch_clock_thaw(struct vmm *vm, uint64_t saved)
+{
+	/* One write moves the offset of every vCPU of the VM (update_vtimer_cntvoff() in 6.1). */
+	int ret = set_reg(vm->vcpus[0]->fd, KVM_REG_ARM_TIMER_CNT, saved);
+
+	if (ret)
+		vlog_warn(&vm->log, "cannot set the guest's virtual counter (%s): guest time jumped over the pause",
+			  strerror(-ret));
+}
+
 /* Snapshots of arm64 VMs need the vGIC's and the timers' state saved: not done yet, so refused. */
 const char arch_vm_state_kind[] = "kvm-arm64", arch_vcpu_state_kind[] = "vcpu-arm64";
 

@@ -255,6 +255,28 @@ void arch_power_button(struct vmm *vm)
 	ged_power_button(vm->arch.ged);
 }
 
+int arch_clock_freeze(struct vmm *vm, uint64_t *saved)
+{
+	struct kvm_clock_data clock = { 0 };
+
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) < 0) {
+		int e = errno;
+
+		vlog_warn(&vm->log, "KVM_GET_CLOCK failed (%s): guest time runs on while paused", strerror(e));
+		return -e;
+	}
+	*saved = clock.clock;
+	return 0;
+}
+
+void arch_clock_thaw(struct vmm *vm, uint64_t saved)
+{
+	struct kvm_clock_data clock = { .clock = saved };
+
+	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
+		vlog_warn(&vm->log, "KVM_SET_CLOCK failed (%s): guest time jumped over the pause", strerror(errno));
+}
+
 const char arch_vm_state_kind[] = "kvm-x86", arch_vcpu_state_kind[] = "vcpu-x86";
 
 int arch_vm_save(struct vmm *vm, struct sbuf *out)
