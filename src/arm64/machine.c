@@ -47,6 +47,10 @@ int arch_open_kvm(struct vmm *vm)
 			return -ENOTSUP;
 		}
 	}
+	if (vm->debug_exit_port) {
+		vlog_err(&vm->log, "--debug-exit: an arm64 guest has no I/O ports to write it to");
+		return -EINVAL;
+	}
 	if (vm->ncpus > ARM64_MAX_CPUS) {
 		vlog_err(&vm->log, "--cpus %u: an arm64 guest has at most %d vCPUs", vm->ncpus, ARM64_MAX_CPUS);
 		return -EINVAL;

@@ -12,11 +12,24 @@
 
 #define MAX_TIMEOUT_S (7u * 24 * 3600)
 
+/* What differs in the help between the architectures: the kernel formats and where the marker byte goes. */
+#if defined(__aarch64__)
+#define HELP_KERNELS "an arm64 Image or Image.gz"
+#define HELP_MARKER "the MMIO byte at 0x9020000"
+#define HELP_NO_PORTS "                           (not on arm64, which has no I/O ports)\n"
+#define HELP_NO_SNAPSHOTS "                           (--snapshot-dir and --restore: not on arm64 yet)\n"
+#else
+#define HELP_NO_SNAPSHOTS ""
+#define HELP_KERNELS "bzImage or ELF vmlinux"
+#define HELP_MARKER "port 0x620"
+#define HELP_NO_PORTS ""
+#endif
+
 const char *cli_usage(void)
 {
 	return "usage: vmm --kernel PATH [options]\n"
 	       "       vmm --restore DIR [options]\n"
-	       "Boot a Linux kernel (bzImage or ELF vmlinux) in a KVM virtual machine with a serial console,\n"
+	       "Boot a Linux kernel (" HELP_KERNELS ") in a KVM virtual machine with a serial console,\n"
 	       "or go on with a VM from a snapshot.\n"
 	       "\n"
 	       "  -k, --kernel PATH        kernel to boot (required, unless --restore)\n"
@@ -64,9 +77,10 @@ const char *cli_usage(void)
 	       "                           connection to CID 2 port P goes to the unix socket PATH_P\n"
 	       "      --debug-exit=IOBASE  a port like QEMU's isa-debug-exit (e.g. 0xf4): a guest write of V\n"
 	       "                           stops the VM and vmm exits with (V << 1) | 1\n"
+	       HELP_NO_PORTS
 	       "      --boot-timer         print on stderr when each boot phase happened (ms since vmm started):\n"
 	       "                           vmm_create done, first KVM_RUN, each byte V the guest writes to\n"
-	       "                           port 0x620 (\"guest marker V\")\n"
+	       "                           " HELP_MARKER " (\"guest marker V\")\n"
 	       "      --stats              print on stderr at exit the KVM exits by reason and by port and MMIO\n"
 	       "                           range, and the time spent handling them in user space\n"
 	       "      --user UID[:GID]     once /dev/kvm, the kernel, the disks and the taps are open, run as\n"
@@ -87,6 +101,7 @@ const char *cli_usage(void)
 	       "                           --cmdline; --mem and --cpus may be left out; give the same --disk,\n"
 	       "                           --net, --hvc and --debug-exit options as when it was saved, with\n"
 	       "                           the disk images as they were then)\n"
+	       HELP_NO_SNAPSHOTS
 	       "  -t, --timeout SECONDS    stop the guest after SECONDS and exit with 124 (default: never)\n"
 	       "  -v, --verbose            print debug messages\n"
 	       "  -h, --help               print this help and exit\n"
