@@ -3,6 +3,7 @@
 """Write the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/), small meaningful inputs
 in each target's input format (see the comment at the top of tests/fuzz/fuzz_<target>.c and
 fuzz_vq.h). Run it again after changing a format: python3 tests/fuzz/seeds.py"""
+import gzip
 import os
 import shutil
 import struct
@@ -733,10 +734,177 @@ def vsock():
           u8(0) + u8(1) + u8(0) + u8(0) + u8(0) + u8(0) + u16(0) + u16(0) + turn)
 
 
+# --- fuzz_arm64_image ------------------------------------------------------------------------
+ARM64_MAGIC = 0x644d5241  # "ARM\x64" at offset 56
+MIB = 1 << 20
+
+
+def image_bytes(text_offset=0, image_size=MIB, flags=0xa, body=4096, magic=ARM64_MAGIC):
+    """An arm64 Image: the 64-byte header (an EFI "MZ" code0, a branch in code1) and a patterned body."""
+    hdr = struct.pack("<IIQQQQQQII", 0x91005a4d, 0x14000000 | 16, text_offset, image_size, flags, 0, 0, 0, magic,
+                      0x40)
+    return hdr + bytes((i * 7 + 3) & 0xff for i in range(body))
+
+
+def arm64_image():
+    t = "arm64_image"
+    ram_mib = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64]
+
+    def seed(name, kernel, ram=16, pad=0, gz=None, initrd=None, bounds=None, parse_size=None, bad_ram=False):
+        """gz: (opts, mangle, arg, val) to have the target gzip the kernel (opts: level | n << 4, windowBits
+        9 + n % 7, memLevel 1 + (15 - n) % 7); bounds: (lo, hi) from BASE - 16 MiB."""
+        cfg = ram_mib.index(ram) | (0x10 if gz else 0) | (0x20 if initrd is not None else 0)
+        cfg |= (0x40 if bounds else 0) | (0x80 if bad_ram else 0)
+        out = u8(cfg) + u8(pad)
+        if gz:
+            out += u8(gz[0]) + u8(gz[1]) + u16(gz[2]) + u8(gz[3])
+        if initrd is not None:
+            out += u16(len(initrd)) + initrd
+        if bounds:
+            out += u32(bounds[0]) + u32(bounds[1])
+        write(t, name, out + u64(len(kernel) if parse_size is None else parse_size) + kernel)
+
+    rd = b"070701" + bytes(range(200))
+    seed("image", image_bytes(), initrd=rd)
+    seed("image-text-offset", image_bytes(text_offset=0x80000, image_size=2 * MIB, body=8192), ram=8, initrd=rd)
+    seed("image-old-header", image_bytes(text_offset=0, image_size=0, flags=0, body=8192), pad=8)
+    seed("image-16k-pages-high-offset", image_bytes(text_offset=0x1080000, image_size=3 * MIB, flags=0xc), ram=20)
+    seed("image-too-big", image_bytes(image_size=100 * MIB), ram=64)
+    seed("image-big-endian", image_bytes(flags=0xb))
+    seed("image-gz", image_bytes(body=16384), gz=(0x66, 0, 0, 0), initrd=rd)
+    # image_size exactly what it inflates to: the kernel and 64 KiB of zeros.
+    seed("image-gz-exact", image_bytes(image_size=4160 + 0x10000, body=4096), pad=0xc4, gz=(0x69, 0, 0, 0))
+    seed("image-gz-old-header", image_bytes(text_offset=0, image_size=0, flags=0, body=4096), pad=48,
+         gz=(0x01, 0, 0, 0))
+    seed("image-gz-trailing", image_bytes(), gz=(0x66, 1, 7, 0))
+    seed("image-gz-truncated", image_bytes(), gz=(0x66, 2, 9, 0))
+    seed("image-gz-two-members", image_bytes(), gz=(0x66, 4, 0, 0))
+    seed("image-gz-fname", image_bytes(), gz=(0x66, 5, 0, 8))
+    seed("image-gz-bomb", image_bytes(image_size=256 << 10, body=64), pad=0xd2, gz=(0x69, 0, 0, 0))  # 288 KiB
+    # An old header inflates as far as the RAM goes: 1 MiB from 0x80000 is 512 KiB, and this is 528 KiB.
+    seed("image-gz-old-header-bomb", image_bytes(text_offset=0, image_size=0, flags=0, body=64), ram=1, pad=0xe1,
+         gz=(0x01, 0, 0, 0))
+    # A gzip file made by gzip itself (a name in its header), as the kernel's build makes Image.gz.
+    raw = gzip.compress(image_bytes(body=2048), compresslevel=9, mtime=0)
+    seed("image-gz-raw", raw[:3] + b"\x08" + raw[4:10] + b"Image\0" + raw[10:])
+    seed("initrd-bounds", image_bytes(), initrd=rd, bounds=(16 * MIB + 2 * MIB, 16 * MIB + 4 * MIB))
+    # Before 3.17 the header was in the kernel's byte order: a big-endian one has text_offset 0x80000 swapped.
+    seed("image-big-endian-old-header", image_bytes(text_offset=0x0000080000000000, image_size=0, flags=0))
+    seed("not-image-bzimage", bzimage())
+    seed("not-image-elf", b"\x7fELF\x02\x01\x01" + bytes(11) + u16(183) + bytes(64))
+    seed("not-image-xz", b"\xfd7zXZ\0" + bytes(64))
+    seed("not-image-zboot", b"MZ\0\0zimg" + bytes(16) + b"gzip" + bytes(64))
+    seed("bad-ram", image_bytes(), ram=4, bad_ram=True)
+
+
+# --- fuzz_fdt --------------------------------------------------------------------------------
+FDT_FIELDS = ["ram_base", "ram_size", "initrd_start", "initrd_size", "gicd_base", "gicd_size", "gicr_base",
+              "gicr_size", "its_base", "its_size", "uart_base", "uart_size", "uart_spi", "rtc_base", "rtc_size",
+              "rtc_spi", "pci_ecam_base", "pci_ecam_size", "pci_mmio32_base", "pci_mmio32_size", "pci_mmio64_base",
+              "pci_mmio64_size", "pci_intx_spi", "rng_seed"]
+
+
+def fdt_set(field, value):
+    return u8(FDT_FIELDS.index(field)) + u64(value)
+
+
+FDT_RANGES = ["ram", "initrd", "gicd", "gicr", "its", "uart", "rtc", "pci_ecam", "pci_mmio32", "pci_mmio64"]
+
+
+def fdt_place(field, rng, base=False, delta=0):
+    """field against range rng: a base at its end (or base) + delta, a size ending there, another field
+    taking the value of field number rng (an int) + delta."""
+    r = rng if isinstance(rng, int) else FDT_RANGES.index(rng)
+    assert -2 <= delta <= 2
+    return u8(FDT_FIELDS.index(field) | 0x60) + u8(r | (0x80 if base else 0)) + u8(delta + 2)
+
+
+def fdt():
+    t = "fdt"
+
+    def seed(name, flags=0x06, ncpus=2, slots=32, cmdline=b"console=ttyS0 earlycon panic=-1", long=0,
+             length=None, mpidrs=None, changes=b""):
+        out = u8(flags | (0x40 if length is not None else 0) | (1 if mpidrs is not None else 0)) + u8(ncpus)
+        out += u8(slots)
+        if length is not None:
+            out += u32(length)
+        out += u16(len(cmdline)) + cmdline + u8(long)
+        if mpidrs is not None:
+            out += b"".join(u64(m) for m in mpidrs)
+        write(t, name, out + changes)
+
+    seed("machine")
+    seed("64-cpus", flags=0, ncpus=64)
+    seed("no-its-no-mmio64-4-slots", flags=0x18, ncpus=1, slots=4)
+    seed("cmdline-bytes", cmdline=bytes(range(1, 256)))
+    seed("cmdline-long", cmdline=b"x", long=12)
+    seed("cmdline-near-limit", long=255)  # 2 MiB - 668 bytes: it fits
+    seed("cmdline-too-long", cmdline=b"y" * 8192, long=255)
+    seed("small-buffer", length=4096)
+    seed("exact-buffer", length=7524)  # the machine's tree, when this was written
+    seed("mpidr-aff3", ncpus=3, mpidrs=[0x80000000, 0x0100000000, 0xff00ffffff])
+    seed("mpidr-duplicate", ncpus=2, mpidrs=[0x80000001, 0x1])
+    seed("overlap-rtc-uart", changes=fdt_place("rtc_base", "uart", base=True))
+    seed("uart-touches-rtc", changes=fdt_place("uart_size", "rtc", base=True))
+    seed("uart-overlaps-rtc-by-a-byte", changes=fdt_place("uart_size", "rtc", base=True, delta=1))
+    seed("initrd-at-ram-end", changes=fdt_set("initrd_size", 2) + fdt_place("initrd_start", "ram", delta=-2))
+    seed("initrd-past-ram-end", changes=fdt_set("initrd_size", 2) + fdt_place("initrd_start", "ram", delta=-1))
+    seed("shared-spi", changes=fdt_place("rtc_spi", FDT_FIELDS.index("uart_spi")))
+    seed("initrd-outside", changes=fdt_set("initrd_start", 0x40000000 + 64 * MIB - 4096))
+    seed("ram-wraps", changes=fdt_set("ram_base", 0xfffffffffff00000) + fdt_set("pci_mmio64_size", 0))
+    seed("ecam-256-buses", changes=fdt_set("pci_ecam_base", 0x40000000 + 1024 * MIB) +
+         fdt_set("pci_ecam_size", 256 * MIB))
+    seed("bad-buffers", flags=0x86)
+
+
+# --- fuzz_pl031 ------------------------------------------------------------------------------
+PL031_EPOCH = 1795614307  # 2026-11-25 13:45:07 UTC
+DR, MR, LR, CR, IMSC, RIS, MIS, ICR = range(8)
+
+
+def rtc_rd(reg):
+    return u8(0x30) + u8(reg)
+
+
+def rtc_wr(reg, value):
+    return u8(0x31) + u8(reg) + u64(value)
+
+
+def rtc_io(off, width=2, write=False, value=0):
+    """Any offset and width (0..3: 1, 2, 4, 8 bytes)."""
+    return u8((1 if write else 0) | width << 3) + u16(off) + (u64(value) if write else b"")
+
+
+def pl031():
+    t = "pl031"
+    ids = b"".join(rtc_io(0xfe0 + 4 * i) for i in range(8))
+    # rtc-pl031's probe and an alarm: the IDs, CR, the time; an alarm 3 s ahead, the clock gets there.
+    probe = ids + rtc_rd(CR) + rtc_wr(CR, 1) + rtc_rd(DR) + rtc_wr(IMSC, 0) + rtc_wr(ICR, 1)
+    alarm = rtc_wr(MR, PL031_EPOCH + 3) + rtc_wr(IMSC, 1) + u8(2) + u8(2) + rtc_rd(RIS) + u8(2) + u8(1) + rtc_rd(MIS)
+    alarm += rtc_wr(ICR, 1) + rtc_rd(RIS)
+    write(t, "probe-alarm", u64(PL031_EPOCH) + probe + alarm)
+    # hwclock --systohc: LR, then the counter ticks on from it; MR equal to the new counter matches at once.
+    write(t, "set-time", u64(PL031_EPOCH) + rtc_wr(LR, 1000) + rtc_rd(DR) + u8(2) + u8(60) + rtc_rd(DR) +
+          rtc_wr(MR, 1060) + rtc_rd(RIS) + rtc_rd(LR))
+    # Odd widths and offsets, past the page.
+    write(t, "odd-access", u64(PL031_EPOCH) + rtc_io(0, 0) + rtc_io(2, 2) + rtc_io(4, 3, True, 5) +
+          rtc_io(0x1000) + rtc_io(0xffc) + rtc_io(0x20, 2, True, 7) + rtc_io(0xfe1, 0))
+    # The clock steps back and far ahead (past 2^32 seconds: every counter value goes by).
+    write(t, "clock-jumps", u64(PL031_EPOCH) + rtc_wr(MR, PL031_EPOCH - 10) + rtc_wr(IMSC, 1) + u8(3) + u64(-100) +
+          rtc_rd(RIS) + u8(3) + u64(1 << 33) + u8(4) + rtc_rd(MIS) + u8(7) + u64(-(1 << 63)) + rtc_rd(DR))
+    # Snapshots: an alarm pending across a save; restored later, one that fell meanwhile.
+    snap = u64(PL031_EPOCH) + rtc_wr(LR, 5) + rtc_wr(MR, 20) + rtc_wr(IMSC, 1) + u8(5) + u8(2) + u8(30) + u8(5 | 8)
+    snap += rtc_rd(RIS) + rtc_wr(ICR, 1) + u8(5 | 8) + rtc_rd(DR)
+    write(t, "snapshot", snap)
+    state = u32(7) + u32(8) + u32(9) + u8(1) + u8(0) + u64(PL031_EPOCH - 100)
+    write(t, "restore", u64(PL031_EPOCH) + u8(6) + u8(len(state)) + state + rtc_rd(RIS) + u8(6 | 8) + u8(5) +
+          state[:5] + u8(6) + u8(len(state)) + state[:12] + u8(2) + state[13:] + rtc_rd(MR))
+
+
 def main():
     shutil.rmtree(CORPUS, ignore_errors=True)
     for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_pci, net, snapshot, vsock,
-                net_copy):
+                net_copy, arm64_image, fdt, pl031):
         gen()
 
 
