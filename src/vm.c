@@ -27,15 +27,23 @@
 
 #define KVM_API_VERSION_WANTED 12
 
-static const struct {
-	int cap;
-	const char *name;
-} required_caps[] = {
+static const struct kvm_cap_need required_caps[] = {
 	{ KVM_CAP_USER_MEMORY, "user memory regions (KVM_CAP_USER_MEMORY)" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 	{ KVM_CAP_IOEVENTFD, "ioeventfd (KVM_CAP_IOEVENTFD)" },
 	{ KVM_CAP_IRQFD, "irqfd (KVM_CAP_IRQFD)" },
 };
+
+int vm_require_caps(struct vmm *vm, const struct kvm_cap_need *caps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0) {
+			vlog_err(&vm->log, "this host's KVM lacks %s, which vmm needs", caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
 
 static void close_images(struct vmm *vm)
 {
@@ -113,12 +121,9 @@ static int open_kvm(struct vmm *vm)
 			 KVM_API_VERSION_WANTED);
 		return -ENOTSUP;
 	}
-	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
-		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
-			vlog_err(&vm->log, "this host's KVM lacks %s, which vmm needs", required_caps[i].name);
-			return -ENOTSUP;
-		}
-	}
+	v = vm_require_caps(vm, required_caps, sizeof(required_caps) / sizeof(required_caps[0]));
+	if (v)
+		return v;
 	v = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (v <= 0)
 		v = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <time.h>
 
 #include <vmm/vmm.h>
@@ -135,6 +136,13 @@ struct vmm {
 	bool dying;
 };
 
+/* A KVM capability vmm needs, and how a message names it. */
+struct kvm_cap_need {
+	int cap;
+	const char *name;
+};
+/* 0 when /dev/kvm (vm->kvm_fd) has every one of caps[0..n), else -ENOTSUP with the first missing one logged. */
+int vm_require_caps(struct vmm *vm, const struct kvm_cap_need *caps, size_t n);
 /* restore_dir: create the VM from that snapshot (vmm_restore), else NULL (a cold boot). */
 int vm_init(struct vmm *vm, const struct vmm_config *cfg, const char *restore_dir);
 /*

@@ -29,10 +29,7 @@
 const char arch_name[] = "arm64";
 const bool arch_msi_devid = true;
 
-static const struct {
-	int cap;
-	const char *name;
-} required_caps[] = {
+static const struct kvm_cap_need required_caps[] = {
 	{ KVM_CAP_ONE_REG, "KVM_CAP_ONE_REG" },
 	{ KVM_CAP_DEVICE_CTRL, "in-kernel devices (KVM_CAP_DEVICE_CTRL)" },
 	{ KVM_CAP_ARM_PSCI_0_2, "PSCI 0.2 (KVM_CAP_ARM_PSCI_0_2)" },
@@ -41,12 +38,10 @@ static const struct {
 
 int arch_open_kvm(struct vmm *vm)
 {
-	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
-		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
-			vlog_err(&vm->log, "this host's KVM lacks %s, which vmm needs", required_caps[i].name);
-			return -ENOTSUP;
-		}
-	}
+	int ret = vm_require_caps(vm, required_caps, sizeof(required_caps) / sizeof(required_caps[0]));
+
+	if (ret)
+		return ret;
 	if (vm->debug_exit_port) {
 		vlog_err(&vm->log, "--debug-exit: an arm64 guest has no I/O ports to write it to");
 		return -EINVAL;

@@ -33,10 +33,7 @@
 const char arch_name[] = "x86_64";
 const bool arch_msi_devid = false;
 
-static const struct {
-	int cap;
-	const char *name;
-} required_caps[] = {
+static const struct kvm_cap_need required_caps[] = {
 	{ KVM_CAP_IRQCHIP, "in-kernel irqchip (KVM_CAP_IRQCHIP)" },
 	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
 	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
@@ -45,12 +42,10 @@ static const struct {
 
 int arch_open_kvm(struct vmm *vm)
 {
-	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
-		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
-			vlog_err(&vm->log, "this host's KVM lacks %s, which vmm needs", required_caps[i].name);
-			return -ENOTSUP;
-		}
-	}
+	int ret = vm_require_caps(vm, required_caps, sizeof(required_caps) / sizeof(required_caps[0]));
+
+	if (ret)
+		return ret;
 	return x86_supported_cpuid(vm->kvm_fd, &vm->log, &vm->arch.cpuid);
 }
 
