@@ -17,8 +17,11 @@
 #                      their dmesg instead, and timeline-report.awk compares them phase by phase
 #                      (bench/boot/timeline.sh sets it); TIMELINE_STRACE=1 adds one run per VMM under
 #                      strace (slow: minutes in the nested test host)
+#        VMM_ARCH=arm64  the arm64 benchmark instead: vmm against QEMU virt (bench/boot/run-arm64.sh)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# VMM_ARCH=arm64: the arm64 benchmark, vmm against QEMU virt (run-arm64.sh; BUILD_DIR default build/arm64).
+if [ "${VMM_ARCH:-x86_64}" = arm64 ]; then exec bash "$HERE/run-arm64.sh" "$@"; fi
 # shellcheck source=bench/lib.sh
 . "$HERE/../lib.sh"
 SRC=$(cd "$HERE/../.." && pwd)
