@@ -42,6 +42,9 @@ int arch_open_kvm(struct vmm *vm)
 
 	if (ret)
 		return ret;
+	/* Pointer authentication, as QEMU's -cpu host gives it: both kinds or neither (KVM's rule). */
+	vm->arch.ptrauth = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PTRAUTH_ADDRESS) > 0 &&
+			   ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PTRAUTH_GENERIC) > 0;
 	if (vm->debug_exit_port) {
 		vlog_err(&vm->log, "--debug-exit: an arm64 guest has no I/O ports to write it to");
 		return -EINVAL;
@@ -232,6 +235,8 @@ int arch_vcpu_init(struct vmm *vm, int vcpu_fd, unsigned id)
 	int ret;
 
 	init.features[0] = 1u << KVM_ARM_VCPU_PSCI_0_2;
+	if (vm->arch.ptrauth)
+		init.features[0] |= 1u << KVM_ARM_VCPU_PTRAUTH_ADDRESS | 1u << KVM_ARM_VCPU_PTRAUTH_GENERIC;
 	if (id != 0)
 		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF; /* until the guest's PSCI CPU_ON */
 	if (ioctl(vcpu_fd, KVM_ARM_VCPU_INIT, &init) < 0) {

@@ -3,6 +3,7 @@
 #ifndef VMM_ARM64_MACHINE_H
 #define VMM_ARM64_MACHINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "arm64/vgic.h"
@@ -13,6 +14,7 @@ struct arch_vm {
 	struct vgic vgic;       /* the in-kernel GICv3 and ITS */
 	struct pl031 *rtc;      /* PL031 at ARM64_RTC_BASE */
 	uint32_t target;        /* KVM_ARM_PREFERRED_TARGET's CPU type, for KVM_ARM_VCPU_INIT */
+	bool ptrauth;           /* the host's KVM gives guests pointer authentication */
 	uint64_t entry;         /* where the loader put the kernel: the boot CPU's pc */
 	uint64_t fdt;           /* the device tree's guest-physical address: the boot CPU's x0 */
 };
