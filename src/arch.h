@@ -31,6 +31,8 @@ unsigned long arch_vm_type(struct vmm *vm);
 int arch_create_vm(struct vmm *vm);
 /* The in-kernel interrupt controller (x86: irqchip and PIT; arm64: only recorded, made once the vCPUs exist). */
 int arch_setup_irqchip(struct vmm *vm);
+/* Its teardown, after the devices wired to it are gone (x86: nothing, it goes with the VM's fd). */
+void arch_teardown_irqchip(struct vmm *vm);
 /* The devices only this architecture has, and where the UART sits; on the VM's buses and device list. */
 int arch_setup_devices(struct vmm *vm);
 void arch_teardown_devices(struct vmm *vm);

@@ -396,7 +396,7 @@ static const struct {
 	STEP(open_kvm, close_kvm),
 	STEP(create_vm, destroy_vm),
 	STEP(setup_memory, teardown_memory),
-	STEP(arch_setup_irqchip, nothing),
+	STEP(arch_setup_irqchip, arch_teardown_irqchip),
 	STEP(setup_irq_routes, teardown_irq_routes),
 	STEP(vm_create_consoles, vm_destroy_consoles),
 	STEP(setup_devices, arch_teardown_devices),

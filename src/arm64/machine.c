@@ -87,6 +87,11 @@ int arch_setup_irqchip(struct vmm *vm)
 	return vgic_create(&vm->arch.vgic, vm->vm_fd, vm->ncpus, &vm->log);
 }
 
+void arch_teardown_irqchip(struct vmm *vm)
+{
+	vgic_destroy(&vm->arch.vgic);
+}
+
 /* SPI n is INTID 32 + n; KVM_IRQ_LINE names it by type and INTID. */
 void arch_irq_set(void *opaque, unsigned gsi, int level)
 {
@@ -125,7 +130,6 @@ void arch_teardown_devices(struct vmm *vm)
 	pl031_destroy(vm->arch.rtc);
 	vm->serial = NULL;
 	vm->arch.rtc = NULL;
-	vgic_destroy(&vm->arch.vgic); /* the vGIC outlives the devices wired to it */
 }
 
 void arch_pci_ready(struct vmm *vm)

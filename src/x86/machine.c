@@ -97,6 +97,11 @@ int arch_setup_irqchip(struct vmm *vm)
 	return 0;
 }
 
+void arch_teardown_irqchip(struct vmm *vm)
+{
+	(void)vm;
+}
+
 void arch_irq_set(void *opaque, unsigned gsi, int level)
 {
 	struct vmm *vm = opaque;
