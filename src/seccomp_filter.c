@@ -124,8 +124,9 @@ static const unsigned long ioctls[] = {
 	KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, KVM_GET_IRQCHIP, KVM_SET_IRQCHIP,	  KVM_GET_PIT2,	  KVM_SET_PIT2,
 	KVM_GET_TSC_KHZ,  KVM_SET_TSC_KHZ, KVM_GET_MSR_INDEX_LIST,
 #elif defined(__aarch64__)
-	/* Registers after a crash (arm64/machine.c). */
-	KVM_GET_ONE_REG,  KVM_SET_ONE_REG,
+	/* Registers after a crash, and the vCPU and GICv3 state of a snapshot (arm64/machine.c, arm64/vgic.c). */
+	KVM_GET_ONE_REG,  KVM_SET_ONE_REG, KVM_GET_REG_LIST, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
+	KVM_GET_DEVICE_ATTR, KVM_SET_DEVICE_ATTR,
 #endif
 	TUNSETOFFLOAD,	  TUNSETVNETHDRSZ,
 	/* vhost-net, handed the rings at each activation (vhost_net.c); the fds are opened at set-up. */

@@ -11,9 +11,7 @@
 
 #include "device.h"
 #include "devices/boot_timer.h"
-#if defined(__aarch64__)
-#include "arm64/layout.h"
-#endif
+#include "arch.h"
 #include "stats.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -45,13 +43,7 @@ int vm_setup_boot_timer(struct vmm *vm)
 	vm->boot_timer = boot_timer_create(on_marker, vm);
 	if (!vm->boot_timer)
 		return -ENOMEM;
-#if defined(__aarch64__)
-	/* No I/O ports on arm64: the same byte register on MMIO (a guest writes it with busybox devmem). */
-	ret = bus_register(&vm->mmio, ARM64_BOOT_TIMER_BASE, BOOT_TIMER_LEN, boot_timer_io, vm->boot_timer,
-			   "boot-timer");
-#else
-	ret = bus_register(&vm->pio, BOOT_TIMER_PORT, BOOT_TIMER_LEN, boot_timer_io, vm->boot_timer, "boot-timer");
-#endif
+	ret = arch_register_vmm_reg(vm, ARCH_REG_BOOT_TIMER, boot_timer_io, vm->boot_timer, "boot-timer");
 	ret = ret ?: vm_add_device(vm, "boot-timer", &boot_timer_device_ops, vm->boot_timer);
 	if (ret)
 		vlog_err(&vm->log, "the boot-timer register collides with another device's (%s)", strerror(-ret));

@@ -627,7 +627,7 @@ out:
 	return ret;
 }
 
-/* ---- The guest's snapshot request port. ---- */
+/* ---- The guest's snapshot request register (VMM_SNAPSHOT_PORT, VMM_SNAPSHOT_MMIO_ARM64). ---- */
 
 static void request_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
 {
@@ -641,9 +641,9 @@ static void request_io(void *opaque, uint64_t off, void *data, uint32_t len, boo
 
 int vm_setup_snapshot_port(struct vmm *vm)
 {
-	int ret = bus_register(&vm->pio, VMM_SNAPSHOT_PORT, 1, request_io, vm, "snapshot-request");
+	int ret = arch_register_vmm_reg(vm, ARCH_REG_SNAPSHOT_REQUEST, request_io, vm, "snapshot-request");
 
 	if (ret)
-		vlog_err(&vm->log, "the snapshot-request port 0x%x collides with another device's ports", VMM_SNAPSHOT_PORT);
+		vlog_err(&vm->log, "the snapshot-request register collides with another device's");
 	return ret;
 }

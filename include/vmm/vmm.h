@@ -50,8 +50,12 @@ extern "C" {
 #define VMM_MAX_NICS 8
 #define VMM_MAX_FS 4
 #define VMM_MAX_HOSTFWD 16 /* host-to-guest forwards of one user-mode NIC */
-/* A guest's write of any byte to this I/O port raises VMM_EVENT_SNAPSHOT_REQUEST (reads give 0). */
+/*
+ * A guest's write of any byte to this I/O port (x86) or to this guest-physical address (arm64, which
+ * has no I/O ports; e.g. busybox `devmem 0x09030000 8 1`) raises VMM_EVENT_SNAPSHOT_REQUEST (reads give 0).
+ */
 #define VMM_SNAPSHOT_PORT 0x624
+#define VMM_SNAPSHOT_MMIO_ARM64 0x09030000ull
 #define VMM_KICK_SIGNAL_OFFSET 2
 #define VMM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
 #define VMM_DEFAULT_MEM (512ull << 20)

@@ -7,6 +7,8 @@
 #ifndef VMM_ARM64_LAYOUT_H
 #define VMM_ARM64_LAYOUT_H
 
+#include "vmm/vmm.h"
+
 #define ARM64_GICD_BASE 0x08000000ull /* GICv3 distributor */
 #define ARM64_GICD_SIZE 0x00010000ull
 #define ARM64_ITS_BASE 0x08080000ull /* GICv3 ITS: MSI-X of PCI functions */
@@ -22,6 +24,7 @@
 #define ARM64_RTC_SPI 2
 #define ARM64_BOOT_TIMER_BASE 0x09020000ull /* the boot-timer marker (x86: port 0x620) */
 #define ARM64_BOOT_TIMER_SIZE 0x00001000ull
+#define ARM64_SNAPSHOT_BASE VMM_SNAPSHOT_MMIO_ARM64 /* the snapshot request (x86: port 0x624) */
 #define ARM64_PCI_INTX_SPI 3 /* INTA..INTD: SPIs 3..6, swizzled by slot */
 #define ARM64_PCI_MMIO32_BASE 0x10000000ull
 #define ARM64_PCI_MMIO32_SIZE 0x2eff0000ull

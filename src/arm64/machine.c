@@ -19,6 +19,7 @@
 #include "arm64/fdt.h"
 #include "arm64/image.h"
 #include "arm64/layout.h"
+#include "arm64/vcpu_state.h"
 #include "device.h"
 #include "devices/pl031.h"
 #include "devices/serial.h"
@@ -137,12 +138,6 @@ void arch_pci_ready(struct vmm *vm)
 	(void)vm;
 }
 
-/* MPIDR_EL1 as KVM gives it to vCPU id (reset_mpidr() in arch/arm64/kvm/sys_regs.c): 16 per cluster. */
-static uint64_t vcpu_mpidr(unsigned id)
-{
-	return (uint64_t)(id & 0xf) | (uint64_t)((id >> 4) & 0xff) << 8 | (uint64_t)((id >> 12) & 0xff) << 16;
-}
-
 int arch_load_guest(struct vmm *vm)
 {
 	uint64_t ram_end = ARM64_RAM_BASE + vm->mem_bytes, mpidr[ARM64_MAX_CPUS], fdt_gpa, seed = 0;
@@ -169,7 +164,7 @@ int arch_load_guest(struct vmm *vm)
 			return ret;
 	}
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		mpidr[i] = vcpu_mpidr(i);
+		mpidr[i] = arm64_vcpu_mpidr(i);
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
 		seed = 0; /* no entropy yet: the guest gathers its own */
 	const struct arm64_fdt_config c = {
@@ -212,6 +207,14 @@ int arch_load_guest(struct vmm *vm)
 	vm->arch.entry = k.entry;
 	vm->arch.fdt = fdt_gpa;
 	return 0;
+}
+
+/* No I/O ports on arm64: the same byte registers on MMIO pages (a guest writes them with busybox devmem). */
+int arch_register_vmm_reg(struct vmm *vm, enum arch_vmm_reg which, bus_io_fn fn, void *opaque, const char *name)
+{
+	uint64_t addr = which == ARCH_REG_BOOT_TIMER ? ARM64_BOOT_TIMER_BASE : ARM64_SNAPSHOT_BASE;
+
+	return bus_register(&vm->mmio, addr, 1, fn, opaque, name);
 }
 
 #define CORE_REG(name) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
@@ -319,35 +322,153 @@ void arch_clock_thaw(struct vmm *vm, uint64_t saved)
 			  strerror(-ret));
 }
 
-/* Snapshots of arm64 VMs need the vGIC's and the timers' state saved: not done yet, so refused. */
+/* ---- Snapshots: the GICv3 (arm64/gic_state.h) and each vCPU (arm64/vcpu_state.h). ---- */
+
 const char arch_vm_state_kind[] = "kvm-arm64", arch_vcpu_state_kind[] = "vcpu-arm64";
 
 int arch_vm_save(struct vmm *vm, struct sbuf *out)
 {
-	(void)out;
-	vlog_err(&vm->log, "snapshots of arm64 guests are not supported yet");
-	return -ENOTSUP;
+	struct gic_state *s = malloc(sizeof(*s));
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	ret = vgic_save(&vm->arch.vgic, vm->ncpus, s, &vm->log);
+	if (!ret)
+		gic_state_write(s, out);
+	free(s);
+	return ret;
 }
 
 int arch_vm_restore(struct vmm *vm, struct sreader *in)
 {
-	(void)in;
-	vlog_err(&vm->log, "snapshots of arm64 guests are not supported yet");
-	return -ENOTSUP;
+	struct gic_state *s = malloc(sizeof(*s));
+	char err[128];
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	ret = gic_state_read(in, vm->ncpus, s, err, sizeof(err));
+	if (ret)
+		vlog_err(&vm->log, "snapshot '%s' cannot be restored: %s", vm->restore_dir, err);
+	else
+		ret = vgic_restore(&vm->arch.vgic, s, &vm->log);
+	free(s);
+	return ret;
+}
+
+_Static_assert(sizeof(struct kvm_vcpu_events) == ARM64_VCPU_EVENTS_SIZE, "struct kvm_vcpu_events");
+
+/* Every register KVM lists for the vCPU (KVM_GET_REG_LIST) into s. 0 or -errno. */
+static int read_regs(int fd, struct arm64_vcpu_state *s, const struct vlog *log, unsigned id)
+{
+	struct kvm_reg_list probe = { .n = 0 }, *list;
+	size_t bytes = 0;
+	int ret = 0;
+
+	if (ioctl(fd, KVM_GET_REG_LIST, &probe) == 0 || errno != E2BIG || probe.n > ARM64_VCPU_MAX_REGS) {
+		vlog_err(log, "cannot list vCPU %u's registers (KVM_GET_REG_LIST): %s", id,
+			 probe.n > ARM64_VCPU_MAX_REGS ? "too many" : strerror(errno));
+		return -EIO;
+	}
+	list = calloc(1, sizeof(*list) + probe.n * sizeof(list->reg[0]));
+	if (!list)
+		return -ENOMEM;
+	list->n = probe.n;
+	if (ioctl(fd, KVM_GET_REG_LIST, list) < 0) {
+		ret = -errno;
+		vlog_err(log, "cannot list vCPU %u's registers (KVM_GET_REG_LIST): %s", id, strerror(errno));
+		goto out;
+	}
+	for (uint64_t i = 0; i < list->n; i++) {
+		if (!arm64_reg_size(list->reg[i])) {
+			vlog_err(log, "vCPU %u has register 0x%llx, which a snapshot cannot hold", id,
+				 (unsigned long long)list->reg[i]);
+			ret = -ENOTSUP;
+			goto out;
+		}
+		bytes += arm64_reg_size(list->reg[i]);
+	}
+	ret = arm64_vcpu_state_alloc(s, (uint32_t)list->n, bytes);
+	for (uint64_t i = 0, off = 0; i < list->n && !ret; i++) {
+		struct arm64_reg *r = &s->regs[i];
+		struct kvm_one_reg one = { .id = list->reg[i], .addr = (uintptr_t)(s->values + off) };
+
+		*r = (struct arm64_reg){ .id = list->reg[i], .size = arm64_reg_size(list->reg[i]), .off = (uint32_t)off };
+		if (ioctl(fd, KVM_GET_ONE_REG, &one) < 0) {
+			ret = -errno;
+			vlog_err(log, "cannot read vCPU %u's register 0x%llx: %s", id, (unsigned long long)r->id, strerror(errno));
+		}
+		off += r->size;
+		s->nregs = (uint32_t)i + 1;
+	}
+out:
+	free(list);
+	return ret;
 }
 
 int arch_vcpu_save(struct vmm *vm, unsigned id, struct sbuf *out)
 {
-	(void)vm;
-	(void)id;
-	(void)out;
-	return -ENOTSUP;
+	struct arm64_vcpu_state s = { 0 };
+	struct kvm_mp_state mp;
+	int fd = vm->vcpus[id]->fd, ret;
+
+	if (ioctl(fd, KVM_GET_MP_STATE, &mp) < 0) {
+		ret = -errno;
+		vlog_err(&vm->log, "cannot read vCPU %u's state (KVM_GET_MP_STATE): %s", id, strerror(errno));
+		return ret;
+	}
+	s.mp_state = mp.mp_state;
+	if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_VCPU_EVENTS) > 0) {
+		if (ioctl(fd, KVM_GET_VCPU_EVENTS, s.events) < 0) {
+			ret = -errno;
+			vlog_err(&vm->log, "cannot read vCPU %u's pending events: %s", id, strerror(errno));
+			return ret;
+		}
+		s.events_len = ARM64_VCPU_EVENTS_SIZE;
+	}
+	ret = read_regs(fd, &s, &vm->log, id);
+	/* The guest's counter as it stood at the pause: a restored guest goes on from there. */
+	for (uint32_t i = 0; i < s.nregs && !ret && vm->paused_clock_valid; i++)
+		if (s.regs[i].id == KVM_REG_ARM_TIMER_CNT && s.regs[i].size == sizeof(vm->paused_clock))
+			memcpy(s.values + s.regs[i].off, &vm->paused_clock, sizeof(vm->paused_clock));
+	if (!ret)
+		arm64_vcpu_state_write(&s, out);
+	arm64_vcpu_state_free(&s);
+	return ret;
 }
 
+/* Into a vCPU made by arch_vcpu_init() for a restore (same features), before it first runs. */
 int arch_vcpu_restore(struct vmm *vm, unsigned id, struct sreader *in)
 {
-	(void)vm;
-	(void)id;
-	(void)in;
-	return -ENOTSUP;
+	struct arm64_vcpu_state s;
+	struct kvm_mp_state mp;
+	int fd = vm->vcpus[id]->fd, ret = 0;
+	char err[128];
+
+	if (arm64_vcpu_state_read(in, &s, err, sizeof(err))) {
+		vlog_err(&vm->log, "snapshot '%s' cannot be restored: vCPU %u: %s", vm->restore_dir, id, err);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < s.nregs && !ret; i++) {
+		struct kvm_one_reg one = { .id = s.regs[i].id, .addr = (uintptr_t)(s.values + s.regs[i].off) };
+
+		if (ioctl(fd, KVM_SET_ONE_REG, &one) < 0) {
+			ret = -errno;
+			vlog_err(&vm->log, "cannot restore vCPU %u's register 0x%llx: %s%s", id,
+				 (unsigned long long)s.regs[i].id, strerror(errno),
+				 errno == ENOENT ? " (this host's KVM has no such register: a snapshot from another kind of host?)" : "");
+		}
+	}
+	if (!ret && s.events_len && ioctl(fd, KVM_SET_VCPU_EVENTS, s.events) < 0) {
+		ret = -errno;
+		vlog_err(&vm->log, "cannot restore vCPU %u's pending events: %s", id, strerror(errno));
+	}
+	mp.mp_state = s.mp_state;
+	if (!ret && ioctl(fd, KVM_SET_MP_STATE, &mp) < 0) {
+		ret = -errno;
+		vlog_err(&vm->log, "cannot restore vCPU %u's state (KVM_SET_MP_STATE %u): %s", id, s.mp_state, strerror(errno));
+	}
+	arm64_vcpu_state_free(&s);
+	return ret;
 }

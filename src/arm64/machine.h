@@ -19,4 +19,10 @@ struct arch_vm {
 	uint64_t fdt;           /* the device tree's guest-physical address: the boot CPU's x0 */
 };
 
+/* MPIDR_EL1 as KVM gives it to vCPU id (reset_mpidr() in arch/arm64/kvm/sys_regs.c): 16 per cluster. */
+static inline uint64_t arm64_vcpu_mpidr(unsigned id)
+{
+	return (uint64_t)(id & 0xf) | (uint64_t)((id >> 4) & 0xff) << 8 | (uint64_t)((id >> 12) & 0xff) << 16;
+}
+
 #endif

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "arm64/gic_state.h"
 #include "log.h"
 
 struct vgic {
@@ -21,5 +22,13 @@ int vgic_create(struct vgic *g, int vm_fd, unsigned ncpus, const struct vlog *lo
 /* Once every vCPU exists: the number of interrupts and KVM's own initialisation. 0 or -errno. */
 int vgic_finish(struct vgic *g, const struct vlog *log);
 void vgic_destroy(struct vgic *g);
+/*
+ * Snapshots (the VM paused, every vCPU outside KVM_RUN). Save writes the LPIs' pending bits and the
+ * ITS's tables into guest memory (saved after it), then reads every register of arm64/gic_state.h.
+ * Restore (after vgic_finish(), the vCPUs created, guest memory in place) writes them in KVM's order.
+ * 0 or -errno, logged.
+ */
+int vgic_save(struct vgic *g, unsigned ncpus, struct gic_state *s, const struct vlog *log);
+int vgic_restore(struct vgic *g, const struct gic_state *s, const struct vlog *log);
 
 #endif

@@ -53,5 +53,10 @@ static inline bool sr_done(const struct sreader *r)
 {
 	return !r->bad && r->off == r->len;
 }
+/* Bytes not read yet (0 once bad). */
+static inline size_t sr_left(const struct sreader *r)
+{
+	return r->bad ? 0 : r->len - r->off;
+}
 
 #endif

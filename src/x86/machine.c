@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 
 #include "device.h"
+#include "devices/boot_timer.h"
 #include "devices/cf9.h"
 #include "devices/ged.h"
 #include "devices/i8042.h"
@@ -227,6 +228,13 @@ int arch_load_guest(struct vmm *vm)
 		return ret;
 	}
 	return x86_boot_setup(&vm->mem, &vm->log, &f, vm->cmdline, rsdp, &vm->arch.boot);
+}
+
+int arch_register_vmm_reg(struct vmm *vm, enum arch_vmm_reg which, bus_io_fn fn, void *opaque, const char *name)
+{
+	uint16_t port = which == ARCH_REG_BOOT_TIMER ? BOOT_TIMER_PORT : VMM_SNAPSHOT_PORT;
+
+	return bus_register(&vm->pio, port, 1, fn, opaque, name);
 }
 
 int arch_vcpu_init(struct vmm *vm, int vcpu_fd, unsigned id)

@@ -901,10 +901,48 @@ def pl031():
           state[:5] + u8(6) + u8(len(state)) + state[:12] + u8(2) + state[13:] + rtc_rd(MR))
 
 
+# --- fuzz_arm64_state: the arm64 snapshot blobs (src/arm64/gic_state.h, vcpu_state.h) ---------------
+GIC_DIST_WORDS, GIC_LEVEL_WORDS, GIC_REDIST_WORDS, GIC_ICC_MAIN, GIC_ITS_REGS = 235, 3, 19, 7, 13
+KVM_REG_ARM64 = 0x6000000000000000
+
+
+def gic_blob(ncpus, its, nap=1):
+    b = u32(0x43494776) + u32(1) + u32(128) + u32(ncpus)
+    b += b"".join(u32(0x100 + i) for i in range(GIC_DIST_WORDS)) + u32(0x1a) * GIC_LEVEL_WORDS
+    for c in range(ncpus):
+        b += b"".join(u32(c << 16 | i) for i in range(GIC_REDIST_WORDS))
+        b += u64(0x7) + u64(4 << 8) + b"".join(u64(i) for i in range(GIC_ICC_MAIN - 2))
+        b += u8(nap) + u64(1) * nap + u64(2) * nap
+    b += u8(1 if its else 0)
+    if its:
+        b += b"".join(u64(0x8000 + i) for i in range(GIC_ITS_REGS))
+    return b
+
+
+def vcpu_blob(regs, mp_state=0, events=True):
+    b = u32(0x34364176) + u32(1) + u32(mp_state)
+    b += (u32(64) + bytes(64)) if events else u32(0)
+    b += u32(len(regs))
+    for size_code, value in regs:
+        b += u64(KVM_REG_ARM64 | size_code << 52 | len(b)) + value
+    return b
+
+
+def arm64_state():
+    t = "arm64_state"
+    # mode byte: bit 0 clear, a GICv3 blob for (mode >> 1) % 64 + 1 vCPUs; set, a vCPU blob.
+    write(t, "gic-1cpu-its", u8(0) + gic_blob(1, True))
+    write(t, "gic-2cpu-noits-nap2", u8(2) + gic_blob(2, False, 2))
+    write(t, "gic-wrong-cpus", u8(4) + gic_blob(1, True))
+    write(t, "vcpu-core-and-sysregs", u8(1) + vcpu_blob([(3, u64(0x40080000)), (2, u32(0x3c5)), (4, bytes(16))]))
+    write(t, "vcpu-stopped-no-events", u8(1) + vcpu_blob([(3, u64(1))] * 8, mp_state=5, events=False))
+    write(t, "vcpu-sve-sized", u8(1) + vcpu_blob([(8, bytes(256))]))
+
+
 def main():
     shutil.rmtree(CORPUS, ignore_errors=True)
     for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_pci, net, snapshot, vsock,
-                net_copy, arm64_image, fdt, pl031):
+                net_copy, arm64_image, fdt, pl031, arm64_state):
         gen()
 
 
