@@ -350,9 +350,12 @@ guest_applets | while read -r app; do
 done
 install -m 0755 "$HERE/init" "$R/init"
 if [ "$ARCH" = arm64 ]; then
-	# vmm-vsock as on x86. debug-exit.c (vmm-debug-exit, vmm-mark, vmm-snapshot) writes x86 I/O ports: not
-	# built for arm64 until vmm's arm64 port has an MMIO equivalent (/init's marker fails silently, t_run's
-	# status and t_snapshot's request fail).
+	# vmm-vsock as on x86. debug-exit.c writes x86 I/O ports; on arm64 vmm has its byte registers on MMIO
+	# (src/arm64/layout.h), which busybox devmem writes: vmm-mark V (the boot-timer marker) and
+	# vmm-snapshot (the snapshot request, VMM_SNAPSHOT_MMIO_ARM64). There is no debug-exit (t_run's status).
+	printf '#!/bin/sh\nexec devmem 0x09020000 8 "${1:-0}"\n' >"$R/bin/vmm-mark"
+	printf '#!/bin/sh\nexec devmem 0x09030000 8 1\n' >"$R/bin/vmm-snapshot"
+	chmod 0755 "$R/bin/vmm-mark" "$R/bin/vmm-snapshot"
 	"$ARM64_CC" -static -Os -s -Wall -Wextra -Werror -o "$R/bin/vmm-vsock" "$HERE/vsock.c" ||
 		die "cannot compile $HERE/vsock.c statically with $ARM64_CC (gcc-aarch64-linux-gnu, libc6-dev-arm64-cross)"
 	# mke2fs (the GUEST_PROGRAMS of x86) from e2fsprogs:arm64, with its libraries from the sysroot. It is
