@@ -353,7 +353,9 @@ if [ "$ARCH" = arm64 ]; then
 	# vmm-vsock as on x86. debug-exit.c writes x86 I/O ports; on arm64 vmm has its byte registers on MMIO
 	# (src/arm64/layout.h), which busybox devmem writes: vmm-mark V (the boot-timer marker) and
 	# vmm-snapshot (the snapshot request, VMM_SNAPSHOT_MMIO_ARM64). There is no debug-exit (t_run's status).
-	printf '#!/bin/sh\nexec devmem 0x09020000 8 "${1:-0}"\n' >"$R/bin/vmm-mark"
+	# /init marks its start before it mounts /dev: the marker mounts it for /dev/mem (init's own mount
+	# later stacks another view of the same devtmpfs on it).
+	printf '#!/bin/sh\n[ -c /dev/mem ] || mount -t devtmpfs devtmpfs /dev\nexec devmem 0x09020000 8 "${1:-0}"\n' >"$R/bin/vmm-mark"
 	printf '#!/bin/sh\nexec devmem 0x09030000 8 1\n' >"$R/bin/vmm-snapshot"
 	chmod 0755 "$R/bin/vmm-mark" "$R/bin/vmm-snapshot"
 	"$ARM64_CC" -static -Os -s -Wall -Wextra -Werror -o "$R/bin/vmm-vsock" "$HERE/vsock.c" ||
