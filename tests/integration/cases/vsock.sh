@@ -62,7 +62,7 @@ lpid=$!
 unprivileged # AS: run as uid 65534 (linux.sh)
 echo "+ ${AS:+(as uid 65534) }vmm --vsock cid=3,uds=$uds"
 $AS "$VMM" --console="file:$LOG" --timeout 400 --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 512M \
-	--vsock "cid=3,uds=$uds" --cmdline "$BASE vmmtest=vsock vmmtest.virtio=1 vmmtest.echoes=101 vmmtest.timeout=380" \
+	--vsock "cid=3,uds=$uds" --cmdline "$BASE vmmtest=vsock vmmtest.virtio=1 vmmtest.echoes=102 vmmtest.timeout=380" \
 	</dev/null 2>"$ERR" &
 pid=$!
 stop_all() { kill "$pid" "$lpid" 2>/dev/null; }
@@ -106,9 +106,14 @@ while [ $n -lt 100 ]; do
 	n=$((n + 1))
 done
 sleep 1
-fds1=$(ls /proc/$pid/fd | wc -l)
+# The guest waits for one more echo (vmmtest.echoes=102: the 1 MiB, these 100, the last below), so vmm
+# is still running to be counted: a count of a vmm that has exited would prove nothing.
+fds1=$(ls /proc/$pid/fd 2>/dev/null | wc -l)
 echo "vmm's open files: $fds0 before 100 connections, $fds1 after"
+kill -0 "$pid" 2>/dev/null && [ "$fds1" -gt 0 ] || { stop_all; fail "vmm was gone before its open files could be counted again"; }
 [ "$fds1" -le "$fds0" ] || { stop_all; fail "vmm holds $((fds1 - fds0)) more files after 100 closed connections"; }
+echo "last" | "$VV" uds-connect "$uds" 5000 >"$D/one.out" 2>/dev/null || { stop_all; fail "the last connection failed"; }
+[ "$(cat "$D/one.out")" = "last" ] || { stop_all; fail "the last connection echoed '$(cat "$D/one.out")'"; }
 i=0
 while kill -0 "$pid" 2>/dev/null; do
 	[ $((i % 100)) = 0 ] && echo "waiting for the guest ($((i / 10)) s; $(wc -c <"$D/g2h.bin") bytes from it so far)"
