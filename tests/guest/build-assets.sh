@@ -19,8 +19,8 @@
 #   initramfs.gz   as above with busybox-static:arm64 and mke2fs from e2fsprogs:arm64; vmm-vsock
 #                  cross-compiled (aarch64-linux-gnu-gcc -static); no vmm-debug-exit/mark/snapshot
 #                  (debug-exit.c is an x86 outb)
-#   sysroot/       the arm64 .debs unpacked (busybox, e2fsprogs, bash, util-linux, virtiofsd and the
-#                  libraries they need): the arm64 test host's tools (tests/host/build-host.sh)
+#   sysroot/       the arm64 .debs unpacked (busybox, e2fsprogs, bash, util-linux, virtiofsd, passt and
+#                  the libraries they need): the arm64 test host's tools (tests/host/build-host.sh)
 #   busybox.applets  the arm64 busybox's applets (busybox --list-full), for the test host's links
 # usage: build-assets.sh OUTDIR
 # env:   VMM_ARCH          x86_64 (default) or arm64
@@ -65,8 +65,11 @@ arm64)
 	# (the guest takes nothing from this machine), and the test host's tools (build-host.sh).
 	ARM64_DEBS=(busybox-static e2fsprogs libext2fs2 libcom-err2 libblkid1 libuuid1 libc6
 		libss2 bash libtinfo6 util-linux libcap-ng0)
-	# QEMU's C virtiofsd for the fs cases, and its libnuma (its glib and libseccomp: this machine's).
-	ARM64_OPTIONAL_DEBS=(qemu-system-common libnuma1)
+	# QEMU's C virtiofsd for the fs cases (qemu-system-common) and its libnuma (its glib and libseccomp:
+	# this machine's, scripts/install-deps.sh --arm64); passt for net-passt. Required: the arm64 batch
+	# runs those cases (tests/integration/CMakeLists.txt, ARM64_CASES).
+	ARM64_DEBS+=(qemu-system-common libnuma1 passt)
+	ARM64_OPTIONAL_DEBS=()
 	;;
 *) echo "build-assets: ERROR: VMM_ARCH=$ARCH: x86_64 or arm64" >&2; exit 1 ;;
 esac

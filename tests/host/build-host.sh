@@ -89,7 +89,7 @@ done
 # The virtio-fs cases' backend, QEMU's C virtiofsd (Debian: qemu-system-common), when this machine has it.
 VFSD=$(host_bin /usr/lib/qemu/virtiofsd)
 if [ "$ARCH" = arm64 ]; then
-	# arm64: qemu-system-common:arm64 in the sysroot (optional); glib and libseccomp from this machine.
+	# arm64: qemu-system-common:arm64 in the sysroot (build-assets.sh); glib and libseccomp from this machine.
 	if [ -x "$VFSD" ] && [ ! -e "$R/vmm/virtiofsd" ] && [ "$VFSD" != /usr/lib/qemu/virtiofsd ]; then
 		install -m 0755 "$VFSD" "$R/vmm/virtiofsd"
 		with_libs "$VFSD" || { echo "build-host: no libraries for the arm64 virtiofsd: the fs cases will fail" >&2; rm -f "$R/vmm/virtiofsd"; }
