@@ -55,6 +55,8 @@ int arch_vcpus_created(struct vmm *vm);
 void arch_dump_regs(int vcpu_fd, const struct vlog *log);
 /* Raise (1) or lower (0) the interrupt line gsi of the in-kernel interrupt controller; opaque is the VM. */
 void arch_irq_set(void *opaque, unsigned gsi, int level);
+/* Is the machine's power button a virtio-input device (vm_setup_power_key()), for want of any other? */
+extern const bool arch_virtio_power_key;
 /* Does the machine have a power button the guest listens to (a graceful stop)? */
 bool arch_has_power_button(struct vmm *vm);
 /* Press it. */

@@ -408,6 +408,7 @@ static const struct {
 	STEP(vm_setup_nets, vm_teardown_nets),
 	STEP(vm_setup_vsock, vm_teardown_vsock),
 	STEP(vm_setup_fs, vm_teardown_fs),
+	STEP(vm_setup_power_key, vm_teardown_power_key),
 	STEP(vm_start_consoles, vm_stop_consoles),
 	STEP(load_guest, nothing),
 	STEP(create_vcpus, destroy_vcpus),

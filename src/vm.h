@@ -83,6 +83,9 @@ struct vmm {
 	char *vsock_uds;
 	struct virtio_pci *vvsock;
 	struct irq_msix *vvsock_msix;
+	void *power_key;                     /* virtio-input power button (arch_virtio_power_key), or NULL */
+	struct virtio_pci *vpower_key;
+	struct irq_msix *vpower_key_msix;
 	struct vcpu *vcpus[VMM_MAX_CPUS];
 	int init_done; /* how many steps of the init table have run */
 
@@ -169,6 +172,10 @@ void vm_teardown_vsock(struct vmm *vm);
 /* The virtio-fs devices on their vhost-user backends (vm_fs.c). */
 int vm_setup_fs(struct vmm *vm);
 void vm_teardown_fs(struct vmm *vm);
+/* The virtio-input power button of a machine with no other (arch_virtio_power_key); its press (vm_virtio.c). */
+int vm_setup_power_key(struct vmm *vm);
+void vm_teardown_power_key(struct vmm *vm);
+void vm_press_power_key(struct vmm *vm);
 /* A virtio-pci function for device dev (ops), with MSI-X vectors from the VM's routes. */
 int vm_attach_virtio_pci(struct vmm *vm, const struct virtio_device_ops *ops, void *dev, struct irq_msix **msix,
 			 struct virtio_pci **out);

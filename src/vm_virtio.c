@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The VM's virtio devices: disks (virtio-blk) and NICs (virtio-net), each a virtio-pci function. */
+/*
+ * The VM's virtio devices: disks (virtio-blk), NICs (virtio-net) and the power button of a machine
+ * with no other (virtio-input), each a virtio-pci function.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include "net_user.h"
 #include "tap.h"
 #include "virtio/blk.h"
+#include "virtio/input.h"
 #include "virtio/net.h"
 #include "virtio/pci.h"
 #include "vm.h"
@@ -195,4 +199,44 @@ void vm_teardown_nets(struct vmm *vm)
 		vm->vnet[i] = NULL;
 		vm->vnet_msix[i] = NULL;
 	}
+}
+
+int vm_setup_power_key(struct vmm *vm)
+{
+	int ret;
+
+	if (!arch_virtio_power_key)
+		return 0;
+	ret = virtio_input_create(&vm->log, &vm->power_key);
+	if (ret)
+		return ret;
+	ret = vm_attach_virtio_pci(vm, &virtio_input_ops, vm->power_key, &vm->vpower_key_msix, &vm->vpower_key);
+	if (ret) {
+		vlog_err(&vm->log, "cannot attach the power button (virtio-input) to the PCI bus: %s", strerror(-ret));
+		virtio_input_ops.destroy(vm->power_key);
+		vm->power_key = NULL;
+	}
+	return ret;
+}
+
+void vm_teardown_power_key(struct vmm *vm)
+{
+	if (vm->vpower_key)
+		virtio_pci_destroy(vm->vpower_key); /* resets and frees the device on the I/O thread */
+	if (vm->vpower_key_msix)
+		irq_routes_msix_destroy(vm->vpower_key_msix);
+	vm->vpower_key = NULL;
+	vm->vpower_key_msix = NULL;
+	vm->power_key = NULL;
+}
+
+static void press_on_loop(void *arg)
+{
+	virtio_input_press(arg);
+}
+
+void vm_press_power_key(struct vmm *vm)
+{
+	if (vm->vpower_key)
+		event_loop_call(vm->loop, press_on_loop, vm->power_key);
 }

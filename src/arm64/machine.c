@@ -287,15 +287,20 @@ void arch_dump_regs(int vcpu_fd, const struct vlog *log)
 			 (unsigned long long)(i + 3 < 31 ? x[i + 3] : 0));
 }
 
+/*
+ * Debian's arm64 kernels have no gpio-keys (the peers' device-tree power button) but have virtio_input:
+ * the power button is a virtio-input device that reports KEY_POWER.
+ */
+const bool arch_virtio_power_key = true;
+
 bool arch_has_power_button(struct vmm *vm)
 {
-	(void)vm;
-	return false; /* no GPIO power key yet: a stop with a grace period ends the run at once */
+	return vm->vpower_key != NULL;
 }
 
 void arch_power_button(struct vmm *vm)
 {
-	(void)vm;
+	vm_press_power_key(vm);
 }
 
 /*

@@ -253,6 +253,8 @@ void arch_dump_regs(int vcpu_fd, const struct vlog *log)
 	x86_dump_regs(vcpu_fd, log);
 }
 
+const bool arch_virtio_power_key = false; /* the ACPI power button (GED) */
+
 bool arch_has_power_button(struct vmm *vm)
 {
 	return vm->arch.ged != NULL;

@@ -54,10 +54,10 @@ ARCH=${VMM_ARCH:-x86_64}
 case $ARCH in
 x86_64) ;;
 arm64)
-	# Debian's arm64 cloud kernel builds KVM in (CONFIG_KVM=y) and the ACPI button too
-	# (CONFIG_ACPI_BUTTON=y: /init's insmod of button fails and says so in its power log, harmlessly);
-	# evdev and every virtio, vsock, fs and net module are modules, as on x86.
-	POWER_MODULES=(evdev)
+	# Debian's arm64 cloud kernel builds KVM in (CONFIG_KVM=y); evdev, virtio_input and every virtio,
+	# vsock, fs and net module are modules, as on x86. Its power button is vmm's virtio-input key (it
+	# has no gpio-keys): /init loads the virtio core, virtio_input and evdev for it.
+	POWER_MODULES=(evdev virtio_input) # vmm's virtio-input power key (no gpio-keys in this kernel)
 	KVM_MODULES=()
 	KERNEL_META=linux-image-cloud-arm64
 	APTQ=:arm64
