@@ -12,17 +12,19 @@
 
 #define MAX_TIMEOUT_S (7u * 24 * 3600)
 
-/* What differs in the help between the architectures: the kernel formats and where the marker byte goes. */
+/* What differs in the help between the architectures: the kernel formats, vmm's guest registers, the power button. */
 #if defined(__aarch64__)
 #define HELP_KERNELS "an arm64 Image or Image.gz"
 #define HELP_MARKER "the MMIO byte at 0x9020000"
 #define HELP_NO_PORTS "                           (not on arm64, which has no I/O ports)\n"
-#define HELP_NO_SNAPSHOTS "                           (--snapshot-dir and --restore: not on arm64 yet)\n"
+#define HELP_SNAPSHOT_REQUEST "the MMIO byte at 0x9030000"
+#define HELP_POWER_BUTTON "power button (a virtio-input key)"
 #else
-#define HELP_NO_SNAPSHOTS ""
 #define HELP_KERNELS "bzImage or ELF vmlinux"
 #define HELP_MARKER "port 0x620"
 #define HELP_NO_PORTS ""
+#define HELP_SNAPSHOT_REQUEST "port 0x624"
+#define HELP_POWER_BUTTON "ACPI power button"
 #endif
 
 const char *cli_usage(void)
@@ -93,15 +95,14 @@ const char *cli_usage(void)
 	       "                           on (default): any other stops vmm with a line naming it (exit 2);\n"
 	       "                           log: any other is allowed and goes to the kernel's audit log;\n"
 	       "                           off: no filter\n"
-	       "      --snapshot-dir DIR   arm snapshots: on SIGUSR1, or when the guest writes a byte to port\n"
-	       "                           0x624, pause the VM, save it into DIR (created if missing; a\n"
-	       "                           snapshot there is replaced) and exit 0\n"
+	       "      --snapshot-dir DIR   arm snapshots: on SIGUSR1, or when the guest writes a byte to\n"
+	       "                           " HELP_SNAPSHOT_REQUEST ", pause the VM, save it into DIR\n"
+	       "                           (created if missing; a snapshot there is replaced) and exit 0\n"
 	       "      --snapshot-resume    with --snapshot-dir: let the VM run on after each snapshot\n"
 	       "      --restore DIR        start the VM saved in DIR where it was (no --kernel, --initrd or\n"
 	       "                           --cmdline; --mem and --cpus may be left out; give the same --disk,\n"
 	       "                           --net, --hvc and --debug-exit options as when it was saved, with\n"
 	       "                           the disk images as they were then)\n"
-	       HELP_NO_SNAPSHOTS
 	       "  -t, --timeout SECONDS    stop the guest after SECONDS and exit with 124 (default: never)\n"
 	       "  -v, --verbose            print debug messages\n"
 	       "  -h, --help               print this help and exit\n"
@@ -112,8 +113,8 @@ const char *cli_usage(void)
 	       "guest wait (nothing is lost); a reader that went away (or a full disk) makes vmm discard\n"
 	       "the rest, with one message.\n"
 	       "\n"
-	       "SIGINT, SIGTERM or SIGHUP presses the guest's ACPI power button and gives it 10 s to shut\n"
-	       "down; a second signal stops it at once.\n"
+	       "SIGINT, SIGTERM or SIGHUP presses the guest's " HELP_POWER_BUTTON " and gives it 10 s to\n"
+	       "shut down; a second signal stops it at once.\n"
 	       "\n"
 	       "Exit status: 0 the guest powered off or rebooted (or Ctrl-A x); 1 usage or set-up error;\n"
 	       "2 the guest crashed or a device failed; 124 --timeout reached; 128+N signal N stopped the guest\n"
