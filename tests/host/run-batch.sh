@@ -77,6 +77,7 @@ split() {
 		{ sub(/\r$/, "") }
 		/^@@CASE-BEGIN / { c = $2; f = dir "/" c "/log"; system("mkdir -p \"" dir "/" c "\""); printf "" > f; next }
 		/^@@CASE-END / { r = $0; sub(/^@@CASE-END [^ ]+ /, "", r); print r > (dir "/" $2 "/result"); close(dir "/" $2 "/result"); close(f); c = ""; next }
+		/^@@CASE-TIME / { print $3 > (dir "/" $2 "/time"); close(dir "/" $2 "/time"); next }
 		/^@@FILE / { if (c != "") print "--- " $2 > f; next }
 		{ if (c != "") print > f }
 	' "$1"
@@ -128,6 +129,7 @@ for c in "${host[@]}"; do
 		echo "FAIL no result from the test host (it stopped early: see $HOSTLOG)" >"$RESULTS/$c/result"
 		missing=1
 	fi
-	echo "run-batch: $c: $(cat "$RESULTS/$c/result")"
+	t=$(cat "$RESULTS/$c/time" 2>/dev/null)
+	echo "run-batch: $c: $(cat "$RESULTS/$c/result")${t:+ ($t s)}"
 done
 exit $missing
