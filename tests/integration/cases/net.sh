@@ -178,8 +178,7 @@ net-tcp)
 net-vhost)
 	# vhost-net: the host kernel moves the frames of both queue pairs. While the guest runs, vmm holds
 	# two /dev/vhost-net fds and the kernel runs a vhost-<pid> worker for each. A snapshot on SIGUSR1
-	# (--snapshot-resume) stops the kernel's rings and hands them back (not on arm64, which has no
-	# snapshots yet); then 16 MiB each way.
+	# (--snapshot-resume) stops the kernel's rings and hands them back; then 16 MiB each way.
 	[ -c /dev/vhost-net ] || fail "no /dev/vhost-net (the vhost_net module)"
 	vhost_used() {
 		fds=$(ls -l "/proc/$VPID/fd" 2>/dev/null | grep -c /dev/vhost-net)
@@ -187,8 +186,6 @@ net-vhost)
 		echo "host: vmm holds $fds /dev/vhost-net fds; $workers vhost-$VPID kernel threads"
 		[ "$fds" = 2 ] && [ "$workers" = 2 ] || nfail "vhost-net is not in use: $fds fds, $workers workers"
 		wait_line NET-LISTENING 150
-		# arm64 has no snapshots yet (vmm refuses them there): the kernel's rings run on untouched.
-		[ "$SNAP" = 1 ] || return 0
 		kill -USR1 "$VPID"
 		k=0
 		until grep -q "snapshot saved" "$ERR"; do
@@ -198,17 +195,10 @@ net-vhost)
 		done
 		echo "host: $(cat "$ERR")"
 	}
-	SNAP=1
-	[ "$(uname -m)" != aarch64 ] || SNAP=0
-	if [ $SNAP = 1 ]; then
-		NETOPT=,queues=2,vhost=on DURING=vhost_used tcp_over_tap --mem 512M --cpus 2 --snapshot-dir "$OUT/snap" --snapshot-resume
-		rm -rf "$OUT/snap"
-		[ "$(wc -l <"$ERR")" = 1 ] && grep -q "snapshot saved in '$OUT/snap' (asked by SIGUSR1)" "$ERR" ||
-			fail "vmm said: $(head -c 300 "$ERR" | tr '\r\n' '  ')"
-	else
-		NETOPT=,queues=2,vhost=on DURING=vhost_used tcp_over_tap --mem 512M --cpus 2
-		[ ! -s "$ERR" ] || fail "vmm said: $(head -c 300 "$ERR" | tr '\r\n' '  ')"
-	fi
+	NETOPT=,queues=2,vhost=on DURING=vhost_used tcp_over_tap --mem 512M --cpus 2 --snapshot-dir "$OUT/snap" --snapshot-resume
+	rm -rf "$OUT/snap"
+	[ "$(wc -l <"$ERR")" = 1 ] && grep -q "snapshot saved in '$OUT/snap' (asked by SIGUSR1)" "$ERR" ||
+		fail "vmm said: $(head -c 300 "$ERR" | tr '\r\n' '  ')"
 	pass ;;
 net-vhost-fallback)
 	# Without a usable /dev/vhost-net (here /dev/null in its place: open works, VHOST_SET_OWNER does
