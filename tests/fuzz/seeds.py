@@ -369,6 +369,70 @@ def virtio_console():
     write(t, "malformed", u8(0x22) + u8(0) + u16(100) + bad)
 
 
+# --- fuzz_virtio_input -----------------------------------------------------------------------
+def virtio_input():
+    t = "virtio_input"
+
+    def rnd(q, r):
+        return u8(0) + u8(q) + r
+
+    def notify(q):
+        return u8(1) + u8(q)
+
+    press, turn, reset, snap = u8(2), u8(4), u8(5), u8(7)
+
+    def activate(bits=0):
+        return u8(6) + u8(bits)
+
+    def cfg(off, width=1, value=None):
+        """width 1/2/4/8; value: a write."""
+        return u8(3) + u8(off) + u8({1: 0, 2: 1, 4: 2, 8: 3}[width] | (4 if value is not None else 0)) + u64(value or 0)
+
+    def restore(rec):
+        return u8(8) + u8(len(rec)) + rec
+
+    def event(ev_type, code, value):
+        return u16(ev_type) + u16(code) + u32(value)
+
+    def buffers(n, first=0, size=8):
+        """n lone writable event buffers, posted."""
+        descs = [(first + i, desc(DATA + 0x10 * (first + i), size, WRITE)) for i in range(n)]
+        return rnd(0, round_(descs, heads=[first + i for i in range(n)]))
+
+    # What Linux's virtio_input does: ask the name, the ids and the event bits, then fill the event queue.
+    probe = cfg(0, 2, 0x0001) + cfg(2) + b"".join(cfg(8 + i, 8) for i in range(0, 16, 8))
+    probe += cfg(0, 1, 0x03) + cfg(2) + cfg(8, 8)
+    probe += cfg(0, 1, 0x11) + cfg(1, 1, 0x01) + cfg(2) + cfg(8, 8) + cfg(16, 8)
+    probe += cfg(1, 1, 0x02) + cfg(2) + cfg(0, 2, 0x0012) + cfg(2, 2)
+    write(t, "linux-press", u8(0x33) + u8(1) + probe + buffers(8) + notify(0) + press + turn + press)
+    # Presses before the driver: four wait, the fifth is dropped; the driver then takes them in two rounds.
+    early = press * 5 + activate() + buffers(8) + notify(0) + buffers(8, 8) + notify(0) + press
+    write(t, "presses-before-driver", u8(0x44) + u8(2) + early)
+    # LED reports on the status queue: completed unread.
+    led = rnd(1, round_([(0, desc(DATA + 0x800, 8)), (1, desc(DATA + 0x810, 8))], heads=[0, 1],
+                        blobs=[(DATA + 0x800, event(0x11, 0, 1) + event(0, 0, 0))])) + notify(1)
+    write(t, "status-led", u8(0x22) + u8(0) + led + buffers(2) + notify(0) + press)
+    # Malformed event buffers: too small, read-only, an event split over two buffers, an indirect table.
+    bad = [(0, desc(DATA, 4, WRITE)), (1, desc(DATA + 0x10, 8))]
+    bad += chain(2, [(DATA + 0x20, 3, True), (DATA + 0x30, 5, True)])
+    bad += [(4, desc(DATA + 0x100, 32, INDIRECT))]
+    bad_round = rnd(0, round_(bad, heads=[0, 1, 2, 4], blobs=[(DATA + 0x100, table([(DATA + 0x40, 8, True)]))]))
+    write(t, "malformed-buffers", u8(0x33) + u8(1) + press + bad_round + notify(0) + press)
+    # A broken queue (the avail index jumps): NEEDS_RESET, the presses wait for the next driver.
+    broken = rnd(0, round_(raw_idx=200)) + notify(0) + press + reset + activate(4) + buffers(4) + notify(0)
+    write(t, "broken-reset", u8(0x22) + u8(0) + broken + activate())
+    # Reset with presses waiting, a disabled status queue.
+    write(t, "reset-keeps", u8(0x22) + u8(0) + press + press + reset + press + activate(2) + buffers(4) + notify(0))
+    # Snapshots: with presses waiting and a question asked, live and after a reset.
+    write(t, "snapshot", u8(0x33) + u8(0) + cfg(0, 2, 0x0111) + press + snap + cfg(2) + buffers(8) + notify(0) +
+          press + reset + snap + activate() + buffers(4) + notify(0))
+    # Restores: a record with two events (and the name asked), then refused ones.
+    rec = u8(1) + u8(0) + u8(2) + event(1, 116, 1) + event(0, 0, 0)
+    refused = restore(rec[:-1]) + restore(rec + b"\0") + restore(u8(0) + u8(0) + u8(17) + bytes(17 * 8)) + restore(b"")
+    write(t, "restore", u8(0x22) + u8(1) + refused + restore(rec) + cfg(8, 8) + buffers(2) + notify(0) + turn +
+          restore(u8(0) + u8(0) + u8(0)) + press)
+
+
 # --- fuzz_virtio_pci -------------------------------------------------------------------------
 # Field indexes of fuzz_virtio_pci.c's fields[].
 DFSELECT, DF, GFSELECT, GF, MSIX_CFG, NUMQ, STATUS, CFGGEN, QSEL, QSIZE, QMSIX, QENABLE, QNOFF = range(13)
@@ -941,8 +1005,8 @@ def arm64_state():
 
 def main():
     shutil.rmtree(CORPUS, ignore_errors=True)
-    for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_pci, net, snapshot, vsock,
-                net_copy, arm64_image, fdt, pl031, arm64_state):
+    for gen in (virtq, blk_req, options, legacy, pci, msix, boot, virtio_console, virtio_input, virtio_pci, net, snapshot,
+                vsock, net_copy, arm64_image, fdt, pl031, arm64_state):
         gen()
 
 
