@@ -173,9 +173,9 @@ static inline void fvq_round(struct fvq_driver *d, unsigned q, struct fz *f)
 /*
  * The used ring as the driver sees it: walk what the device published since the last look (the
  * last size entries at most). Each entry names a head below size, unless the driver posted a
- * buffer over its own used ring (descriptors and indirect tables are fuzzed freely): then the
+ * buffer over a used ring (descriptors and indirect tables are fuzzed freely): then the
  * device's data writes, into memory the guest gave it, land there too, as they must. So entries
- * are held to the bound only while no buffer of this queue's descriptor table has covered the used
+ * are held to the bound only while no buffer of any queue's descriptor table has covered the used
  * rings (checked at every look, which follows every device step).
  */
 static inline void fvq_check_used(struct fvq_driver *d, unsigned q, uint16_t *seen_idx)
@@ -184,8 +184,10 @@ static inline void fvq_check_used(struct fvq_driver *d, unsigned q, uint16_t *se
 
 	if (!size)
 		return;
-	if (!fvq_used_private(d, q))
-		d->used_shared[q] = true; /* for good: what the device wrote there stays */
+	/* Any queue's buffer may cover this queue's used ring (the rings lie side by side). */
+	for (unsigned k = 0; k < FVQ_MAX_QUEUES && !d->used_shared[q]; k++)
+		if (!fvq_used_private(d, k))
+			d->used_shared[q] = true; /* for good: what the device wrote there stays */
 	idx = fvq_get16(d, FVQ_USED(q) + 2);
 	/* (A hostile driver may reuse heads, so how far used->idx moves is not bounded by size.) */
 	for (unsigned n = 0; *seen_idx != idx && n < size; (*seen_idx)++, n++) {
