@@ -40,10 +40,10 @@ void arch_teardown_devices(struct vmm *vm);
 /* The PCI bus exists: hook what this architecture hangs on it (x86: port 0xcf9). */
 void arch_pci_ready(struct vmm *vm);
 /*
- * vmm's own byte registers a guest writes (devices/boot_timer.h, the snapshot request): x86 I/O ports,
+ * vmm's own registers a guest writes (devices/boot_timer.h, the snapshot request, debug-exit): x86 I/O ports,
  * arm64 MMIO (x86/layout.h, arm64/layout.h). Registers fn on the right bus; 0 or -errno (a collision).
  */
-enum arch_vmm_reg { ARCH_REG_BOOT_TIMER, ARCH_REG_SNAPSHOT_REQUEST };
+enum arch_vmm_reg { ARCH_REG_BOOT_TIMER, ARCH_REG_SNAPSHOT_REQUEST, ARCH_REG_DEBUG_EXIT /* x86: vm->debug_exit_port */ };
 int arch_register_vmm_reg(struct vmm *vm, enum arch_vmm_reg which, bus_io_fn fn, void *opaque, const char *name);
 /* Load the kernel and initrd and describe the machine to the guest (not on a restore). */
 int arch_load_guest(struct vmm *vm);

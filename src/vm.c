@@ -275,7 +275,7 @@ static int setup_devices(struct vmm *vm)
 	if (ret)
 		return ret;
 	if (vm->debug_exit_port) {
-		ret = bus_register(&vm->pio, vm->debug_exit_port, 4, debug_exit_io, vm, "debug-exit");
+		ret = arch_register_vmm_reg(vm, ARCH_REG_DEBUG_EXIT, debug_exit_io, vm, "debug-exit");
 		if (ret)
 			vlog_err(&vm->log, "the debug-exit port 0x%x collides with another device's ports",
 				 vm->debug_exit_port);

@@ -56,6 +56,11 @@ extern "C" {
  */
 #define VMM_SNAPSHOT_PORT 0x624
 #define VMM_SNAPSHOT_MMIO_ARM64 0x09030000ull
+/*
+ * arm64 has no I/O ports: with any nonzero debug_exit_port, QEMU isa-debug-exit's register is this
+ * guest-physical address instead (a guest write of V stops the VM with VMM_EXIT_DEBUG and value V).
+ */
+#define VMM_DEBUG_EXIT_MMIO_ARM64 0x09040000ull
 #define VMM_KICK_SIGNAL_OFFSET 2
 #define VMM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
 #define VMM_DEFAULT_MEM (512ull << 20)

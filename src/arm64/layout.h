@@ -25,6 +25,7 @@
 #define ARM64_BOOT_TIMER_BASE 0x09020000ull /* the boot-timer marker (x86: port 0x620) */
 #define ARM64_BOOT_TIMER_SIZE 0x00001000ull
 #define ARM64_SNAPSHOT_BASE VMM_SNAPSHOT_MMIO_ARM64 /* the snapshot request (x86: port 0x624) */
+#define ARM64_DEBUG_EXIT_BASE VMM_DEBUG_EXIT_MMIO_ARM64 /* with --debug-exit (x86: its I/O port) */
 #define ARM64_PCI_INTX_SPI 3 /* INTA..INTD: SPIs 3..6, swizzled by slot */
 #define ARM64_PCI_MMIO32_BASE 0x10000000ull
 #define ARM64_PCI_MMIO32_SIZE 0x2eff0000ull

@@ -46,10 +46,6 @@ int arch_open_kvm(struct vmm *vm)
 	/* Pointer authentication, as QEMU's -cpu host gives it: both kinds or neither (KVM's rule). */
 	vm->arch.ptrauth = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PTRAUTH_ADDRESS) > 0 &&
 			   ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PTRAUTH_GENERIC) > 0;
-	if (vm->debug_exit_port) {
-		vlog_err(&vm->log, "--debug-exit: an arm64 guest has no I/O ports to write it to");
-		return -EINVAL;
-	}
 	if (vm->ncpus > ARM64_MAX_CPUS) {
 		vlog_err(&vm->log, "--cpus %u: an arm64 guest has at most %d vCPUs", vm->ncpus, ARM64_MAX_CPUS);
 		return -EINVAL;
@@ -212,9 +208,10 @@ int arch_load_guest(struct vmm *vm)
 /* No I/O ports on arm64: the same byte registers on MMIO pages (a guest writes them with busybox devmem). */
 int arch_register_vmm_reg(struct vmm *vm, enum arch_vmm_reg which, bus_io_fn fn, void *opaque, const char *name)
 {
-	uint64_t addr = which == ARCH_REG_BOOT_TIMER ? ARM64_BOOT_TIMER_BASE : ARM64_SNAPSHOT_BASE;
-
-	return bus_register(&vm->mmio, addr, 1, fn, opaque, name);
+	if (which == ARCH_REG_DEBUG_EXIT)
+		return bus_register(&vm->mmio, ARM64_DEBUG_EXIT_BASE, 4, fn, opaque, name);
+	return bus_register(&vm->mmio, which == ARCH_REG_BOOT_TIMER ? ARM64_BOOT_TIMER_BASE : ARM64_SNAPSHOT_BASE, 1, fn,
+			    opaque, name);
 }
 
 #define CORE_REG(name) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))

@@ -16,7 +16,9 @@
 #if defined(__aarch64__)
 #define HELP_KERNELS "an arm64 Image or Image.gz"
 #define HELP_MARKER "the MMIO byte at 0x9020000"
-#define HELP_NO_PORTS "                           (not on arm64, which has no I/O ports)\n"
+#define HELP_NO_PORTS                                                                                \
+	"                           (on arm64, which has no I/O ports, any IOBASE puts the register at\n" \
+	"                           the MMIO address 0x9040000)\n"
 #define HELP_SNAPSHOT_REQUEST "the MMIO byte at 0x9030000"
 #define HELP_POWER_BUTTON "power button (a virtio-input key)"
 #else

@@ -232,9 +232,10 @@ int arch_load_guest(struct vmm *vm)
 
 int arch_register_vmm_reg(struct vmm *vm, enum arch_vmm_reg which, bus_io_fn fn, void *opaque, const char *name)
 {
-	uint16_t port = which == ARCH_REG_BOOT_TIMER ? BOOT_TIMER_PORT : VMM_SNAPSHOT_PORT;
-
-	return bus_register(&vm->pio, port, 1, fn, opaque, name);
+	if (which == ARCH_REG_DEBUG_EXIT) /* QEMU's isa-debug-exit: 4 ports */
+		return bus_register(&vm->pio, vm->debug_exit_port, 4, fn, opaque, name);
+	return bus_register(&vm->pio, which == ARCH_REG_BOOT_TIMER ? BOOT_TIMER_PORT : VMM_SNAPSHOT_PORT, 1, fn, opaque,
+			    name);
 }
 
 int arch_vcpu_init(struct vmm *vm, int vcpu_fd, unsigned id)

@@ -15,10 +15,10 @@
 # build/arm64/guest: a folder holds the assets of one architecture, named in OUTDIR/arch):
 #   vmlinuz, Image the kernel of linux-image-cloud-arm64 (an uncompressed arm64 Image; two names, one file)
 #   modules/       the same guest modules where the arm64 package has them (no kvm modules: KVM is built
-#                  in; no button: CONFIG_ACPI_BUTTON=y), tun (+ tap/vhost_iotlb/vhost/vhost_net)
+#                  in; no button: the power button is virtio_input), tun (+ tap/vhost_iotlb/vhost/vhost_net)
 #   initramfs.gz   as above with busybox-static:arm64 and mke2fs from e2fsprogs:arm64; vmm-vsock
-#                  cross-compiled (aarch64-linux-gnu-gcc -static); no vmm-debug-exit/mark/snapshot
-#                  (debug-exit.c is an x86 outb)
+#                  cross-compiled (aarch64-linux-gnu-gcc -static); vmm-debug-exit, vmm-mark and
+#                  vmm-snapshot are busybox devmem writes to vmm's MMIO registers (debug-exit.c is x86's outb)
 #   sysroot/       the arm64 .debs unpacked (busybox, e2fsprogs, bash, util-linux, virtiofsd, passt and
 #                  the libraries they need): the arm64 test host's tools (tests/host/build-host.sh)
 #   busybox.applets  the arm64 busybox's applets (busybox --list-full), for the test host's links
@@ -355,12 +355,14 @@ install -m 0755 "$HERE/init" "$R/init"
 if [ "$ARCH" = arm64 ]; then
 	# vmm-vsock as on x86. debug-exit.c writes x86 I/O ports; on arm64 vmm has its byte registers on MMIO
 	# (src/arm64/layout.h), which busybox devmem writes: vmm-mark V (the boot-timer marker) and
-	# vmm-snapshot (the snapshot request, VMM_SNAPSHOT_MMIO_ARM64). There is no debug-exit (t_run's status).
+	# vmm-snapshot (the snapshot request, VMM_SNAPSHOT_MMIO_ARM64), and vmm-debug-exit STATUS (t_run's
+	# status, VMM_DEBUG_EXIT_MMIO_ARM64, there with any --debug-exit).
 	# /init marks its start before it mounts /dev: the marker mounts it for /dev/mem (init's own mount
 	# later stacks another view of the same devtmpfs on it).
 	printf '#!/bin/sh\n[ -c /dev/mem ] || mount -t devtmpfs devtmpfs /dev\nexec devmem 0x09020000 8 "${1:-0}"\n' >"$R/bin/vmm-mark"
 	printf '#!/bin/sh\nexec devmem 0x09030000 8 1\n' >"$R/bin/vmm-snapshot"
-	chmod 0755 "$R/bin/vmm-mark" "$R/bin/vmm-snapshot"
+	printf '#!/bin/sh\ndevmem 0x09040000 8 "$1"\necho "vmm-debug-exit: writing $1 did not stop the VM" >&2\nexit 1\n' >"$R/bin/vmm-debug-exit"
+	chmod 0755 "$R/bin/vmm-mark" "$R/bin/vmm-snapshot" "$R/bin/vmm-debug-exit"
 	"$ARM64_CC" -static -Os -s -Wall -Wextra -Werror -o "$R/bin/vmm-vsock" "$HERE/vsock.c" ||
 		die "cannot compile $HERE/vsock.c statically with $ARM64_CC (gcc-aarch64-linux-gnu, libc6-dev-arm64-cross)"
 	# mke2fs (the GUEST_PROGRAMS of x86) from e2fsprogs:arm64, with its libraries from the sysroot. It is
