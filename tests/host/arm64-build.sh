@@ -16,7 +16,7 @@ opts=()
 [ "$(uname -m)" = aarch64 ] || opts=(-DCMAKE_TOOLCHAIN_FILE="$SRC/cmake/toolchain-aarch64.cmake")
 cmake -S "$SRC" -B "$OUT" "${opts[@]}" >/dev/null
 cmake --build "$OUT" -j"$(nproc)" --target vmm api-pause-clock api-hvc api-snapshot embed \
-	vmm-vsock dns-peer net-stream-peer vhost-user-mq-proxy
+	vmm-vsock dns-peer net-stream-peer vhost-user-mq-proxy seccomp-probe
 # Guest assets share the download cache of the build tree that runs this (build/.cache by default).
 VMM_ARCH=arm64 VMM_CACHE_DIR=${VMM_CACHE_DIR:-$(dirname "$OUT")/../.cache} bash "$SRC/tests/guest/build-assets.sh" "$OUT/guest"
 echo "arm64-build: $OUT/vmm and $OUT/guest are ready"

@@ -486,6 +486,9 @@ net-seccomp)
 		dmesg | tr -d '\r' | grep 'type=1326' | grep -F "exe=\"$EXE\"" |
 			sed -n 's/.*comm="\([^"]*\)".*syscall=\([0-9]*\).*/\1 syscall \2/p'
 	}
+	# socket(2)'s number in the audit lines and vmm's message: x86_64 41, arm64 198.
+	nr_socket=41
+	[ "$(uname -m)" != aarch64 ] || nr_socket=198
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 	export ASAN_OPTIONS
 	n0=$(audit_lines | wc -l)
@@ -497,14 +500,14 @@ net-seccomp)
 	guest_passed date
 	new=$(audit_lines | tail -n +$((n0 + 1)))
 	echo "control: the kernel logged: $(echo "$new" | sort | uniq -c | tr '\n' ';')"
-	echo "$new" | grep -q '^vmm-vcpu[0-9]* syscall 41$' || fail "the probe's socket call on a vCPU thread was not logged (got: $new)"
+	echo "$new" | grep -q "^vmm-vcpu[0-9]* syscall $nr_socket\$" || fail "the probe's socket call on a vCPU thread was not logged (got: $new)"
 	echo "+ (LD_PRELOAD seccomp-probe.so) vmm ... vmmtest=date (the default --seccomp=on)"
 	env LD_PRELOAD="$PROBE" "$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" \
 		--initrd "$G/initramfs.gz" --mem 256M --cmdline "$BASE vmmtest=date vmmtest.epoch=$(date +%s)" </dev/null 2>"$ERR"
 	rc=$?
 	echo "vmm exited with $rc: $(cat "$ERR")"
 	[ "$rc" = 2 ] || fail "a forbidden call (the probe's) ended vmm with $rc, expected 2"
-	grep -q '^vmm: seccomp: thread vmm-vcpu[0-9]* made system call 41 (socket), which its filter forbids; stopping' "$ERR" ||
+	grep -q "^vmm: seccomp: thread vmm-vcpu[0-9]* made system call $nr_socket (socket), which its filter forbids; stopping" "$ERR" ||
 		fail "no line naming the forbidden call: $(head -c 300 "$ERR")"
 	# The audit proper: a disk, a NIC and a virtio console, the disk written...
 	n0=$(audit_lines | wc -l)
