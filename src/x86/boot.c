@@ -79,6 +79,11 @@ static int load_bzimage(const struct guest_mem *m, const struct vlog *log, const
 		return -ENOEXEC;
 	}
 	ksize = len - setup_size;
+	if (ksize <= 0x200) {
+		vlog_err(log, "%s is truncated: its protected-mode kernel (%zu bytes) ends before the 64-bit entry point", what,
+			 ksize);
+		return -ENOEXEC;
+	}
 	load = h->pref_address ? h->pref_address : KERNEL_LOAD_DEFAULT;
 	need = h->init_size > ksize ? h->init_size : ksize;
 	if (__builtin_add_overflow(load, need, &end)) {

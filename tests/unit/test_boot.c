@@ -121,6 +121,26 @@ START_TEST(bzimage_truncated_and_too_big)
 	with_ram(18 * MIB); /* the kernel wants 16..20 MiB */
 	ck_assert_int_eq(x86_load_kernel(&mem, &quiet, "k", img, len, &b), -ENOMEM);
 	free(img);
+	teardown();
+	/*
+	 * A protected-mode kernel that ends before its 64-bit entry point (0x200 bytes in), placed at
+	 * the very end of RAM with no init_size: it fits, the entry would not (found by fuzz_boot).
+	 */
+	img = make_bzimage(&len, 0x020f);
+	with_ram(64 * MIB);
+	{
+		uint64_t pref = 64 * MIB - 0x100;
+		uint32_t zero = 0;
+
+		memcpy(img + 0x258, &pref, 8);
+		memcpy(img + 0x260, &zero, 4); /* init_size */
+		for (size_t k = 0x100; k <= 0x200; k += 0x100) {
+			said[0] = 0;
+			ck_assert_int_eq(x86_load_kernel(&mem, &kept, "k", img, 5 * 512 + k, &b), -ENOEXEC);
+			ck_assert_ptr_nonnull(strstr(said, "ends before the 64-bit entry point"));
+		}
+	}
+	free(img);
 }
 END_TEST
 
