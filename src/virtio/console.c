@@ -241,20 +241,6 @@ void virtio_console_tx_ready(void *opaque)
 	tx_run(dev);
 }
 
-/* Copy up to len bytes into a chain's writable buffers; returns how many. */
-static size_t rx_fill(const struct iovec *iov, unsigned niov, const uint8_t *buf, size_t len)
-{
-	size_t done = 0;
-
-	for (unsigned i = 0; i < niov && done < len; i++) {
-		size_t k = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
-
-		memcpy(iov[i].iov_base, buf + done, k);
-		done += k;
-	}
-	return done;
-}
-
 size_t virtio_console_rx(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct virtio_console *dev = opaque;
@@ -293,7 +279,7 @@ size_t virtio_console_rx(void *opaque, const uint8_t *buf, size_t len)
 			dev->rx_irq = true;
 			continue;
 		}
-		n = rx_fill(dev->rx_iov, c.niov, buf + done, len - done);
+		n = virtq_iov_to(dev->rx_iov, c.niov, 0, buf + done, len - done);
 		virtq_push(q, c.head, (uint32_t)n); /* n <= c.in_len <= UINT32_MAX */
 		dev->rx_irq = true;
 		done += n;

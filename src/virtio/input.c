@@ -139,8 +139,6 @@ static void flush_events(struct virtio_input *dev)
 	for (; done < dev->npending && budget; budget--) { /* bounded: a guest posting bad chains without end */
 		struct virtq_chain c;
 		int ret = virtq_pop(q, &c, dev->iov, CHAIN_IOV);
-		const uint8_t *ev = (const uint8_t *)&dev->pending[done];
-		size_t copied = 0;
 
 		if (ret < 0) {
 			broken(dev, EVENTQ);
@@ -158,14 +156,7 @@ static void flush_events(struct virtio_input *dev)
 			irq = true;
 			continue;
 		}
-		for (unsigned i = 0; i < c.niov && copied < sizeof(struct virtio_input_event); i++) {
-			size_t k = sizeof(struct virtio_input_event) - copied;
-
-			if (k > dev->iov[i].iov_len)
-				k = dev->iov[i].iov_len;
-			memcpy(dev->iov[i].iov_base, ev + copied, k);
-			copied += k;
-		}
+		virtq_iov_to(dev->iov, c.niov, 0, &dev->pending[done], sizeof(struct virtio_input_event));
 		virtq_push(q, c.head, sizeof(struct virtio_input_event));
 		irq = true;
 		done++;

@@ -405,3 +405,41 @@ int virtq_walk(struct virtq *q, uint16_t head, struct virtq_chain *c, struct iov
 	walk_chain(q, head, c, iov, max_iov);
 	return 1;
 }
+
+size_t virtq_iov_to(const struct iovec *iov, unsigned niov, uint64_t off, const void *src, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < niov && done < len; i++) {
+		size_t k;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		k = iov[i].iov_len - off < len - done ? iov[i].iov_len - off : len - done;
+		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)src + done, k);
+		done += k;
+		off = 0;
+	}
+	return done;
+}
+
+size_t virtq_iov_from(const struct iovec *iov, unsigned niov, uint64_t off, void *dst, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < niov && done < len; i++) {
+		size_t k;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		k = iov[i].iov_len - off < len - done ? iov[i].iov_len - off : len - done;
+		memcpy((uint8_t *)dst + done, (const uint8_t *)iov[i].iov_base + off, k);
+		done += k;
+		off = 0;
+	}
+	return done;
+}

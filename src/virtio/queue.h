@@ -135,4 +135,11 @@ int virtq_set_pos(struct virtq *q, const struct virtq_pos *p);
  */
 int virtq_walk(struct virtq *q, uint16_t head, struct virtq_chain *c, struct iovec *iov, unsigned max_iov);
 
+/*
+ * Copy up to len bytes between a popped chain's buffers iov[0..niov), from byte off of the chain on,
+ * and a flat buffer; returns how many were copied (fewer when the buffers end first).
+ */
+size_t virtq_iov_to(const struct iovec *iov, unsigned niov, uint64_t off, const void *src, size_t len);
+size_t virtq_iov_from(const struct iovec *iov, unsigned niov, uint64_t off, void *dst, size_t len);
+
 #endif

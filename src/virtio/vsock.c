@@ -178,7 +178,7 @@ void vsock_rx_run(struct vsock_session *s)
 			continue;
 		}
 		if (s->ctl_len) {
-			n = vsock_iov_to(iov, ch.niov, 0, &s->ctl[s->ctl_head], VSOCK_HDR);
+			n = virtq_iov_to(iov, ch.niov, 0, &s->ctl[s->ctl_head], VSOCK_HDR);
 			s->ctl_head = (s->ctl_head + 1) % VSOCK_CTL_MAX;
 			s->ctl_len--;
 		} else {
@@ -273,7 +273,7 @@ static int tx_take(void *arg)
 	if (ch.bad || ch.out_len < VSOCK_HDR) {
 		vsock_guest_warn(s, "malformed transmit chain: dropped");
 	} else {
-		vsock_iov_from(iov, ch.nout, 0, &h, VSOCK_HDR);
+		virtq_iov_from(iov, ch.nout, 0, &h, VSOCK_HDR);
 		if (le32toh(h.len) > ch.out_len - VSOCK_HDR || le32toh(h.len) > VSOCK_MAX_PKT) {
 			vsock_guest_warn(s, "packet length %u beyond its buffers: dropped", le32toh(h.len));
 			if (le16toh(h.op) == VIRTIO_VSOCK_OP_RW) {
@@ -328,7 +328,7 @@ static void ev_run(struct vsock_session *s)
 		vsock_guest_warn(s, "malformed event buffer: completed empty");
 		virtq_push(q, ch.head, 0);
 	} else {
-		virtq_push(q, ch.head, vsock_iov_to(s->dev->iov, ch.niov, 0, &e, sizeof(e)));
+		virtq_push(q, ch.head, virtq_iov_to(s->dev->iov, ch.niov, 0, &e, sizeof(e)));
 		s->ev_reset = false;
 	}
 	s->ev_irq = true;

@@ -42,44 +42,6 @@ static uint32_t min32(uint64_t a, uint64_t b)
 	return (uint32_t)(a < b ? a : b);
 }
 
-uint32_t vsock_iov_to(const struct iovec *iov, unsigned niov, uint64_t off, const void *src, uint32_t len)
-{
-	uint32_t done = 0;
-
-	for (unsigned i = 0; i < niov && done < len; i++) {
-		uint32_t k;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		k = min32(iov[i].iov_len - off, len - done);
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)src + done, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
-
-uint32_t vsock_iov_from(const struct iovec *iov, unsigned niov, uint64_t off, void *dst, uint32_t len)
-{
-	uint32_t done = 0;
-
-	for (unsigned i = 0; i < niov && done < len; i++) {
-		uint32_t k;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		k = min32(iov[i].iov_len - off, len - done);
-		memcpy((uint8_t *)dst + done, (const uint8_t *)iov[i].iov_base + off, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
-
 struct vsock_pool *vsock_pool_new(void)
 {
 	struct vsock_pool *p = calloc(1, sizeof(*p));
@@ -551,7 +513,7 @@ static void hbuf_put(struct vsock_conn *c, const struct iovec *iov, unsigned nio
 		uint32_t tail = (c->h_head + c->h_len) % c->h_cap;
 		uint32_t k = min32(len, c->h_cap - tail);
 
-		k = vsock_iov_from(iov, niov, off, c->hbuf + tail, k);
+		k = virtq_iov_from(iov, niov, off, c->hbuf + tail, k);
 		if (!k)
 			break;
 		c->h_len += k;
@@ -685,8 +647,8 @@ uint32_t vsock_conn_fill(struct vsock_conn *c, const struct iovec *iov, unsigned
 		n = min32(n, room - VSOCK_HDR);
 		n = min32(n, VSOCK_MAX_PKT);
 		first = min32(n, c->g_cap - c->g_head);
-		vsock_iov_to(iov, niov, VSOCK_HDR, c->gbuf + c->g_head, first);
-		vsock_iov_to(iov, niov, VSOCK_HDR + first, c->gbuf, n - first);
+		virtq_iov_to(iov, niov, VSOCK_HDR, c->gbuf + c->g_head, first);
+		virtq_iov_to(iov, niov, VSOCK_HDR + first, c->gbuf, n - first);
 		c->g_head = (c->g_head + n) % c->g_cap;
 		c->g_len -= n;
 		c->tx_cnt += n;
@@ -704,7 +666,7 @@ uint32_t vsock_conn_fill(struct vsock_conn *c, const struct iovec *iov, unsigned
 	c->need_credit = false; /* every packet carries our credit */
 	c->fwd_sent = c->fwd_cnt;
 	c->win_sent = c->h_win;
-	vsock_iov_to(iov, niov, 0, &h, VSOCK_HDR);
+	virtq_iov_to(iov, niov, 0, &h, VSOCK_HDR);
 	return VSOCK_HDR + n;
 }
 

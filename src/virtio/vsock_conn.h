@@ -167,8 +167,5 @@ bool vsock_conn_has_pkt(const struct vsock_conn *c);
 uint32_t vsock_conn_fill(struct vsock_conn *c, const struct iovec *iov, unsigned niov, uint64_t room);
 /* A header from the host side of c (op, len 0, our credit). */
 void vsock_conn_hdr(struct vsock_conn *c, struct virtio_vsock_hdr *h, uint16_t op);
-/* Copy len bytes between iov (from byte off) and a flat buffer. */
-uint32_t vsock_iov_to(const struct iovec *iov, unsigned niov, uint64_t off, const void *src, uint32_t len);
-uint32_t vsock_iov_from(const struct iovec *iov, unsigned niov, uint64_t off, void *dst, uint32_t len);
 
 #endif
