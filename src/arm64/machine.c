@@ -216,18 +216,22 @@ int arch_register_vmm_reg(struct vmm *vm, enum arch_vmm_reg which, bus_io_fn fn,
 
 #define CORE_REG(name) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
 
+/* KVM_GET_ONE_REG or KVM_SET_ONE_REG (req) of register id, its value at p (the size the id encodes). */
+static int one_reg(int fd, unsigned long req, uint64_t id, void *p)
+{
+	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)p };
+
+	return ioctl(fd, req, &r) < 0 ? -errno : 0;
+}
+
 static int set_reg(int fd, uint64_t id, uint64_t val)
 {
-	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)&val };
-
-	return ioctl(fd, KVM_SET_ONE_REG, &r) < 0 ? -errno : 0;
+	return one_reg(fd, KVM_SET_ONE_REG, id, &val);
 }
 
 static int get_reg(int fd, uint64_t id, uint64_t *val)
 {
-	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)val };
-
-	return ioctl(fd, KVM_GET_ONE_REG, &r) < 0 ? -errno : 0;
+	return one_reg(fd, KVM_GET_ONE_REG, id, val);
 }
 
 /* EL1h, with debug, SError, IRQ and FIQ masked (booting.rst: "all forms of interrupts must be masked"). */
@@ -394,13 +398,11 @@ static int read_regs(int fd, struct arm64_vcpu_state *s, const struct vlog *log,
 	ret = arm64_vcpu_state_alloc(s, (uint32_t)list->n, bytes);
 	for (uint64_t i = 0, off = 0; i < list->n && !ret; i++) {
 		struct arm64_reg *r = &s->regs[i];
-		struct kvm_one_reg one = { .id = list->reg[i], .addr = (uintptr_t)(s->values + off) };
 
 		*r = (struct arm64_reg){ .id = list->reg[i], .size = arm64_reg_size(list->reg[i]), .off = (uint32_t)off };
-		if (ioctl(fd, KVM_GET_ONE_REG, &one) < 0) {
-			ret = -errno;
-			vlog_err(log, "cannot read vCPU %u's register 0x%llx: %s", id, (unsigned long long)r->id, strerror(errno));
-		}
+		ret = one_reg(fd, KVM_GET_ONE_REG, r->id, s->values + off);
+		if (ret)
+			vlog_err(log, "cannot read vCPU %u's register 0x%llx: %s", id, (unsigned long long)r->id, strerror(-ret));
 		off += r->size;
 		s->nregs = (uint32_t)i + 1;
 	}
@@ -453,14 +455,11 @@ int arch_vcpu_restore(struct vmm *vm, unsigned id, struct sreader *in)
 		return -EINVAL;
 	}
 	for (uint32_t i = 0; i < s.nregs && !ret; i++) {
-		struct kvm_one_reg one = { .id = s.regs[i].id, .addr = (uintptr_t)(s.values + s.regs[i].off) };
-
-		if (ioctl(fd, KVM_SET_ONE_REG, &one) < 0) {
-			ret = -errno;
+		ret = one_reg(fd, KVM_SET_ONE_REG, s.regs[i].id, s.values + s.regs[i].off);
+		if (ret)
 			vlog_err(&vm->log, "cannot restore vCPU %u's register 0x%llx: %s%s", id,
-				 (unsigned long long)s.regs[i].id, strerror(errno),
-				 errno == ENOENT ? " (this host's KVM has no such register: a snapshot from another kind of host?)" : "");
-		}
+				 (unsigned long long)s.regs[i].id, strerror(-ret),
+				 ret == -ENOENT ? " (this host's KVM has no such register: a snapshot from another kind of host?)" : "");
 	}
 	if (!ret && s.events_len && ioctl(fd, KVM_SET_VCPU_EVENTS, s.events) < 0) {
 		ret = -errno;

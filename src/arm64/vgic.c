@@ -106,27 +106,30 @@ static uint64_t level_attr(unsigned word)
 	return (uint64_t)VGIC_LEVEL_INFO_LINE_LEVEL << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT | (32u + 32u * word);
 }
 
-/* One word of a register: read it, or write it (after clearing, through its twin, the bits it does not set). */
-static int word_access(int fd, uint32_t group, uint64_t cpu, const struct gic_reg *r, unsigned k, uint32_t *word,
-		       bool write)
+/* One word of a register: read it into *out, or write *in (after clearing, through its twin, the bits it does not set). */
+static int word_access(int fd, uint32_t group, uint64_t cpu, const struct gic_reg *r, unsigned k, const uint32_t *in,
+		       uint32_t *out)
 {
 	uint64_t off = r->offset + 4u * k;
 
-	if (!write)
-		return get_attr(fd, group, cpu | off, word);
+	if (out)
+		return get_attr(fd, group, cpu | off, out);
 	if (r->clear) {
-		uint32_t clear = ~*word;
+		uint32_t clear = ~*in;
 		int ret = set_attr(fd, group, cpu | (r->clear + 4u * k), &clear);
 
 		if (ret)
 			return ret;
 	}
-	return set_attr(fd, group, cpu | off, word);
+	return set_attr(fd, group, cpu | off, in);
 }
 
-/* Read (or write) the registers of table into words; cpu is a redistributor's attr bits (0: the distributor). */
-static int regs_access(int fd, uint32_t group, uint64_t cpu, const struct gic_reg *table, unsigned n, uint32_t *words,
-		       bool write, const char **what)
+/*
+ * Read the registers of table into out, or write them from in (the other NULL); cpu is a
+ * redistributor's attr bits (0: the distributor).
+ */
+static int regs_access(int fd, uint32_t group, uint64_t cpu, const struct gic_reg *table, unsigned n,
+		       const uint32_t *in, uint32_t *out, const char **what)
 {
 	unsigned w = 0;
 	int ret = 0;
@@ -134,7 +137,7 @@ static int regs_access(int fd, uint32_t group, uint64_t cpu, const struct gic_re
 	*what = group == KVM_DEV_ARM_VGIC_GRP_DIST_REGS ? "a distributor register" : "a redistributor register";
 	for (unsigned i = 0; i < n && !ret; i++)
 		for (unsigned k = 0; k < table[i].words && !ret; k++, w++)
-			ret = word_access(fd, group, cpu, &table[i], k, &words[w], write);
+			ret = word_access(fd, group, cpu, &table[i], k, in ? &in[w] : NULL, out ? &out[w] : NULL);
 	return ret;
 }
 
@@ -157,7 +160,7 @@ int vgic_save(struct vgic *g, unsigned ncpus, struct gic_state *s, const struct 
 		if (ret)
 			goto fail;
 	}
-	ret = regs_access(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0, gic_dist_regs, gic_dist_nregs, s->dist, false,
+	ret = regs_access(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0, gic_dist_regs, gic_dist_nregs, NULL, s->dist,
 			  &what);
 	for (unsigned i = 0; i < GIC_LEVEL_WORDS && !ret; i++) {
 		what = "the interrupt lines' levels";
@@ -167,7 +170,7 @@ int vgic_save(struct vgic *g, unsigned ncpus, struct gic_state *s, const struct 
 		struct gic_cpu_state *cpu = &s->cpu[c];
 
 		ret = regs_access(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, cpu_attr(c), gic_redist_regs,
-				  gic_redist_nregs, cpu->redist, false, &what);
+				  gic_redist_nregs, NULL, cpu->redist, &what);
 		for (unsigned i = 0; i < GIC_ICC_MAIN && !ret; i++) {
 			what = "a CPU interface register";
 			ret = get_attr(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, cpu_attr(c) | gic_icc_main[i], &cpu->icc[i]);
@@ -193,7 +196,6 @@ fail:
 int vgic_restore(struct vgic *g, const struct gic_state *s, const struct vlog *log)
 {
 	const char *what = "";
-	uint32_t words[GIC_DIST_WORDS];
 	int ret;
 
 	if (s->its != (g->its_fd >= 0)) {
@@ -201,28 +203,21 @@ int vgic_restore(struct vgic *g, const struct gic_state *s, const struct vlog *l
 			 s->its ? "has none" : "has one");
 		return -EINVAL;
 	}
-	memcpy(words, s->dist, sizeof(words));
-	ret = regs_access(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0, gic_dist_regs, gic_dist_nregs, words, true, &what);
+	ret = regs_access(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0, gic_dist_regs, gic_dist_nregs, s->dist, NULL, &what);
 	for (unsigned i = 0; i < GIC_LEVEL_WORDS && !ret; i++) {
-		uint32_t level = s->level[i];
-
 		what = "the interrupt lines' levels";
-		ret = set_attr(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, level_attr(i), &level);
+		ret = set_attr(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, level_attr(i), &s->level[i]);
 	}
 	/* arm-vgic-its.rst: the redistributors before the ITS. */
 	for (unsigned c = 0; c < s->ncpus && !ret; c++) {
 		const struct gic_cpu_state *cpu = &s->cpu[c];
-		uint32_t rwords[GIC_REDIST_WORDS];
 		uint64_t ctlr = 0;
 
-		memcpy(rwords, cpu->redist, sizeof(rwords));
 		ret = regs_access(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, cpu_attr(c), gic_redist_regs,
-				  gic_redist_nregs, rwords, true, &what);
+				  gic_redist_nregs, cpu->redist, NULL, &what);
 		for (unsigned i = 0; i < GIC_ICC_MAIN && !ret; i++) {
-			uint64_t v = cpu->icc[i];
-
 			what = "a CPU interface register";
-			ret = set_attr(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, cpu_attr(c) | gic_icc_main[i], &v);
+			ret = set_attr(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, cpu_attr(c) | gic_icc_main[i], &cpu->icc[i]);
 		}
 		/* The active-priority registers this host's CPU interface has (its priority bits are its own). */
 		ret = ret ?: get_attr(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, cpu_attr(c) | ICC_CTLR_EL1, &ctlr);
@@ -232,16 +227,13 @@ int vgic_restore(struct vgic *g, const struct gic_state *s, const struct vlog *l
 			return -EINVAL;
 		}
 		for (unsigned i = 0; i < cpu->nap && !ret; i++) {
-			uint64_t a0 = cpu->ap0[i], a1 = cpu->ap1[i];
-
-			ret = set_attr(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, cpu_attr(c) | ICC_AP0R_EL1(i), &a0);
-			ret = ret ?: set_attr(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, cpu_attr(c) | ICC_AP1R_EL1(i), &a1);
+			ret = set_attr(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, cpu_attr(c) | ICC_AP0R_EL1(i), &cpu->ap0[i]);
+			ret = ret ?: set_attr(g->gic_fd, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, cpu_attr(c) | ICC_AP1R_EL1(i),
+					      &cpu->ap1[i]);
 		}
 	}
 	/* arm-vgic-its.rst: GITS_CBASER, the other registers, the tables from guest memory, GITS_CTLR. */
 	for (unsigned i = 0; i < GIC_ITS_REGS && s->its && !ret; i++) {
-		uint64_t v = s->its_regs[i];
-
 		if (gic_its_regs[i] == 0x0000) { /* GITS_CTLR */
 			what = "the ITS's tables";
 			ret = set_attr(g->its_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_RESTORE_TABLES, NULL);
@@ -249,7 +241,7 @@ int vgic_restore(struct vgic *g, const struct gic_state *s, const struct vlog *l
 				break;
 		}
 		what = "an ITS register";
-		ret = set_attr(g->its_fd, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, gic_its_regs[i], &v);
+		ret = set_attr(g->its_fd, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, gic_its_regs[i], &s->its_regs[i]);
 	}
 	if (ret)
 		vlog_err(log, "cannot restore the GICv3's state: %s: %s", what, strerror(-ret));
