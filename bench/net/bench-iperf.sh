@@ -10,6 +10,8 @@
 #   @@IPERF-END NAME @@    (the trailing @@ tells the host the line is complete)
 # then "@@IPERF-DONE ok=N failed=N", waits 2 s and powers off. Kernel command line parameters:
 #   bench.runtime=SECONDS  per test (default 10)   bench.server=ADDR  (default 10.0.2.2)
+#   bench.trace=1          also "@@IPERF-DROPS NAME reason=count ..." per test: the packets the
+#                          guest's kernel dropped (the skb:kfree_skb trace event)
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
@@ -31,12 +33,14 @@ die() {
 	power_off
 }
 
-runtime=10 server=10.0.2.2
+runtime=10 server=10.0.2.2 trace=
+TR=/sys/kernel/tracing
 # shellcheck disable=SC2013 # the words of the command line
 for w in $(cat /proc/cmdline); do
 	case $w in
 	bench.runtime=*) runtime=${w#*=} ;;
 	bench.server=*) server=${w#*=} ;;
+	bench.trace=*) trace=${w#*=} ;;
 	esac
 done
 
@@ -61,6 +65,12 @@ echo "@@IPERF-INFO $(head -1 /tmp/v | tr -s ' ') kernel=$(uname -r) cpus=$(nproc
 	"queues=$(ls -d /sys/class/net/eth0/queues/rx-* 2>/dev/null | wc -l) uptime=$(cut -d' ' -f1 /proc/uptime)"
 
 ok=0 failed=0
+[ -z "$trace" ] || mount -t tracefs nodev "$TR" 2>/dev/null
+# tcpext: the guest's TcpExt counters (/proc/net/netstat), a "name value" line each.
+tcpext() {
+	awk '/^(TcpExt|IpExt|Ip|Tcp|Udp):/ { k = $1; if (!(k in h)) { for (i = 2; i <= NF; i++) n[k, i] = $i; h[k] = 1 } else for (i = 2; i <= NF; i++) print k n[k, i], $i }
+		FILENAME ~ /softnet/ { x = 0; for (i = 1; i <= length($2); i++) x = 16 * x + index("0123456789abcdef", substr($2, i, 1)) - 1; d += x } END { print "SoftnetDropped", d + 0 }' /proc/net/netstat /proc/net/snmp /proc/net/softnet_stat
+}
 # run NAME IPERF3-ARGS...: one test; the numbers come from iperf3's JSON (end.sum_sent and
 # end.sum_received: for -R the host is the sender; for UDP sum_received.packets counts what was
 # sent, lost_packets what did not arrive).
@@ -69,9 +79,22 @@ run() {
 	shift
 	echo "@@IPERF-BEGIN $name @@"
 	sleep 2
+	tcpext >/tmp/tcpext0
+	if [ -n "$trace" ] && [ -e "$TR/events/skb/kfree_skb/enable" ]; then
+		: >"$TR/trace"
+		echo 1 >"$TR/events/skb/kfree_skb/enable"
+	fi
 	timeout $((runtime + 60)) /usr/bin/iperf3 -c "$server" -t "$runtime" -J "$@" >/tmp/out 2>/tmp/err
 	rc=$?
 	echo "@@IPERF-END $name @@"
+	# What the guest's TCP saw of losses and reordering during the test (the counters that moved).
+	tcpext | awk -v name="$name" 'BEGIN { printf "@@IPERF-TCPEXT %s", name } NR == FNR { a[$1] = $2; next }
+		$1 ~ /OFO|Drop|Prune|Collaps|DSACK|Loss|Retrans|Reneg|Backlog|Timeout|Recover|Spurious|ZeroWindow|SACK|Reorder|Undo|Discard|Errs|Errors|Dropped|Truncated/ && $2 != a[$1] {
+			printf " %s=%d", $1, $2 - a[$1] } END { printf "\n" }' /tmp/tcpext0 -
+	if [ -n "$trace" ] && [ -e "$TR/events/skb/kfree_skb/enable" ]; then
+		echo 0 >"$TR/events/skb/kfree_skb/enable"
+		echo "@@IPERF-DROPS $name $(sed -n 's/.*reason: \([A-Z_]*\).*/\1/p' "$TR/trace" | sort | uniq -c | sort -rn | head -12 | awk '{ printf "%s=%s ", $2, $1 }')"
+	fi
 	res=$(awk '
 		/"sum_sent":/ { s = "sent"; next }
 		/"sum_received":/ { s = "recv"; next }

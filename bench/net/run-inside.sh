@@ -26,7 +26,7 @@
 # env (defaults are the test host's paths):
 #   VMM=/vmm/vmm  KERNEL=/guest/vmlinuz  INITRD=/extra/bench-initramfs.gz  FW=/extra/fw (QEMU -L)
 #   QEMU=qemu-system-x86_64  QEMU_MACHINE=microvm,rtc=on,pcie=on  IPERF=iperf3  RUNTIME=10  ROUNDS=1
-#   TMPDIR=/tmp  NET=tap
+#   TMPDIR=/tmp  NET=tap  ONLY="vmm qemu-off" (boot only these)
 # NET=user: user-mode networking instead (no tap, no vhost): vmm --net user against QEMU -netdev user
 # (both libslirp); the guest keeps its static 10.0.2.15/24 and reaches the host's iperf3 -s on
 # 127.0.0.1 at 10.0.2.2 (slirp's gateway). The two keep the ids vmm and qemu-off in the output (run.sh
@@ -43,7 +43,7 @@ ROUNDS=${ROUNDS:-1}
 T=${TMPDIR:-/tmp}
 TAP=vmt0
 NET=${NET:-tap}
-CMDLINE="console=ttyS0 reboot=k panic=-1 quiet rdinit=/bench-iperf.sh bench.runtime=$RUNTIME"
+CMDLINE="console=ttyS0 reboot=k panic=-1 quiet rdinit=/bench-iperf.sh bench.runtime=$RUNTIME${TRACE:+ bench.trace=1}"
 # Three tests of RUNTIME s plus about 5 s each, boot, iperf3 start-up: a generous per-guest limit.
 LIMIT=$((3 * (RUNTIME + 5) + 240))
 if command -v ip >/dev/null 2>&1; then IP=ip; else IP="busybox ip"; fi
@@ -63,6 +63,8 @@ if [ "$NET" = user ]; then
 	vhost="not used (user-mode networking)"
 	WHO="vmm qemu-off"
 elif [ -c /dev/vhost-net ]; then vhost=yes; else vhost="no (no /dev/vhost-net in this host: QEMU vhost=on not measured)"; WHO="vmm qemu-off"; fi
+# ONLY=WHO...: boot only these of them (a quick look at one VMM; the tables then lack the others).
+[ -z "${ONLY:-}" ] || WHO=$ONLY
 echo "@@NET-INFO kernel=$(uname -r) cpus=$(nproc) mem_mib=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)" \
 	"runtime=${RUNTIME}s rounds=$ROUNDS net=$NET vhost_net=$vhost"
 echo "@@NET-INFO vmm=$("$VMM" --version 2>&1 | head -1)"
@@ -88,7 +90,7 @@ snap() {
 	files="/proc/$PID/stat"
 	for f in /proc/"$PID"/task/*/stat $VH; do [ -e "$f" ] && files="$files $f"; done
 	st=/sys/class/net/$TAP/statistics
-	for f in rx_bytes tx_bytes rx_dropped tx_dropped; do [ -e "$st/$f" ] && files="$files $st/$f"; done
+	for f in rx_bytes tx_bytes rx_dropped tx_dropped rx_packets tx_packets; do [ -e "$st/$f" ] && files="$files $st/$f"; done
 	# After the comm field (which may hold spaces): 12 utime, 13 stime, 41 guest_time.
 	# shellcheck disable=SC2086 # the file list
 	awk -v vh="${VH:-none}" -v t="$(cut -d' ' -f1 /proc/uptime)" '
@@ -104,8 +106,38 @@ snap() {
 		{ cpu = f[12] + f[13]; u = f[12]; sy = f[13]; g = f[41] }
 		END {
 			printf "t=%s cpu=%.0f user=%.0f sys=%.0f guest=%.0f vcpu=%.0f other=%.0f vhost=%.0f tasks=%.0f iowq=%.0f iowq_n=%.0f", t, cpu, u, sy, g, vc, o, v, nt, iw, niw
-			printf " tap_rx=%.0f tap_tx=%.0f tap_rx_drop=%.0f tap_tx_drop=%.0f\n", s["rx_bytes"], s["tx_bytes"], s["rx_dropped"], s["tx_dropped"]
+			printf " tap_rx=%.0f tap_tx=%.0f tap_rx_drop=%.0f tap_tx_drop=%.0f tap_rx_pk=%.0f tap_tx_pk=%.0f\n", s["rx_bytes"], s["tx_bytes"], s["rx_dropped"], s["tx_dropped"], s["rx_packets"], s["tx_packets"]
 		}' $files 2>/dev/null
+}
+
+# tcpext: this host's TcpExt counters (/proc/net/netstat), a "name value" line each; tcpext_moved
+# BEFORE: those of stdin that moved since BEFORE and tell of loss or reordering, " name=delta" each.
+tcpext() {
+	awk '/^(TcpExt|IpExt|Ip|Tcp|Udp):/ { k = $1; if (!(k in h)) { for (i = 2; i <= NF; i++) n[k, i] = $i; h[k] = 1 } else for (i = 2; i <= NF; i++) print k n[k, i], $i }
+		FILENAME ~ /softnet/ { x = 0; for (i = 1; i <= length($2); i++) x = 16 * x + index("0123456789abcdef", substr($2, i, 1)) - 1; d += x } END { print "SoftnetDropped", d + 0 }' /proc/net/netstat /proc/net/snmp /proc/net/softnet_stat
+}
+tcpext_moved() {
+	awk 'NR == FNR { a[$1] = $2; next }
+		$1 ~ /OFO|Drop|Prune|Collaps|DSACK|Loss|Retrans|Reneg|Backlog|Timeout|Recover|Spurious|ZeroWindow|SACK|Reorder|Undo|Discard|Errs|Errors|Dropped|Truncated/ && $2 != a[$1] {
+			printf " %s=%d", $1, $2 - a[$1] }' "$1" -
+}
+
+# TRACE=1: where this host's kernel freed packets it did not deliver during each test (the
+# skb:kfree_skb trace event: the freeing function and the drop reason, with counts).
+TR=/sys/kernel/tracing
+drops_begin() {
+	[ -n "${TRACE:-}" ] || return 0
+	[ -e "$TR/trace" ] || mount -t tracefs nodev "$TR" 2>/dev/null
+	[ -e "$TR/events/skb/kfree_skb/enable" ] || return 0
+	echo 4096 >"$TR/buffer_size_kb"
+	: >"$TR/trace"
+	echo 1 >"$TR/events/skb/kfree_skb/enable"
+}
+drops_end() {
+	[ -n "${TRACE:-}" ] && [ -e "$TR/events/skb/kfree_skb/enable" ] || return 0
+	echo 0 >"$TR/events/skb/kfree_skb/enable"
+	echo "$1 $(sed -n 's/.*location=\([^ ]*\).*reason: \([A-Z_]*\).*/\1 \2/p' "$TR/trace" | sed 's/+0x[0-9a-f/x]*//' |
+		sort | uniq -c | sort -rn | head -12 | awk '{ printf "%s:%s=%s ", $2, $3, $1 }')"
 }
 
 # one WHICH ROUND: boot the guest once under WHICH, follow it, print its lines.
@@ -165,8 +197,16 @@ one() {
 			# shellcheck disable=SC2046 # the marker line's words
 			set -- "$1" "$2" $(sed -n "${seen}p" "$log.m")
 			case $3 in
-			@@IPERF-BEGIN) echo "@@NET-SNAP $1 round=$2 $4 begin $(snap)" ;;
-			@@IPERF-END) echo "@@NET-SNAP $1 round=$2 $4 end $(snap)" ;;
+			@@IPERF-BEGIN)
+				echo "@@NET-SNAP $1 round=$2 $4 begin $(snap)"
+				tcpext >"$T/tcpext0"
+				drops_begin
+				;;
+			@@IPERF-END)
+				echo "@@NET-SNAP $1 round=$2 $4 end $(snap)"
+				echo "@@NET-HTCPEXT $1 round=$2 $4$(tcpext | tcpext_moved "$T/tcpext0")"
+				drops_end "@@NET-DROPS $1 round=$2 $4"
+				;;
 			@@IPERF-DONE)
 				hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID/status" 2>/dev/null)
 				echo "@@NET-SNAP $1 round=$2 total done $(snap)"
@@ -184,11 +224,15 @@ one() {
 	tr -d '\r' <"$log" >"$log.txt"
 	sed -n 's/^@@IPERF-INFO /@@NET-GUEST '"$1"' /p' "$log.txt" | head -1
 	sed -n 's/^@@IPERF-STATS /@@NET-GSTATS '"$1 round=$2"' /p' "$log.txt" | head -1
+	sed -n 's/^@@IPERF-TCPEXT /@@NET-TCPEXT '"$1 round=$2"' /p' "$log.txt"
+	sed -n 's/^@@IPERF-DROPS /@@NET-GDROPS '"$1 round=$2"' /p' "$log.txt"
 	sed -n 's/^@@IPERF-DMESG /@@NET-GDMESG '"$1 round=$2"' /p' "$log.txt"
 	sed -n 's/^@@IPERF \(.*\)/@@NET '"$1 round=$2"' \1/p' "$log.txt"
 	sed -n 's/^@@IPERF-ERROR /@@NET-FAIL '"$1 round=$2"' /p' "$log.txt"
 	ok=$(sed -n 's/^@@IPERF-DONE ok=\([0-9]*\).*/\1/p' "$log.txt" | head -1)
 	echo "@@NET-RUN $1 round=$2 status=$status ok=${ok:-0} exit_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') rss_kib=${hwm:-0} txqlen=$txq"
+	# What the VMM said on stderr (a guest warning, a dropped frame) is part of the result.
+	[ ! -s "$err" ] || echo "@@NET-STDERR $1 round=$2 lines=$(wc -l <"$err"): $(head -c 300 "$err" | tr '\r\n' '  ')"
 	if [ "$status" != 0 ] || [ "${ok:-0}" != 3 ]; then
 		echo "@@NET-FAIL $1 round=$2: console tail and stderr follow"
 		tail -n 25 "$log.txt"

@@ -14,6 +14,8 @@
 #        BENCH_NET=user   user-mode networking instead of a tap: vmm --net user against QEMU -netdev
 #                         user (both libslirp), iperf3 -s on the host's 127.0.0.1 reached at 10.0.2.2
 #        BENCH_LOG=F      keep the raw log                        QEMU_MACHINE    QEMU's -M
+#        BENCH_ONLY="vmm ..."  boot only these of vmm, qemu-off, vmm-vhost, qemu-on (a quick look)
+#        BENCH_TRACE=1    log where the host's kernel dropped packets during each test (skb:kfree_skb)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -67,15 +69,15 @@ direct)
 	[ -e /dev/vhost-net ] || "${SUDO[@]}" modprobe vhost_net 2>/dev/null || true
 	# shellcheck disable=SC2016 # $0 expands in the inner sh
 	"${SUDO[@]}" env VMM="$W/vmm" KERNEL="$W/guest/vmlinuz" INITRD="$W/extra/bench-initramfs.gz" FW="$W/extra/fw" \
-		QEMU="$QEMU" QEMU_MACHINE="$QEMU_MACHINE" IPERF="$IPERF" RUNTIME="$RUNTIME" ROUNDS="$ROUNDS" NET="$NET" TMPDIR="$W" \
+		QEMU="$QEMU" QEMU_MACHINE="$QEMU_MACHINE" IPERF="$IPERF" RUNTIME="$RUNTIME" ROUNDS="$ROUNDS" NET="$NET" ONLY="${BENCH_ONLY:-}" TRACE="${BENCH_TRACE:-}" TMPDIR="$W" \
 		unshare --net --mount sh -c 'mount -t sysfs sysfs /sys && exec sh "$0"' "$W/extra/run-inside.sh" |
-		tee "$LOG" | grep --line-buffered -E '^@@NET(-INFO|-FAIL|-RUN| )' >&2 || true
+		tee "$LOG" | grep --line-buffered -E '^@@NET(-INFO|-FAIL|-RUN|-STDERR| )' >&2 || true
 	MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm, own network namespace"
 	;;
 nested | none)
-	printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s NET=%s sh /extra/run-inside.sh\n' \
-		"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" "$NET" >"$W/extra/run.sh"
-	bench_nested "$B" "$LOG" "$((3 * ROUNDS * (3 * (RUNTIME + 4) + 8) / 60 + 1))" 3000 'HOST-READY|HOST-ERROR|NET-INFO|NET-FAIL|NET-WARN|NET-RUN|NET |SCRIPT' "$QEMU" "$IPERF"
+	printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s NET=%s ONLY="%s" TRACE="%s" sh /extra/run-inside.sh\n' \
+		"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" "$NET" "${BENCH_ONLY:-}" "${BENCH_TRACE:-}" >"$W/extra/run.sh"
+	bench_nested "$B" "$LOG" "$((3 * ROUNDS * (3 * (RUNTIME + 4) + 8) / 60 + 1))" 3000 'HOST-READY|HOST-ERROR|NET-INFO|NET-FAIL|NET-WARN|NET-RUN|NET-STDERR|NET |SCRIPT' "$QEMU" "$IPERF"
 	;;
 *) die "no usable /dev/kvm here (kvm-mode: $mode)" ;;
 esac
