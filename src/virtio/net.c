@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "net_backend.h"
 #include "vhost_net.h"
@@ -29,13 +30,24 @@
  * every SQE); whatever is still in flight completes into nothing and the last completion frees it.
  *
  * RX: per RX queue one POLL_ADD (POLLIN) or one read in flight, so frames reach the used ring in
- * the order the tap delivered them. A read is only issued once the poll reported a frame, so it
- * completes at once: what waits is always a poll, which reset() and VQ_PAIRS_SET cancel reliably
- * (a READV waiting inside io_uring's internal poll was seen to miss its ASYNC_CANCEL, leaving the
- * loop's stop waiting for a frame). When the guest has no buffers nothing is polled: the tap
- * queues (and at its limit drops) frames, and the guest's next RX notify resumes. -EAGAIN polls
- * again; errors and end of file poll once more, then park the queue until the guest's next notify
- * on that pair: nothing ever spins.
+ * the order the tap delivered them. A read never waits inside io_uring (a READV waiting in
+ * io_uring's internal poll was seen to miss its ASYNC_CANCEL, leaving the loop's stop waiting for
+ * a frame; io_uring waits there even on an O_NONBLOCK fd): it carries RWF_NOWAIT, so an empty tap
+ * ends it at once with -EAGAIN, and what waits is always a poll, which reset() and VQ_PAIRS_SET
+ * cancel reliably. After a frame the next read goes out at once, no poll first (under load the
+ * tap has more); its -EAGAIN polls, so an idle tap costs one read more. A tap that refuses
+ * RWF_NOWAIT (-EOPNOTSUPP) is read only after its poll said POLLIN. When the guest has
+ * no buffers nothing is polled: the tap queues (and at its limit drops) frames, and the guest's
+ * next RX notify resumes. Errors and end of file poll once more, then park the queue until the
+ * guest's next notify on that pair: nothing ever spins.
+ *
+ * A tap read into buffers shorter than the frame returns the buffers' length, the frame cut short
+ * and no sign of it (tun's read_iter clamps). So a read goes straight into guest buffers only
+ * when the stashed chains hold a frame of the largest size; otherwise (the guest is short of
+ * buffers) it goes into the pair's bounce buffer, and the frame waits there, held, until the
+ * stash holds it (MRG_RXBUF: the driver adds chains) and is copied in, or is dropped with a line
+ * when it never can (more chains than a frame may take, every ring entry already stashed, or no
+ * MRG_RXBUF and a chain shorter than the frame). A held frame is not part of a snapshot.
  *
  * TX: each chain is one IORING_OP_WRITEV of its readable buffers (header + frame) from guest RAM,
  * up to a queue's worth in flight; a frame the tap refuses (-EIO while it is down) is dropped and
@@ -92,7 +104,11 @@ struct net_pair {
 	struct ev_req cancel; /* ASYNC_CANCEL of rd */
 	bool busy, polling, readable, parked, rx_stopped, rx_irq, rx_resume;
 	bool rx_more; /* used up its budget: served again from dev->later */
+	bool bouncing; /* the read in flight goes into bounce, not guest buffers */
+	bool no_nowait; /* the fd refused RWF_NOWAIT: read only after POLLIN */
 	unsigned rx_errors;
+	uint8_t *bounce; /* NET_RX_MAX_GSO bytes (direct pairs) */
+	uint32_t held;   /* a frame (header included) waiting in bounce for chains; 0: none */
 	unsigned cancels; /* cancel retries of the read in flight */
 	struct net_rx rx;
 	struct net_rx_chain *slots;
@@ -166,6 +182,7 @@ static void free_session(struct net_session *s)
 	for (unsigned i = 0; i < s->npairs; i++) {
 		free(s->p[i].slots);
 		free(s->p[i].slab);
+		free(s->p[i].bounce);
 	}
 	free(s);
 }
@@ -248,10 +265,14 @@ static void rx_submit(struct net_pair *p, bool poll)
 	}
 	if (poll)
 		io_uring_prep_poll_add(sqe, p->fd, POLLIN);
+	else if (p->bouncing)
+		io_uring_prep_read(sqe, p->fd, p->bounce, NET_RX_MAX_GSO, 0);
 	else if (p->rx.niov == 1)
 		io_uring_prep_read(sqe, p->fd, p->rx.iov[0].iov_base, (unsigned)p->rx.iov[0].iov_len, 0);
 	else
 		io_uring_prep_readv(sqe, p->fd, p->rx.iov, p->rx.niov, 0);
+	if (!poll && !p->no_nowait)
+		sqe->rw_flags = RWF_NOWAIT;
 	p->polling = poll;
 	p->readable = false;
 	p->busy = true;
@@ -270,15 +291,65 @@ static void rx_error(struct net_pair *p, int res)
 		p->parked = true;
 }
 
+/*
+ * Lay the stash out for one frame of need bytes (header included): 1 it fits (rx.iov holds it), 0
+ * it waits for more chains, -1 it never fits (dropped, with a line).
+ */
+static int rx_fit(struct net_pair *p, uint32_t need)
+{
+	uint32_t max = p->rx.max_len;
+	unsigned niov;
+
+	p->rx.max_len = need;
+	niov = net_rx_prepare(&p->rx);
+	p->rx.max_len = max;
+	if (niov == 0)
+		return 0; /* no buffers: the guest's next notify comes back */
+	if (p->rx.room >= need)
+		return 1;
+	if (p->rx.mrg && p->rx.nchains == p->rx.count && !net_rx_full(&p->rx) && p->rx.nchains < NET_RX_MAX_CHAINS)
+		return 0; /* more chains may come */
+	guest_warn(p->s->dev, "a %u-byte frame does not fit the receive buffers: dropped", need - NET_RX_HDR_LEN);
+	return -1;
+}
+
+/* The n bytes of a read or copy laid out by net_rx_prepare() are in: their chains to the used ring. */
+static void rx_publish(struct net_pair *p, size_t n)
+{
+	struct net_rx_used used[NET_RX_MAX_CHAINS];
+	unsigned k = net_rx_complete(&p->rx, n, used);
+
+	/* One frame's buffers become visible together: the driver reads num_buffers from the first. */
+	for (unsigned i = 0; i < k; i++)
+		virtq_fill(p->rvq, i, used[i].head, used[i].len);
+	virtq_flush(p->rvq, k);
+	if (k) {
+		p->rx_irq = true;
+		defer(p->s);
+	}
+}
+
+/* The held frame into the stash if it fits now: false while it still waits. */
+static bool rx_held(struct net_pair *p)
+{
+	int fit = rx_fit(p, p->held);
+
+	if (fit == 0)
+		return false;
+	if (fit > 0) {
+		virtq_iov_to(p->rx.iov, p->rx.niov, 0, p->bounce, p->held);
+		rx_publish(p, p->held);
+	}
+	p->held = 0;
+	return true;
+}
+
 static void rx_done(struct ev_req *ev, int res)
 {
 	struct net_pair *p = CONTAINER(ev, struct net_pair, rd);
-	struct net_rx_used used[NET_RX_MAX_CHAINS];
-	unsigned n;
+	bool poll = p->polling, bounced = p->bouncing;
 
-	bool poll = p->polling;
-
-	p->busy = p->polling = false;
+	p->busy = p->polling = p->bouncing = false;
 	if (!session_alive(p->s) || p->idx >= p->s->active)
 		return; /* detached, or the pair was switched off: a frame read meanwhile is dropped */
 	if (poll) {
@@ -289,6 +360,10 @@ static void rx_done(struct ev_req *ev, int res)
 		rx_run(p);
 		return;
 	}
+	if (res == -EOPNOTSUPP && !p->no_nowait) {
+		p->no_nowait = true; /* no RWF_NOWAIT on this fd */
+		res = -EAGAIN;
+	}
 	if (res == -EAGAIN || res == -EINTR || res == -ECANCELED) {
 		rx_run(p); /* poll again */
 		return;
@@ -298,14 +373,12 @@ static void rx_done(struct ev_req *ev, int res)
 		return;
 	}
 	p->rx_errors = 0;
-	n = net_rx_complete(&p->rx, (size_t)res, used);
-	/* One frame's buffers become visible together: the driver reads num_buffers from the first. */
-	for (unsigned i = 0; i < n; i++)
-		virtq_fill(p->rvq, i, used[i].head, used[i].len);
-	virtq_flush(p->rvq, n);
-	if (n) {
-		p->rx_irq = true;
-		defer(p->s);
+	p->readable = !p->no_nowait; /* the tap may hold more: read again at once */
+	if (!bounced) {
+		rx_publish(p, (size_t)res); /* a frame shorter than a header is dropped */
+	} else if (res >= NET_RX_HDR_LEN) {
+		p->held = (uint32_t)res;
+		rx_held(p);
 	}
 	rx_run(p);
 }
@@ -364,40 +437,25 @@ static void copy_frame(const struct iovec *iov, unsigned niov, const uint8_t *da
 static void rx_copy(struct net_pair *p)
 {
 	struct net_backend *be = p->s->dev->be;
-	struct net_rx_used used[NET_RX_MAX_CHAINS];
 	unsigned budget = p->rvq->size;
 	const uint8_t *data;
 	size_t len;
 
 	while ((len = be->ops->rx_peek(be, &data)) != 0) {
-		uint32_t need = (uint32_t)len + NET_RX_HDR_LEN;
-		unsigned n;
+		int fit;
 
 		if (budget-- == 0) {
 			serve_more(p->s, &p->rx_more);
 			return;
 		}
-		p->rx.max_len = need;
-		if (net_rx_prepare(&p->rx) == 0)
-			return; /* no buffers: the guest's next notify comes back here */
-		if (p->rx.room < need) {
-			if (p->rx.mrg && p->rx.nchains == p->rx.count && !net_rx_full(&p->rx) &&
-			    p->rx.nchains < NET_RX_MAX_CHAINS)
-				return; /* more chains may come */
-			guest_warn(p->s->dev, "a %zu-byte frame does not fit the receive buffers: dropped", len);
-			be->ops->rx_consume(be);
-			continue;
+		fit = rx_fit(p, (uint32_t)len + NET_RX_HDR_LEN);
+		if (fit == 0)
+			return; /* the guest's next notify comes back here */
+		if (fit > 0) {
+			copy_frame(p->rx.iov, p->rx.niov, data, len);
+			rx_publish(p, len + NET_RX_HDR_LEN);
 		}
-		copy_frame(p->rx.iov, p->rx.niov, data, len);
 		be->ops->rx_consume(be);
-		n = net_rx_complete(&p->rx, need, used);
-		for (unsigned i = 0; i < n; i++)
-			virtq_fill(p->rvq, i, used[i].head, used[i].len);
-		virtq_flush(p->rvq, n);
-		if (n) {
-			p->rx_irq = true;
-			defer(p->s);
-		}
 	}
 }
 
@@ -415,8 +473,11 @@ static void rx_run(struct net_pair *p)
 		rx_copy(p);
 		return;
 	}
+	if (p->held && !rx_held(p))
+		return; /* the guest's next notify comes back here */
 	if (p->busy || p->parked || net_rx_prepare(&p->rx) == 0)
 		return; /* a completion, or the guest's next notify, comes back here */
+	p->bouncing = p->rx.room < p->rx.max_len;
 	rx_submit(p, !p->readable);
 }
 
@@ -548,8 +609,10 @@ static void set_active(struct net_session *s, unsigned n)
 	unsigned old = s->active;
 
 	s->active = n;
-	for (unsigned i = n; i < old; i++)
+	for (unsigned i = n; i < old; i++) {
+		s->p[i].held = 0; /* the pair is off: its frame goes */
 		rx_cancel(&s->p[i]);
+	}
 	for (unsigned i = old; i < n; i++) {
 		s->p[i].parked = false;
 		rx_run(&s->p[i]);
@@ -785,6 +848,8 @@ static int pair_init(struct net_session *s, unsigned i)
 	if (p->rvq->size) {
 		p->slots = calloc(p->rvq->size, sizeof(*p->slots));
 		if (!p->slots)
+			return -ENOMEM;
+		if (p->direct && !(p->bounce = malloc(NET_RX_MAX_GSO)))
 			return -ENOMEM;
 		net_rx_init(&p->rx, p->slots, p->rvq->size, f & (1ull << VIRTIO_NET_F_MRG_RXBUF),
 			    f & (1ull << VIRTIO_NET_F_GUEST_CSUM),

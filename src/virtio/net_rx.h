@@ -7,11 +7,11 @@
  *
  * With VIRTIO_NET_F_MRG_RXBUF a frame may span several chains (virtio 1.2 section 5.1.6.4): a
  * read gets as many chains, in order, as cover the largest frame the tap may hand over, never
- * more. Without it a frame takes one chain, whatever its size: a chain smaller than the largest
- * frame still takes the frames that fit (the spec only says the driver SHOULD offer more), the
- * tap drops or truncates the others and a truncated frame is dropped here. Nothing is ever
- * written past the buffers the guest gave. Chains not consumed by a read stay, in order, for the
- * next one.
+ * more (fewer when fewer are stashed: then the device reads into a buffer of its own instead, as
+ * a tap silently cuts a frame to the room it is given; src/virtio/net.c). Without it a frame takes
+ * one chain, whatever its size: a chain smaller than the largest frame still takes the frames that
+ * fit (the spec only says the driver SHOULD offer more). Nothing is ever written past the buffers
+ * the guest gave. Chains not consumed by a read stay, in order, for the next one.
  */
 #ifndef VMM_VIRTIO_NET_RX_H
 #define VMM_VIRTIO_NET_RX_H
