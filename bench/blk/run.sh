@@ -11,6 +11,7 @@
 #        BENCH_IMG_MB=N   image size in MiB (default 512)       BENCH_LOG=F     keep the raw log
 #        BENCH_CACHE=auto|direct|writeback   host caching for both (auto: O_DIRECT when the image's
 #                         file system takes it)              QEMU_MACHINE   QEMU's -M
+#        BENCH_REPORT=F   print the table again from the raw log F of an earlier run (no boots)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -25,52 +26,59 @@ QEMU_MACHINE=${QEMU_MACHINE:-microvm,rtc=on,pcie=on}
 say() { echo "bench-blk: $*" >&2; }
 die() { echo "bench-blk: ERROR: $*" >&2; exit 1; }
 
-for f in "$B/vmm" "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules/kvm-amd.ko"; do
-	[ -s "$f" ] || die "missing $f (build with cmake, then: bash tests/guest/build-assets.sh $B/guest)"
-done
-bench_need qemu-system-x86_64 qemu-system-x86
-bench_need fio fio
-bench_need cpio cpio
-QEMU=$(command -v qemu-system-x86_64)
-FIO=$(command -v fio)
+if [ -n "${BENCH_REPORT:-}" ]; then
+	# Only the tables again, from the raw log of an earlier run (BENCH_LOG).
+	LOG=$BENCH_REPORT
+	MACHINE="(see the raw log $BENCH_REPORT)"
+	KVER="(see the raw log)"
+else
+	for f in "$B/vmm" "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules/kvm-amd.ko"; do
+		[ -s "$f" ] || die "missing $f (build with cmake, then: bash tests/guest/build-assets.sh $B/guest)"
+	done
+	bench_need qemu-system-x86_64 qemu-system-x86
+	bench_need fio fio
+	bench_need cpio cpio
+	QEMU=$(command -v qemu-system-x86_64)
+	FIO=$(command -v fio)
 
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-# Others may rebuild the tree while we run: work on copies.
-cp "$B/vmm" "$W/vmm"
-mkdir -p "$W/guest" "$W/extra/fw"
-cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
-KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
-cc -std=c11 -O2 -static -Wall -Wextra -Werror -o "$W/extra/bootwatch" "$SRC/bench/boot/bootwatch.c"
-install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
+	W=$(mktemp -d)
+	trap 'rm -rf "$W"' EXIT
+	# Others may rebuild the tree while we run: work on copies.
+	cp "$B/vmm" "$W/vmm"
+	mkdir -p "$W/guest" "$W/extra/fw"
+	cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
+	KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
+	cc -std=c11 -O2 -static -Wall -Wextra -Werror -o "$W/extra/bootwatch" "$SRC/bench/boot/bootwatch.c"
+	install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
 
-# The bench initramfs: the test initramfs, then a second archive with fio, its libraries and
-# /bench-fio.sh (the kernel unpacks concatenated archives in order).
-bench_initramfs "$B/guest/initramfs.gz" "$FIO" "$HERE/bench-fio.sh" "$W/extra/bench-initramfs.gz"
-say "bench initramfs: $(($(stat -c %s "$W/extra/bench-initramfs.gz") / 1024)) KiB ($("$FIO" --version))"
+	# The bench initramfs: the test initramfs, then a second archive with fio, its libraries and
+	# /bench-fio.sh (the kernel unpacks concatenated archives in order).
+	bench_initramfs "$B/guest/initramfs.gz" "$FIO" "$HERE/bench-fio.sh" "$W/extra/bench-initramfs.gz"
+	say "bench initramfs: $(($(stat -c %s "$W/extra/bench-initramfs.gz") / 1024)) KiB ($("$FIO" --version))"
 
-bench_qemu_firmware "$W/extra/fw"
+	bench_qemu_firmware "$W/extra/fw"
 
-LOG=${BENCH_LOG:-$W/bench.log}
-mode=$(bash "$SRC/scripts/kvm-mode.sh")
-say "mode $mode, guest kernel $KVER, ${RUNTIME}s per job, $ROUNDS round(s), ${IMG_MB} MiB image"
-case $mode in
-direct)
-	IMG_DIR=/dev/shm
-	[ -d /dev/shm ] && [ -w /dev/shm ] || IMG_DIR=$W
-	VMM=$W/vmm KERNEL=$W/guest/vmlinuz INITRD=$W/extra/bench-initramfs.gz BOOTWATCH=$W/extra/bootwatch \
-		FW=$W/extra/fw QEMU=$QEMU QEMU_MACHINE=$QEMU_MACHINE IMG_DIR=$IMG_DIR IMG_MB=$IMG_MB RUNTIME=$RUNTIME \
-		ROUNDS=$ROUNDS CACHE=$CACHE TMPDIR=$W \
-		sh "$W/extra/run-inside.sh" | tee "$LOG" | grep --line-buffered -E '^@@BLK' >&2 || true
-	MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm"
-	;;
-nested | none)
-	printf 'QEMU_MACHINE=%s IMG_MB=%s RUNTIME=%s ROUNDS=%s CACHE=%s sh /extra/run-inside.sh\n' \
-		"$QEMU_MACHINE" "$IMG_MB" "$RUNTIME" "$ROUNDS" "$CACHE" >"$W/extra/run.sh"
-	bench_nested "$B" "$LOG" "$((2 * ROUNDS * (6 * (RUNTIME + 1) + 30) / 60 + 1))" 3000 'HOST|BLK|SCRIPT' "$QEMU"
-	;;
-*) die "no usable /dev/kvm here (kvm-mode: $mode)" ;;
-esac
+	LOG=${BENCH_LOG:-$W/bench.log}
+	mode=$(bash "$SRC/scripts/kvm-mode.sh")
+	say "mode $mode, guest kernel $KVER, ${RUNTIME}s per job, $ROUNDS round(s), ${IMG_MB} MiB image"
+	case $mode in
+	direct)
+		IMG_DIR=/dev/shm
+		[ -d /dev/shm ] && [ -w /dev/shm ] || IMG_DIR=$W
+		VMM=$W/vmm KERNEL=$W/guest/vmlinuz INITRD=$W/extra/bench-initramfs.gz BOOTWATCH=$W/extra/bootwatch \
+			FW=$W/extra/fw QEMU=$QEMU QEMU_MACHINE=$QEMU_MACHINE IMG_DIR=$IMG_DIR IMG_MB=$IMG_MB RUNTIME=$RUNTIME \
+			ROUNDS=$ROUNDS CACHE=$CACHE TMPDIR=$W \
+			sh "$W/extra/run-inside.sh" | tee "$LOG" | grep --line-buffered -E '^@@BLK' >&2 || true
+		MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm"
+		;;
+	nested | none)
+		printf 'QEMU_MACHINE=%s IMG_MB=%s RUNTIME=%s ROUNDS=%s CACHE=%s sh /extra/run-inside.sh\n' \
+			"$QEMU_MACHINE" "$IMG_MB" "$RUNTIME" "$ROUNDS" "$CACHE" >"$W/extra/run.sh"
+		bench_nested "$B" "$LOG" "$((2 * ROUNDS * (6 * (RUNTIME + 1) + 30) / 60 + 1))" 3000 'HOST|BLK|SCRIPT' "$QEMU"
+		;;
+	*) die "no usable /dev/kvm here (kvm-mode: $mode)" ;;
+	esac
+fi
 
 tr -d '\r' <"$LOG" | grep -aq '^@@BLK-DONE' || { tr -d '\r' <"$LOG" | tail -n 40 >&2; die "the benchmark did not finish (log above)"; }
 
@@ -84,6 +92,12 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 	function f(v, fmt) { return v < 0 ? "n/a" : sprintf(fmt, v) }
 	function ratio(a, b) { return (a < 0 || b <= 0) ? "n/a" : sprintf("%.2f", a / b) }
 	function get(w, j, key,   i, a) { for (i = 1; i <= n[w, j]; i++) a[i] = val[w, j, key, i]; return median(a, n[w, j]) }
+	# rng(W, J, KEY, DIV, FMT): " (min-max)" of KEY over the rounds (each divided by DIV), two or more of them
+	function rng(w, j, key, div, fm,   i, v, lo, hi) {
+		if (n[w, j] < 2) return ""
+		for (i = 1; i <= n[w, j]; i++) { v = val[w, j, key, i] / div; if (i == 1 || v < lo) lo = v; if (i == 1 || v > hi) hi = v }
+		return sprintf(" (" fm "-" fm ")", lo, hi)
+	}
 	/^@@BLK-INFO kernel=/ { sub(/^@@BLK-INFO /, ""); info = $0 }
 	/^@@BLK-GUEST vmm / { sub(/^@@BLK-GUEST vmm /, ""); ginfo = $0 }
 	/^@@BLK (vmm|qemu) round=/ {
@@ -106,12 +120,12 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 		label["write-1m-qd8"] = "1M sequential write, QD8 (MiB/s)"
 		printf "Disk benchmark, %s: %s; guest kernel %s; QEMU -M %s with virtio-blk-pci, aio=io_uring\n", date, machine, kver, qm
 		printf "conditions: %s\nguest: %s\nboots: vmm %d, QEMU %d (failed: %d, %d)\n\n", info, ginfo, runs["vmm"], runs["qemu"], bad["vmm"], bad["qemu"]
-		printf "| job | vmm | QEMU | vmm/QEMU |\n| --- | ---: | ---: | ---: |\n"
+		printf "| job, median (min-max) | vmm | QEMU | vmm/QEMU |\n| --- | ---: | ---: | ---: |\n"
 		for (k = 1; k <= 6; k++) {
 			j = jobs[k]
-			if (j ~ /-1m-/) { a = get("vmm", j, "bw_kib"); b = get("qemu", j, "bw_kib"); if (a >= 0) a /= 1024; if (b >= 0) b /= 1024; fmt = "%.1f" }
-			else { a = get("vmm", j, "iops"); b = get("qemu", j, "iops"); fmt = "%.0f" }
-			printf "| %s | %s | %s | %s |\n", label[j], f(a, fmt), f(b, fmt), ratio(a, b)
+			if (j ~ /-1m-/) { key = "bw_kib"; div = 1024; fmt = "%.1f" } else { key = "iops"; div = 1; fmt = "%.0f" }
+			a = get("vmm", j, key); b = get("qemu", j, key); if (a >= 0) a /= div; if (b >= 0) b /= div
+			printf "| %s | %s%s | %s%s | %s |\n", label[j], f(a, fmt), rng("vmm", j, key, div, fmt), f(b, fmt), rng("qemu", j, key, div, fmt), ratio(a, b)
 		}
 		printf "\nmean latency per I/O (us): "
 		for (k = 1; k <= 6; k++) {

@@ -14,6 +14,7 @@
 #        BENCH_NET=user   user-mode networking instead of a tap: vmm --net user against QEMU -netdev
 #                         user (both libslirp), iperf3 -s on the host's 127.0.0.1 reached at 10.0.2.2
 #        BENCH_LOG=F      keep the raw log                        QEMU_MACHINE    QEMU's -M
+#        BENCH_REPORT=F   print the tables again from the raw log F of an earlier run (no boots)
 #        BENCH_ONLY="vmm ..."  boot only these of vmm, qemu-off, vmm-vhost, qemu-on (a quick look)
 #        BENCH_TRACE=1    log where the host's kernel dropped packets during each test (skb:kfree_skb)
 set -euo pipefail
@@ -30,57 +31,64 @@ QEMU_MACHINE=${QEMU_MACHINE:-microvm,rtc=on,pcie=on}
 say() { echo "bench-net: $*" >&2; }
 die() { echo "bench-net: ERROR: $*" >&2; exit 1; }
 
-for f in "$B/vmm" "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules/kvm-amd.ko"; do
-	[ -s "$f" ] || die "missing $f (build with cmake, then: bash tests/guest/build-assets.sh $B/guest)"
-done
-"$B/vmm" --help 2>&1 | grep -c -- '--net' >/dev/null || die "$B/vmm has no --net option (rebuild it)"
-SUDO=()
-[ "$(id -u)" = 0 ] || SUDO=(sudo)
-bench_need qemu-system-x86_64 qemu-system-x86
-bench_need iperf3 iperf3
-bench_need cpio cpio
-QEMU=$(command -v qemu-system-x86_64)
-IPERF=$(command -v iperf3)
-IPERF=$(readlink -f "$IPERF")
+if [ -n "${BENCH_REPORT:-}" ]; then
+	# Only the tables again, from the raw log of an earlier run (BENCH_LOG).
+	LOG=$BENCH_REPORT
+	MACHINE="(see the raw log $BENCH_REPORT)"
+	KVER="(see the raw log)"
+else
+	for f in "$B/vmm" "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules/kvm-amd.ko"; do
+		[ -s "$f" ] || die "missing $f (build with cmake, then: bash tests/guest/build-assets.sh $B/guest)"
+	done
+	"$B/vmm" --help 2>&1 | grep -c -- '--net' >/dev/null || die "$B/vmm has no --net option (rebuild it)"
+	SUDO=()
+	[ "$(id -u)" = 0 ] || SUDO=(sudo)
+	bench_need qemu-system-x86_64 qemu-system-x86
+	bench_need iperf3 iperf3
+	bench_need cpio cpio
+	QEMU=$(command -v qemu-system-x86_64)
+	IPERF=$(command -v iperf3)
+	IPERF=$(readlink -f "$IPERF")
 
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-# Others may rebuild the tree while we run: work on copies.
-cp "$B/vmm" "$W/vmm"
-mkdir -p "$W/guest" "$W/extra/fw"
-cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
-KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
-install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
+	W=$(mktemp -d)
+	trap 'rm -rf "$W"' EXIT
+	# Others may rebuild the tree while we run: work on copies.
+	cp "$B/vmm" "$W/vmm"
+	mkdir -p "$W/guest" "$W/extra/fw"
+	cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
+	KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
+	install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
 
-# The bench initramfs: the test initramfs, then a second archive with iperf3, its libraries and
-# /bench-iperf.sh (the kernel unpacks concatenated archives in order).
-bench_initramfs "$B/guest/initramfs.gz" "$IPERF" "$HERE/bench-iperf.sh" "$W/extra/bench-initramfs.gz"
-say "bench initramfs: $(($(stat -c %s "$W/extra/bench-initramfs.gz") / 1024)) KiB ($("$IPERF" --version | head -1))"
+	# The bench initramfs: the test initramfs, then a second archive with iperf3, its libraries and
+	# /bench-iperf.sh (the kernel unpacks concatenated archives in order).
+	bench_initramfs "$B/guest/initramfs.gz" "$IPERF" "$HERE/bench-iperf.sh" "$W/extra/bench-initramfs.gz"
+	say "bench initramfs: $(($(stat -c %s "$W/extra/bench-initramfs.gz") / 1024)) KiB ($("$IPERF" --version | head -1))"
 
-bench_qemu_firmware "$W/extra/fw"
+	bench_qemu_firmware "$W/extra/fw"
 
-LOG=${BENCH_LOG:-$W/bench.log}
-mode=$(bash "$SRC/scripts/kvm-mode.sh")
-say "mode $mode, guest kernel $KVER, ${RUNTIME}s per test, $ROUNDS round(s)"
-case $mode in
-direct)
-	# A network namespace (and a mount namespace, for a sysfs that shows its interfaces) of our own:
-	# the taps and the traffic stay in it.
-	[ -e /dev/vhost-net ] || "${SUDO[@]}" modprobe vhost_net 2>/dev/null || true
-	# shellcheck disable=SC2016 # $0 expands in the inner sh
-	"${SUDO[@]}" env VMM="$W/vmm" KERNEL="$W/guest/vmlinuz" INITRD="$W/extra/bench-initramfs.gz" FW="$W/extra/fw" \
-		QEMU="$QEMU" QEMU_MACHINE="$QEMU_MACHINE" IPERF="$IPERF" RUNTIME="$RUNTIME" ROUNDS="$ROUNDS" NET="$NET" ONLY="${BENCH_ONLY:-}" TRACE="${BENCH_TRACE:-}" TMPDIR="$W" \
-		unshare --net --mount sh -c 'mount -t sysfs sysfs /sys && exec sh "$0"' "$W/extra/run-inside.sh" |
-		tee "$LOG" | grep --line-buffered -E '^@@NET(-INFO|-FAIL|-RUN|-STDERR| )' >&2 || true
-	MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm, own network namespace"
-	;;
-nested | none)
-	printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s NET=%s ONLY="%s" TRACE="%s" sh /extra/run-inside.sh\n' \
-		"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" "$NET" "${BENCH_ONLY:-}" "${BENCH_TRACE:-}" >"$W/extra/run.sh"
-	bench_nested "$B" "$LOG" "$((3 * ROUNDS * (3 * (RUNTIME + 4) + 8) / 60 + 1))" 3000 'HOST-READY|HOST-ERROR|NET-INFO|NET-FAIL|NET-WARN|NET-RUN|NET-STDERR|NET |SCRIPT' "$QEMU" "$IPERF"
-	;;
-*) die "no usable /dev/kvm here (kvm-mode: $mode)" ;;
-esac
+	LOG=${BENCH_LOG:-$W/bench.log}
+	mode=$(bash "$SRC/scripts/kvm-mode.sh")
+	say "mode $mode, guest kernel $KVER, ${RUNTIME}s per test, $ROUNDS round(s)"
+	case $mode in
+	direct)
+		# A network namespace (and a mount namespace, for a sysfs that shows its interfaces) of our own:
+		# the taps and the traffic stay in it.
+		[ -e /dev/vhost-net ] || "${SUDO[@]}" modprobe vhost_net 2>/dev/null || true
+		# shellcheck disable=SC2016 # $0 expands in the inner sh
+		"${SUDO[@]}" env VMM="$W/vmm" KERNEL="$W/guest/vmlinuz" INITRD="$W/extra/bench-initramfs.gz" FW="$W/extra/fw" \
+			QEMU="$QEMU" QEMU_MACHINE="$QEMU_MACHINE" IPERF="$IPERF" RUNTIME="$RUNTIME" ROUNDS="$ROUNDS" NET="$NET" ONLY="${BENCH_ONLY:-}" TRACE="${BENCH_TRACE:-}" TMPDIR="$W" \
+			unshare --net --mount sh -c 'mount -t sysfs sysfs /sys && exec sh "$0"' "$W/extra/run-inside.sh" |
+			tee "$LOG" | grep --line-buffered -E '^@@NET(-INFO|-FAIL|-RUN|-STDERR| )' >&2 || true
+		MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm, own network namespace"
+		;;
+	nested | none)
+		printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s NET=%s ONLY="%s" TRACE="%s" sh /extra/run-inside.sh\n' \
+			"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" "$NET" "${BENCH_ONLY:-}" "${BENCH_TRACE:-}" >"$W/extra/run.sh"
+		bench_nested "$B" "$LOG" "$((3 * ROUNDS * (3 * (RUNTIME + 4) + 8) / 60 + 1))" 3000 'HOST-READY|HOST-ERROR|NET-INFO|NET-FAIL|NET-WARN|NET-RUN|NET-STDERR|NET |SCRIPT' "$QEMU" "$IPERF"
+		;;
+	*) die "no usable /dev/kvm here (kvm-mode: $mode)" ;;
+	esac
+fi
 
 tr -d '\r' <"$LOG" | grep -aq '^@@NET-DONE' || { tr -d '\r' <"$LOG" | tail -n 40 >&2; die "the benchmark did not finish (log above)"; }
 
@@ -104,6 +112,11 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 	function ratio(a, b) { return (a < 0 || b <= 0) ? "n/a" : sprintf("%.2f", a / b) }
 	# med(W, M): median over W rounds of metric M (rounds where it is missing are left out)
 	function med(w, m,   r, a, k) { k = 0; for (r = 1; r <= maxr; r++) if ((w, r, m) in met) a[++k] = met[w, r, m]; return median(a, k) }
+	# rng(W, M, FMT): " (min-max)" over the rounds that have metric M, when there are two or more
+	function rng(w, m, fm,   r, k, lo, hi) {
+		k = 0; for (r = 1; r <= maxr; r++) if ((w, r, m) in met) { v = met[w, r, m]; if (!k || v < lo) lo = v; if (!k || v > hi) hi = v; k++ }
+		return k < 2 ? "" : sprintf(" (" fm "-" fm ")", lo, hi)
+	}
 	function kv(from,   i, p) { delete x; for (i = from; i <= NF; i++) { split($i, p, "="); x[p[1]] = p[2] } }
 	/^@@NET-INFO kernel=/ { sub(/^@@NET-INFO /, ""); info = $0 }
 	/^@@NET-INFO vhost/ { }
@@ -187,12 +200,14 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 		label["cpu_gb"] = "VMM process CPU per GB over TCP, user+sys (CPU s/GB)"
 		label["own_gb"] = "the same without guest time (CPU s/GB)"
 		fmt["tcp-g2h"] = "%.1f"; fmt["tcp-h2g"] = "%.1f"; fmt["udp_pps"] = "%.0f"; fmt["udp_loss"] = "%.1f"; fmt["cpu_gb"] = "%.1f"; fmt["own_gb"] = "%.1f"
-		printf "| metric | vmm | QEMU vhost=off | vmm/QEMU(off) | vmm vhost=on | QEMU vhost=on | vmm/QEMU(on) |\n"
+		printf "| metric, median (min-max) | vmm | QEMU vhost=off | vmm/QEMU(off) | vmm vhost=on | QEMU vhost=on | vmm/QEMU(on) |\n"
 		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 		for (k = 1; k <= nm; k++) {
 			m = ms[k]; a = med("vmm", m); b = med("qemu-off", m); v = med("vmm-vhost", m); c = med("qemu-on", m)
-			printf "| %s | %s | %s | %s | %s | %s | %s |\n", label[m], f(a, fmt[m]), f(b, fmt[m]), ratio(a, b), \
-				runs["vmm-vhost"] ? f(v, fmt[m]) : "not run", runs["qemu-on"] ? f(c, fmt[m]) : "not run", ratio(v, c)
+			printf "| %s | %s%s | %s%s | %s | %s | %s | %s |\n", label[m], f(a, fmt[m]), rng("vmm", m, fmt[m]), \
+				f(b, fmt[m]), rng("qemu-off", m, fmt[m]), ratio(a, b), \
+				runs["vmm-vhost"] ? f(v, fmt[m]) rng("vmm-vhost", m, fmt[m]) : "not run", \
+				runs["qemu-on"] ? f(c, fmt[m]) rng("qemu-on", m, fmt[m]) : "not run", ratio(v, c)
 		}
 		printf "\nUDP 64 B sent by the guest (packets/s): vmm %s, QEMU vhost=off %s, vmm vhost=on %s, QEMU vhost=on %s\n", \
 			f(med("vmm", "udp_sent_pps"), "%.0f"), f(med("qemu-off", "udp_sent_pps"), "%.0f"), \
