@@ -113,7 +113,7 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 	# med(W, M): median over W rounds of metric M (rounds where it is missing are left out)
 	function med(w, m,   r, a, k) { k = 0; for (r = 1; r <= maxr; r++) if ((w, r, m) in met) a[++k] = met[w, r, m]; return median(a, k) }
 	# rng(W, M, FMT): " (min-max)" over the rounds that have metric M, when there are two or more
-	function rng(w, m, fm,   r, k, lo, hi) {
+	function rng(w, m, fm,   r, k, lo, hi, v) {
 		k = 0; for (r = 1; r <= maxr; r++) if ((w, r, m) in met) { v = met[w, r, m]; if (!k || v < lo) lo = v; if (!k || v > hi) hi = v; k++ }
 		return k < 2 ? "" : sprintf(" (" fm "-" fm ")", lo, hi)
 	}

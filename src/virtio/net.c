@@ -51,7 +51,9 @@
  *
  * TX: each chain is one IORING_OP_WRITEV of its readable buffers (header + frame) from guest RAM,
  * up to a queue's worth in flight; a frame the tap refuses (-EIO while it is down) is dropped and
- * its chain completed all the same.
+ * its chain completed all the same. While a pair's writes are in flight its TX notifications stay
+ * off: the last completion looks at the ring again (and only then turns them back on), so a guest
+ * adding frames meanwhile needs no kick, an exit each (as QEMU's TX bottom half does).
  *
  * Fairness: one run of a queue (RX, TX or control) takes at most its size in chains; a guest
  * re-posting chains that complete at once (malformed frames, control commands) then finds the
@@ -88,6 +90,7 @@ struct tx_req {
 	struct tx_req *next;
 	uint16_t head;
 	bool polling; /* waiting in a POLL_ADD for the fd to take the write */
+	bool writing; /* counted in p->tx_writing */
 	unsigned niov;
 	struct iovec iov[TX_IOV];
 };
@@ -115,6 +118,7 @@ struct net_pair {
 	/* TX */
 	struct virtq *tvq;
 	bool tx_stopped, tx_irq, tx_blocked, tx_resume, tx_more;
+	unsigned tx_writing; /* chains whose tap write is in flight (or waits for room) */
 	struct tx_req *free, *stalled;
 	struct tx_req *slab;
 };
@@ -513,6 +517,12 @@ static void tx_complete(struct net_pair *p, struct tx_req *r)
 	p->tx_irq = true;
 	r->next = p->free;
 	p->free = r;
+	if (r->writing) {
+		r->writing = false;
+		/* The last write: the ring is looked at again, notifications back on when it is empty. */
+		if (--p->tx_writing == 0)
+			p->tx_resume = true;
+	}
 	if (p->tx_blocked || p->stalled)
 		p->tx_resume = true;
 	defer(p->s);
@@ -582,6 +592,8 @@ static int tx_pop(void *arg)
 		return 1;
 	}
 	r->niov = c.nout;
+	r->writing = true;
+	p->tx_writing++;
 	if (!tx_submit(r))
 		tx_stall(r);
 	return 1;
@@ -599,6 +611,19 @@ static void tx_run(struct net_pair *p)
 		if (!tx_submit(r))
 			return;
 		p->stalled = r->next;
+	}
+	if (p->tx_writing) {
+		/* Writes in flight: the last completion comes back here, so no kick is needed meanwhile. */
+		unsigned budget = p->tvq->size;
+
+		virtq_set_notify(p->tvq, false);
+		while (budget && tx_pop(p) == 1)
+			budget--;
+		if (!budget)
+			serve_more(p->s, &p->tx_more);
+		if (p->tx_writing || p->tx_stopped || p->tx_more || p->tx_blocked)
+			return;
+		/* Every chain taken completed at once (dropped, malformed): the ring as usual. */
 	}
 	if (virtq_serve(p->tvq, tx_pop, p, p->tvq->size))
 		serve_more(p->s, &p->tx_more);

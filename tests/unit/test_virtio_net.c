@@ -200,6 +200,46 @@ START_TEST(tx_frame)
 }
 END_TEST
 
+/*
+ * While a pair's tap writes are in flight its TX notifications are off, and the last completion
+ * looks at the ring again: a frame the driver adds meanwhile goes out without a kick.
+ */
+START_TEST(tx_frame_added_while_writing)
+{
+	static uint8_t filler[8192], got[8192];
+	struct drv d;
+	uint64_t a, b;
+	ssize_t n;
+	unsigned fillers = 0;
+
+	setup(&d, 1, 0);
+	/* The host is slow: the tap's buffer is full, so the device's write waits for room. */
+	memset(filler, 0, sizeof(filler));
+	while (send(d.tap->fd[0], filler, sizeof(filler), MSG_DONTWAIT) == (ssize_t)sizeof(filler))
+		fillers++;
+	ck_assert_uint_gt(fillers, 0);
+	a = vqd_alloc(&d.vd, HDR + 100);
+	b = vqd_alloc(&d.vd, HDR + 200);
+	fill(d.vd.ram + a, HDR + 100, 21);
+	fill(d.vd.ram + b, HDR + 200, 22);
+	vqd_add_chain(&d.vd, 1, &(struct vqd_buf){ a, HDR + 100, false }, 1);
+	vqd_kick(&d.vd, 1);
+	usleep(50000);
+	ck_assert_uint_eq(vqd_used_idx(&d.vd, 1), 0); /* the write waits */
+	vqd_add_chain(&d.vd, 1, &(struct vqd_buf){ b, HDR + 200, false }, 1); /* no kick */
+	for (unsigned i = 0; i < fillers; i++)
+		ck_assert_int_eq(host_recv(&d, 0, got, sizeof(got)), (ssize_t)sizeof(filler));
+	n = host_recv(&d, 0, got, sizeof(got));
+	ck_assert_int_eq(n, HDR + 100);
+	ck_assert_mem_eq(got, d.vd.ram + a, HDR + 100);
+	n = host_recv(&d, 0, got, sizeof(got));
+	ck_assert_int_eq(n, HDR + 200);
+	ck_assert_mem_eq(got, d.vd.ram + b, HDR + 200);
+	vqd_wait_used(&d.vd, 1, 2);
+	teardown(&d);
+}
+END_TEST
+
 START_TEST(rx_frame)
 {
 	struct drv d;
@@ -1131,6 +1171,7 @@ int main(void)
 		return 77;
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, tx_frame);
+	tcase_add_test(tc, tx_frame_added_while_writing);
 	tcase_add_test(tc, rx_frame);
 	tcase_add_test(tc, rx_big_frame_merged);
 	tcase_add_test(tc, rx_without_mrg);
