@@ -17,6 +17,20 @@ bench_need() {
 	"${inst[@]}" >&2 || { "${SUDO[@]}" apt-get update -q >&2 && "${inst[@]}" >&2; } || die "cannot install $2"
 }
 
+# bench_workdir B: a fresh work folder W (removed on exit) holding copies of build B's vmm and guest
+# files (others may rebuild the tree while a benchmark runs) and an empty extra/fw; sets W and KVER.
+bench_workdir() {
+	W=$(mktemp -d)
+	# shellcheck disable=SC2064 # W is fixed from here on
+	trap "rm -rf '$W'" EXIT
+	cp "$1/vmm" "$W/vmm"
+	mkdir -p "$W/guest" "$W/extra/fw"
+	cp -r "$1/guest/vmlinuz" "$1/guest/initramfs.gz" "$1/guest/modules" "$W/guest/"
+	cp "$1/guest/kernel-version" "$W/guest/" 2>/dev/null || true
+	# shellcheck disable=SC2034 # the caller's
+	KVER=$(cat "$1/guest/kernel-version" 2>/dev/null || echo unknown)
+}
+
 # bench_qemu_firmware DIR: QEMU microvm's firmware (qboot as bios-microvm.bin) and the option ROMs
 # -kernel registers, copied into DIR (QEMU then runs with -L DIR).
 bench_qemu_firmware() {

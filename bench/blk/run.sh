@@ -41,13 +41,7 @@ else
 	QEMU=$(command -v qemu-system-x86_64)
 	FIO=$(command -v fio)
 
-	W=$(mktemp -d)
-	trap 'rm -rf "$W"' EXIT
-	# Others may rebuild the tree while we run: work on copies.
-	cp "$B/vmm" "$W/vmm"
-	mkdir -p "$W/guest" "$W/extra/fw"
-	cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
-	KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
+	bench_workdir "$B"
 	cc -std=c11 -O2 -static -Wall -Wextra -Werror -o "$W/extra/bootwatch" "$SRC/bench/boot/bootwatch.c"
 	install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
 

@@ -48,16 +48,9 @@ for f in "${need[@]}"; do
 done
 bench_need_qemu
 
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-# Others may rebuild the tree while we run: work on copies.
-cp "$B/vmm" "$W/vmm"
-mkdir -p "$W/guest" "$W/extra/fw"
-cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
+bench_workdir "$B"
 # The ELF kernel only when it is measured (tests/host/build-host.sh puts it into the test host then).
 [ "$VMLINUX" = 1 ] && cp "$B/guest/vmlinux" "$W/guest/"
-KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
-cp "$B/guest/kernel-version" "$W/guest/" 2>/dev/null || true
 cc -std=c11 -O2 -static -Wall -Wextra -Werror -o "$W/extra/bootwatch" "$HERE/bootwatch.c"
 install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
 

@@ -40,14 +40,7 @@ run_all() {
 	done
 	bench_need_qemu
 
-	W=$(mktemp -d)
-	# shellcheck disable=SC2064 # W is fixed from here on
-	trap "rm -rf '$W'" EXIT
-	# Others may rebuild the tree while we run: work on copies.
-	cp "$B/vmm" "$W/vmm"
-	mkdir -p "$W/guest" "$W/extra/fw"
-	cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
-	cp "$B/guest/kernel-version" "$W/guest/" 2>/dev/null || true
+	bench_workdir "$B"
 	cc -std=c11 -O2 -static -Wall -Wextra -Werror -o "$W/extra/bootwatch" "$SRC/bench/boot/bootwatch.c"
 	install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
 	bench_qemu_firmware "$W/extra/fw"
@@ -87,7 +80,6 @@ run_all() {
 	esac
 }
 
-KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
 if [ -n "${BENCH_REPORT:-}" ]; then
 	[ -s "$BENCH_REPORT" ] || die "BENCH_REPORT=$BENCH_REPORT: no such log"
 	LOG=$BENCH_REPORT

@@ -36,13 +36,7 @@ FIO=$(command -v fio)
 VFSD=/usr/lib/qemu/virtiofsd
 [ -x "$VFSD" ] || die "no $VFSD (Debian: qemu-system-common)"
 
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-# Others may rebuild the tree while we run: work on copies.
-cp "$B/vmm" "$W/vmm"
-mkdir -p "$W/guest" "$W/extra/fw"
-cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
-KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
+bench_workdir "$B"
 cc -std=c11 -O2 -static -Wall -Wextra -Werror -o "$W/extra/bootwatch" "$SRC/bench/boot/bootwatch.c"
 install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
 

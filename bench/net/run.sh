@@ -50,13 +50,7 @@ else
 	IPERF=$(command -v iperf3)
 	IPERF=$(readlink -f "$IPERF")
 
-	W=$(mktemp -d)
-	trap 'rm -rf "$W"' EXIT
-	# Others may rebuild the tree while we run: work on copies.
-	cp "$B/vmm" "$W/vmm"
-	mkdir -p "$W/guest" "$W/extra/fw"
-	cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
-	KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
+	bench_workdir "$B"
 	install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
 
 	# The bench initramfs: the test initramfs, then a second archive with iperf3, its libraries and

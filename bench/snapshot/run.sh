@@ -42,14 +42,7 @@ for f in "$B/vmm" "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules/k
 done
 bench_need_qemu
 
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-# Others may rebuild the tree while we run: work on copies.
-cp "$B/vmm" "$W/vmm"
-mkdir -p "$W/guest" "$W/extra/fw"
-cp -r "$B/guest/vmlinuz" "$B/guest/initramfs.gz" "$B/guest/modules" "$W/guest/"
-KVER=$(cat "$B/guest/kernel-version" 2>/dev/null || echo unknown)
-cp "$B/guest/kernel-version" "$W/guest/" 2>/dev/null || true
+bench_workdir "$B"
 cc -std=c11 -O2 -static -Wall -Wextra -Werror -o "$W/extra/snapwatch" "$HERE/snapwatch.c"
 install -m 0755 "$HERE/run-inside.sh" "$W/extra/run-inside.sh"
 bench_qemu_firmware "$W/extra/fw"
