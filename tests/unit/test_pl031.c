@@ -481,14 +481,27 @@ START_TEST(two_devices_independent)
 }
 END_TEST
 
+/*
+ * The host's seconds as the device reads them (CLOCK_REALTIME). Not time(): that is the kernel's
+ * coarse clock, which can still show the previous second for up to a tick after CLOCK_REALTIME
+ * turned over (a CI run saw the device one second ahead of time()).
+ */
+static uint32_t realtime_s(void)
+{
+	struct timespec ts;
+
+	ck_assert_int_eq(clock_gettime(CLOCK_REALTIME, &ts), 0);
+	return (uint32_t)ts.tv_sec;
+}
+
 START_TEST(host_clock_default)
 {
 	struct pl031 *p = pl031_create(NULL, NULL, NULL);
-	uint32_t before = (uint32_t)time(NULL), dr, after;
+	uint32_t before = realtime_s(), dr, after;
 
 	ck_assert_ptr_nonnull(p);
 	dr = rd(p, DR);
-	after = (uint32_t)time(NULL);
+	after = realtime_s();
 	ck_assert_uint_ge(dr, before);
 	ck_assert_uint_le(dr, after);
 	/* No irq line: a match changes the registers, calls nothing. A load equal to MR matches whenever it lands. */
