@@ -301,13 +301,7 @@ static void rx_error(struct net_pair *p, int res)
  */
 static int rx_fit(struct net_pair *p, uint32_t need)
 {
-	uint32_t max = p->rx.max_len;
-	unsigned niov;
-
-	p->rx.max_len = need;
-	niov = net_rx_prepare(&p->rx);
-	p->rx.max_len = max;
-	if (niov == 0)
+	if (net_rx_prepare_for(&p->rx, need) == 0)
 		return 0; /* no buffers: the guest's next notify comes back */
 	if (p->rx.room >= need)
 		return 1;
@@ -415,22 +409,10 @@ static int rx_take(void *arg)
 /* Copy len bytes of data behind a zero virtio-net header into iov[0..niov) (which holds them all). */
 static void copy_frame(const struct iovec *iov, unsigned niov, const uint8_t *data, size_t len)
 {
-	size_t hdr = NET_RX_HDR_LEN;
+	static const uint8_t zero_hdr[NET_RX_HDR_LEN];
 
-	for (unsigned i = 0; i < niov; i++) {
-		uint8_t *d = iov[i].iov_base;
-		size_t room = iov[i].iov_len, k;
-
-		k = hdr < room ? hdr : room;
-		memset(d, 0, k);
-		hdr -= k;
-		d += k;
-		room -= k;
-		k = len < room ? len : room;
-		memcpy(d, data, k);
-		data += k;
-		len -= k;
-	}
+	virtq_iov_to(iov, niov, 0, zero_hdr, sizeof(zero_hdr));
+	virtq_iov_to(iov, niov, NET_RX_HDR_LEN, data, len);
 }
 
 /*

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "virtio/queue.h"
+
 #define NUM_BUFFERS_OFF 10 /* offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers) */
 #define FLAGS_OFF 0
 
@@ -60,15 +62,20 @@ int net_rx_add(struct net_rx *rx, uint16_t head, const struct iovec *iov, unsign
 
 unsigned net_rx_prepare(struct net_rx *rx)
 {
+	return net_rx_prepare_for(rx, rx->max_len);
+}
+
+unsigned net_rx_prepare_for(struct net_rx *rx, uint32_t limit)
+{
 	unsigned max_chains = rx->mrg ? NET_RX_MAX_CHAINS : 1;
 
 	rx->niov = rx->nchains = 0;
 	rx->room = 0;
-	while (rx->nchains < rx->count && rx->nchains < max_chains && rx->room < rx->max_len) {
+	while (rx->nchains < rx->count && rx->nchains < max_chains && rx->room < limit) {
 		const struct net_rx_chain *c = nth(rx, rx->nchains);
-		uint32_t want = rx->max_len - rx->room;
+		uint32_t want = limit - rx->room;
 
-		/* A chain goes in whole (but for the bytes past max_len) or not at all. */
+		/* A chain goes in whole (but for the bytes past limit) or not at all. */
 		if (rx->niov + c->niov > NET_RX_READ_IOV) {
 			unsigned need = 0;
 			uint32_t sum = 0;
@@ -100,23 +107,7 @@ unsigned net_rx_prepare(struct net_rx *rx)
 /* Write len bytes at offset off of chain c's buffers (the header may be split over several). */
 static void chain_put(const struct net_rx_chain *c, size_t off, const void *src, size_t len)
 {
-	const uint8_t *s = src;
-
-	for (unsigned i = 0; i < c->niov && len; i++) {
-		size_t k;
-
-		if (off >= c->iov[i].iov_len) {
-			off -= c->iov[i].iov_len;
-			continue;
-		}
-		k = c->iov[i].iov_len - off;
-		if (k > len)
-			k = len;
-		memcpy((uint8_t *)c->iov[i].iov_base + off, s, k);
-		s += k;
-		len -= k;
-		off = 0;
-	}
+	virtq_iov_to(c->iov, c->niov, off, src, len);
 }
 
 unsigned net_rx_complete(struct net_rx *rx, size_t n, struct net_rx_used *used)

@@ -76,6 +76,8 @@ int net_rx_add(struct net_rx *rx, uint16_t head, const struct iovec *iov, unsign
  * when nothing is stashed. Call again after net_rx_add() to cover the new chains too.
  */
 unsigned net_rx_prepare(struct net_rx *rx);
+/* The same for one read of at most limit bytes (a frame of known length), rx->max_len aside. */
+unsigned net_rx_prepare_for(struct net_rx *rx, uint32_t limit);
 
 /*
  * The read prepared last returned n bytes. On a frame (NET_RX_HDR_LEN <= n <= room): writes

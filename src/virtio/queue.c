@@ -406,11 +406,13 @@ int virtq_walk(struct virtq *q, uint16_t head, struct virtq_chain *c, struct iov
 	return 1;
 }
 
-size_t virtq_iov_to(const struct iovec *iov, unsigned niov, uint64_t off, const void *src, size_t len)
+/* Copy len bytes between buf and the buffers iov[0..niov) from byte off on: into them (to) or out. */
+static size_t iov_copy(const struct iovec *iov, unsigned niov, uint64_t off, uint8_t *buf, size_t len, bool to)
 {
 	size_t done = 0;
 
 	for (unsigned i = 0; i < niov && done < len; i++) {
+		uint8_t *b = iov[i].iov_base;
 		size_t k;
 
 		if (off >= iov[i].iov_len) {
@@ -418,28 +420,22 @@ size_t virtq_iov_to(const struct iovec *iov, unsigned niov, uint64_t off, const 
 			continue;
 		}
 		k = iov[i].iov_len - off < len - done ? iov[i].iov_len - off : len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)src + done, k);
+		if (to)
+			memcpy(b + off, buf + done, k);
+		else
+			memcpy(buf + done, b + off, k);
 		done += k;
 		off = 0;
 	}
 	return done;
 }
 
+size_t virtq_iov_to(const struct iovec *iov, unsigned niov, uint64_t off, const void *src, size_t len)
+{
+	return iov_copy(iov, niov, off, (uint8_t *)(uintptr_t)src, len, true);
+}
+
 size_t virtq_iov_from(const struct iovec *iov, unsigned niov, uint64_t off, void *dst, size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < niov && done < len; i++) {
-		size_t k;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		k = iov[i].iov_len - off < len - done ? iov[i].iov_len - off : len - done;
-		memcpy((uint8_t *)dst + done, (const uint8_t *)iov[i].iov_base + off, k);
-		done += k;
-		off = 0;
-	}
-	return done;
+	return iov_copy(iov, niov, off, dst, len, false);
 }
