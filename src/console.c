@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -137,6 +138,19 @@ uint64_t console_dropped(const struct console *c)
 	d = c->dropped;
 	pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
 	return d;
+}
+
+void console_describe(struct console *c, char *buf, size_t len)
+{
+	char want[64] = "no device waits for room";
+
+	pthread_mutex_lock(&c->lock);
+	if (c->want)
+		snprintf(want, sizeof(want), "a device waits for %zu bytes of room", c->want);
+	snprintf(buf, len, "%zu bytes held for the host, writer %s%s, %s, %llu bytes dropped", c->count,
+		 c->discard ? "discarding" : c->writing ? "busy" : "idle", c->kicked ? " (kicked)" : "", want,
+		 (unsigned long long)c->dropped);
+	pthread_mutex_unlock(&c->lock);
 }
 
 void console_set_tx_ready(struct console *c, void (*fn)(void *opaque), void *opaque)

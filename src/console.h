@@ -93,5 +93,7 @@ void console_flush(struct console *c, unsigned timeout_ms);
 
 /* Bytes discarded so far (drop policy, a failed writer, or after console_stop()). */
 uint64_t console_dropped(const struct console *c);
+/* One line for --stats: bytes held for the host, the writer's state, room a device waits for. */
+void console_describe(struct console *c, char *buf, size_t len);
 
 #endif

@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "device.h"
+#include "console.h"
 #include "devices/boot_timer.h"
+#include "devices/serial.h"
 #include "arch.h"
 #include "stats.h"
 #include "vcpu.h"
@@ -90,6 +92,25 @@ static void emit(void *opaque, const char *line)
 	vlog_info(&vm->log, "%s", line);
 }
 
+/* Where each console stands at exit: a guest whose output stalled shows which side waits. */
+static void report_consoles(struct vmm *vm)
+{
+	char line[256];
+
+	if (vm->serial) {
+		serial_describe(vm->serial, line, sizeof(line));
+		vlog_info(&vm->log, "stats: serial: %s", line);
+	}
+	if (vm->uart_con) {
+		console_describe(vm->uart_con, line, sizeof(line));
+		vlog_info(&vm->log, "stats: serial console: %s", line);
+	}
+	if (vm->hvc_con) {
+		console_describe(vm->hvc_con, line, sizeof(line));
+		vlog_info(&vm->log, "stats: hvc0 console: %s", line);
+	}
+}
+
 void vm_report_stats(struct vmm *vm)
 {
 	struct stats total, *per;
@@ -109,4 +130,5 @@ void vm_report_stats(struct vmm *vm)
 	stats_report(&total, per, vm->ncpus, &vm->pio, &vm->mmio, emit, vm);
 	stats_destroy(&total);
 	free(per);
+	report_consoles(vm);
 }

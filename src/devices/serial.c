@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -392,6 +393,23 @@ uint64_t serial_tx_lost(struct serial *s)
 	n = s->tx_lost;
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+void serial_describe(struct serial *s, char *buf, size_t len)
+{
+	static const char *const ids[16] = { [IIR_NONE] = "none", [IIR_THRE] = "THR empty", [IIR_RDA] = "data ready",
+					     [IIR_MSI] = "modem status" };
+	uint8_t id;
+
+	pthread_mutex_lock(&s->lock);
+	id = pending(s);
+	snprintf(buf, len,
+		 "IER 0x%02x, interrupt pending: %s, IRQ line %s, transmitter %s, %zu received bytes unread, "
+		 "%llu sent bytes lost",
+		 s->ier, ids[id & 15] ? ids[id & 15] : "?", s->level ? "high" : "low",
+		 s->tx_busy ? "waits for the host to take output" : "ready", s->rx_count,
+		 (unsigned long long)s->tx_lost);
+	pthread_mutex_unlock(&s->lock);
 }
 
 /*

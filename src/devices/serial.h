@@ -53,6 +53,11 @@ size_t serial_receive(struct serial *s, const void *buf, size_t len);
 void serial_tx_ready(struct serial *s);
 /* Bytes the guest wrote while the transmitter was busy and the backend full (lost). */
 uint64_t serial_tx_lost(struct serial *s);
+/*
+ * One line for --stats: IER, the pending interrupt, whether the transmitter waits for the backend,
+ * the interrupt line's level, bytes lost. Shows which side a stalled console waits on. Any thread.
+ */
+void serial_describe(struct serial *s, char *buf, size_t len);
 
 /*
  * Snapshot ops (kind "serial", version 1; dev is a struct serial). Saved: IER, LCR, MCR, SCR, the

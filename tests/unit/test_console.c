@@ -225,6 +225,14 @@ START_TEST(backpressure)
 	ck_assert(!console_room(r.c, 16));
 	ck_assert_uint_eq(console_write(r.c, "y", 1), 0);
 	console_want_room(r.c, 16);
+	{
+		char line[256];
+
+		console_describe(r.c, line, sizeof(line));
+		/* (The room asked for may be announced already: see below.) */
+		ck_assert_msg(strstr(line, " bytes held for the host, writer busy") && strstr(line, ", 0 bytes dropped"),
+			      "%s", line);
+	}
 	/* (The pipe may still take a few bytes into a partly filled page: an announcement now would be right.) */
 	/* The reader comes back: everything arrives, and the room is announced. */
 	while (drained < total) {

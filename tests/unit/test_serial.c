@@ -517,6 +517,13 @@ START_TEST(tx_backpressure)
 	ck_assert_uint_eq(k.len, 40);
 	ck_assert_uint_eq(serial_tx_lost(s), 5);
 	ck_assert_int_eq(k.want_calls, 1); /* asked once per busy period */
+	{
+		char line[256];
+
+		serial_describe(s, line, sizeof(line));
+		ck_assert_str_eq(line, "IER 0x02, interrupt pending: none, IRQ line low, transmitter waits for the host "
+				       "to take output, 0 received bytes unread, 5 sent bytes lost");
+	}
 	/* The backend made room: THRE and TEMT again, and a THR-empty interrupt. */
 	k.len = 0;
 	serial_tx_ready(s);

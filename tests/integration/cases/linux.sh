@@ -235,8 +235,8 @@ console-serial | console-hvc)
 		cat "$fifo" >"$flood" &
 		catpid=$!
 		echo "+ vmm $* >$fifo"
-		"$VMM" --timeout 300 --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 256M "$@" \
-			</dev/null >"$fifo" 2>"$ERR" &
+		"$VMM" --timeout 300 --stats --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 256M "$@" \
+			</dev/null >"$fifo" 2>"$OUT/stderr.all" &
 		pid=$!
 		i=0
 		until grep -q FLOOD-BEGIN "$flood" 2>/dev/null; do
@@ -252,6 +252,13 @@ console-serial | console-hvc)
 		wait $pid
 		rc=$?
 		wait $catpid
+		# --stats tells, when the flood stalls, which side waits (the guest's UART driver, vmm's
+		# console writer, the reader): kept apart from what vmm says otherwise, which must be nothing.
+		grep -a '^vmm: stats: ' "$OUT/stderr.all" >"$OUT/stats.log"
+		grep -av '^vmm: stats: ' "$OUT/stderr.all" >"$ERR"
+		grep -a 'serial\|hvc0\|stats: exits' "$OUT/stats.log"
+		[ "$rc" = 0 ] ||
+			echo "the flood stopped after $(wc -c <"$flood") bytes; its last lines: $(tail -n 2 "$flood" | tr '\r\n' '  ')"
 	}
 	flood_once "$@"
 	[ "$CASE" = console-serial ] && cp "$flood" "$LOG"
