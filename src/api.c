@@ -225,6 +225,10 @@ static int check_config(const struct vmm_config *cfg, const struct vlog *log, bo
 		vlog_err(log, "seccomp mode %d is not one of VMM_SECCOMP_OFF, _KILL, _TRAP or _LOG", cfg->seccomp);
 		return -EINVAL;
 	}
+	if (cfg->io_threads > VMM_MAX_IO_THREADS) {
+		vlog_err(log, "%u I/O threads: at most %d", cfg->io_threads, VMM_MAX_IO_THREADS);
+		return -EINVAL;
+	}
 	return check_fs(cfg, log, restore);
 }
 
@@ -408,7 +412,7 @@ static void *supervise(void *arg)
 
 static int start(struct vmm *vm)
 {
-	int ret;
+	int ret = 0;
 
 	pthread_mutex_lock(&vm->lock);
 	if (vm->started) {
@@ -420,7 +424,8 @@ static int start(struct vmm *vm)
 		deadline_after(&vm->deadline, vm->timeout_ms);
 	pthread_mutex_unlock(&vm->lock);
 
-	ret = event_loop_start(vm->loop);
+	for (unsigned i = 0; i < vm->nloops && !ret; i++)
+		ret = event_loop_start(vm->loops[i]);
 	if (ret) {
 		vlog_err(&vm->log, "cannot start the I/O thread: %s", strerror(-ret));
 		vm_exit(vm, VMM_EXIT_ERROR);

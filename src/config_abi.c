@@ -34,6 +34,11 @@ _Static_assert(offsetof(struct vmm_net, vhost) >= V3_NET_END, "v5 adds vhost aft
 _Static_assert(offsetof(struct vmm_config, seccomp) == offsetof(struct vmm_config, nfs) + sizeof(unsigned), "v3 layout");
 #define V3_SIZE offsetof(struct vmm_config, seccomp)
 
+/* Version 6's io_threads sits in version 5's tail padding: a version 5 program's size ends at seccomp. */
+_Static_assert(offsetof(struct vmm_config, io_threads) == offsetof(struct vmm_config, seccomp) + sizeof(int),
+	       "v5 layout");
+#define V5_SIZE offsetof(struct vmm_config, io_threads)
+
 size_t config_abi_size(unsigned version)
 {
 	switch (version) {
@@ -43,6 +48,8 @@ size_t config_abi_size(unsigned version)
 	case 3:
 		return V3_SIZE;
 	case 4: /* the same struct vmm_config; only struct vmm_net grew in version 5 */
+	case 5:
+		return V5_SIZE;
 	case VMM_CONFIG_VERSION:
 		return sizeof(struct vmm_config);
 	default:
@@ -65,7 +72,7 @@ int config_abi_upgrade(const void *cfg, unsigned version, struct config_copy *ou
 		return -ENOTSUP;
 	}
 	memcpy(&out->cfg, cfg, size);
-	/* The fields an older struct vmm_config lacks (after nfs, after seccomp) stay 0, off. */
+	/* The fields an older struct vmm_config lacks (after nfs, after seccomp) stay 0: off, one I/O thread. */
 	if (version >= 5)
 		return 0;
 	/* Versions 1 to 4: the NICs are an array of an older, shorter struct (version 1: taps only). */

@@ -3,7 +3,8 @@
  * Older layouts of the public configuration (include/vmm/vmm.h, VMM_CONFIG_VERSION), frozen as they
  * were released, and their conversion to the current one. Version 1: libvmm 0.1.0; version 2: 0.2.0
  * (its struct vmm_config ends at nfs, its struct vmm_net is shorter); version 3: 0.3.0 (its struct
- * vmm_config ends at nfs; config_abi.c counts its size so). Never edit a frozen layout; add the
+ * vmm_config ends at nfs; config_abi.c counts its size so); version 4: 0.4.0; version 5: 0.5.0 (its
+ * struct vmm_config ends at seccomp, counted so). Never edit a frozen layout; add the
  * next one when a released struct grows.
  */
 #ifndef VMM_CONFIG_ABI_H

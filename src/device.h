@@ -67,6 +67,7 @@ struct vm_device {
 	struct vm_device *next;
 	const struct vm_device_ops *ops;
 	void *dev;
+	struct event_loop *loop; /* the I/O thread its ops run on (NULL: the VM's first) */
 	char name[32];         /* unique in the VM: "serial", "rtc", "pci-00:02.0", ... */
 };
 

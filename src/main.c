@@ -293,6 +293,7 @@ int main(int argc, char **argv)
 	cfg.cmdline = c.opt.cmdline;
 	cfg.mem_bytes = c.opt.mem_bytes;
 	cfg.cpus = c.opt.cpus;
+	cfg.io_threads = c.opt.io_threads;
 	cfg.timeout_ms = c.opt.timeout_s * 1000u;
 	cfg.disks = c.opt.disks;
 	cfg.ndisks = c.opt.ndisks;

@@ -326,25 +326,36 @@ static void teardown_seccomp(struct vmm *vm)
 static void io_thread_start(void *opaque)
 {
 	struct vmm *vm = opaque;
+	char name[16] = "io";
 
-	if (seccomp_thread_enter(&vm->seccomp, SECCOMP_IO, "io", &vm->log))
+	/* vmm-io, vmm-io2, vmm-io3, ... (--io-threads): each its own name in ps and top. */
+	for (unsigned i = 1; i < vm->nloops; i++)
+		if (event_loop_on_thread(vm->loops[i]))
+			snprintf(name, sizeof(name), "io%u", i + 1);
+	if (seccomp_thread_enter(&vm->seccomp, SECCOMP_IO, name, &vm->log))
 		vm_exit(vm, VMM_EXIT_ERROR);
 }
 
 static int setup_event_loop(struct vmm *vm)
 {
-	int ret = event_loop_create(1024, &vm->log, &vm->loop);
+	for (unsigned i = 0; i < vm->nloops; i++) {
+		int ret = event_loop_create(1024, &vm->log, &vm->loops[i]);
 
-	if (!ret)
-		event_loop_on_start(vm->loop, io_thread_start, vm);
-	return ret;
+		if (ret)
+			return ret;
+		event_loop_on_start(vm->loops[i], io_thread_start, vm);
+	}
+	vm->loop = vm->loops[0];
+	return 0;
 }
 
 static void teardown_event_loop(struct vmm *vm)
 {
-	if (vm->loop) {
-		event_loop_stop(vm->loop);
-		event_loop_destroy(vm->loop);
+	vm_stop_io_loops(vm);
+	for (unsigned i = 0; i < vm->nloops; i++) {
+		if (vm->loops[i])
+			event_loop_destroy(vm->loops[i]);
+		vm->loops[i] = NULL;
 	}
 	vm->loop = NULL;
 }
@@ -438,6 +449,7 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg, const char *restore_di
 	vm->boot_timer_on = cfg->boot_timer != 0;
 	vm->stats = cfg->stats != 0;
 	vm->seccomp_mode = cfg->seccomp;
+	vm->nloops = cfg->io_threads ? cfg->io_threads : 1;
 	vm->origin_given = cfg->boot_timer_origin_ns != 0;
 	if (vm->origin_given)
 		vm->origin_ns = cfg->boot_timer_origin_ns;

@@ -65,7 +65,10 @@ struct vmm {
 	struct irq_routes routes;   /* GSI routing: irqchip pins + MSI routes (irqfd) */
 	struct pci_bus pci;
 	uint64_t pci_mmio64_base;
-	struct event_loop *loop;    /* the I/O thread */
+	struct event_loop *loop;    /* the first I/O thread: the consoles, the power button, its share of devices */
+	struct event_loop *loops[VMM_MAX_IO_THREADS]; /* every I/O thread; loops[0] is loop */
+	unsigned nloops;            /* cfg->io_threads (at least 1) */
+	unsigned placed;            /* devices placed on the I/O threads so far (vm_io_loop) */
 	struct vmm_disk disk_cfg[VMM_MAX_DISKS]; /* copies: path and serial are ours */
 	unsigned ndisks;
 	struct disk *disk[VMM_MAX_DISKS];   /* closed after its device is destroyed */
@@ -155,6 +158,9 @@ int vm_init(struct vmm *vm, const struct vmm_config *cfg, const char *restore_di
  * vm_restore_state(), the last, hands every vCPU and device its state; vm_restore_close() frees.
  */
 int vm_add_device(struct vmm *vm, const char *name, const struct vm_device_ops *ops, void *dev);
+/* The same for a device whose ops run on the I/O thread loop (NULL: vm->loop). */
+int vm_add_device_on(struct vmm *vm, const char *name, const struct vm_device_ops *ops, void *dev,
+		     struct event_loop *loop);
 void vm_free_devices(struct vmm *vm);
 int vm_snapshot(struct vmm *vm, const char *dir);
 int vm_restore_open(struct vmm *vm, const struct vmm_config *cfg);
@@ -176,9 +182,16 @@ void vm_teardown_fs(struct vmm *vm);
 int vm_setup_power_key(struct vmm *vm);
 void vm_teardown_power_key(struct vmm *vm);
 void vm_press_power_key(struct vmm *vm);
-/* A virtio-pci function for device dev (ops), with MSI-X vectors from the VM's routes. */
+/*
+ * A virtio-pci function for device dev (ops), with MSI-X vectors from the VM's routes, served by the
+ * I/O thread loop (vm->loop, or vm_io_loop() for a device that moves data).
+ */
 int vm_attach_virtio_pci(struct vmm *vm, const struct virtio_device_ops *ops, void *dev, struct irq_msix **msix,
-			 struct virtio_pci **out);
+			 struct event_loop *loop, struct virtio_pci **out);
+/* The I/O thread for the next data device: round robin over them all, the second first (vm_virtio.c). */
+struct event_loop *vm_io_loop(struct vmm *vm);
+/* Stop every I/O thread (each waits for its requests in flight). */
+void vm_stop_io_loops(struct vmm *vm);
 /*
  * The consoles (vm_console.c): created before the devices (the UART writes into one), started with
  * the I/O thread (the virtio-console is added then), stopped (flushed) before the I/O thread stops.

@@ -184,7 +184,7 @@ static int add_hvc(struct vmm *vm)
 		vlog_err(&vm->log, "cannot create the virtio-console device: %s", strerror(-ret));
 		return ret;
 	}
-	ret = vm_attach_virtio_pci(vm, &virtio_console_ops, dev, &vm->vhvc_msix, &vm->vhvc);
+	ret = vm_attach_virtio_pci(vm, &virtio_console_ops, dev, &vm->vhvc_msix, vm->loop, &vm->vhvc);
 	if (ret) {
 		vlog_err(&vm->log, "cannot attach the virtio-console to the PCI bus: %s", strerror(-ret));
 		virtio_console_ops.destroy(dev);

@@ -29,7 +29,7 @@ static int add_fs(struct vmm *vm, unsigned i)
 		vhost_user_close(vu);
 		return ret;
 	}
-	ret = vm_attach_virtio_pci(vm, &virtio_fs_ops, dev, &vm->vfs_msix[i], &vm->vfs[i]);
+	ret = vm_attach_virtio_pci(vm, &virtio_fs_ops, dev, &vm->vfs_msix[i], vm_io_loop(vm), &vm->vfs[i]);
 	if (ret) {
 		vlog_err(&vm->log, "cannot attach the shared folder '%s' to the PCI bus: %s", c->tag, strerror(-ret));
 		virtio_fs_ops.destroy(dev); /* closes the connection */

@@ -33,12 +33,19 @@
 
 int vm_add_device(struct vmm *vm, const char *name, const struct vm_device_ops *ops, void *dev)
 {
+	return vm_add_device_on(vm, name, ops, dev, NULL);
+}
+
+int vm_add_device_on(struct vmm *vm, const char *name, const struct vm_device_ops *ops, void *dev,
+		     struct event_loop *loop)
+{
 	struct vm_device *d = calloc(1, sizeof(*d)), **p;
 
 	if (!d)
 		return -ENOMEM;
 	d->ops = ops;
 	d->dev = dev;
+	d->loop = loop;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	for (p = &vm->devices; *p; p = &(*p)->next)
 		;
@@ -421,36 +428,55 @@ struct save_job {
 	int ret;
 	char failed[32]; /* the device whose save failed */
 	bool quiet;      /* quiesce_devices(): stop, or start again */
+	struct event_loop *loop; /* the I/O thread each_loop() runs the job's step on now */
 };
 
-/* On the I/O thread: every device stops (j->quiet) or restarts what moves guest memory outside our threads. */
+/* Does device d belong to the I/O thread j->loop? (Device ops run on their device's thread.) */
+static bool here(const struct save_job *j, const struct vm_device *d)
+{
+	return (d->loop ? d->loop : j->vm->loop) == j->loop;
+}
+
+/* Run fn on every I/O thread in turn, each for the devices it serves (here()). */
+static void each_loop(struct save_job *j, void (*fn)(void *))
+{
+	for (unsigned i = 0; i < j->vm->nloops; i++) {
+		j->loop = j->vm->loops[i];
+		event_loop_call(j->loop, fn, j);
+		if (j->ret)
+			return;
+	}
+}
+
+/* On the I/O threads: every device stops (j->quiet) or restarts what moves guest memory outside our threads. */
 static void quiesce_devices(void *arg)
 {
 	struct save_job *j = arg;
 
 	for (struct vm_device *d = j->vm->devices; d; d = d->next)
-		if (d->ops->quiesce)
+		if (d->ops->quiesce && here(j, d))
 			d->ops->quiesce(d->dev, j->quiet);
 }
 
-/* On the I/O thread: how many requests do the devices still have in flight? */
+/* On the I/O threads: how many requests do the devices still have in flight? (j->inflight is zeroed first.) */
 static void count_inflight(void *arg)
 {
 	struct save_job *j = arg;
 
-	j->inflight = 0;
 	for (struct vm_device *d = j->vm->devices; d; d = d->next)
-		if (d->ops->inflight)
+		if (d->ops->inflight && here(j, d))
 			j->inflight += d->ops->inflight(d->dev);
 }
 
-/* On the I/O thread, the devices quiet: their state, then guest RAM (nothing writes it meanwhile). */
-static void save_devices_and_memory(void *arg)
+/* On the I/O threads, the devices quiet: their state (the file names each; order does not matter). */
+static void save_devices(void *arg)
 {
 	struct save_job *j = arg;
 	struct sbuf b;
 
 	for (struct vm_device *d = j->vm->devices; d; d = d->next) {
+		if (!here(j, d))
+			continue;
 		sbuf_init(&b);
 		j->ret = d->ops->save(d->dev, &b);
 		if (!j->ret && b.oom)
@@ -463,6 +489,13 @@ static void save_devices_and_memory(void *arg)
 			return;
 		}
 	}
+}
+
+/* Then guest RAM (nothing writes it meanwhile: the vCPUs are paused and every device quiet). */
+static void save_memory(void *arg)
+{
+	struct save_job *j = arg;
+
 	j->ret = snap_mem_write(&j->vm->mem, j->mem_fd, &j->mem_written);
 	if (j->ret)
 		snprintf(j->failed, sizeof(j->failed), "memory");
@@ -473,7 +506,8 @@ static int wait_quiet(struct vmm *vm, struct save_job *j)
 	const struct timespec ms = { .tv_nsec = 1000000 };
 
 	for (unsigned waited = 0;; waited++) {
-		event_loop_call(vm->loop, count_inflight, j);
+		j->inflight = 0;
+		each_loop(j, count_inflight);
 		if (waited == 0 && j->inflight)
 			vlog_debug(&vm->log, "snapshot: waiting for %u requests in flight", j->inflight);
 		if (!j->inflight) {
@@ -548,7 +582,7 @@ static int snapshot(struct vmm *vm, const char *dir)
 	 */
 	sbuf_init(&state);
 	job.quiet = true;
-	event_loop_call(vm->loop, quiesce_devices, &job);
+	each_loop(&job, quiesce_devices);
 	ret = wait_quiet(vm, &job);
 	if (ret)
 		goto out;
@@ -581,7 +615,9 @@ static int snapshot(struct vmm *vm, const char *dir)
 		goto out;
 	}
 	job.state = &state;
-	event_loop_call(vm->loop, save_devices_and_memory, &job);
+	each_loop(&job, save_devices);
+	if (!job.ret)
+		event_loop_call(vm->loop, save_memory, &job);
 	ret = job.ret;
 	if (ret) {
 		vlog_err(&vm->log, "cannot snapshot into '%s': saving %s failed: %s", dir, job.failed, strerror(-ret));
@@ -614,7 +650,8 @@ static int snapshot(struct vmm *vm, const char *dir)
 out:
 	if (job.quiet) {
 		job.quiet = false;
-		event_loop_call(vm->loop, quiesce_devices, &job);
+		job.ret = 0; /* each_loop() stops at a failure: every thread restarts its devices */
+		each_loop(&job, quiesce_devices);
 	}
 	if (ret) {
 		unlinkat(dirfd, "memory.tmp", 0);

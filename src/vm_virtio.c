@@ -26,8 +26,20 @@ static void device_error(void *opaque)
 	vm_event(opaque, VMM_EVENT_DEVICE_ERROR);
 }
 
+struct event_loop *vm_io_loop(struct vmm *vm)
+{
+	return vm->loops[++vm->placed % vm->nloops];
+}
+
+void vm_stop_io_loops(struct vmm *vm)
+{
+	for (unsigned i = 0; i < vm->nloops; i++)
+		if (vm->loops[i])
+			event_loop_stop(vm->loops[i]);
+}
+
 int vm_attach_virtio_pci(struct vmm *vm, const struct virtio_device_ops *ops, void *dev, struct irq_msix **msix,
-			 struct virtio_pci **out)
+			 struct event_loop *loop, struct virtio_pci **out)
 {
 	int ret = irq_routes_msix_create(&vm->routes, ops->num_queues(dev) + 1, msix);
 
@@ -36,7 +48,7 @@ int vm_attach_virtio_pci(struct vmm *vm, const struct virtio_device_ops *ops, vo
 			.ops = ops,
 			.dev = dev,
 			.mem = &vm->mem,
-			.loop = vm->loop,
+			.loop = loop,
 			.bus = &vm->pci,
 			.vm_fd = vm->vm_fd,
 			.msi_ops = &irq_routes_msi_ops,
@@ -55,7 +67,7 @@ int vm_attach_virtio_pci(struct vmm *vm, const struct virtio_device_ops *ops, vo
 
 		/* Named by its slot: the same configuration gives the same names (the snapshot's sections). */
 		snprintf(name, sizeof(name), "pci-00:%02x.0", virtio_pci_dev(*out)->slot);
-		ret = vm_add_device(vm, name, &virtio_pci_device_ops, *out);
+		ret = vm_add_device_on(vm, name, &virtio_pci_device_ops, *out, loop);
 	}
 	return ret;
 }
@@ -77,7 +89,7 @@ static int add_disk(struct vmm *vm, unsigned i)
 		vlog_err(&vm->log, "cannot create the virtio-blk device for '%s': %s", c->path, strerror(-ret));
 		return ret;
 	}
-	ret = vm_attach_virtio_pci(vm, &virtio_blk_ops, blk, &vm->vblk_msix[i], &vm->vblk[i]);
+	ret = vm_attach_virtio_pci(vm, &virtio_blk_ops, blk, &vm->vblk_msix[i], vm_io_loop(vm), &vm->vblk[i]);
 	if (ret) {
 		vlog_err(&vm->log, "cannot attach disk '%s' to the PCI bus: %s", c->path, strerror(-ret));
 		virtio_blk_ops.destroy(blk); /* not the disk: vm_teardown_disks() closes it */
@@ -112,8 +124,7 @@ void vm_teardown_disks(struct vmm *vm)
 		vm->vblk[i] = NULL;
 		vm->vblk_msix[i] = NULL;
 	}
-	if (vm->loop)
-		event_loop_stop(vm->loop);
+	vm_stop_io_loops(vm);
 	for (unsigned i = 0; i < vm->ndisks; i++) {
 		disk_close(vm->disk[i]);
 		vm->disk[i] = NULL;
@@ -169,7 +180,7 @@ static int add_net(struct vmm *vm, unsigned i)
 		tap_close(tap);
 		return ret;
 	}
-	ret = vm_attach_virtio_pci(vm, &virtio_net_ops, dev, &vm->vnet_msix[i], &vm->vnet[i]);
+	ret = vm_attach_virtio_pci(vm, &virtio_net_ops, dev, &vm->vnet_msix[i], vm_io_loop(vm), &vm->vnet[i]);
 	if (ret) {
 		vlog_err(&vm->log, "cannot attach the NIC on %s '%s' to the PCI bus: %s", kind, what, strerror(-ret));
 		virtio_net_ops.destroy(dev); /* closes the tap or the socket */
@@ -210,7 +221,8 @@ int vm_setup_power_key(struct vmm *vm)
 	ret = virtio_input_create(&vm->log, &vm->power_key);
 	if (ret)
 		return ret;
-	ret = vm_attach_virtio_pci(vm, &virtio_input_ops, vm->power_key, &vm->vpower_key_msix, &vm->vpower_key);
+	ret = vm_attach_virtio_pci(vm, &virtio_input_ops, vm->power_key, &vm->vpower_key_msix, vm->loop,
+				   &vm->vpower_key);
 	if (ret) {
 		vlog_err(&vm->log, "cannot attach the power button (virtio-input) to the PCI bus: %s", strerror(-ret));
 		virtio_input_ops.destroy(vm->power_key);

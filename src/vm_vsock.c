@@ -19,7 +19,7 @@ int vm_setup_vsock(struct vmm *vm)
 	ret = virtio_vsock_create(&o, &vm->log, &dev); /* says why it failed */
 	if (ret)
 		return ret;
-	ret = vm_attach_virtio_pci(vm, &virtio_vsock_ops, dev, &vm->vvsock_msix, &vm->vvsock);
+	ret = vm_attach_virtio_pci(vm, &virtio_vsock_ops, dev, &vm->vvsock_msix, vm_io_loop(vm), &vm->vvsock);
 	if (ret) {
 		vlog_err(&vm->log, "cannot attach the virtio-vsock device to the PCI bus: %s", strerror(-ret));
 		virtio_vsock_ops.destroy(dev);

@@ -49,6 +49,7 @@ extern "C" {
 #define VMM_MAX_DISKS 16
 #define VMM_MAX_NICS 8
 #define VMM_MAX_FS 4
+#define VMM_MAX_IO_THREADS 8
 #define VMM_MAX_HOSTFWD 16 /* host-to-guest forwards of one user-mode NIC */
 /*
  * A guest's write of any byte to this I/O port (x86) or to this guest-physical address (arm64, which
@@ -270,6 +271,15 @@ struct vmm_config {
 	 * vmm_config_init() sets VMM_SECCOMP_OFF.
 	 */
 	int seccomp;
+
+	/* Config version 6 on. */
+	/*
+	 * I/O threads (1..VMM_MAX_IO_THREADS; 0: 1). The first serves the consoles and the power button;
+	 * the disks, NICs, vsock and virtio-fs devices are spread over all of them in that order, starting
+	 * with the second (one device's queues stay on one thread). More than one pays when several busy
+	 * devices would share one host CPU.
+	 */
+	unsigned io_threads;
 };
 
 /* What a forbidden system call does in a library thread (struct vmm_config's seccomp). */
@@ -295,10 +305,11 @@ enum vmm_seccomp {
  * line) instead of being misread. Version 1 is the layout of libvmm 0.1.0, whose exported
  * vmm_config_init and vmm_create symbols still take it; version 2 added vsock, virtio-fs and the NIC
  * backends; version 3 the user-mode NIC's forwards (struct vmm_net grew); version 4 the seccomp
- * filters; version 5 vhost-net (struct vmm_net grew). Fields are only ever added at the end.
+ * filters; version 5 vhost-net (struct vmm_net grew); version 6 io_threads. Fields are only ever added
+ * at the end.
  * (Take the address of vmm_create_v, not of the vmm_create macro.)
  */
-#define VMM_CONFIG_VERSION 5
+#define VMM_CONFIG_VERSION 6
 
 /* Fill *cfg with defaults (nothing to free). version: VMM_CONFIG_VERSION (what the macro passes). */
 VMM_API void vmm_config_init_v(struct vmm_config *cfg, unsigned version);

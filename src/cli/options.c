@@ -41,6 +41,9 @@ const char *cli_usage(void)
 	       "  -a, --cmdline STRING     kernel command line (default: \"" VMM_DEFAULT_CMDLINE "\")\n"
 	       "  -m, --mem SIZE           guest RAM, e.g. 512M or 2G; a bare number is MiB (default 512M)\n"
 	       "  -c, --cpus N             number of vCPUs, 1 to 64 (default 1)\n"
+	       "      --io-threads N       I/O threads, 1 to 8 (default 1): the first serves the consoles; the\n"
+	       "                           disks, then NICs, vsock and shared folders are spread over them\n"
+	       "                           all, the second first (a device's queues stay on one thread)\n"
 	       "      --console=MODE       where the serial port (ttyS0) goes: stdio (the default, unless\n"
 	       "                           --hvc=stdio): the terminal; file:PATH: output to PATH, input from\n"
 	       "                           stdin (unless --hvc=stdio); none: nowhere\n"
@@ -453,6 +456,7 @@ enum {
 	OPT_VSOCK,
 	OPT_FS,
 	OPT_SECCOMP,
+	OPT_IO_THREADS,
 };
 
 static const struct option longopts[] = {
@@ -478,6 +482,7 @@ static const struct option longopts[] = {
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "fs", required_argument, NULL, OPT_FS },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "io-threads", required_argument, NULL, OPT_IO_THREADS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -632,6 +637,13 @@ int cli_parse(int argc, char **argv, struct cli_options *o, char *err, size_t er
 			break;
 		case OPT_STATS:
 			o->stats = true;
+			break;
+		case OPT_IO_THREADS:
+			if (parse_uint(optarg, VMM_MAX_IO_THREADS, &o->io_threads) || o->io_threads == 0) {
+				snprintf(err, errlen, "--io-threads '%s' must be a number from 1 to %d", optarg,
+					 VMM_MAX_IO_THREADS);
+				return -EINVAL;
+			}
 			break;
 		case OPT_SECCOMP:
 			if (!strcmp(optarg, "on"))

@@ -15,6 +15,7 @@ struct cli_options {
 	const char *kernel, *initrd, *cmdline;
 	uint64_t mem_bytes;
 	unsigned cpus;
+	unsigned io_threads;      /* --io-threads; 0: not given (one) */
 	enum cli_console console;
 	const char *console_path; /* CLI_CONSOLE_FILE */
 	enum cli_console hvc;     /* --hvc: a virtio-console (default none) */

@@ -106,6 +106,9 @@ static void config_errors(void)
 	cfg.seccomp = -1;
 	check_bad_config(&cfg, -EINVAL, "seccomp mode -1");
 	payload_cfg(&cfg);
+	cfg.io_threads = VMM_MAX_IO_THREADS + 1;
+	check_bad_config(&cfg, -EINVAL, "io_threads 9");
+	payload_cfg(&cfg);
 	cfg.cpus = VMM_MAX_CPUS + 1;
 	check_bad_config(&cfg, -EINVAL, "cpus 65");
 	payload_cfg(&cfg);

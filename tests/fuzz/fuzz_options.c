@@ -57,6 +57,7 @@ static void check_options(const struct cli_options *o)
 			   *o->fs[i].socket && o->fs[i].queues <= 8);
 	FUZZ_CHECK(o->mem_bytes && !(o->mem_bytes & 0xfff));
 	FUZZ_CHECK(o->cpus >= 1 && o->cpus <= VMM_MAX_CPUS);
+	FUZZ_CHECK(o->io_threads <= VMM_MAX_IO_THREADS);
 	FUZZ_CHECK(o->ndisks <= VMM_MAX_DISKS && o->nnets <= VMM_MAX_NICS);
 	FUZZ_CHECK(!(o->no_net && o->nnets));
 	FUZZ_CHECK(o->console != CLI_CONSOLE_FILE || (o->console_path && *o->console_path));

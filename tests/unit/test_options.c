@@ -59,7 +59,7 @@ START_TEST(full_command_line)
 {
 	struct cli_options o;
 	const char *args[] = { "--kernel", "bz", "--initrd=ird", "--cmdline", "console=ttyS0 quiet", "--mem", "2G",
-			       "--cpus", "4", "--console=file:/tmp/log", "--timeout", "30", NULL };
+			       "--cpus", "4", "--console=file:/tmp/log", "--timeout", "30", "--io-threads", "3", NULL };
 
 	ck_assert_int_eq(parse(&o, args), 0);
 	ck_assert_str_eq(o.kernel, "bz");
@@ -70,6 +70,7 @@ START_TEST(full_command_line)
 	ck_assert_int_eq(o.console, CLI_CONSOLE_FILE);
 	ck_assert_str_eq(o.console_path, "/tmp/log");
 	ck_assert_uint_eq(o.timeout_s, 30);
+	ck_assert_uint_eq(o.io_threads, 3);
 }
 END_TEST
 
@@ -86,6 +87,7 @@ START_TEST(defaults)
 	ck_assert_uint_eq(o.timeout_s, 0);
 	ck_assert(!o.boot_timer);
 	ck_assert(!o.stats);
+	ck_assert_uint_eq(o.io_threads, 0); /* the library's default: one */
 }
 END_TEST
 
@@ -262,6 +264,8 @@ START_TEST(bad_input_messages)
 	const char *missing[] = { "-k", NULL };
 	const char *extra[] = { "-k", "bz", "stray", NULL };
 	const char *timeout[] = { "-k", "bz", "--timeout", "soon", NULL };
+	const char *io0[] = { "-k", "bz", "--io-threads", "0", NULL };
+	const char *io9[] = { "-k", "bz", "--io-threads=9", NULL };
 
 	ck_assert_int_eq(parse(&o, no_kernel), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "--kernel"));
@@ -283,6 +287,10 @@ START_TEST(bad_input_messages)
 	ck_assert_int_eq(parse(&o, extra), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "stray"));
 	ck_assert_int_eq(parse(&o, timeout), -EINVAL);
+	ck_assert_int_eq(parse(&o, io0), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "--io-threads '0' must be a number from 1 to 8"));
+	ck_assert_int_eq(parse(&o, io9), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "1 to 8"));
 	/* Messages are one line. */
 	ck_assert_ptr_null(strchr(err, '\n'));
 }

@@ -420,7 +420,8 @@ blk-discard)
 blk-two)
 	truncate -s 32M "$OUT/a.img"
 	truncate -s 32M "$OUT/b.img"
-	boot 0 --mem 256M --disk "$OUT/a.img,serial=SERIAL-A" --disk "$OUT/b.img,serial=SERIAL-B" \
+	# Two I/O threads: the disks are on different ones (vda the second's, vdb the first's).
+	boot 0 --mem 256M --io-threads 2 --disk "$OUT/a.img,serial=SERIAL-A" --disk "$OUT/b.img,serial=SERIAL-B" \
 		--cmdline "$BASE vmmtest=blk-two vmmtest.virtio=1"
 	guest_passed blk-two
 	for d in a b; do

@@ -238,9 +238,15 @@ net-tso)
 	rm -f "$OUT/g2h" "$OUT/h2g" "$OUT/hold"
 	pass ;;
 net-two)
-	start_vmm --mem 256M --net tap=vmt0 --net tap=vmt1 --cmdline "$BASE $NET vmmtest=net-two"
+	# Three I/O threads: each NIC on its own (the second's and the third's), the console on the first.
+	start_vmm --mem 256M --io-threads 3 --net tap=vmt0 --net tap=vmt1 --cmdline "$BASE $NET vmmtest=net-two"
 	host_end vmt0 10.0.2.2/24
 	host_end vmt1 10.0.3.2/24
+	names=$(cat /proc/"$VPID"/task/*/comm 2>/dev/null | sort | tr '\n' ' ')
+	echo "vmm's threads: $names"
+	for t in vmm-io vmm-io2 vmm-io3; do
+		case " $names" in *" $t "*) ;; *) nfail "no thread $t with --io-threads 3 (threads: $names)" ;; esac
+	done
 	end_vmm vmt0 vmt1
 	guest_passed net-two
 	pass ;;

@@ -14,7 +14,8 @@
 #   snapshot-hvc   the guest's console is hvc0 (virtio-console): output and input through it
 #   snapshot-io    SIGUSR1 from the host while the guest writes its disk (requests in flight): the
 #                  restored guest finishes its writes and reads every block back intact; then the same
-#                  with --snapshot-resume: the original VM runs on to its end too
+#                  with --snapshot-resume and --io-threads 2 (restored with 3): the original VM runs
+#                  on to its end too
 
 S=$OUT/snap
 rm -rf "$S"
@@ -43,15 +44,16 @@ if [ "$CASE" = snapshot-io ]; then
 		rc=$?
 		echo "vmm exited with $rc: $(tr '\r\n' '  ' <"$ERR" | head -c 300)"
 	}
-	# io_restore N: restore the snapshot; the guest must finish its loop and PASS.
+	# io_restore N [ARGS]: restore the snapshot; the guest must finish its loop and PASS.
 	io_restore() {
-		rl=$OUT/restore$1.log
-		"$VMM" --restore "$S" --console="file:$rl" --timeout "$TMO" --disk "$img" </dev/null 2>"$OUT/restore$1.err"
+		rl=$OUT/restore$1.log n=$1
+		shift
+		"$VMM" --restore "$S" --console="file:$rl" --timeout "$TMO" --disk "$img" "$@" </dev/null 2>"$OUT/restore$n.err"
 		rc=$?
-		echo "restore $1: vmm exited with $rc; guest: $(grep -a -e IO-LOOP -e VMMTEST-RESULT "$rl" | tr -d '\r' | tr '\n' ' ')"
-		[ "$rc" = 0 ] || fail "restore $1: vmm exited with $rc ($(head -c 300 "$OUT/restore$1.err" | tr '\r\n' '  '))"
-		grep -q "VMMTEST-RESULT blk-loop PASS" "$rl" || fail "restore $1: $(grep -a VMMTEST-RESULT "$rl" | tr -d '\r')"
-		! grep -q "IO-LOOP-START" "$rl" || fail "restore $1: the guest started over instead of going on"
+		echo "restore $n: vmm exited with $rc; guest: $(grep -a -e IO-LOOP -e VMMTEST-RESULT "$rl" | tr -d '\r' | tr '\n' ' ')"
+		[ "$rc" = 0 ] || fail "restore $n: vmm exited with $rc ($(head -c 300 "$OUT/restore$n.err" | tr '\r\n' '  '))"
+		grep -q "VMMTEST-RESULT blk-loop PASS" "$rl" || fail "restore $n: $(grep -a VMMTEST-RESULT "$rl" | tr -d '\r')"
+		! grep -q "IO-LOOP-START" "$rl" || fail "restore $n: the guest started over instead of going on"
 	}
 	io_snapshot
 	[ "$rc" = 0 ] || fail "vmm exited with $rc after SIGUSR1, expected 0"
@@ -59,11 +61,13 @@ if [ "$CASE" = snapshot-io ]; then
 	! grep -q "IO-LOOP-WRITTEN" "$LOG" || fail "the guest finished its writes before the snapshot: nothing was in flight"
 	io_restore 1
 	# The VM runs on after the snapshot: it finishes, and so does the snapshot restored afterwards.
-	io_snapshot --snapshot-resume
+	# This time with two I/O threads (the disk on the second: its requests in flight are waited for
+	# there), restored with three.
+	io_snapshot --snapshot-resume --io-threads 2
 	[ "$rc" = 0 ] || fail "with --snapshot-resume vmm exited with $rc, expected 0"
 	grep -q "snapshot saved in '$S' (asked by SIGUSR1)" "$ERR" || fail "vmm did not say it saved the snapshot (resume)"
 	grep -q "VMMTEST-RESULT blk-loop PASS" "$LOG" || fail "the resumed guest: $(grep -a VMMTEST-RESULT "$LOG" | tr -d '\r')"
-	io_restore 2
+	io_restore 2 --io-threads 3
 	pass
 fi
 
