@@ -9,6 +9,7 @@
 #   bench.runtime=SECONDS  per job (default 10)   bench.ramp=SECONDS  not counted, before each (1)
 #   bench.engine=io_uring|libaio|auto  (default auto: io_uring when it works here, else libaio)
 #   bench.sched=none|mq-deadline|...   the guest's I/O scheduler for vda (default none)
+#   bench.disks=1|2  2: every job runs on /dev/vda and /dev/vdb at once, reported as one (their sum)
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
@@ -29,7 +30,7 @@ die() {
 	power_off
 }
 
-runtime=10 ramp=1 engine=auto sched=none
+runtime=10 ramp=1 engine=auto sched=none disks=1
 # shellcheck disable=SC2013 # the words of the command line
 for w in $(cat /proc/cmdline); do
 	case $w in
@@ -37,6 +38,7 @@ for w in $(cat /proc/cmdline); do
 	bench.ramp=*) ramp=${w#*=} ;;
 	bench.engine=*) engine=${w#*=} ;;
 	bench.sched=*) sched=${w#*=} ;;
+	bench.disks=*) disks=${w#*=} ;;
 	esac
 done
 
@@ -46,16 +48,26 @@ done </lib/modules/virtio.order
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -b /dev/vda ] || die "no /dev/vda (virtio devices: $(ls /sys/bus/virtio/devices 2>/dev/null | tr '\n' ' '))"
+if [ "$disks" = 2 ]; then
+	i=0
+	while [ ! -b /dev/vdb ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -b /dev/vdb ] || die "bench.disks=2 but no /dev/vdb"
+	[ ! -w /sys/block/vdb/queue/scheduler ] || echo "$sched" >/sys/block/vdb/queue/scheduler 2>/dev/null
+fi
 [ -x /usr/bin/fio ] || die "no /usr/bin/fio (the bench archive was not unpacked?)"
 /usr/bin/fio --version >/tmp/v 2>&1 || die "fio does not start: $(head -c 300 /tmp/v)"
 if [ -w /sys/block/vda/queue/scheduler ]; then echo "$sched" >/sys/block/vda/queue/scheduler 2>/dev/null; fi
 
-FIO="/usr/bin/fio --filename=/dev/vda --direct=1 --output-format=terse --terse-version=3"
+FIO="/usr/bin/fio --direct=1 --output-format=terse --terse-version=3"
 if [ "$engine" = auto ]; then
 	engine=libaio
-	$FIO --name=probe --ioengine=io_uring --rw=read --bs=4k --size=64k >/tmp/probe 2>&1 && engine=io_uring
+	$FIO --name=probe --filename=/dev/vda --ioengine=io_uring --rw=read --bs=4k --size=64k >/tmp/probe 2>&1 &&
+		engine=io_uring
 fi
-echo "@@FIO-INFO $(cat /tmp/v) kernel=$(uname -r) cpus=$(nproc) engine=$engine runtime=${runtime}s ramp=${ramp}s" \
+# The job sections: one per disk, their results summed (--group_reporting).
+FILES="--name=vda --filename=/dev/vda"
+[ "$disks" != 2 ] || FILES="$FILES --name=vdb --filename=/dev/vdb --group_reporting"
+echo "@@FIO-INFO $(cat /tmp/v) kernel=$(uname -r) cpus=$(nproc) engine=$engine runtime=${runtime}s ramp=${ramp}s disks=$disks" \
 	"vda_bytes=$(($(cat /sys/block/vda/size) * 512)) queues=$(ls /sys/block/vda/mq 2>/dev/null | wc -l)" \
 	"sched=$(cat /sys/block/vda/queue/scheduler 2>/dev/null | tr ' ' ',')" \
 	"uptime=$(cut -d' ' -f1 /proc/uptime)"
@@ -65,8 +77,8 @@ ok=0 failed=0
 # write bw 48, iops 49, lat mean 81 (KiB/s, IO/s, microseconds).
 job() {
 	# shellcheck disable=SC2086
-	if $FIO --name="$1" --ioengine="$engine" --rw="$2" --bs="$3" --iodepth="$4" \
-		--runtime="$runtime" --ramp_time="$ramp" --time_based >/tmp/out 2>/tmp/err; then
+	if $FIO --ioengine="$engine" --rw="$2" --bs="$3" --iodepth="$4" \
+		--runtime="$runtime" --ramp_time="$ramp" --time_based $FILES >/tmp/out 2>/tmp/err; then
 		case $2 in
 		*write*) b=48 ;;
 		*) b=7 ;;

@@ -17,6 +17,8 @@
 #   FW=/extra/fw (QEMU -L)  QEMU=qemu-system-x86_64  QEMU_MACHINE=microvm,rtc=on,pcie=on
 #   IMG_DIR=/tmp (a tmpfs)  IMG_MB=512  RUNTIME=10 (s per fio job)  ROUNDS=1  TMPDIR=/tmp
 #   CACHE=auto|direct|writeback
+#   IOT=N  instead of QEMU: vmm with --io-threads N ("vmmio") against vmm with one ("vmm"), both with
+#          2 vCPUs and two disks (the image and a copy), every job on both disks at once
 VMM=${VMM:-/vmm/vmm}
 KERNEL=${KERNEL:-/guest/vmlinuz}
 INITRD=${INITRD:-/extra/bench-initramfs.gz}
@@ -29,8 +31,10 @@ IMG_MB=${IMG_MB:-512}
 RUNTIME=${RUNTIME:-10}
 ROUNDS=${ROUNDS:-1}
 CACHE=${CACHE:-auto}
+IOT=${IOT:-0}
 T=${TMPDIR:-/tmp}
 CMDLINE="console=ttyS0 reboot=k panic=-1 quiet rdinit=/bench-fio.sh bench.runtime=$RUNTIME"
+[ "$IOT" = 0 ] || CMDLINE="$CMDLINE bench.disks=2"
 # Six jobs of RUNTIME s plus 1 s ramp each, boot, fio start-up: a generous per-guest limit.
 LIMIT=$((6 * (RUNTIME + 1) + 240))
 
@@ -50,6 +54,9 @@ i=0
 while [ $((i * 16)) -lt "$IMG_MB" ]; do cat "$T/blk-chunk"; i=$((i + 1)); done >"$IMG" ||
 	{ echo "@@BLK-ERROR cannot write the ${IMG_MB} MiB image in $IMG_DIR"; rm -f "$IMG" "$T/blk-chunk"; exit 1; }
 rm -f "$T/blk-chunk"
+if [ "$IOT" != 0 ]; then
+	cp "$IMG" "$IMG.2" || { echo "@@BLK-ERROR cannot copy the image for the second disk"; rm -f "$IMG" "$IMG.2"; exit 1; }
+fi
 t1=$(cut -d' ' -f1 /proc/uptime)
 
 if [ "$CACHE" = auto ]; then
@@ -64,7 +71,7 @@ fstype=$(awk -v d="$IMG_DIR" '$2 == d { t = $3 } END { print t ? t : "?" }' /pro
 
 echo "@@BLK-INFO kernel=$(uname -r) cpus=$(nproc) mem_mib=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)" \
 	"image=${IMG_MB}MiB fs=$fstype fill_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" \
-	"cache=$CACHE (qemu cache=$QCACHE, vmm direct=$VDIRECT) runtime=${RUNTIME}s rounds=$ROUNDS"
+	"cache=$CACHE (qemu cache=$QCACHE, vmm direct=$VDIRECT) runtime=${RUNTIME}s rounds=$ROUNDS io_threads=$IOT"
 echo "@@BLK-INFO vmm=$("$VMM" --version 2>&1 | head -1)"
 echo "@@BLK-INFO qemu=$("$QEMU" --version 2>&1 | head -1) machine=$QEMU_MACHINE"
 
@@ -74,9 +81,19 @@ one() {
 	out=$T/blk-$1.out
 	case $1 in
 	vmm)
+		if [ "$IOT" = 0 ]; then
+			line=$("$BOOTWATCH" -t "$LIMIT" -o "$out" @@FIO-DONE -- \
+				"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus 1 --console=stdio \
+				--disk "$IMG,direct=$VDIRECT" --cmdline "$CMDLINE")
+		else
+			line=$("$BOOTWATCH" -t "$LIMIT" -o "$out" @@FIO-DONE -- \
+				"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus 2 --console=stdio \
+				--io-threads 1 --disk "$IMG,direct=$VDIRECT" --disk "$IMG.2,direct=$VDIRECT" --cmdline "$CMDLINE")
+		fi ;;
+	vmmio)
 		line=$("$BOOTWATCH" -t "$LIMIT" -o "$out" @@FIO-DONE -- \
-			"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus 1 --console=stdio \
-			--disk "$IMG,direct=$VDIRECT" --cmdline "$CMDLINE") ;;
+			"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus 2 --console=stdio \
+			--io-threads "$IOT" --disk "$IMG,direct=$VDIRECT" --disk "$IMG.2,direct=$VDIRECT" --cmdline "$CMDLINE") ;;
 	qemu)
 		line=$("$BOOTWATCH" -t "$LIMIT" -o "$out" @@FIO-DONE -- \
 			"$QEMU" -M "$QEMU_MACHINE" -accel kvm -cpu host -m 512M -smp 1 -nodefaults -no-user-config \
@@ -107,8 +124,10 @@ one() {
 i=1
 while [ "$i" -le "$ROUNDS" ]; do
 	# Alternate which one goes first.
-	if [ $((i % 2)) = 1 ]; then one vmm "$i"; one qemu "$i"; else one qemu "$i"; one vmm "$i"; fi
+	other=qemu
+	[ "$IOT" = 0 ] || other=vmmio
+	if [ $((i % 2)) = 1 ]; then one vmm "$i"; one $other "$i"; else one $other "$i"; one vmm "$i"; fi
 	i=$((i + 1))
 done
-rm -f "$IMG"
+rm -f "$IMG" "$IMG.2"
 echo "@@BLK-DONE rounds=$ROUNDS"

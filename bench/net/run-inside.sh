@@ -21,7 +21,7 @@
 #              tasks=.. iowq=.. iowq_n=..  (threads now; CPU and number of io_uring io-wq workers now)
 #              tap_rx=.. tap_tx=.. tap_rx_drop=.. tap_tx_drop=..  (CPU in clock ticks, 1/100 s; tap
 #              counters as the host sees them: rx = from the guest, tx = to the guest)
-#   @@NET-RUN WHICH round=N status=.. ok=.. exit_s=.. cpu=.. rss_kib=.. txqlen=..
+#   @@NET-RUN WHICH round=N status=.. ok=.. exit_s=.. cpu=.. rss_kib=.. thp_kib=.. txqlen=..
 #   @@NET-DONE rounds=N
 # env (defaults are the test host's paths):
 #   VMM=/vmm/vmm  KERNEL=/guest/vmlinuz  INITRD=/extra/bench-initramfs.gz  FW=/extra/fw (QEMU -L)
@@ -142,6 +142,12 @@ drops_end() {
 
 # one WHICH ROUND: boot the guest once under WHICH, follow it, print its lines.
 one() {
+	# Every boot starts from the same memory: no page cache left by the last one, free memory
+	# compacted (successive boots of the same VMM in one test host got slower, 1.9x over five, while
+	# fewer of their guest RAM's pages could be huge: AnonHugePages, thp_kib in @@NET-RUN).
+	sync
+	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
+	echo 1 >/proc/sys/vm/compact_memory 2>/dev/null
 	start_server
 	log=$T/net-$1.log
 	err=$T/net-$1.err
@@ -175,7 +181,7 @@ one() {
 	) &
 	WPID=$!
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	i=0 txq=unknown hwm=0
+	i=0 txq=unknown hwm=0 thp=0
 	while [ "$NET" = tap ] && [ ! -e "/sys/class/net/$TAP" ]; do
 		kill -0 "$PID" 2>/dev/null || break
 		i=$((i + 1))
@@ -209,6 +215,7 @@ one() {
 				;;
 			@@IPERF-DONE)
 				hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID/status" 2>/dev/null)
+				thp=$(awk '/^AnonHugePages:/ {s += $2} END {print s + 0}' "/proc/$PID/smaps" 2>/dev/null)
 				echo "@@NET-SNAP $1 round=$2 total done $(snap)"
 				;;
 			esac
@@ -230,7 +237,7 @@ one() {
 	sed -n 's/^@@IPERF \(.*\)/@@NET '"$1 round=$2"' \1/p' "$log.txt"
 	sed -n 's/^@@IPERF-ERROR /@@NET-FAIL '"$1 round=$2"' /p' "$log.txt"
 	ok=$(sed -n 's/^@@IPERF-DONE ok=\([0-9]*\).*/\1/p' "$log.txt" | head -1)
-	echo "@@NET-RUN $1 round=$2 status=$status ok=${ok:-0} exit_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') rss_kib=${hwm:-0} txqlen=$txq"
+	echo "@@NET-RUN $1 round=$2 status=$status ok=${ok:-0} exit_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') rss_kib=${hwm:-0} thp_kib=${thp:-0} txqlen=$txq"
 	# What the VMM said on stderr (a guest warning, a dropped frame) is part of the result.
 	[ ! -s "$err" ] || echo "@@NET-STDERR $1 round=$2 lines=$(wc -l <"$err"): $(head -c 300 "$err" | tr '\r\n' '  ')"
 	if [ "$status" != 0 ] || [ "${ok:-0}" != 3 ]; then
