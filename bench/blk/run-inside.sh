@@ -80,20 +80,16 @@ echo "@@BLK-INFO qemu=$("$QEMU" --version 2>&1 | head -1) machine=$QEMU_MACHINE"
 one() {
 	out=$T/blk-$1.out
 	case $1 in
-	vmm)
-		if [ "$IOT" = 0 ]; then
-			line=$("$BOOTWATCH" -t "$LIMIT" -o "$out" @@FIO-DONE -- \
-				"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus 1 --console=stdio \
-				--disk "$IMG,direct=$VDIRECT" --cmdline "$CMDLINE")
-		else
-			line=$("$BOOTWATCH" -t "$LIMIT" -o "$out" @@FIO-DONE -- \
-				"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus 2 --console=stdio \
-				--io-threads 1 --disk "$IMG,direct=$VDIRECT" --disk "$IMG.2,direct=$VDIRECT" --cmdline "$CMDLINE")
-		fi ;;
-	vmmio)
+	vmm | vmmio)
+		# With IOT: 2 vCPUs, the image and its copy, one I/O thread (vmm) or IOT of them (vmmio).
+		cpus=1 extra=
+		if [ "$IOT" != 0 ]; then
+			cpus=2 extra="--io-threads $([ "$1" = vmm ] && echo 1 || echo "$IOT") --disk $IMG.2,direct=$VDIRECT"
+		fi
+		# shellcheck disable=SC2086 # extra: several words (IMG_DIR has no spaces)
 		line=$("$BOOTWATCH" -t "$LIMIT" -o "$out" @@FIO-DONE -- \
-			"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus 2 --console=stdio \
-			--io-threads "$IOT" --disk "$IMG,direct=$VDIRECT" --disk "$IMG.2,direct=$VDIRECT" --cmdline "$CMDLINE") ;;
+			"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus "$cpus" --console=stdio \
+			--disk "$IMG,direct=$VDIRECT" $extra --cmdline "$CMDLINE") ;;
 	qemu)
 		line=$("$BOOTWATCH" -t "$LIMIT" -o "$out" @@FIO-DONE -- \
 			"$QEMU" -M "$QEMU_MACHINE" -accel kvm -cpu host -m 512M -smp 1 -nodefaults -no-user-config \
