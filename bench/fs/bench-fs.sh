@@ -9,7 +9,8 @@
 #                                           find (find | wc -l), du (du -s), rm (rm -rf of the tree)
 # then "@@FS-DONE ok=N failed=N" and powers off. The host's /share/big (BIG_MB) must be there.
 # Kernel command line: bench.runtime=SECONDS per fio job (default 10), bench.ramp=SECONDS (1),
-# bench.only=NAME (that job alone, e.g. to count a VMM's exits for it).
+# bench.only=NAME[,NAME...] (those jobs alone: to count a VMM's exits for one, or to give the tree
+# jobs more rounds: bench.only=untar,find,du,rm; find, du and rm need untar before them).
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
@@ -58,10 +59,17 @@ echo "@@FS-INFO $(cat /tmp/v) kernel=$(uname -r) cpus=$(nproc) runtime=${runtime
 	"uptime=$(cut -d' ' -f1 /proc/uptime)"
 
 ok=0 failed=0
+# wanted NAME: is job NAME to run (bench.only)?
+wanted() {
+	case ",${only:-$1}," in
+	*",$1,"*) return 0 ;;
+	esac
+	return 1
+}
 # fio_job NAME FILE RW BS: one psync fio job; terse v3 fields: read bw 7, iops 8, lat mean 40;
 # write bw 48, iops 49, lat mean 81 (KiB/s, IO/s, microseconds).
 fio_job() {
-	[ -z "$only" ] || [ "$only" = "$1" ] || return 0
+	wanted "$1" || return 0
 	if /usr/bin/fio --name="$1" --filename="$2" --rw="$3" --bs="$4" --ioengine=psync --size=$(stat -c %s /mnt/big) \
 		--runtime="$runtime" --ramp_time="$ramp" --time_based --output-format=terse --terse-version=3 \
 		>/tmp/out 2>/tmp/err; then
@@ -88,7 +96,7 @@ now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 timed() {
 	name=$1
 	shift
-	[ -z "$only" ] || [ "$only" = "$name" ] || return 0
+	wanted "$name" || return 0
 	t0=$(now_ms)
 	if "$@" >/tmp/out 2>/tmp/err; then
 		echo "@@FS $name ms=$(($(now_ms) - t0)) out=$(head -c 60 /tmp/out | tr ' \t\n' '___')"
