@@ -243,6 +243,26 @@ static bool complete_exit(struct vcpu *v)
 	return true;
 }
 
+/*
+ * --stats, a run that --timeout stopped: where this vCPU was (a guest that hung, or spun, tells
+ * where). The registers are read after the stop, so they are where KVM_RUN last left the guest.
+ */
+static void report_timeout(struct vcpu *v)
+{
+	struct vmm *vm = v->vm;
+	bool timeout;
+
+	if (!vm->stats)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	timeout = vm->exit_reason == VMM_EXIT_TIMEOUT;
+	pthread_mutex_unlock(&vm->lock);
+	if (!timeout)
+		return;
+	vlog_info(&vm->log, "stats: vCPU %u at the timeout:", v->id);
+	arch_dump_regs(v->fd, &vm->log);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -293,6 +313,7 @@ static void *vcpu_thread(void *arg)
 		if (!go)
 			break;
 	}
+	report_timeout(v);
 	vm_vcpu_leave(vm);
 	return NULL;
 }

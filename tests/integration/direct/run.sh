@@ -135,11 +135,17 @@ triple-fault)
 timeout)
 	need_kvm
 	start=$(date +%s)
-	run 124 --kernel "$PAYLOAD" --cmdline "payload=hang" --timeout 2
+	# With --stats each vCPU also says where the timeout found it (a hung guest's last place).
+	run 124 --kernel "$PAYLOAD" --cmdline "payload=hang" --timeout 2 --stats
 	took=$(( $(date +%s) - start ))
 	[ "$took" -le 10 ] || fail "--timeout 2 took $took s"
 	expect_log "spinning forever"
-	expect_err "timeout of 2 s reached" ;;
+	expect_err "timeout of 2 s reached"
+	expect_err "stats: vCPU 0 at the timeout:"
+	pc=$(sed -n '/stats: vCPU 0 at the timeout:/,$p' "$ERR" | sed -n 's/.*\(rip=\|pc \)\([0-9a-f]\{16\}\).*/\2/p' | head -1)
+	[ -n "$pc" ] || fail "no instruction pointer after the timeout line: $(tail -n 8 "$ERR")"
+	[ "$pc" != 0000000000000000 ] || fail "the instruction pointer at the timeout reads 0"
+	echo "ok: stopped after $took s; vCPU 0 was at $pc" ;;
 console-input)
 	need_kvm
 	mkfifo "$WORK/in"
