@@ -684,10 +684,12 @@ static void kick_seen(void *opaque)
 }
 
 /*
- * I/O thread, LOOK_MS after a kick: count every started ring. While requests are out on any, look
- * again in LOOK_MS (a busy backend may let the guest add requests without kicks: EVENT_IDX); once
- * all are empty, watch the doorbells again. Between two looks, fewer than a queue's worth of ring
- * entries are made (else the count is lost until the ring is next seen empty: vhost_user.h).
+ * I/O thread, LOOK_MS after a kick: count every started ring. While requests are out on any, or
+ * the guest added any since the last look, look again in LOOK_MS (a busy backend may let the guest
+ * add requests without kicks: EVENT_IDX; a guest that sends one small request after another would
+ * otherwise wake us twice per look, at its next kick and at the look); once a look finds all rings
+ * empty and unchanged, watch the doorbells again. Between two looks, fewer than a queue's worth of
+ * ring entries are made (else the count is lost until the ring is next seen empty: vhost_user.h).
  */
 static void look_ready(void *opaque)
 {
@@ -700,11 +702,13 @@ static void look_ready(void *opaque)
 	vu->timer_armed = false;
 	for (unsigned i = 0; i < VHOST_USER_MAX_QUEUES; i++) {
 		struct vu_queue *q = &vu->q[i];
+		uint16_t before;
 
 		if (!q->started)
 			continue;
+		before = q->seen_avail;
 		track(q);
-		busy |= ring_busy(q);
+		busy |= ring_busy(q) || q->seen_avail != before || q->lost;
 	}
 	if (busy && arm_look(vu))
 		return;
