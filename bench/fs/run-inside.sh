@@ -32,7 +32,8 @@ RUNTIME=${RUNTIME:-10}
 ROUNDS=${ROUNDS:-1}
 T=${TMPDIR:-/tmp}
 ONLY=${ONLY:-}
-CMDLINE="console=ttyS0 reboot=k panic=-1 quiet rdinit=/bench-fs.sh bench.runtime=$RUNTIME${ONLY:+ bench.only=$ONLY}"
+# nokaslr: a hung guest's instruction pointer (vmm --stats --timeout) can be looked up in System.map.
+CMDLINE="console=ttyS0 reboot=k panic=-1 quiet nokaslr rdinit=/bench-fs.sh bench.runtime=$RUNTIME${ONLY:+ bench.only=$ONLY}"
 # The jobs a good boot reports.
 JOBS=7
 [ -z "$ONLY" ] || JOBS=$(echo "$ONLY" | tr ',' '\n' | grep -c .)
