@@ -23,8 +23,9 @@
  * write, again with no hop through vmm, and we never read it; only where the transport does not
  * lend it (MSI-X off) the I/O thread reads it and calls ctx->interrupt. So that the guest's
  * requests do not wake the I/O thread each, a lent doorbell is looked at once, then not again
- * until a timed look 10 ms later (LOOK_MS), which repeats while requests are out on any ring
- * and watches the doorbells again once all are empty. While started, the socket is watched too:
+ * until a timed look 10 ms later (LOOK_MS), which repeats while requests are out on any ring or
+ * the guest added any since the last look, and watches the doorbells again once a look finds all
+ * empty and unchanged. While started, the socket is watched too:
  * EOF (the backend
  * died) or anything unsolicited breaks the connection (its one log line), stops watching the call
  * eventfds, calls the device's on_broken callback (vhost_user_on_broken()), gives the doorbells
