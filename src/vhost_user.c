@@ -708,7 +708,7 @@ static void look_ready(void *opaque)
 			continue;
 		before = q->seen_avail;
 		track(q);
-		busy |= ring_busy(q) || q->seen_avail != before || q->lost;
+		busy |= ring_busy(q) || q->seen_avail != before;
 	}
 	if (busy && arm_look(vu))
 		return;
