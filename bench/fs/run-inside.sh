@@ -80,6 +80,7 @@ one() {
 	done
 	case $1 in
 	vmm)
+		# shellcheck disable=SC2086 # VMM_ARGS: several options (run.sh admits no quoting in it)
 		line=$("$BOOTWATCH" -t "$LIMIT" -o "$out" @@FS-DONE -- \
 			"$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 512M --cpus 1 --console=stdio \
 			--fs "tag=share,socket=$SOCK" --cmdline "$CMDLINE" $VMM_ARGS) ;;
