@@ -24,6 +24,10 @@
  * honours none, so its guest computes checksums and segments itself. MRG_RXBUF is the device's
  * own business (it writes num_buffers), so every backend gets it.
  *
+ * mtu: the MTU the device advises the guest (VIRTIO_NET_F_MTU, which Linux takes as eth0's MTU);
+ * 0 offers none (the guest picks 1500). A backend sets it when its peer takes larger frames than
+ * 1514 bytes and gains from them: libslirp at 65520 moves a TCP segment of up to 32 KiB per frame.
+ *
  * Every op runs on the I/O thread, except create/close as their comments say.
  */
 #ifndef VMM_NET_BACKEND_H
@@ -83,6 +87,7 @@ struct net_backend {
 	char name[128];     /* for messages: the tap's name, "stream PATH" */
 	unsigned nqueues;   /* queue pairs it can serve (multi-queue: only a tap) */
 	uint64_t offloads;  /* VIRTIO_NET_F_* offload bits it honours (see above) */
+	uint16_t mtu;       /* advised to the guest (see above); 0: none */
 };
 
 static inline bool net_backend_direct(const struct net_backend *b)

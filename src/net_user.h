@@ -13,7 +13,8 @@
  * ready (an eventfd the I/O thread watches) and waits for the next socket set; slirp's timers are a
  * timerfd. (A first version ran slirp on a thread of its own, with a ring each way: measured in
  * bench/README.md, it moved fewer bytes per CPU second than QEMU.) A copying backend
- * (src/net_backend.h): one queue pair, no offloads (slirp checks the checksums the guest computes).
+ * (src/net_backend.h): one queue pair, no offloads (slirp checks the checksums the guest computes),
+ * a 65520-byte MTU (NET_USER_MTU).
  * When the guest falls behind, slirp's sockets are polled without POLLIN (the host's senders wait,
  * as on a slow link); frames beyond the ring (a guest that takes none) are dropped.
  */
@@ -26,7 +27,13 @@
 #include "net_backend.h"
 
 #define NET_USER_RING (1u << 20) /* each direction's frame ring */
-#define NET_USER_MTU 1500
+/*
+ * The guest's MTU (advised through VIRTIO_NET_F_MTU) and slirp's: its largest, less one byte, as
+ * slirp4netns and passt use. slirp ends every TCP connection itself, so the MTU is only the
+ * guest<->slirp link's: the fewer frames a byte takes, the fewer turns of slirp and copies it
+ * costs (slirp caps a segment at 32 KiB). A guest may still set a smaller one for itself.
+ */
+#define NET_USER_MTU 65520
 
 /*
  * Start a slirp stack for one NIC with the forwards in n (n->hostfwd, n->nhostfwd) and its

@@ -1307,6 +1307,10 @@ int virtio_net_create(const struct virtio_net_opts *o, const struct vlog *log, v
 					 (1ull << VIRTIO_NET_F_GUEST_TSO6) | (1ull << VIRTIO_NET_F_GUEST_ECN));
 	if (pairs > 1)
 		dev->features |= 1ull << VIRTIO_NET_F_MQ;
+	if (be->mtu >= 68) { /* the spec's smallest (5.1.4.1): a smaller one would be no advice */
+		dev->features |= 1ull << VIRTIO_NET_F_MTU;
+		dev->cfg.mtu = htole16(be->mtu);
+	}
 	memcpy(dev->cfg.mac, o->mac, 6);
 	dev->cfg.status = htole16(!be->ops->link_up || be->ops->link_up(be) ? VIRTIO_NET_S_LINK_UP : 0);
 	dev->cfg.max_virtqueue_pairs = htole16((uint16_t)pairs);

@@ -453,6 +453,7 @@ START_TEST(no_offloads)
 	ck_assert(f & (1ull << VIRTIO_NET_F_MAC));
 	ck_assert(f & (1ull << VIRTIO_NET_F_STATUS));
 	ck_assert(f & (1ull << VIRTIO_NET_F_MRG_RXBUF));
+	ck_assert(!(f & (1ull << VIRTIO_NET_F_MTU))); /* the peer's MTU is not known: no advice */
 	virtio_net_ops.destroy(dev);
 	close(sv[1]);
 }

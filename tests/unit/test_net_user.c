@@ -20,6 +20,10 @@
 
 #include "net_user.h"
 #include "unit.h"
+#include "virtio/net.h"
+
+#include <endian.h>
+#include <linux/virtio_net.h>
 
 static atomic_int log_lines;
 static char last_msg[512];
@@ -46,6 +50,7 @@ static struct net_backend *open_user(const struct vmm_net *n)
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(b->ops->fd(b, 0), -1); /* a copying backend */
 	ck_assert_uint_eq(b->offloads, 0);
+	ck_assert_uint_eq(b->mtu, NET_USER_MTU);
 	return b;
 }
 
@@ -283,6 +288,85 @@ START_TEST(forwards)
 }
 END_TEST
 
+static uint16_t csum16(const uint8_t *p, size_t len)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+#define PING_DATA 40000u /* more than 26 frames of a 1500-byte MTU */
+static uint8_t ping_req[14 + 20 + 8 + PING_DATA];
+
+/* An ICMP echo request of PING_DATA bytes from 10.0.2.15 to the gateway 10.0.2.2, in one frame. */
+static size_t big_ping(uint8_t *f)
+{
+	uint8_t *ip = f + 14, *icmp = ip + 20;
+	size_t iplen = 20 + 8 + PING_DATA;
+	uint16_t c;
+
+	memset(f, 0, 14 + iplen);
+	memset(f, 0x52, 6); /* slirp's MAC does not matter to it */
+	memcpy(f + 6, GUEST_MAC, 6);
+	f[12] = 0x08;
+	ip[0] = 0x45, ip[2] = (uint8_t)(iplen >> 8), ip[3] = (uint8_t)iplen, ip[8] = 64, ip[9] = 1;
+	inet_pton(AF_INET, "10.0.2.15", ip + 12);
+	inet_pton(AF_INET, "10.0.2.2", ip + 16);
+	c = csum16(ip, 20);
+	ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
+	icmp[0] = 8, icmp[4] = 0x42, icmp[6] = 0, icmp[7] = 1; /* echo request, id 0x4200, seq 1 */
+	for (size_t i = 0; i < PING_DATA; i++)
+		icmp[8 + i] = (uint8_t)(i * 7 + (i >> 9));
+	c = csum16(icmp, 8 + PING_DATA);
+	icmp[2] = (uint8_t)(c >> 8), icmp[3] = (uint8_t)c;
+	return 14 + iplen;
+}
+
+/* The whole echo reply in one frame, its data the request's. */
+static bool is_big_pong(const uint8_t *d, size_t len)
+{
+	return len == sizeof(ping_req) && d[12] == 0x08 && d[23] == 1 && d[34] == 0 &&
+	       !memcmp(d + 42, ping_req + 42, PING_DATA);
+}
+
+/* The 65520-byte MTU both ways: a 40 KB frame goes in whole and its answer comes back whole. */
+START_TEST(big_frames_both_ways)
+{
+	struct vmm_net n = { .backend = VMM_NET_USER };
+	struct net_backend *b = open_user(&n);
+	uint8_t f[64];
+
+	ck_assert_int_eq(send_frame(b, f, arp_request(f, "10.0.2.2")), 0); /* slirp learns our MAC */
+	ck_assert(wait_frame(b, is_arp_reply_for_gw, 3000, NULL));
+	ck_assert_int_eq(send_frame(b, ping_req, big_ping(ping_req)), 0);
+	ck_assert(wait_frame(b, is_big_pong, 3000, NULL));
+	b->ops->close(b);
+}
+END_TEST
+
+/* The device on this backend advises the guest the backend's MTU (VIRTIO_NET_F_MTU, config offset 10). */
+START_TEST(device_advises_the_mtu)
+{
+	struct vmm_net n = { .backend = VMM_NET_USER };
+	struct virtio_net_opts o = { .queue_pairs = 1, .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 } };
+	uint16_t mtu = 0;
+	void *dev;
+
+	o.backend = open_user(&n);
+	ck_assert_int_eq(virtio_net_create(&o, &lg, &dev), 0);
+	ck_assert(virtio_net_ops.features(dev) & (1ull << VIRTIO_NET_F_MTU));
+	virtio_net_ops.config_read(dev, offsetof(struct virtio_net_config, mtu), &mtu, 2);
+	ck_assert_uint_eq(le16toh(mtu), 65520);
+	virtio_net_ops.destroy(dev);
+}
+END_TEST
+
 /* Open and close many backends: threads, eventfds and sockets do not pile up. */
 START_TEST(open_close_leaves_nothing)
 {
@@ -314,6 +398,8 @@ int main(void)
 	tcase_add_test(tc, hostile_frames);
 	tcase_add_test(tc, guest_takes_nothing);
 	tcase_add_test(tc, forwards);
+	tcase_add_test(tc, big_frames_both_ways);
+	tcase_add_test(tc, device_advises_the_mtu);
 	tcase_add_test(tc, open_close_leaves_nothing);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

@@ -3,8 +3,10 @@
 # (guest_passed, printed, pass, fail, sha) with CASE VMM G OUT LOG ERR TMO BASE set. POSIX sh. The
 # guest's end is tests/guest/init (t_user_net*). vmm runs with --net user as an unprivileged user
 # (uid 65534 from its start, linux.sh's unprivileged) when we are root; as ourselves otherwise.
-#   user-net         the guest gets 10.0.2.15 by DHCP; downloads 4 MiB from busybox httpd on the
-#                    host's 127.0.0.1 through the gateway 10.0.2.2 (checksum compared); asks slirp's
+#   user-net         the guest gets 10.0.2.15 by DHCP and a 65520-byte MTU (VIRTIO_NET_F_MTU);
+#                    downloads 4 MiB from busybox httpd on the host's 127.0.0.1 through the gateway
+#                    10.0.2.2 and sends them back to a busybox nc listener on the host (both
+#                    checksums compared: frames of 32 KiB segments each way); asks slirp's
 #                    resolver 10.0.2.3 for vmmtest.internal (in the test host, resolv.conf points at
 #                    dns-peer on 127.0.0.1, which answers 10.9.8.7; elsewhere any answer from
 #                    10.0.2.3 counts); then the host connects to 127.0.0.1:HP, forwarded to the guest's
@@ -20,14 +22,15 @@ in_host=
 [ "$(id -u)" = 0 ] && $BB ip link set lo up 2>/dev/null
 PORT=$((20000 + $$ % 20000))
 HP=$((PORT + 1))
+UP=$((PORT + 2))
 W=$OUT/www
 rm -rf "$W"
 mkdir -p "$W"
 dd if=/dev/urandom of="$W/big.bin" bs=1M count=4 2>/dev/null
 $BB httpd -f -p "127.0.0.1:$PORT" -h "$W" &
 HTTPD=$!
-DNSPID=
-stop_bg() { kill $HTTPD $DNSPID 2>/dev/null; }
+DNSPID= UPPID=
+stop_bg() { kill $HTTPD $DNSPID $UPPID 2>/dev/null; }
 trap stop_bg EXIT
 DNS_NAME=
 if [ -n "$in_host" ]; then
@@ -71,7 +74,15 @@ if [ "$CASE" = user-net-noloop ]; then
 	GT="user-net-noloop vmmtest.port1=$PORT"
 else
 	NETOPT="user,hostfwd=tcp:127.0.0.1:$HP-:8080"
-	GT="user-net vmmtest.port1=$PORT vmmtest.arg=${DNS_NAME:-localhost}"
+	GT="user-net vmmtest.port1=$PORT vmmtest.port2=$UP vmmtest.arg=${DNS_NAME:-localhost}"
+	# The guest's upload: busybox nc listens on every address (it has no -s) and exits at the guest's
+	# EOF. Its stdin is a FIFO we hold open: at an EOF there it would half-close towards the guest,
+	# whose nc would then stop sending.
+	rm -f "$OUT/up.in"
+	mkfifo "$OUT/up.in"
+	timeout "$TMO" $BB nc -l -p "$UP" <"$OUT/up.in" >"$OUT/up.bin" &
+	UPPID=$!
+	exec 9>"$OUT/up.in"
 fi
 echo "+ ${AS:+(as uid 65534) }vmm --net $NETOPT"
 $AS "$VMM" --console="file:$LOG" --timeout "$TMO" --kernel "$G/vmlinuz" --initrd "$G/initramfs.gz" --mem 256M \
@@ -108,8 +119,14 @@ guest_passed "$CASE"
 grep -q "USERNET-DHCP 10.0.2.15 10.0.2.2 10.0.2.3" "$LOG" ||
 	fail "the guest's lease is not 10.0.2.15 via 10.0.2.2, DNS 10.0.2.3: $(grep -a USERNET-DHCP "$LOG" | tr -d '\r')"
 [ "$CASE" = user-net-noloop ] && pass
+[ "$(printed USERNET-MTU)" = 65520 ] || fail "the guest's eth0 has MTU '$(printed USERNET-MTU)', vmm advises 65520"
 want=$(sha "$W/big.bin")
 [ "$(printed USERNET-SHA)" = "$want" ] || fail "the guest downloaded sha256 '$(printed USERNET-SHA)', the host served $want"
+wait "$UPPID"
+UPPID=
+exec 9>&-
+[ "$(sha "$OUT/up.bin")" = "$want" ] ||
+	fail "the host's listener got $(wc -c <"$OUT/up.bin") bytes back from the guest (sha256 $(sha "$OUT/up.bin")), not the 4 MiB it sent"
 token=$(sed -n 's/.*USERNET-TOKEN \(guest-[0-9a-f]*\).*/\1/p' "$LOG" | head -1)
 [ -n "$token" ] && [ "$got" = "$token" ] || fail "through the forward the host read '$got', the guest sent '$token'"
 dns=$(sed -n 's/.*USERNET-DNS \([0-9.]*\).*/\1/p' "$LOG" | head -1)
