@@ -20,9 +20,14 @@
  *    went away (the device clears VIRTIO_NET_S_LINK_UP and interrupts the guest).
  *
  * offloads: the VIRTIO_NET_F_* offload bits (CSUM, GUEST_CSUM, HOST_/GUEST_TSO4/TSO6/ECN) the
- * backend can honour; the device offers only those. A copying backend carries plain frames and
- * honours none, so its guest computes checksums and segments itself. MRG_RXBUF is the device's
- * own business (it writes num_buffers), so every backend gets it.
+ * backend can honour; the device offers only those. A copying backend carries plain frames, so its
+ * guest segments itself; of the checksum bits it may offer
+ *  - CSUM: tx_write reads the virtio-net header in its skip bytes and completes a NEEDS_CSUM
+ *    checksum itself (a header out of the frame, or asking for GSO: -EINVAL, the frame dropped);
+ *  - GUEST_CSUM: every frame it hands over carries correct checksums, checked or made by the
+ *    backend (a network stack in the process), so the device marks each DATA_VALID when the
+ *    driver took GUEST_CSUM and the guest checks none again.
+ * MRG_RXBUF is the device's own business (it writes num_buffers), so every backend gets it.
  *
  * mtu: the MTU the device advises the guest (VIRTIO_NET_F_MTU, which Linux takes as eth0's MTU);
  * 0 offers none (the guest picks 1500). A backend sets it when its peer takes larger frames than
@@ -67,8 +72,9 @@ struct net_backend_ops {
 	bool (*tx_room)(struct net_backend *b);
 	/*
 	 * Send the frame in iov[0..niov) minus its first skip bytes (the virtio-net header). 0 queued;
-	 * -ENOBUFS no room (tx_room said false); -EMSGSIZE too long or empty; -ENOTCONN the link is
-	 * down (the frame is dropped).
+	 * -ENOBUFS no room (tx_room said false); -EMSGSIZE too long or empty; -EINVAL a header the
+	 * backend cannot honour (with CSUM offered, see above); -ENOTCONN the link is down (the frame
+	 * is dropped).
 	 */
 	int (*tx_write)(struct net_backend *b, const struct iovec *iov, unsigned niov, size_t skip);
 	/* Is the link up (the peer there)? */

@@ -3,7 +3,9 @@
 #include "net_user.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
+#include <linux/virtio_net.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -594,11 +596,62 @@ static bool nu_tx_room(struct net_backend *b)
 	return true; /* slirp takes each frame at once */
 }
 
+/*
+ * The Internet checksum (RFC 1071) of p[0..len) folded to 16 bits, in memory order: summing
+ * native-order words gives the native-order sum, so it is stored back as it is.
+ */
+static uint16_t inet_csum(const uint8_t *p, size_t len)
+{
+	uint64_t sum = 0;
+	uint32_t w;
+	size_t i = 0;
+
+	for (; i + 4 <= len; i += 4) {
+		memcpy(&w, p + i, 4);
+		sum += w;
+	}
+	if (i < len) {
+		uint8_t tail[4] = { 0 };
+
+		memcpy(tail, p + i, len - i); /* zero-padded: an odd last byte is the high half of its word */
+		memcpy(&w, tail, 4);
+		sum += w;
+	}
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/*
+ * The guest's virtio-net header (hdr, the 10 bytes without num_buffers) on frame f of len bytes:
+ * a NEEDS_CSUM checksum completed (the field holds the pseudo-header's sum; everything from
+ * csum_start is summed into it, as a NIC would). 0, or -EINVAL: GSO asked for (never offered), or
+ * the checksum's place out of the frame.
+ */
+static int tx_offload(const struct virtio_net_hdr *hdr, uint8_t *f, size_t len)
+{
+	uint16_t start = le16toh(hdr->csum_start), off = le16toh(hdr->csum_offset), c;
+
+	if (hdr->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		return -EINVAL;
+	if (!(hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return 0;
+	if ((size_t)start + off + 2 > len)
+		return -EINVAL;
+	c = inet_csum(f + start, len - start);
+	if (c == 0)
+		c = 0xffff; /* as Linux does (CSUM_MANGLED_0): 0 means "no checksum" to UDP */
+	memcpy(f + start + off, &c, 2);
+	return 0;
+}
+
 static int nu_tx_write(struct net_backend *b, const struct iovec *iov, unsigned niov, size_t skip)
 {
 	struct net_user *u = nu_of(b);
-	size_t len = 0;
+	struct virtio_net_hdr hdr = { 0 };
+	size_t len = 0, at = 0;
 	uint8_t *p = u->txbuf;
+	int ret;
 
 	for (unsigned i = 0; i < niov; i++)
 		len += iov[i].iov_len; /* each at most the chain's bounded length: no overflow */
@@ -607,16 +660,20 @@ static int nu_tx_write(struct net_backend *b, const struct iovec *iov, unsigned 
 	len -= skip;
 	for (unsigned i = 0; i < niov; i++) {
 		const uint8_t *s = iov[i].iov_base;
-		size_t n = iov[i].iov_len;
+		size_t n = iov[i].iov_len, h = 0;
 
-		if (skip >= n) {
-			skip -= n;
-			continue;
+		/* The header's first bytes (up to sizeof(hdr) of the skip) aside, the frame into txbuf. */
+		while (h < n && at < skip) {
+			if (at < sizeof(hdr))
+				((uint8_t *)&hdr)[at] = s[h];
+			at++, h++;
 		}
-		memcpy(p, s + skip, n - skip);
-		p += n - skip;
-		skip = 0;
+		memcpy(p, s + h, n - h);
+		p += n - h;
 	}
+	ret = tx_offload(&hdr, u->txbuf, len);
+	if (ret)
+		return ret;
 	/* Replies (ARP, DHCP, ACKs) come back through send_packet; data for the host is sent at once. */
 	slirp_input(u->slirp, u->txbuf, (int)len);
 	later(u, &u->turn_d); /* after this batch: new sockets to watch, data still to write */
@@ -753,7 +810,12 @@ int net_user_open(const struct vmm_net *n, const struct vlog *log, const struct 
 	u->nb.ops = &net_user_ops;
 	snprintf(u->nb.name, sizeof(u->nb.name), "user");
 	u->nb.nqueues = 1;
-	u->nb.offloads = 0; /* slirp checks the guest's checksums and takes MTU-sized frames */
+	/*
+	 * Checksums only: slirp checks every checksum the guest sends (tx_offload completes a partial
+	 * one first) and makes every one it sends, so its frames need no check in the guest. No TSO:
+	 * slirp takes MTU-sized frames, and the MTU is large.
+	 */
+	u->nb.offloads = (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM);
 	u->nb.mtu = NET_USER_MTU;
 	u->rx.buf = malloc(NET_USER_RING);
 	u->txbuf = malloc(MAX_FRAME);

@@ -13,8 +13,9 @@
  * ready (an eventfd the I/O thread watches) and waits for the next socket set; slirp's timers are a
  * timerfd. (A first version ran slirp on a thread of its own, with a ring each way: measured in
  * bench/README.md, it moved fewer bytes per CPU second than QEMU.) A copying backend
- * (src/net_backend.h): one queue pair, no offloads (slirp checks the checksums the guest computes),
- * a 65520-byte MTU (NET_USER_MTU).
+ * (src/net_backend.h): one queue pair, a 65520-byte MTU (NET_USER_MTU), the checksum offloads and
+ * no others (a partial checksum from the guest is completed before slirp, which checks every one,
+ * sees the frame; slirp's own frames go to the guest marked as checked).
  * When the guest falls behind, slirp's sockets are polled without POLLIN (the host's senders wait,
  * as on a slow link); frames beyond the ring (a guest that takes none) are dropped.
  */

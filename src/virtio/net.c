@@ -63,8 +63,9 @@
  * the backend holds into the stashed chains behind a zero header (all at once, so nothing is in
  * flight into guest memory); TX copies each chain's frame into the backend's bounded buffer and
  * completes the chain at once; when the backend has no room for a frame of the largest size the
- * device stops taking TX chains until the backend's wake hook. Such a backend honours no offload,
- * so none is offered (its net_backend.offloads is 0), and it has one queue pair.
+ * device stops taking TX chains until the backend's wake hook. Such a backend has one queue pair and
+ * honours at most the checksum offloads (net_backend.h): CSUM when it completes partial checksums
+ * itself, GUEST_CSUM when its frames come with checked checksums (the copy's header says DATA_VALID).
  *
  * No UFO either way: Linux stopped producing UFO in its virtio and tun paths (4.14) and a tap
  * cannot be told TUN_F_UFO reliably, so GUEST_UFO / HOST_UFO are not offered.
@@ -408,12 +409,16 @@ static int rx_take(void *arg)
 	return 1;
 }
 
-/* Copy len bytes of data behind a zero virtio-net header into iov[0..niov) (which holds them all). */
-static void copy_frame(const struct iovec *iov, unsigned niov, const uint8_t *data, size_t len)
+/*
+ * Copy len bytes of data behind a virtio-net header into iov[0..niov) (which holds them all). The
+ * header is zero but for DATA_VALID when the driver took GUEST_CSUM: a copying backend offers that
+ * only when every frame it hands over carries checksums already checked (net_backend.h).
+ */
+static void copy_frame(const struct iovec *iov, unsigned niov, const uint8_t *data, size_t len, bool valid)
 {
-	static const uint8_t zero_hdr[NET_RX_HDR_LEN];
+	uint8_t hdr[NET_RX_HDR_LEN] = { valid ? VIRTIO_NET_HDR_F_DATA_VALID : 0 };
 
-	virtq_iov_to(iov, niov, 0, zero_hdr, sizeof(zero_hdr));
+	virtq_iov_to(iov, niov, 0, hdr, sizeof(hdr));
 	virtq_iov_to(iov, niov, NET_RX_HDR_LEN, data, len);
 }
 
@@ -440,7 +445,7 @@ static void rx_copy(struct net_pair *p)
 		if (fit == 0)
 			return; /* the guest's next notify comes back here */
 		if (fit > 0) {
-			copy_frame(p->rx.iov, p->rx.niov, data, len);
+			copy_frame(p->rx.iov, p->rx.niov, data, len, p->rx.keep_flags);
 			rx_publish(p, len + NET_RX_HDR_LEN);
 		}
 		be->ops->rx_consume(be);
@@ -571,10 +576,12 @@ static int tx_pop(void *arg)
 		struct net_backend *be = p->s->dev->be;
 		int e = be->ops->tx_write(be, r->iov, c.nout, NET_RX_HDR_LEN);
 
-		if (e == -EMSGSIZE || e == -ENOBUFS)
+		if (e == -EMSGSIZE || e == -ENOBUFS || e == -EINVAL)
 			guest_warn(p->s->dev, "a transmit frame of %llu bytes was dropped (%s)",
 				   (unsigned long long)c.out_len - NET_RX_HDR_LEN,
-				   e == -EMSGSIZE ? "empty, or longer than the socket carries" : "no room");
+				   e == -EMSGSIZE ? "empty, or longer than the socket carries" :
+				   e == -EINVAL	  ? "its virtio-net header asks for an offload that was not offered, or is out of the frame" :
+						    "no room");
 		tx_complete(p, r); /* copied (or dropped: the link is down) */
 		return 1;
 	}

@@ -21,6 +21,7 @@
 #include "net_user.h"
 #include "unit.h"
 #include "virtio/net.h"
+#include "virtq_driver.h"
 
 #include <endian.h>
 #include <linux/virtio_net.h>
@@ -49,7 +50,7 @@ static struct net_backend *open_user(const struct vmm_net *n)
 	ck_assert_int_eq(net_user_open(n, &lg, NULL, &b), 0);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(b->ops->fd(b, 0), -1); /* a copying backend */
-	ck_assert_uint_eq(b->offloads, 0);
+	ck_assert_uint_eq(b->offloads, (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM));
 	ck_assert_uint_eq(b->mtu, NET_USER_MTU);
 	return b;
 }
@@ -350,6 +351,98 @@ START_TEST(big_frames_both_ways)
 }
 END_TEST
 
+/* Send frame behind the virtio-net header h (as the device hands it over, 12 bytes). */
+static int send_hdr(struct net_backend *b, const struct virtio_net_hdr *h, const uint8_t *frame, size_t len)
+{
+	uint8_t hdr[12] = { 0 };
+	struct iovec iov[3] = { { hdr, 5 }, { hdr + 5, 7 }, { (void *)frame, len } }; /* a header split in two */
+
+	memcpy(hdr, h, sizeof(*h));
+	return b->ops->tx_write(b, iov, 3, sizeof(hdr));
+}
+
+/*
+ * CSUM: the guest leaves a checksum for the device (NEEDS_CSUM); the backend completes it before
+ * slirp, which checks every checksum, sees the frame: the echo comes back. The same frame with the
+ * field left as it is and no NEEDS_CSUM is dropped by slirp (so the completion is what made it).
+ * Headers out of the frame, or asking for GSO, are refused.
+ */
+START_TEST(partial_checksum_completed)
+{
+	struct vmm_net n = { .backend = VMM_NET_USER };
+	struct net_backend *b = open_user(&n);
+	struct virtio_net_hdr h = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = htole16(34),
+				    .csum_offset = htole16(2) };
+	size_t len = big_ping(ping_req);
+	uint8_t f[64];
+
+	ck_assert_int_eq(send_frame(b, f, arp_request(f, "10.0.2.2")), 0);
+	ck_assert(wait_frame(b, is_arp_reply_for_gw, 3000, NULL));
+	ping_req[36] = ping_req[37] = 0; /* ICMP has no pseudo-header: the field starts at 0 */
+	ck_assert_int_eq(send_frame(b, ping_req, len), 0);
+	ck_assert(!wait_frame(b, is_big_pong, 300, NULL));
+	ck_assert_int_eq(send_hdr(b, &h, ping_req, len), 0);
+	ck_assert(wait_frame(b, is_big_pong, 3000, NULL));
+
+	/* Hostile headers: the checksum's place past the end, GSO never offered. */
+	h.csum_start = htole16((uint16_t)(len - 1));
+	ck_assert_int_eq(send_hdr(b, &h, ping_req, len), -EINVAL);
+	h.csum_start = htole16(0xffff), h.csum_offset = htole16(0xffff);
+	ck_assert_int_eq(send_hdr(b, &h, ping_req, len), -EINVAL);
+	h.csum_start = htole16((uint16_t)(len - 2)), h.csum_offset = 0; /* the last two bytes: fits */
+	ck_assert_int_eq(send_hdr(b, &h, ping_req, len), 0);
+	h = (struct virtio_net_hdr){ .gso_type = VIRTIO_NET_HDR_GSO_TCPV4, .gso_size = htole16(1000) };
+	ck_assert_int_eq(send_hdr(b, &h, ping_req, len), -EINVAL);
+	/* Still answering. */
+	ck_assert_int_eq(send_frame(b, f, arp_request(f, "10.0.2.2")), 0);
+	ck_assert(wait_frame(b, is_arp_reply_for_gw, 3000, NULL));
+	b->ops->close(b);
+}
+END_TEST
+
+/*
+ * Through the device: the guest's ARP request on the TX queue reaches slirp and its answer lands in
+ * an RX buffer, marked DATA_VALID when the driver took GUEST_CSUM, and with flags 0 when it did not.
+ */
+static void arp_through_device(bool guest_csum)
+{
+	struct vmm_net n = { .backend = VMM_NET_USER };
+	struct virtio_net_opts o = { .queue_pairs = 1, .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 } };
+	struct virtq_driver vd;
+	uint64_t feat, h, g;
+
+	vqd_init(&vd, &lg);
+	o.backend = open_user(&n);
+	ck_assert_int_eq(virtio_net_create(&o, &lg, &vd.dev), 0);
+	feat = virtio_net_ops.features(vd.dev);
+	ck_assert(feat & (1ull << VIRTIO_NET_F_GUEST_CSUM));
+	ck_assert(feat & (1ull << VIRTIO_NET_F_CSUM));
+	if (!guest_csum)
+		feat &= ~(1ull << VIRTIO_NET_F_GUEST_CSUM);
+	vqd_start(&vd, &virtio_net_ops, 3, feat);
+	g = vqd_alloc(&vd, 2048);
+	memset(vd.ram + g, 0xee, 2048);
+	vqd_add_chain(&vd, 0, &(struct vqd_buf){ g, 2048, true }, 1);
+	vqd_kick(&vd, 0);
+	h = vqd_alloc(&vd, 12 + 60);
+	memset(vd.ram + h, 0, 12);
+	arp_request(vd.ram + h + 12, "10.0.2.2");
+	vqd_add_chain(&vd, 1, &(struct vqd_buf){ h, 12 + 60, false }, 1);
+	vqd_kick(&vd, 1);
+	vqd_wait_used(&vd, 0, 1);
+	ck_assert(is_arp_reply_for_gw(vd.ram + g + 12, vqd_used_elem(&vd, 0, 0).len - 12));
+	ck_assert_uint_eq(vd.ram[g], guest_csum ? VIRTIO_NET_HDR_F_DATA_VALID : 0);
+	ck_assert_uint_eq(vd.ram[g + 1], VIRTIO_NET_HDR_GSO_NONE);
+	vqd_teardown(&vd);
+}
+
+START_TEST(device_marks_frames_checked)
+{
+	arp_through_device(true);
+	arp_through_device(false);
+}
+END_TEST
+
 /* The device on this backend advises the guest the backend's MTU (VIRTIO_NET_F_MTU, config offset 10). */
 START_TEST(device_advises_the_mtu)
 {
@@ -400,6 +493,8 @@ int main(void)
 	tcase_add_test(tc, forwards);
 	tcase_add_test(tc, big_frames_both_ways);
 	tcase_add_test(tc, device_advises_the_mtu);
+	tcase_add_test(tc, partial_checksum_completed);
+	tcase_add_test(tc, device_marks_frames_checked);
 	tcase_add_test(tc, open_close_leaves_nothing);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
