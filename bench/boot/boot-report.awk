@@ -48,9 +48,11 @@ BEGIN {
 	w = $2; for (i = 4; i <= NF; i++) { split($i, p, "="); if (p[1] == "exit_ms") ver[w] = ver[w] " " p[2] }
 }
 /^@@BENCH-INFO vmm=/ { vmmver = substr($0, length("@@BENCH-INFO vmm=") + 1) }
+/^@@BENCH-INFO devices=/ { devices = substr($0, length("@@BENCH-INFO devices=") + 1) }
 END {
 	printf "Boot benchmark, %s: %s; guest kernel %s; %s; QEMU -M %s and -M q35; 512 MiB; %d rounds; runs counted (failed): vmm %d (%d), QEMU microvm %d (%d), QEMU q35 %d (%d)\n", \
 		date, machine, kver, vmmver, qm, runs, nall["vmm"], badall["vmm"], nall["microvm"], badall["microvm"], nall["q35"], badall["q35"]
+	if (devices != "") printf "Devices: %s\n", devices
 	for (ci = 1; ci <= ncfg; ci++) {
 		c = CFG[ci]
 		printf "\n**%s**: runs counted (failed) vmm %d (%d), QEMU microvm %d (%d), QEMU q35 %d (%d)\n\n", cname(c), \

@@ -34,6 +34,9 @@
 #   VMM=/vmm/vmm  GUEST=/guest  BOOTWATCH=/extra/bootwatch  FW=/extra/fw (QEMU -L directory)
 #   QEMU=qemu-system-x86_64  QEMU_MACHINE=microvm,rtc=on  RUNS=10  TMPDIR=/tmp  MODE=boot
 #   CPUS_LIST="1 2"  KERNELS="bzImage vmlinux"  GUEST_KVER_FILE=$GUEST/kernel-version
+#   DEVICES=1: every VMM also gets one virtio-blk disk (a 64 MiB raw image) and one virtio-net NIC
+#   on user-mode networking (vmm --disk --net user; QEMU -netdev user with virtio-*-device on
+#   microvm, virtio-*-pci on q35): the VMM's own memory with one disk and one NIC (issue 10)
 VMM=${VMM:-/vmm/vmm}
 GUEST=${GUEST:-/guest}
 BOOTWATCH=${BOOTWATCH:-/extra/bootwatch}
@@ -45,6 +48,7 @@ T=${TMPDIR:-/tmp}
 MODE=${MODE:-boot}
 CPUS_LIST=${CPUS_LIST:-1 2}
 KERNELS=${KERNELS:-bzImage vmlinux}
+DEVICES=${DEVICES:-0}
 TEST=poweroff PATTERN=VMMTEST-RESULT
 if [ "$MODE" = timeline ]; then TEST=dmesg PATTERN="vmmtest: running"; fi
 CMDLINE="console=ttyS0 reboot=k panic=-1 quiet vmmtest=$TEST"
@@ -56,6 +60,18 @@ command -v "$QEMU" >/dev/null 2>&1 || { echo "@@BENCH-ERROR $QEMU not found"; ex
 [ -c /dev/kvm ] || { echo "@@BENCH-ERROR no /dev/kvm"; exit 1; }
 
 echo "@@BENCH-INFO kernel=$(uname -r) cpus=$(nproc) guest=$(cat "${GUEST_KVER_FILE:-$GUEST/kernel-version}" 2>/dev/null || echo unknown)"
+# DEVICES=1: the disk and NIC options of each VMM (the image is made once; the guest does not touch it).
+VMM_DEV='' MICROVM_DEV='' Q35_DEV=''
+if [ "$DEVICES" = 1 ]; then
+	DISK=$T/bench-disk.img
+	rm -f "$DISK"
+	dd if=/dev/zero of="$DISK" bs=1M count=0 seek=64 2>/dev/null || { echo "@@BENCH-ERROR cannot make $DISK"; exit 1; }
+	VMM_DEV="--disk $DISK --net user"
+	qd="-drive id=d0,file=$DISK,format=raw,if=none -netdev user,id=n0"
+	MICROVM_DEV="$qd -device virtio-blk-device,drive=d0 -device virtio-net-device,netdev=n0"
+	Q35_DEV="$qd -device virtio-blk-pci,drive=d0 -device virtio-net-pci,netdev=n0,romfile="
+	echo "@@BENCH-INFO devices=one virtio-blk disk (64 MiB raw image) and one virtio-net NIC on user-mode networking, every VMM"
+fi
 echo "@@BENCH-INFO vmm=$("$VMM" --version 2>&1 | head -1)"
 if [ "$MODE" = timeline ]; then
 	echo "@@BENCH-INFO qemu=$("$QEMU" --version 2>&1 | head -1) machine=$QEMU_MACHINE"
@@ -90,15 +106,17 @@ one() {
 	vmm)
 		timer=
 		[ "$MODE" = timeline ] || timer=--boot-timer
+		# shellcheck disable=SC2086 # VMM_DEV: options, split on purpose
 		line=$("$BOOTWATCH" -t 300 "$@" \
 			"$VMM" --kernel "$kfile" --initrd "$GUEST/initramfs.gz" --mem 512M --cpus "$cpus" \
-			--console=stdio $timer --cmdline "$CMDLINE") ;;
+			--console=stdio $timer $VMM_DEV --cmdline "$CMDLINE") ;;
 	*)
-		m=$QEMU_MACHINE
-		[ "$w" = q35 ] && m=q35
+		m=$QEMU_MACHINE dev=$MICROVM_DEV
+		[ "$w" = q35 ] && m=q35 dev=$Q35_DEV
+		# shellcheck disable=SC2086 # dev: options, split on purpose
 		line=$("$BOOTWATCH" -t 300 "$@" \
 			"$QEMU" -M "$m" -accel kvm -cpu host -m 512M -smp "$cpus" -nodefaults -no-user-config \
-			-nographic -serial stdio -no-reboot -L "$FW" \
+			-nographic -serial stdio -no-reboot -L "$FW" $dev \
 			-kernel "$kfile" -initrd "$GUEST/initramfs.gz" -append "$CMDLINE") ;;
 	esac
 	pass=0

@@ -17,6 +17,8 @@
 #                      their dmesg instead, and timeline-report.awk compares them phase by phase
 #                      (bench/boot/timeline.sh sets it); TIMELINE_STRACE=1 adds one run per VMM under
 #                      strace (slow: minutes in the nested test host)
+#        BENCH_DEVICES=1  every VMM also gets one virtio-blk disk and one user-mode NIC (the VMM's own
+#                      memory with one disk and one NIC, issue 10's overhead goal)
 #        VMM_ARCH=arm64  the arm64 benchmark instead: vmm against QEMU virt (bench/boot/run-arm64.sh)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +31,7 @@ B=${1:-$SRC/build/plain}
 RUNS=${BENCH_RUNS:-10}
 QEMU_MACHINE=${QEMU_MACHINE:-microvm,rtc=on}
 MODE=${BENCH_MODE:-boot}
+DEVICES=${BENCH_DEVICES:-0}
 STRACE=${TIMELINE_STRACE:-0}
 read -ra words <<<"${BENCH_CPUS:-1 2}"
 CPUS_LIST="${words[*]}"
@@ -36,6 +39,7 @@ read -ra words <<<"${BENCH_KERNELS:-bzImage vmlinux}"
 KERNELS="${words[*]}"
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
+[[ $DEVICES = [01] ]] || die "BENCH_DEVICES: 0 or 1"
 
 [[ $CPUS_LIST =~ ^[1-9][0-9]*( [1-9][0-9]*)*$ ]] || die "BENCH_CPUS: vCPU counts, e.g. \"1 2\""
 for k in $KERNELS; do [[ $k = bzImage || $k = vmlinux ]] || die "BENCH_KERNELS: bzImage and/or vmlinux"; done
@@ -75,14 +79,14 @@ fi
 case $mode in
 direct)
 	STRACE=$STRACE MODE=$MODE VMM=$W/vmm GUEST=$W/guest BOOTWATCH=$W/extra/bootwatch FW=$W/extra/fw QEMU=$QEMU QEMU_MACHINE=$QEMU_MACHINE \
-		RUNS=$RUNS TMPDIR=$W CPUS_LIST=$CPUS_LIST KERNELS=$KERNELS \
+		RUNS=$RUNS TMPDIR=$W CPUS_LIST=$CPUS_LIST KERNELS=$KERNELS DEVICES=$DEVICES \
 		sh "$W/extra/run-inside.sh" | tee "$LOG" | grep --line-buffered -E '^@@BENCH' >&2 || true
 	MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm"
 	;;
 nested | none)
 	cp "$B/guest/kernel-version" "$W/extra/kernel-version" 2>/dev/null || true
-	printf 'STRACE=%s MODE=%s RUNS=%s QEMU_MACHINE=%s CPUS_LIST="%s" KERNELS="%s" GUEST_KVER_FILE=/extra/kernel-version sh /extra/run-inside.sh\n' \
-		"$STRACE" "$MODE" "$RUNS" "$QEMU_MACHINE" "$CPUS_LIST" "$KERNELS" >"$W/extra/run.sh"
+	printf 'STRACE=%s MODE=%s RUNS=%s QEMU_MACHINE=%s CPUS_LIST="%s" KERNELS="%s" DEVICES=%s GUEST_KVER_FILE=/extra/kernel-version sh /extra/run-inside.sh\n' \
+		"$STRACE" "$MODE" "$RUNS" "$QEMU_MACHINE" "$CPUS_LIST" "$KERNELS" "$DEVICES" >"$W/extra/run.sh"
 	bins=$QEMU
 	if [ "$STRACE" = 1 ] && command -v strace >/dev/null; then bins="$bins $(command -v strace)"; fi
 	# The idle VM that keeps KVM static keys on: without it the nested host can freeze (tests/host/kvm-keeper.c).

@@ -33,7 +33,7 @@ die() {
 	power_off
 }
 
-runtime=10 server=10.0.2.2 trace=
+runtime=10 server=10.0.2.2 trace='' parallel=''
 TR=/sys/kernel/tracing
 # shellcheck disable=SC2013 # the words of the command line
 for w in $(cat /proc/cmdline); do
@@ -41,6 +41,7 @@ for w in $(cat /proc/cmdline); do
 	bench.runtime=*) runtime=${w#*=} ;;
 	bench.server=*) server=${w#*=} ;;
 	bench.trace=*) trace=${w#*=} ;;
+	bench.parallel=*) parallel=${w#*=} ;;
 	esac
 done
 
@@ -119,6 +120,8 @@ run() {
 run tcp-g2h
 run tcp-h2g -R
 run udp-g2h -u -l 64 -b 0
+# bench.parallel=N: host -> guest again over N connections at once (is one connection's window the limit?)
+case $parallel in [2-9]) run "tcp-h2g-p$parallel" -R -P "$parallel" ;; esac
 # eth0's packet counters and every error or drop counter that is not 0, the driver's RX complaints.
 echo "@@IPERF-STATS rx_packets=$(cat /sys/class/net/eth0/statistics/rx_packets) tx_packets=$(cat /sys/class/net/eth0/statistics/tx_packets)" \
 	"$(cd /sys/class/net/eth0/statistics && for f in *drop* *error*; do [ "$(cat "$f")" = 0 ] || printf '%s=%s ' "$f" "$(cat "$f")"; done)" \

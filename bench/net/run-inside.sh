@@ -43,9 +43,9 @@ ROUNDS=${ROUNDS:-1}
 T=${TMPDIR:-/tmp}
 TAP=vmt0
 NET=${NET:-tap}
-CMDLINE="console=ttyS0 reboot=k panic=-1 quiet rdinit=/bench-iperf.sh bench.runtime=$RUNTIME${TRACE:+ bench.trace=1}"
-# Three tests of RUNTIME s plus about 5 s each, boot, iperf3 start-up: a generous per-guest limit.
-LIMIT=$((3 * (RUNTIME + 5) + 240))
+CMDLINE="console=ttyS0 reboot=k panic=-1 quiet rdinit=/bench-iperf.sh bench.runtime=$RUNTIME${TRACE:+ bench.trace=1}${PARALLEL:+ bench.parallel=$PARALLEL}"
+# Three tests (four with PARALLEL) of RUNTIME s plus about 5 s each, boot, iperf3 start-up: a generous per-guest limit.
+LIMIT=$((4 * (RUNTIME + 5) + 240))
 if command -v ip >/dev/null 2>&1; then IP=ip; else IP="busybox ip"; fi
 
 for f in "$VMM" "$KERNEL" "$INITRD" "$FW/bios-microvm.bin"; do

@@ -17,6 +17,8 @@
 #        BENCH_REPORT=F   print the tables again from the raw log F of an earlier run (no boots)
 #        BENCH_ONLY="vmm ..."  boot only these of vmm, qemu-off, vmm-vhost, qemu-on (a quick look)
 #        BENCH_TRACE=1    log where the host's kernel dropped packets during each test (skb:kfree_skb)
+#        BENCH_PARALLEL=N one more test, host -> guest TCP over N connections at once (2-9; its
+#                         @@IPERF tcp-h2g-pN lines are in the raw log, not in the tables)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -70,14 +72,14 @@ else
 		[ -e /dev/vhost-net ] || "${SUDO[@]}" modprobe vhost_net 2>/dev/null || true
 		# shellcheck disable=SC2016 # $0 expands in the inner sh
 		"${SUDO[@]}" env VMM="$W/vmm" KERNEL="$W/guest/vmlinuz" INITRD="$W/extra/bench-initramfs.gz" FW="$W/extra/fw" \
-			QEMU="$QEMU" QEMU_MACHINE="$QEMU_MACHINE" IPERF="$IPERF" RUNTIME="$RUNTIME" ROUNDS="$ROUNDS" NET="$NET" ONLY="${BENCH_ONLY:-}" TRACE="${BENCH_TRACE:-}" TMPDIR="$W" \
+			QEMU="$QEMU" QEMU_MACHINE="$QEMU_MACHINE" IPERF="$IPERF" RUNTIME="$RUNTIME" ROUNDS="$ROUNDS" NET="$NET" ONLY="${BENCH_ONLY:-}" TRACE="${BENCH_TRACE:-}" PARALLEL="${BENCH_PARALLEL:-}" TMPDIR="$W" \
 			unshare --net --mount sh -c 'mount -t sysfs sysfs /sys && exec sh "$0"' "$W/extra/run-inside.sh" |
 			tee "$LOG" | grep --line-buffered -E '^@@NET(-INFO|-FAIL|-RUN|-STDERR| )' >&2 || true
 		MACHINE="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(uname -r), direct /dev/kvm, own network namespace"
 		;;
 	nested | none)
-		printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s NET=%s ONLY="%s" TRACE="%s" sh /extra/run-inside.sh\n' \
-			"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" "$NET" "${BENCH_ONLY:-}" "${BENCH_TRACE:-}" >"$W/extra/run.sh"
+		printf 'QEMU_MACHINE=%s RUNTIME=%s ROUNDS=%s IPERF=%s NET=%s ONLY="%s" TRACE="%s" PARALLEL="%s" sh /extra/run-inside.sh\n' \
+			"$QEMU_MACHINE" "$RUNTIME" "$ROUNDS" "$IPERF" "$NET" "${BENCH_ONLY:-}" "${BENCH_TRACE:-}" "${BENCH_PARALLEL:-}" >"$W/extra/run.sh"
 		bench_nested "$B" "$LOG" "$((3 * ROUNDS * (3 * (RUNTIME + 4) + 8) / 60 + 1))" 3000 'HOST-READY|HOST-ERROR|NET-INFO|NET-FAIL|NET-WARN|NET-RUN|NET-STDERR|NET |SCRIPT' "$QEMU" "$IPERF"
 		;;
 	*) die "no usable /dev/kvm here (kvm-mode: $mode)" ;;
@@ -139,7 +141,7 @@ tr -d '\r' <"$LOG" | awk -v date="$(date -u +%Y-%m-%d)" -v qm="$QEMU_MACHINE" -v
 		nsnap[w, r]++
 	}
 	/^@@NET-RUN / {
-		w = $2; kv(4); runs[w]++; if (x["status"] != "0" || x["ok"] != "3") bad[w]++
+		w = $2; kv(4); runs[w]++; if (x["status"] != "0" || x["ok"] < 3) bad[w]++
 		rss[w] = x["rss_kib"]; txq[w] = x["txqlen"]
 	}
 	/^@@NET-FAIL / { fails++ }

@@ -28,7 +28,8 @@
  *     its header, 3 end of file (u8 bit 0: close the socket)
  *     user: the driver transmits a well-formed frame, u8 kind (mod 6): 0 ARP request for 10.0.2.u8,
  *     1 DHCP of message type u8, 2 ICMP echo, 3 UDP, 4 TCP to 10.0.2.u8 (u16 port, u8 TCP flags,
- *     u32 seq, u32 ack), 5 raw bytes; then u8 count and payload bytes; u8 descriptor index
+ *     u32 seq, u32 ack), 5 raw bytes; then u8 count and payload bytes; u8 descriptor index. When
+ *     kind / 6 is odd, kinds 1-4 leave their checksum to the device (NEEDS_CSUM, as with CSUM)
  *   3 a loop turn
  *   4 stream: the host reads what the device sent; user: a wait turn
  *   5 reset (u8 bit 0: let the loop settle and check nothing is in flight), then activate again
@@ -387,11 +388,11 @@ static size_t ipv4(uint8_t *f, uint8_t proto, const uint8_t src[4], const uint8_
 	return 34 + l4len;
 }
 
-/* The frame of op 2 (user mode) into f (after the 12-byte header); returns its length. */
-static size_t guest_frame(struct fz *f, uint8_t *out)
+/* The frame of kind (mod 6: see op 2) into out; returns its length. */
+static size_t guest_frame_of(struct fz *f, uint8_t *out, uint8_t kind)
 {
 	static const uint8_t me[4] = { 10, 0, 2, 15 }, any[4] = { 0, 0, 0, 0 }, all[4] = { 255, 255, 255, 255 };
-	uint8_t kind = fz_u8(f) % 6, host = fz_u8(f), *l4 = out + 34;
+	uint8_t host = fz_u8(f), *l4 = out + 34;
 	uint8_t dst[4] = { 10, 0, 2, host };
 	uint16_t port = fz_u16(f);
 	uint8_t tcp_flags = fz_u8(f);
@@ -452,15 +453,52 @@ static size_t guest_frame(struct fz *f, uint8_t *out)
 	}
 }
 
+/*
+ * A checksum left to the device (CSUM): the frame's TCP, UDP or ICMP checksum field set as a guest
+ * sets it, with hdr saying where it goes (the backend must complete it for slirp to take the frame).
+ */
+static void leave_checksum(uint8_t *frame, size_t len, struct virtio_net_hdr *hdr)
+{
+	uint8_t *ip = frame + 14, proto = ip[9];
+	uint16_t off = proto == 1 ? 2 : proto == 6 ? 16 : proto == 17 ? 6 : 0;
+
+	if (!off || len < 34u + off + 2)
+		return;
+	if (proto == 1) /* ICMP: no pseudo-header */
+		put16(frame + 34 + off, 0);
+	else /* the pseudo-header's sum, not inverted */
+		put16(frame + 34 + off, (uint16_t)~fold(sum16(ip + 12, 8, 0) + proto + (uint32_t)(len - 34)));
+	hdr->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	hdr->csum_start = htole16(34);
+	hdr->csum_offset = htole16(off);
+}
+
+/*
+ * The frame of op 2 (user mode) into f (after the 12-byte header); returns its length. A kind byte
+ * of 6 or more whose (kind / 6) is odd leaves the checksum to the device (leave_checksum, *hdr).
+ */
+static size_t guest_frame(struct fz *f, uint8_t *out, struct virtio_net_hdr *hdr)
+{
+	size_t len = 0;
+	uint8_t raw = fz_u8(f);
+
+	len = guest_frame_of(f, out, raw % 6);
+	if ((raw / 6) & 1 && raw % 6 >= 1 && raw % 6 <= 4)
+		leave_checksum(out, len, hdr);
+	return len;
+}
+
 /* Op 2, user mode: the driver puts header + frame at TX_AREA and posts it as one descriptor on tx0. */
 static void guest_send(struct st *s, struct fz *f)
 {
 	uint8_t *area = fvq_ptr(&s->d, TX_AREA, 0x1000);
-	size_t len = guest_frame(f, area + NET_RX_HDR_LEN);
+	struct virtio_net_hdr hdr = { 0 };
+	size_t len = guest_frame(f, area + NET_RX_HDR_LEN, &hdr);
 	uint16_t size = s->d.size[1] ? s->d.size[1] : 1, idx = fz_u8(f) % size;
 	struct vring_desc dsc = { .addr = htole64(TX_AREA), .len = htole32((uint32_t)(NET_RX_HDR_LEN + len)) };
 
 	memset(area, 0, NET_RX_HDR_LEN);
+	memcpy(area, &hdr, sizeof(hdr));
 	memcpy(fvq_ptr(&s->d, FVQ_DESC(1) + 16ull * idx, 16), &dsc, 16);
 	fvq_put16(&s->d, FVQ_AVAIL(1) + 4 + 2ull * (s->d.avail_idx[1] % size), idx);
 	s->d.avail_idx[1]++;

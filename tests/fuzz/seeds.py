@@ -560,9 +560,9 @@ def net_copy():
         descs = [c for i in range(n) for c in chain(first + i, [(DATA + 0x1000 + 0x800 * i, size, True)])]
         return rnd(0, round_(descs, heads=list(range(first, first + n)))) + notify(0)
 
-    def tx(head, frame, at=DATA + 0x6000):
+    def tx(head, frame, at=DATA + 0x6000, h=hdr):
         return rnd(1, round_(chain(head, [(at, 12, False), (at + 0x40, len(frame), False)]), heads=[head],
-                             blobs=[(at, hdr), (at + 0x40, frame[:255])])) + notify(1)
+                             blobs=[(at, h), (at + 0x40, frame[:255])])) + notify(1)
 
     def frame(data, length=None):  # the host sends a well-framed frame (stream)
         n = (len(data) if length is None else length) - 1
@@ -615,6 +615,14 @@ def net_copy():
           guest(3, port=69, payload=b"\x00\x01file\x00octet\x00", idx=1) + wait + guest(4, port=80, idx=2) + wait +
           guest(4, port=22, flags=0x10, ack=1, payload=b"data", idx=3) + wait + guest(5, payload=eth, idx=4) +
           u8(3) + wait)
+    # CSUM: DHCP, ICMP, UDP and TCP with the checksum left to the device (kind + 6), then headers that
+    # put it past the frame's end or ask for GSO (dropped).
+    def vhdr(flags, gso, start, off):
+        return u8(flags) + u8(gso) + u16(0) + u16(0) + u16(start) + u16(off) + u16(0)
+    write(t, "user-partial-csum", user + guest(7, host=1) + wait + guest(8, payload=b"ping" * 8, idx=1) + wait +
+          guest(9, port=53, payload=b"\x12\x34\x01\x00" + bytes(8), idx=2) + wait + guest(10, port=80, idx=3) + wait +
+          tx(4, eth, h=vhdr(1, 0, 50, 20)) + tx(5, eth, h=vhdr(1, 0, 0xffff, 0xffff)) + tx(6, eth, h=vhdr(0, 1, 0, 0)) +
+          tx(7, eth, h=vhdr(1, 0, 58, 0)) + wait)
 
 
 # --- fuzz_snapshot ---------------------------------------------------------------------------
