@@ -411,6 +411,7 @@ static void arp_through_device(bool guest_csum)
 	struct virtq_driver vd;
 	uint64_t feat, h, g;
 
+	memset(&vd, 0, sizeof(vd));
 	vqd_init(&vd, &lg);
 	o.backend = open_user(&n);
 	ck_assert_int_eq(virtio_net_create(&o, &lg, &vd.dev), 0);
