@@ -8,13 +8,16 @@
 # into a folder), /usr/lib/TRIPLET, /lib/TRIPLET, /usr/TRIPLET/lib (the cross toolchain's C
 # library, last). Every library goes to ROOT/lib/TRIPLET (a folder the loader always searches), the
 # loader to the path the program names (PT_INTERP). TRIPLET comes from the ELF header (AArch64:
-# aarch64-linux-gnu). A static program needs nothing. A library found nowhere is an error.
+# aarch64-linux-gnu). A static program needs nothing. A library found nowhere is an error. A library
+# the program (or one of its libraries) loads itself with dlopen goes too, with what it needs:
+# libslirp.so.0, which vmm loads for its first user-mode NIC (src/slirp_lib.h), when it is named.
 # usage: copy-libs-elf.sh ROOT PROGRAM...
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 ROOT PROGRAM..." >&2; exit 2; }
 die() { echo "copy-libs-elf: ERROR: $*" >&2; exit 1; }
 R=$1
 shift
+DLOPENED=libslirp.so.0
 READELF=readelf
 command -v aarch64-linux-gnu-readelf >/dev/null && READELF=aarch64-linux-gnu-readelf
 command -v "$READELF" >/dev/null || die "no readelf (Debian: binutils)"
@@ -61,8 +64,9 @@ for prog in "$@"; do
 		mkdir -p "$R$(dirname "$ld")"
 		cp -L "$src" "$R$ld"
 	fi
-	# Breadth first over DT_NEEDED; each library once.
+	# Breadth first over DT_NEEDED (and the dlopened library, where a file names it); each library once.
 	mapfile -t todo < <(needed "$prog")
+	grep -qaF "$DLOPENED" "$prog" && todo+=("$DLOPENED")
 	seen=" "
 	while [ ${#todo[@]} -gt 0 ]; do
 		lib=${todo[0]}
@@ -81,5 +85,6 @@ for prog in "$@"; do
 		fi
 		mapfile -t more < <(needed "$found")
 		todo+=("${more[@]}")
+		grep -qaF "$DLOPENED" "$found" && todo+=("$DLOPENED")
 	done
 done

@@ -16,10 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <slirp/libslirp.h>
-
 #include "event_loop.h"
 #include "seccomp_filter.h"
+#include "slirp_lib.h"
 #include "thread.h"
 
 #define MAX_FRAME (65535u + 14) /* the largest frame either side may hand over */
@@ -140,6 +139,7 @@ struct net_user {
 	struct net_backend nb;
 	const struct vlog *log;
 	const struct seccomp_set *seccomp; /* the poll thread's filter (NULL: none) */
+	const struct slirp_lib *sl; /* libslirp's functions (slirp_lib.h) */
 	Slirp *slirp;           /* every call into it on the I/O thread (or before start / in close) */
 	struct fring rx;        /* frames for the guest */
 	bool rx_full;           /* RX_HIGH reached: sockets are polled without POLLIN until RX_LOW */
@@ -378,7 +378,7 @@ static uint32_t run_timers(struct net_user *u, uint32_t limit)
 			if (t->cb)
 				t->cb(t->cb_opaque);
 			else
-				slirp_handle_timer(u->slirp, t->id, t->cb_opaque);
+				u->sl->handle_timer(u->slirp, t->id, t->cb_opaque);
 		}
 		/* A callback may have re-armed it (or freed it: then used is false). */
 		if (t->used && t->expire_ms >= 0 && (uint64_t)(t->expire_ms > now ? t->expire_ms - now : 0) < limit)
@@ -448,7 +448,7 @@ static void publish(struct net_user *u)
 	int64_t deadline;
 
 	u->npfd = 0;
-	slirp_pollfds_fill(u->slirp, &timeout, cb_add_poll, u);
+	u->sl->pollfds_fill(u->slirp, &timeout, cb_add_poll, u);
 	timeout = run_timers(u, timeout);
 	pthread_mutex_lock(&u->lock);
 	same = u->nset == u->npfd && !memcmp(u->set, u->pfd, u->npfd * sizeof(u->pfd[0]));
@@ -485,9 +485,9 @@ static void turn(struct net_user *u)
 	int n;
 
 	u->npfd = 0;
-	slirp_pollfds_fill(u->slirp, &timeout, cb_add_poll, u);
+	u->sl->pollfds_fill(u->slirp, &timeout, cb_add_poll, u);
 	n = poll(u->pfd, u->npfd, 0);
-	slirp_pollfds_poll(u->slirp, n < 0, cb_get_revents, u);
+	u->sl->pollfds_poll(u->slirp, n < 0, cb_get_revents, u);
 	publish(u); /* runs the due timers too */
 }
 
@@ -675,7 +675,7 @@ static int nu_tx_write(struct net_backend *b, const struct iovec *iov, unsigned 
 	if (ret)
 		return ret;
 	/* Replies (ARP, DHCP, ACKs) come back through send_packet; data for the host is sent at once. */
-	slirp_input(u->slirp, u->txbuf, (int)len);
+	u->sl->input(u->slirp, u->txbuf, (int)len);
 	later(u, &u->turn_d); /* after this batch: new sockets to watch, data still to write */
 	return 0;
 }
@@ -701,7 +701,7 @@ static void nu_free(struct net_user *u)
 		event_loop_unwatch(u->loop, u->timer_watch);
 	}
 	if (u->slirp)
-		slirp_cleanup(u->slirp);
+		u->sl->cleanup(u->slirp);
 	if (u->rx_dropped)
 		vlog_debug(u->log, "virtio-net '%s': %llu frames for the guest dropped (its ring was full)", u->nb.name,
 			   (unsigned long long)u->rx_dropped);
@@ -774,7 +774,7 @@ static int add_forward(struct net_user *u, const struct vmm_hostfwd *f)
 		return -EINVAL;
 	}
 	errno = 0;
-	if (slirp_add_hostfwd(u->slirp, f->udp ? 1 : 0, host, f->host_port, guest, f->guest_port) < 0) {
+	if (u->sl->add_hostfwd(u->slirp, f->udp ? 1 : 0, host, f->host_port, guest, f->guest_port) < 0) {
 		int err = errno ? errno : EADDRINUSE;
 
 		vlog_err(u->log, "user net: cannot listen on %s %s:%u for the guest's port %u: %s", proto, ha,
@@ -787,6 +787,7 @@ static int add_forward(struct net_user *u, const struct vmm_hostfwd *f)
 int net_user_open(const struct vmm_net *n, const struct vlog *log, const struct seccomp_set *sc, struct net_backend **out)
 {
 	SlirpConfig cfg = { .version = 4 };
+	const struct slirp_lib *sl;
 	struct net_user *u;
 	int ret;
 
@@ -795,9 +796,13 @@ int net_user_open(const struct vmm_net *n, const struct vlog *log, const struct 
 		vlog_err(log, "user net: %u host forwards (at most %d)", n->nhostfwd, VMM_MAX_HOSTFWD);
 		return -EINVAL;
 	}
+	sl = slirp_lib_get(log);
+	if (!sl)
+		return -ENOENT;
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
+	u->sl = sl;
 	u->ctl_efd = u->ready_efd = u->timer_fd = -1;
 	u->armed_ms = -1;
 	u->waiting = true; /* the helper has no set until the first turn publishes one */
@@ -842,9 +847,9 @@ int net_user_open(const struct vmm_net *n, const struct vlog *log, const struct 
 	cfg.if_mru = NET_USER_MTU;
 	cfg.disable_host_loopback = n->no_host_loopback != 0;
 	cfg.restricted = n->restricted != 0;
-	u->slirp = slirp_new(&cfg, &callbacks, u);
+	u->slirp = u->sl->new_(&cfg, &callbacks, u);
 	if (!u->slirp) {
-		vlog_err(log, "user net: libslirp %s could not start", slirp_version_string());
+		vlog_err(log, "user net: libslirp %s could not start", u->sl->version_string());
 		nu_free(u);
 		return -ENOMEM;
 	}

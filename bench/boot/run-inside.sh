@@ -34,9 +34,11 @@
 #   VMM=/vmm/vmm  GUEST=/guest  BOOTWATCH=/extra/bootwatch  FW=/extra/fw (QEMU -L directory)
 #   QEMU=qemu-system-x86_64  QEMU_MACHINE=microvm,rtc=on  RUNS=10  TMPDIR=/tmp  MODE=boot
 #   CPUS_LIST="1 2"  KERNELS="bzImage vmlinux"  GUEST_KVER_FILE=$GUEST/kernel-version
-#   DEVICES=1: every VMM also gets one virtio-blk disk (a 64 MiB raw image) and one virtio-net NIC
-#   on user-mode networking (vmm --disk --net user; QEMU -netdev user with virtio-*-device on
-#   microvm, virtio-*-pci on q35): the VMM's own memory with one disk and one NIC (issue 10)
+#   DEVICES=user|tap: every VMM also gets one virtio-blk disk (a 64 MiB raw image) and one virtio-net
+#   NIC, on user-mode networking (vmm --net user, QEMU -netdev user) or on a tap of its own that it
+#   makes and removes (vmm --net tap=vmmbt0, QEMU -netdev tap,ifname=vmmbt0; needs root), with
+#   virtio-*-device on microvm and virtio-*-pci on q35: the VMM's own memory with one disk and one
+#   NIC (issue 10)
 VMM=${VMM:-/vmm/vmm}
 GUEST=${GUEST:-/guest}
 BOOTWATCH=${BOOTWATCH:-/extra/bootwatch}
@@ -48,7 +50,7 @@ T=${TMPDIR:-/tmp}
 MODE=${MODE:-boot}
 CPUS_LIST=${CPUS_LIST:-1 2}
 KERNELS=${KERNELS:-bzImage vmlinux}
-DEVICES=${DEVICES:-0}
+DEVICES=${DEVICES:-}
 TEST=poweroff PATTERN=VMMTEST-RESULT
 if [ "$MODE" = timeline ]; then TEST=dmesg PATTERN="vmmtest: running"; fi
 CMDLINE="console=ttyS0 reboot=k panic=-1 quiet vmmtest=$TEST"
@@ -62,16 +64,25 @@ command -v "$QEMU" >/dev/null 2>&1 || { echo "@@BENCH-ERROR $QEMU not found"; ex
 echo "@@BENCH-INFO kernel=$(uname -r) cpus=$(nproc) guest=$(cat "${GUEST_KVER_FILE:-$GUEST/kernel-version}" 2>/dev/null || echo unknown)"
 # DEVICES=1: the disk and NIC options of each VMM (the image is made once; the guest does not touch it).
 VMM_DEV='' MICROVM_DEV='' Q35_DEV=''
-if [ "$DEVICES" = 1 ]; then
+case $DEVICES in
+user | tap)
 	DISK=$T/bench-disk.img
 	rm -f "$DISK"
 	dd if=/dev/zero of="$DISK" bs=1M count=0 seek=64 2>/dev/null || { echo "@@BENCH-ERROR cannot make $DISK"; exit 1; }
-	VMM_DEV="--disk $DISK --net user"
-	qd="-drive id=d0,file=$DISK,format=raw,if=none -netdev user,id=n0"
+	if [ "$DEVICES" = user ]; then
+		VMM_DEV="--disk $DISK --net user" qn="-netdev user,id=n0" what="user-mode networking"
+	else
+		VMM_DEV="--disk $DISK --net tap=vmmbt0" qn="-netdev tap,id=n0,ifname=vmmbt0,script=no,downscript=no"
+		what="a tap (made and removed by the VMM)"
+	fi
+	qd="-drive id=d0,file=$DISK,format=raw,if=none $qn"
 	MICROVM_DEV="$qd -device virtio-blk-device,drive=d0 -device virtio-net-device,netdev=n0"
 	Q35_DEV="$qd -device virtio-blk-pci,drive=d0 -device virtio-net-pci,netdev=n0,romfile="
-	echo "@@BENCH-INFO devices=one virtio-blk disk (64 MiB raw image) and one virtio-net NIC on user-mode networking, every VMM"
-fi
+	echo "@@BENCH-INFO devices=one virtio-blk disk (64 MiB raw image) and one virtio-net NIC on $what, every VMM"
+	;;
+'') ;;
+*) echo "@@BENCH-ERROR DEVICES is user, tap or empty, not '$DEVICES'"; exit 1 ;;
+esac
 echo "@@BENCH-INFO vmm=$("$VMM" --version 2>&1 | head -1)"
 if [ "$MODE" = timeline ]; then
 	echo "@@BENCH-INFO qemu=$("$QEMU" --version 2>&1 | head -1) machine=$QEMU_MACHINE"

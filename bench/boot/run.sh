@@ -17,8 +17,9 @@
 #                      their dmesg instead, and timeline-report.awk compares them phase by phase
 #                      (bench/boot/timeline.sh sets it); TIMELINE_STRACE=1 adds one run per VMM under
 #                      strace (slow: minutes in the nested test host)
-#        BENCH_DEVICES=1  every VMM also gets one virtio-blk disk and one user-mode NIC (the VMM's own
-#                      memory with one disk and one NIC, issue 10's overhead goal)
+#        BENCH_DEVICES=user|tap  every VMM also gets one virtio-blk disk and one NIC, on user-mode
+#                      networking or on a tap of its own (the VMM's own memory with one disk and one
+#                      NIC, issue 10's overhead goal; tap needs root where the runs happen directly)
 #        VMM_ARCH=arm64  the arm64 benchmark instead: vmm against QEMU virt (bench/boot/run-arm64.sh)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +32,7 @@ B=${1:-$SRC/build/plain}
 RUNS=${BENCH_RUNS:-10}
 QEMU_MACHINE=${QEMU_MACHINE:-microvm,rtc=on}
 MODE=${BENCH_MODE:-boot}
-DEVICES=${BENCH_DEVICES:-0}
+DEVICES=${BENCH_DEVICES:-}
 STRACE=${TIMELINE_STRACE:-0}
 read -ra words <<<"${BENCH_CPUS:-1 2}"
 CPUS_LIST="${words[*]}"
@@ -39,7 +40,7 @@ read -ra words <<<"${BENCH_KERNELS:-bzImage vmlinux}"
 KERNELS="${words[*]}"
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
-[[ $DEVICES = [01] ]] || die "BENCH_DEVICES: 0 or 1"
+case $DEVICES in '' | user | tap) ;; *) die "BENCH_DEVICES: user, tap or empty, not '$DEVICES'" ;; esac
 
 [[ $CPUS_LIST =~ ^[1-9][0-9]*( [1-9][0-9]*)*$ ]] || die "BENCH_CPUS: vCPU counts, e.g. \"1 2\""
 for k in $KERNELS; do [[ $k = bzImage || $k = vmlinux ]] || die "BENCH_KERNELS: bzImage and/or vmlinux"; done

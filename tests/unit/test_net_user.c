@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "net_user.h"
+#include "slirp_lib.h"
 #include "unit.h"
 #include "virtio/net.h"
 #include "virtq_driver.h"
@@ -461,6 +462,23 @@ START_TEST(device_advises_the_mtu)
 }
 END_TEST
 
+/* libslirp is loaded when the first user NIC is made; a missing library is one line and -ENOENT. */
+START_TEST(library_loaded_on_demand)
+{
+	struct slirp_lib l;
+
+	atomic_store(&log_lines, 0);
+	ck_assert_int_eq(slirp_lib_load("libslirp-not-there.so.0", &l, &lg), -ENOENT);
+	ck_assert_int_eq(atomic_load(&log_lines), 1);
+	ck_assert_ptr_nonnull(strstr(last_msg, "cannot load libslirp-not-there.so.0"));
+	ck_assert_int_eq(slirp_lib_load("libc.so.6", &l, &lg), -ENOENT); /* a library, but not libslirp */
+	ck_assert_ptr_nonnull(strstr(last_msg, "has no slirp_new"));
+	ck_assert_int_eq(slirp_lib_load(SLIRP_LIB_NAME, &l, &lg), 0);
+	ck_assert_ptr_nonnull(l.version_string());
+	ck_assert_ptr_eq(slirp_lib_get(&lg), slirp_lib_get(&lg));
+}
+END_TEST
+
 /* Open and close many backends: threads, eventfds and sockets do not pile up. */
 START_TEST(open_close_leaves_nothing)
 {
@@ -496,6 +514,7 @@ int main(void)
 	tcase_add_test(tc, device_advises_the_mtu);
 	tcase_add_test(tc, partial_checksum_completed);
 	tcase_add_test(tc, device_marks_frames_checked);
+	tcase_add_test(tc, library_loaded_on_demand);
 	tcase_add_test(tc, open_close_leaves_nothing);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
