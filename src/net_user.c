@@ -20,6 +20,7 @@
 #include "seccomp_filter.h"
 #include "slirp_lib.h"
 #include "thread.h"
+#include "virtio/queue.h"
 
 #define MAX_FRAME (65535u + 14) /* the largest frame either side may hand over */
 #define REC_HDR 4u
@@ -650,8 +651,7 @@ static int nu_tx_write(struct net_backend *b, const struct iovec *iov, unsigned 
 {
 	struct net_user *u = nu_of(b);
 	struct virtio_net_hdr hdr = { 0 };
-	size_t len = 0, at = 0;
-	uint8_t *p = u->txbuf;
+	size_t len = 0;
 	int ret;
 
 	for (unsigned i = 0; i < niov; i++)
@@ -659,19 +659,9 @@ static int nu_tx_write(struct net_backend *b, const struct iovec *iov, unsigned 
 	if (len <= skip || len - skip > MAX_FRAME)
 		return -EMSGSIZE;
 	len -= skip;
-	for (unsigned i = 0; i < niov; i++) {
-		const uint8_t *s = iov[i].iov_base;
-		size_t n = iov[i].iov_len, h = 0;
-
-		/* The header's first bytes (up to sizeof(hdr) of the skip) aside, the frame into txbuf. */
-		while (h < n && at < skip) {
-			if (at < sizeof(hdr))
-				((uint8_t *)&hdr)[at] = s[h];
-			at++, h++;
-		}
-		memcpy(p, s + h, n - h);
-		p += n - h;
-	}
+	/* The header (its first skip bytes at most), then the frame into txbuf. */
+	virtq_iov_from(iov, niov, 0, &hdr, skip < sizeof(hdr) ? skip : sizeof(hdr));
+	virtq_iov_from(iov, niov, skip, u->txbuf, len);
 	ret = tx_offload(&hdr, u->txbuf, len);
 	if (ret)
 		return ret;
