@@ -24,18 +24,17 @@ progs=("$@")
 for ((i = 0; i < ${#progs[@]}; i++)); do
 	prog=${progs[i]}
 	# A static program (or the freestanding payload) needs nothing.
-	ldd "$prog" >/dev/null 2>&1 || continue
-	for f in "$prog" $(ldd "$prog" | awk '/=> \// {print $3}'); do
+	deps=$(ldd "$prog" 2>/dev/null) || continue
+	for f in "$prog" $(echo "$deps" | awk '/=> \// {print $3}'); do
 		grep -qaF "$DLOPENED" "$f" || continue
 		lib=$(ldconfig -p | awk -v n="$DLOPENED" '!f && $1 == n && /x86-64/ { print $NF; f = 1 }')
 		[ -n "$lib" ] || { echo "copy-libs: $prog loads $DLOPENED, which this machine does not have (Debian: libslirp0)" >&2; exit 1; }
 		case " ${progs[*]} " in *" $lib "*) ;; *) copy "$lib" && progs+=("$lib") ;; esac
 		break
 	done
-	ldd "$prog" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
+	echo "$deps" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
 		[ -e "$R$lib" ] && continue
-		mkdir -p "$R$(dirname "$lib")"
-		cp -L "$lib" "$R$lib"
+		copy "$lib"
 		case $lib in
 		/lib/* | /lib64/* | /usr/lib/* | /usr/lib64/*) ;;
 		*) mkdir -p "$R/usr/lib/x86_64-linux-gnu" && cp -L "$lib" "$R/usr/lib/x86_64-linux-gnu/" ;;

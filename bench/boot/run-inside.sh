@@ -62,7 +62,7 @@ command -v "$QEMU" >/dev/null 2>&1 || { echo "@@BENCH-ERROR $QEMU not found"; ex
 [ -c /dev/kvm ] || { echo "@@BENCH-ERROR no /dev/kvm"; exit 1; }
 
 echo "@@BENCH-INFO kernel=$(uname -r) cpus=$(nproc) guest=$(cat "${GUEST_KVER_FILE:-$GUEST/kernel-version}" 2>/dev/null || echo unknown)"
-# DEVICES=1: the disk and NIC options of each VMM (the image is made once; the guest does not touch it).
+# DEVICES=user|tap: the disk and NIC options of each VMM (the image is made once; the guest does not touch it).
 VMM_DEV='' MICROVM_DEV='' Q35_DEV=''
 case $DEVICES in
 user | tap)
